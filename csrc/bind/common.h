@@ -1,0 +1,33 @@
+// Helpers shared by the binding files: argument conversion and checks at the Python boundary.
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <string>
+#include <vector>
+
+#include "fastnn.h"
+
+namespace fastnn {
+namespace py = pybind11;
+using farray = py::array_t<float, py::array::forcecast>;  // float32, strides kept when already float32
+
+std::string shape_str(const py::array& a);
+std::string shape_str(const std::vector<int64_t>& s);
+
+// Any array-like -> float32 array (a copy only when the dtype differs or byte strides are not a
+// multiple of 4). Strides are kept: kernels taking element strides read views without copying.
+farray as_f32(const py::handle& h, const char* name);
+// The same, C-contiguous (for kernels that need dense input).
+farray as_f32_contig(const py::handle& h, const char* name);
+// Element stride of axis `ax` of a float32 array.
+inline int64_t estride(const farray& a, int ax) { return a.strides(ax) / int64_t(sizeof(float)); }
+// Checks that `out` is a writable C-contiguous float32 array of exactly `shape`, or allocates one.
+farray out_or_new(const py::object& out, const std::vector<int64_t>& shape, const char* name);
+
+// Each group binds its ops into a backend submodule (m is _C.ref, _C.avx512, ...).
+void bind_gemm(py::module_& m, const KernelTable* t);
+void bind_conv(py::module_& m, const KernelTable* t);
+void bind_elt(py::module_& m, const KernelTable* t);
+void bind_optim(py::module_& m, const KernelTable* t);
+}  // namespace fastnn

@@ -1,0 +1,6 @@
+// Placeholder until this group's kernels land.
+#include "bind/common.h"
+
+namespace fastnn {
+void bind_conv(py::module_& m, const KernelTable* t) {}
+}  // namespace fastnn

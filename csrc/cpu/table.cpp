@@ -1,0 +1,24 @@
+// This ISA's KernelTable: the single registration point (compiled once per ISA, see CMakeLists.txt).
+#include "fastnn.h"
+
+namespace fastnn {
+namespace CPU_CAPABILITY {
+#if defined(CPU_CAPABILITY_AVX512)
+static const char* const kName = "avx512";
+#elif defined(CPU_CAPABILITY_AVX2)
+static const char* const kName = "avx2";
+#else
+static const char* const kName = "default";
+#endif
+
+KernelTable make_table() {
+  KernelTable t{};
+  t.name = kName;
+  fill_gemm(t.gemm);
+  fill_conv(t.conv);
+  fill_elt(t.elt);
+  fill_optim(t.optim);
+  return t;
+}
+}  // namespace CPU_CAPABILITY
+}  // namespace fastnn

@@ -1,0 +1,67 @@
+// fastnn core header: size type, boundary checks, and the KernelTable (the op set).
+//
+// Every backend (ref, each CPU ISA, later cuda) fills one KernelTable. Ops are grouped, one header
+// per group under ops/, so each group's kernels, references and bindings live in their own files.
+//
+// NOTE (ODR trap): csrc/cpu/ is compiled once per ISA with different -m flags into one .so. Any
+// out-of-line function with external linkage that is emitted in more than one ISA (an inline function
+// or template outside namespace fastnn::CPU_CAPABILITY, std::vector<T> members, ...) may be merged by the
+// linker into the AVX-512 copy and then crash a machine without AVX-512. So ISA code keeps its helpers
+// inside fastnn::CPU_CAPABILITY (or `static`), uses raw pointers and fastnn::scratch() for memory, and
+// leaves std containers to non-ISA files (bindings, dispatch).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace fastnn {
+using index_t = int64_t;
+
+// Raised at the boundary (bindings, drivers); pybind11 turns std::invalid_argument into ValueError.
+#define FASTNN_CHECK(cond, msg)                                   \
+  do {                                                            \
+    if (!(cond)) throw std::invalid_argument(std::string(msg));   \
+  } while (0)
+
+// Per-thread, per-slot scratch buffer, 64-byte aligned, that only grows (so kernels can call it on
+// every invocation and allocate only the first time). Slots let one kernel hold several buffers.
+// Defined in dispatch.cpp (a non-ISA file): see the ODR note above.
+constexpr int kScratchSlots = 8;
+float* scratch(int slot, size_t nfloats);
+}  // namespace fastnn
+
+#include "ops/gemm.h"
+#include "ops/conv.h"
+#include "ops/eltwise.h"
+#include "ops/optim.h"
+
+namespace fastnn {
+struct KernelTable {
+  const char* name;  // "ref", "default", "avx2", "avx512"
+  GemmOps gemm;
+  ConvOps conv;
+  EltOps elt;
+  OptimOps optim;
+};
+
+// dispatch.cpp
+const KernelTable* ref_table();
+const KernelTable* isa_table(const std::string& name);   // nullptr if unknown or unsupported here
+const char* best_isa();         // highest ISA that cpuid + the OS allow
+const char* active_isa();       // best_isa() unless FASTNN_CPU_CAPABILITY forces a lower one
+bool isa_supported(const std::string& name);
+
+// Each backend's filler, one per group; defined next to the group's kernels.
+#define FASTNN_DECLARE_FILLERS                \
+  void fill_gemm(GemmOps& t);                 \
+  void fill_conv(ConvOps& t);                 \
+  void fill_elt(EltOps& t);                   \
+  void fill_optim(OptimOps& t);               \
+  KernelTable make_table();
+
+namespace ref { FASTNN_DECLARE_FILLERS }
+namespace DEFAULT { FASTNN_DECLARE_FILLERS }
+namespace AVX2 { FASTNN_DECLARE_FILLERS }
+namespace AVX512 { FASTNN_DECLARE_FILLERS }
+}  // namespace fastnn
