@@ -1,9 +1,8 @@
 // Placeholder GEMM (simple loops) until the BLIS-style driver lands.
-#include "fastnn.h"
+#include "cpu/gemm/gemm.h"
 
 namespace fastnn {
 namespace CPU_CAPABILITY {
-namespace {
 void gemm(const GemmParams& p) {
   for (int64_t i = 0; i < p.M; ++i)
     for (int64_t j = 0; j < p.N; ++j) {
@@ -16,7 +15,7 @@ void gemm(const GemmParams& p) {
       *c = v;
     }
 }
-}  // namespace
+
 void fill_gemm(GemmOps& t) { t.gemm = gemm; }
 }  // namespace CPU_CAPABILITY
 }  // namespace fastnn

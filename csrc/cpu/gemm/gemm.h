@@ -1,0 +1,10 @@
+// This ISA's GEMM entry point, for other kernels of the same ISA (conv as GEMM, linear).
+// Runs serially when called from inside a parallel region (parallel_for never nests).
+#pragma once
+#include "fastnn.h"
+
+namespace fastnn {
+namespace CPU_CAPABILITY {
+void gemm(const GemmParams& p);
+}  // namespace CPU_CAPABILITY
+}  // namespace fastnn
