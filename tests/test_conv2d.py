@@ -23,6 +23,9 @@ CASES = [
     (1, 4, 4, 1, 2, 3, 3, 1, 2, "same"),        # dilated window larger than the input
     (1, 6, 6, 3, 3, 2, 2, 1, 1, "same"),        # even kernel: the extra pad cell at bottom/right
     (1, 1, 1, 3, 2, 1, 1, 1, 1, "valid"),
+    (2, 9, 9, 3, 32, 3, 3, 1, 1, "same"),       # few taps: the register-tiled small path
+    (1, 8, 8, 2, 48, 2, 2, 2, 2, "valid"),
+    (1, 6, 7, 32, 16, 1, 1, 2, 1, "valid"),
 ]
 
 
