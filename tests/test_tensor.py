@@ -7,6 +7,7 @@ import pytest
 
 import fastnn
 from fastnn import Tensor, no_grad, tensor
+from fastnn.tensor import _FREED
 
 
 def test_construction_is_float32():
@@ -111,7 +112,7 @@ def test_graph_is_freed_and_second_backward_raises():
     h = x * 2
     loss = (h * h).sum()
     loss.backward()
-    assert loss._ctx is fastnn.tensor._FREED and h._ctx is fastnn.tensor._FREED  # saved arrays dropped
+    assert loss._ctx is _FREED and h._ctx is _FREED  # nodes and their saved arrays dropped
     with pytest.raises(RuntimeError, match="already freed"):
         (h * 3).sum().backward()
 
