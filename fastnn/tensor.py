@@ -9,6 +9,7 @@ call) and, when gradients are being recorded, links the output Tensor to the Fun
 import numpy as np
 
 _F32 = np.float32
+_new = object.__new__
 _grad_enabled = True
 
 
@@ -66,25 +67,30 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        ctx = cls.__new__(cls)
-        raw = list(args)
-        needs = [False] * len(args)
+        ctx = _new(cls)
+        raw = []
         track = False
         if _grad_enabled:
-            for i, a in enumerate(args):
+            needs = []
+            for a in args:
                 if isinstance(a, Tensor):
-                    raw[i] = a.data
+                    raw.append(a.data)
                     if a.requires_grad:
-                        needs[i] = track = True
+                        needs.append(True)
+                        track = True
+                        continue
+                else:
+                    raw.append(a)
+                needs.append(False)
+            ctx.needs_input_grad = tuple(needs)
         else:
-            for i, a in enumerate(args):
-                if isinstance(a, Tensor):
-                    raw[i] = a.data
-        ctx.needs_input_grad = tuple(needs)
+            for a in args:
+                raw.append(a.data if isinstance(a, Tensor) else a)
+            ctx.needs_input_grad = (False,) * len(args)
         data = ctx.forward(*raw, **kwargs)
         if type(data) is not np.ndarray or data.dtype != _F32:
             data = np.asarray(data, dtype=_F32)
-        out = Tensor.__new__(Tensor)
+        out = _new(Tensor)
         out.data = data
         out.grad = None
         if track:

@@ -27,6 +27,8 @@ def _norm_axes(axis, ndim):
     """axis (None, int or sequence, negatives allowed) -> sorted tuple of non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
+    if type(axis) is int and -ndim <= axis < ndim:  # the common case, fast
+        return (axis % ndim,)
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for a in axes:
@@ -36,31 +38,43 @@ def _norm_axes(axis, ndim):
     return tuple(sorted(out))
 
 
-def _expand_reduced(g, axes, keepdims):
-    """Give a reduction's gradient back its reduced axes (as size 1) so it broadcasts to the input."""
-    return g if keepdims else np.expand_dims(g, axes)
+def _expand_reduced(g, axes, keepdims, shape):
+    """Give a reduction's gradient back its reduced axes (as size 1) so it broadcasts to `shape`."""
+    if keepdims or g.ndim == 0:
+        return g
+    return g.reshape(tuple([1 if i in axes else n for i, n in enumerate(shape)]))
+
+
+def _broadcast_grad(g, shape):
+    """A fresh C-contiguous array of `shape` holding g broadcast (reductions' backward)."""
+    out = np.empty(shape, _F32)
+    out[...] = g
+    return out
+
+
+def _input_shape(ctx, i):
+    # NOTE: only for inputs that need grad, which are Tensors (ctx.parents holds apply's args).
+    return ctx.parents[i].data.shape
 
 
 class Add(Function):
     def forward(self, a, b):
-        self.shapes = (np.shape(a), np.shape(b))
         return np.add(a, b)
 
     def backward(self, g):
         na, nb = self.needs_input_grad
-        sa, sb = self.shapes
-        return (_unbroadcast(g, sa) if na else None, _unbroadcast(g, sb) if nb else None)
+        return (_unbroadcast(g, _input_shape(self, 0)) if na else None,
+                _unbroadcast(g, _input_shape(self, 1)) if nb else None)
 
 
 class Sub(Function):
     def forward(self, a, b):
-        self.shapes = (np.shape(a), np.shape(b))
         return np.subtract(a, b)
 
     def backward(self, g):
         na, nb = self.needs_input_grad
-        sa, sb = self.shapes
-        return (_unbroadcast(g, sa) if na else None, _unbroadcast(-g, sb) if nb else None)
+        return (_unbroadcast(g, _input_shape(self, 0)) if na else None,
+                _unbroadcast(-g, _input_shape(self, 1)) if nb else None)
 
 
 class Mul(Function):
@@ -133,29 +147,30 @@ class Log(Function):
 
 class Sum(Function):
     def forward(self, a, axis=None, keepdims=False):
-        self.shape = a.shape
-        self.axes = _norm_axes(axis, a.ndim)
+        self.axes = axes = _norm_axes(axis, a.ndim)
         self.keepdims = keepdims
-        return np.sum(a, axis=self.axes, keepdims=keepdims)
+        return a.sum(axis=axes, keepdims=keepdims)
 
     def backward(self, g):
-        g = _expand_reduced(g, self.axes, self.keepdims)
-        return (np.broadcast_to(g, self.shape).copy(),)
+        shape = _input_shape(self, 0)
+        return (_broadcast_grad(_expand_reduced(g, self.axes, self.keepdims, shape), shape),)
 
 
 class Mean(Function):
     def forward(self, a, axis=None, keepdims=False):
-        self.shape = a.shape
-        self.axes = _norm_axes(axis, a.ndim)
+        self.axes = axes = _norm_axes(axis, a.ndim)
         self.keepdims = keepdims
-        self.count = int(np.prod([a.shape[i] for i in self.axes]))
-        if self.count == 0:
+        count = 1
+        for i in axes:
+            count *= a.shape[i]
+        if count == 0:
             raise ValueError(f"mean over an empty axis of a tensor of shape {a.shape}")
-        return np.mean(a, axis=self.axes, keepdims=keepdims)
+        self.scale = _F32(1.0 / count)
+        return a.mean(axis=axes, keepdims=keepdims)
 
     def backward(self, g):
-        g = _expand_reduced(g, self.axes, self.keepdims) * _F32(1.0 / self.count)
-        return (np.broadcast_to(g, self.shape).copy(),)
+        shape = _input_shape(self, 0)
+        return (_broadcast_grad(_expand_reduced(g, self.axes, self.keepdims, shape) * self.scale, shape),)
 
 
 class Max(Function):
@@ -173,7 +188,7 @@ class Max(Function):
     def backward(self, g):
         mask = (self.a == self.out).astype(_F32)
         mask /= mask.sum(axis=self.axes, keepdims=True)
-        return (_expand_reduced(g, self.axes, self.keepdims) * mask,)
+        return (_expand_reduced(g, self.axes, self.keepdims, mask.shape) * mask,)
 
 
 class Reshape(Function):
@@ -241,10 +256,11 @@ class Relu(Function):
 
 class Sigmoid(Function):
     def forward(self, a):
-        # exp of -|a| only: no overflow for large |a|
-        e = np.exp(-np.abs(a))
-        self.out = np.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(_F32, copy=False)
-        return self.out
+        # 0.5 * (1 + tanh(a/2)): the same function, no overflow for large |a|
+        self.out = s = np.tanh(a * _F32(0.5))
+        s += _F32(1)
+        s *= _F32(0.5)
+        return s
 
     def backward(self, g):
         s = self.out
