@@ -9,6 +9,7 @@ call) and, when gradients are being recorded, links the output Tensor to the Fun
 import numpy as np
 
 _F32 = np.float32
+_F32_DTYPE = np.dtype(np.float32)  # a singleton: compared with `is`
 _new = object.__new__
 _grad_enabled = True
 
@@ -88,7 +89,7 @@ class Function:
                 raw.append(a.data if isinstance(a, Tensor) else a)
             ctx.needs_input_grad = (False,) * len(args)
         data = ctx.forward(*raw, **kwargs)
-        if type(data) is not np.ndarray or data.dtype != _F32:
+        if type(data) is not np.ndarray or data.dtype is not _F32_DTYPE:
             data = np.asarray(data, dtype=_F32)
         out = _new(Tensor)
         out.data = data
@@ -272,31 +273,7 @@ class Tensor:
                 else:
                     grads[p] = pg
 
-    # ---- operators -----------------------------------------------------------------------------
-    def __add__(self, other):
-        return _b.Add.apply(self, _operand(other))
-
-    def __radd__(self, other):
-        return _b.Add.apply(_operand(other), self)
-
-    def __sub__(self, other):
-        return _b.Sub.apply(self, _operand(other))
-
-    def __rsub__(self, other):
-        return _b.Sub.apply(_operand(other), self)
-
-    def __mul__(self, other):
-        return _b.Mul.apply(self, _operand(other))
-
-    def __rmul__(self, other):
-        return _b.Mul.apply(_operand(other), self)
-
-    def __truediv__(self, other):
-        return _b.Div.apply(self, _operand(other))
-
-    def __rtruediv__(self, other):
-        return _b.Div.apply(_operand(other), self)
-
+    # ---- operators (+ - * / @ and their reflected forms are attached below, after the ops) -----
     def __neg__(self):
         return _b.Neg.apply(self)
 
@@ -314,12 +291,6 @@ class Tensor:
     def __rpow__(self, base):
         # base ** t = exp(t * ln(base)) for a positive scalar base
         return (self * float(np.log(base))).exp()
-
-    def __matmul__(self, other):
-        return _linear().MatMul.apply(self, _operand(other))
-
-    def __rmatmul__(self, other):
-        return _linear().MatMul.apply(_operand(other), self)
 
     def __getitem__(self, index):
         return _b.GetItem.apply(self, index=_index(index))
@@ -392,9 +363,12 @@ def _accumulate(leaf, g, ctx):
         leaf.grad.data = leaf.grad.data + g
 
 
+_SCALARS = frozenset((float, int))
+
+
 def _operand(x):
     """Second operand of an operator: Tensors and Python numbers pass, the rest becomes float32."""
-    if isinstance(x, Tensor) or type(x) in (float, int):
+    if isinstance(x, Tensor) or type(x) in _SCALARS:
         return x
     return np.asarray(x, dtype=_F32)
 
@@ -408,16 +382,7 @@ def _index(index):
     return index
 
 
-_linear_mod = None
 _activation_mod = None
-
-
-def _linear():
-    global _linear_mod
-    if _linear_mod is None:
-        from fastnn.ops import linear
-        _linear_mod = linear
-    return _linear_mod
 
 
 def _activation():
@@ -429,4 +394,23 @@ def _activation():
     return _activation_mod
 
 
-from fastnn.ops import basic as _b  # noqa: E402  (basic imports Function/Tensor from this module)
+# The op modules import Function/Tensor from here, so they load last.
+from fastnn.ops import basic as _b  # noqa: E402
+from fastnn.ops import linear as _linear  # noqa: E402
+
+
+def _binary(apply):
+    """(op, reflected op) methods for a binary Function; the hottest path of every model."""
+    def op(self, other):
+        return apply(self, other if isinstance(other, Tensor) or type(other) in _SCALARS else _operand(other))
+
+    def rop(self, other):
+        return apply(other if type(other) in _SCALARS else _operand(other), self)
+    return op, rop
+
+
+Tensor.__add__, Tensor.__radd__ = _binary(_b.Add.apply)
+Tensor.__sub__, Tensor.__rsub__ = _binary(_b.Sub.apply)
+Tensor.__mul__, Tensor.__rmul__ = _binary(_b.Mul.apply)
+Tensor.__truediv__, Tensor.__rtruediv__ = _binary(_b.Div.apply)
+Tensor.__matmul__, Tensor.__rmatmul__ = _binary(_linear.MatMul.apply)
