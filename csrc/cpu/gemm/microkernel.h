@@ -1,0 +1,88 @@
+// The GEMM register-tile micro-kernel and its fused store (the epilogue), written once over the
+// ISA's vector ops (Vec, from microkernel_<isa>.h) so every ISA shares one loop nest.
+#pragma once
+#include "fastnn.h"
+
+#if defined(CPU_CAPABILITY_AVX512)
+#include "cpu/gemm/microkernel_avx512.h"
+#elif defined(CPU_CAPABILITY_AVX2)
+#include "cpu/gemm/microkernel_avx2.h"
+#else
+#include "cpu/gemm/microkernel_generic.h"
+#endif
+
+namespace fastnn {
+namespace CPU_CAPABILITY {
+namespace gemm_detail {
+
+// What the store of a C tile does: c = alpha*acc + beta*c (beta == 0: c is not read), then
+// + bias[j] when bias != nullptr, then relu when act == kActRelu.
+struct Epilogue {
+  float alpha, beta;
+  int act;
+};
+
+// acc is the MR x NR tile (NR = NV*W); c points at C(i0, j0); only the m x n corner is stored.
+template <int MR, int NV>
+inline void store_tile(typename Vec::T (&acc)[MR][NV], float* c, int64_t ldc, int m, int n, const float* bias,
+                       const Epilogue& e) {
+  constexpr int W = Vec::W;
+  const typename Vec::T alpha = Vec::set1(e.alpha), beta = Vec::set1(e.beta);
+  typename Vec::T bv[NV];
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v)
+    bv[v] = !bias || n <= v * W ? Vec::zero()
+            : n >= (v + 1) * W  ? Vec::load(bias + v * W)
+                                : Vec::load_n(bias + v * W, n - v * W);
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i) {
+    if (i >= m) break;
+    float* ci = c + i * ldc;
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) {
+      const int j = v * W;
+      if (j >= n) break;
+      const bool whole = n - j >= W;
+      typename Vec::T x = Vec::mul(acc[i][v], alpha);
+      if (e.beta != 0.f) x = Vec::fma(beta, whole ? Vec::load(ci + j) : Vec::load_n(ci + j, n - j), x);
+      if (bias) x = Vec::add(x, bv[v]);
+      if (e.act == kActRelu) x = Vec::relu(x);
+      if (whole) Vec::store(ci + j, x);
+      else Vec::store_n(ci + j, x, n - j);
+    }
+  }
+}
+
+// C tile (m x n, m <= MR, n <= NR) = epilogue(sum_p a(i,p) * b(p,j)) over p < kc, where
+// a(i,p) = a[p*sa + i] (an MR-row micro-panel: sa = MR when packed) and b(p,j) = b[p*sb + j]
+// (an NR-column micro-panel: sb = NR when packed). All MR rows and NR columns are read (packing pads
+// them with zeros); the p order is fixed, so the result does not depend on the thread count.
+template <int MR, int NV>
+inline void microkernel(int64_t kc, const float* a, int64_t sa, const float* b, int64_t sb, float* c, int64_t ldc,
+                        int m, int n, const float* bias, const Epilogue& e) {
+  constexpr int W = Vec::W;
+  typename Vec::T acc[MR][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc[i][v] = Vec::zero();
+#pragma GCC unroll 2
+  for (int64_t p = 0; p < kc; ++p) {
+    typename Vec::T bp[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) bp[v] = Vec::load(b + v * W);
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      const typename Vec::T ai = Vec::bcast(a + i);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[i][v] = Vec::fma(ai, bp[v], acc[i][v]);
+    }
+    a += sa;
+    b += sb;
+  }
+  store_tile<MR, NV>(acc, c, ldc, m, n, bias, e);
+}
+
+}  // namespace gemm_detail
+}  // namespace CPU_CAPABILITY
+}  // namespace fastnn
