@@ -8,6 +8,8 @@
 
 #include <omp.h>
 
+#include <cstdlib>
+
 #include "cpu/gemm/microkernel.h"
 #include "cpu/gemm/pack.h"
 
@@ -35,6 +37,12 @@ inline void barrier(int nt) {
   }
 }
 
+// Tuning knobs (temporarily overridable from the environment while tuning).
+inline int64_t knob(const char* name, int64_t dflt) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::atoll(v) : dflt;
+}
+
 template <int MR, int NV>
 struct Driver {
   static constexpr int NR = NV * Vec::W;
@@ -43,26 +51,37 @@ struct Driver {
   int64_t KC, NC;    // blocking actually used (<= the constants, fitted to the problem)
   int64_t MC;        // rows per A block
   bool split_ic;     // threads take whole A blocks (else they split the jr panels of every block)
+  bool direct_a;     // full MR-row panels of op(A) are read in place (row- or column-major op(A))
+  bool row_a;        // ... and op(A) is row-major (else column-major)
+  bool direct_b;     // full NR-column panels of op(B) are read in place (row-major op(B))
   float* Bp;         // shared packed B: ceil(NC/NR) panels of KC x NR
 
   Driver(const GemmParams& prm, int threads) : p(prm), nt(threads) {
-    KC = p.K == 0 ? 0 : ceil_div(p.K, ceil_div(p.K, kKC));  // equal K blocks (e.g. 257 -> 2 x 129)
+    KC = p.K == 0 ? 0 : ceil_div(p.K, ceil_div(p.K, knob("FASTNN_KC", kKC)));  // equal K blocks
     NC = min64(ceil_div(p.N, NR) * NR, kNC);
+    const int64_t kmc = knob("FASTNN_MC", kMC);
     // Number of A blocks: a multiple of the thread count, so the ic split is balanced.
-    int64_t nblk = ceil_div(p.M, kMC);
+    int64_t nblk = ceil_div(p.M, kmc);
     if (nt > 1) nblk = ceil_div(nblk, nt) * nt;
     MC = ceil_div(ceil_div(p.M, nblk), MR) * MR;
+    const int64_t panels = ceil_div(NC, NR);
     split_ic = true;
     if (nt > 1) {
       // Work per thread in micro-tiles: ic split vs jr split (which packs the whole A per thread).
-      const int64_t tiles_m = ceil_div(p.M, MR), panels = ceil_div(NC, NR);
+      const int64_t tiles_m = ceil_div(p.M, MR);
       const int64_t ic_load = ceil_div(ceil_div(p.M, MC), nt) * (MC / MR) * panels;
       const int64_t jr_load = tiles_m * ceil_div(panels, nt);
       if (jr_load < ic_load) {
         split_ic = false;
-        MC = min64(ceil_div(p.M, MR) * MR, ceil_div(kMC, MR) * MR);
+        MC = min64(tiles_m * MR, ceil_div(kmc, MR) * MR);
       }
     }
+    // Packing pays only when a panel is reused: an A panel once per jr panel, a B panel once per
+    // MR-row tile. Few uses: read in place (packing only partial panels).
+    const int64_t a_uses = split_ic ? panels : ceil_div(panels, nt);
+    row_a = p.csa == 1;
+    direct_a = (row_a || p.rsa == 1) && a_uses <= knob("FASTNN_DA", 2);
+    direct_b = p.csb == 1 && ceil_div(p.M, MR) <= knob("FASTNN_DB", 4);
     Bp = scratch(kSlotB, size_t(max64(KC, 1) * NC));
   }
 
@@ -78,24 +97,39 @@ struct Driver {
         const bool last = pc + kc >= K;
         const Epilogue e{p.alpha, pc == 0 ? p.beta : 1.f, last ? p.act : int(kActNone)};
         const float* bias = last ? p.bias : nullptr;
-        {  // pack B: each thread a contiguous share of the NR panels
-          const int64_t b0 = panels * t / nt, b1 = panels * (t + 1) / nt;
-          if (b0 < b1)
-            pack_b<NR>(p.B + pc * p.rsb + (jc + b0 * NR) * p.csb, p.rsb, p.csb, kc,
-                       min64(nc, b1 * NR) - b0 * NR, Bp + b0 * NR * kc);
+        const float* B = p.B + pc * p.rsb + jc * p.csb;
+        for (int64_t jr = panels * t / nt; jr < panels * (t + 1) / nt; ++jr) {  // this thread's share
+          const int64_t n = min64(NR, nc - jr * NR);
+          if (!(direct_b && n == NR)) pack_b<NR>(B + jr * NR * p.csb, p.rsb, p.csb, kc, n, Bp + jr * NR * kc);
         }
         barrier(nt);
         const int64_t nblk = ceil_div(M, MC);
         for (int64_t blk = split_ic ? t : 0; blk < nblk; blk += split_ic ? nt : 1) {
-          const int64_t ic = blk * MC, mc = min64(MC, M - ic);
-          pack_a<MR>(p.A + ic * p.rsa + pc * p.csa, p.rsa, p.csa, mc, kc, Ap);
+          const int64_t ic = blk * MC, mc = min64(MC, M - ic), full = mc / MR * MR;
+          const float* A = p.A + ic * p.rsa + pc * p.csa;
+          if (!direct_a)
+            pack_a<MR>(A, p.rsa, p.csa, mc, kc, Ap);
+          else if (full < mc)  // only the partial last panel, at Ap
+            pack_a<MR>(A + full * p.rsa, p.rsa, p.csa, mc - full, kc, Ap);
           const int64_t j0 = split_ic ? 0 : panels * t / nt, j1 = split_ic ? panels : panels * (t + 1) / nt;
           for (int64_t jr = j0; jr < j1; ++jr) {
             const int64_t j = jc + jr * NR;
             const int n = int(min64(NR, N - j));
-            for (int64_t ir = 0; ir < mc; ir += MR) {
-              microkernel<MR, NV>(kc, Ap + ir * kc, MR, Bp + jr * NR * kc, NR, p.C + (ic + ir) * p.ldc + j, p.ldc,
-                                  int(min64(MR, mc - ir)), n, bias ? bias + j : nullptr, e);
+            const bool in_place_b = direct_b && n == NR;
+            const float* b = in_place_b ? B + jr * NR : Bp + jr * NR * kc;
+            const int64_t sb = in_place_b ? p.rsb : NR;
+            float* c = p.C + ic * p.ldc + j;
+            const float* bj = bias ? bias + j : nullptr;
+            for (int64_t ir = 0; ir < mc; ir += MR, c += MR * p.ldc) {
+              const int m = int(min64(MR, mc - ir));
+              if (!direct_a)
+                microkernel<MR, NV, false>(kc, Ap + ir * kc, MR, b, sb, c, p.ldc, m, n, bj, e);
+              else if (m < MR)
+                microkernel<MR, NV, false>(kc, Ap, MR, b, sb, c, p.ldc, m, n, bj, e);
+              else if (row_a)
+                microkernel<MR, NV, true>(kc, A + ir * p.rsa, p.rsa, b, sb, c, p.ldc, m, n, bj, e);
+              else
+                microkernel<MR, NV, false>(kc, A + ir, p.csa, b, sb, c, p.ldc, m, n, bj, e);
             }
           }
         }

@@ -54,13 +54,16 @@ inline void store_tile(typename Vec::T (&acc)[MR][NV], float* c, int64_t ldc, in
 }
 
 // C tile (m x n, m <= MR, n <= NR) = epilogue(sum_p a(i,p) * b(p,j)) over p < kc, where
-// a(i,p) = a[p*sa + i] (an MR-row micro-panel: sa = MR when packed) and b(p,j) = b[p*sb + j]
-// (an NR-column micro-panel: sb = NR when packed). All MR rows and NR columns are read (packing pads
-// them with zeros); the p order is fixed, so the result does not depend on the thread count.
-template <int MR, int NV>
+//   a(i,p) = a[p*sa + i]  (kRowA false: a packed MR-row micro-panel, sa = MR, or a column-major op(A))
+//   a(i,p) = a[i*sa + p]  (kRowA true: MR rows of a row-major op(A) read in place)
+//   b(p,j) = b[p*sb + j]  (a packed NR-column micro-panel, sb = NR, or a row-major op(B) in place).
+// All MR rows and NR columns are read (packing pads partial panels with zeros); the p order is fixed,
+// so the result does not depend on the thread count.
+template <int MR, int NV, bool kRowA>
 inline void microkernel(int64_t kc, const float* a, int64_t sa, const float* b, int64_t sb, float* c, int64_t ldc,
                         int m, int n, const float* bias, const Epilogue& e) {
   constexpr int W = Vec::W;
+  const int64_t ai_step = kRowA ? sa : 1, ap_step = kRowA ? 1 : sa;
   typename Vec::T acc[MR][NV];
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i)
@@ -73,11 +76,11 @@ inline void microkernel(int64_t kc, const float* a, int64_t sa, const float* b, 
     for (int v = 0; v < NV; ++v) bp[v] = Vec::load(b + v * W);
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
-      const typename Vec::T ai = Vec::bcast(a + i);
+      const typename Vec::T ai = Vec::bcast(a + i * ai_step);
 #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) acc[i][v] = Vec::fma(ai, bp[v], acc[i][v]);
     }
-    a += sa;
+    a += ap_step;
     b += sb;
   }
   store_tile<MR, NV>(acc, c, ldc, m, n, bias, e);

@@ -1,52 +1,71 @@
 // GEMM packing: copies blocks of op(A) and op(B), whatever their strides (transposes included),
 // into the contiguous micro-panels the micro-kernel streams. Partial panels are zero-padded.
+// Portable C++ (GCC/Clang vector extensions), recompiled per ISA.
 #pragma once
+#include <cstring>
+
 #include "fastnn.h"
 
 namespace fastnn {
 namespace CPU_CAPABILITY {
 namespace gemm_detail {
 
-// op(A) block (m x kc), A(i,p) = a[i*rsa + p*csa] -> ceil(m/MR) panels, each kc x MR: dst[p*MR + i].
-template <int MR>
-inline void pack_a(const float* a, int64_t rsa, int64_t csa, int64_t m, int64_t kc, float* dst) {
-  for (int64_t i0 = 0; i0 < m; i0 += MR, a += MR * rsa, dst += MR * kc) {
-    const int64_t mr = m - i0 < MR ? m - i0 : MR;
-    if (mr == MR && csa == 1) {  // rows are contiguous: read each row once, write a column
-      for (int i = 0; i < MR; ++i) {
-        const float* s = a + i * rsa;
-        for (int64_t p = 0; p < kc; ++p) dst[p * MR + i] = s[p];
-      }
-    } else if (mr == MR && rsa == 1) {  // op(A) is column-major: each p is a contiguous MR run
-      for (int64_t p = 0; p < kc; ++p)
-#pragma GCC unroll 32
-        for (int i = 0; i < MR; ++i) dst[p * MR + i] = a[p * csa + i];
-    } else {
-      for (int64_t p = 0; p < kc; ++p)
-        for (int i = 0; i < MR; ++i) dst[p * MR + i] = i < mr ? a[i * rsa + p * csa] : 0.f;
+typedef float v4f __attribute__((vector_size(16)));
+
+inline v4f load4(const float* p) { v4f v; std::memcpy(&v, p, sizeof v); return v; }
+inline void store4(float* p, v4f v) { std::memcpy(p, &v, sizeof v); }
+
+// dst[p*ld + r] = src[r*ss + p] for r < R, p < kc: R source rows, each contiguous in p, become
+// columns of dst; 4x4 blocks are transposed in registers.
+inline void pack_transpose(const float* src, int64_t ss, int R, int64_t kc, float* dst, int64_t ld) {
+  int r = 0;
+  for (; r + 4 <= R; r += 4) {
+    const float *s0 = src + r * ss, *s1 = s0 + ss, *s2 = s1 + ss, *s3 = s2 + ss;
+    int64_t p = 0;
+    for (; p + 4 <= kc; p += 4) {
+      const v4f x0 = load4(s0 + p), x1 = load4(s1 + p), x2 = load4(s2 + p), x3 = load4(s3 + p);
+      const v4f t0 = __builtin_shufflevector(x0, x1, 0, 4, 1, 5), t1 = __builtin_shufflevector(x0, x1, 2, 6, 3, 7);
+      const v4f t2 = __builtin_shufflevector(x2, x3, 0, 4, 1, 5), t3 = __builtin_shufflevector(x2, x3, 2, 6, 3, 7);
+      float* d = dst + p * ld + r;
+      store4(d, __builtin_shufflevector(t0, t2, 0, 1, 4, 5));
+      store4(d + ld, __builtin_shufflevector(t0, t2, 2, 3, 6, 7));
+      store4(d + 2 * ld, __builtin_shufflevector(t1, t3, 0, 1, 4, 5));
+      store4(d + 3 * ld, __builtin_shufflevector(t1, t3, 2, 3, 6, 7));
     }
+    for (; p < kc; ++p) {
+      float* d = dst + p * ld + r;
+      d[0] = s0[p]; d[1] = s1[p]; d[2] = s2[p]; d[3] = s3[p];
+    }
+  }
+  for (; r < R; ++r)
+    for (int64_t p = 0; p < kc; ++p) dst[p * ld + r] = src[r * ss + p];
+}
+
+// One micro-panel of the (rows x kc) matrix X(r,p) = x[r*rs + p*cs], r < rows <= R:
+// dst[p*R + r], rows >= `rows` zero. Used for A (R = MR) and, transposed, for B (R = NR).
+template <int R>
+inline void pack_panel(const float* x, int64_t rs, int64_t cs, int64_t rows, int64_t kc, float* dst) {
+  if (rows == R && cs == 1) {  // rows contiguous in p: transpose
+    pack_transpose(x, rs, R, kc, dst, R);
+  } else if (rows == R && rs == 1) {  // each p is a contiguous run of R
+    for (int64_t p = 0; p < kc; ++p) std::memcpy(dst + p * R, x + p * cs, R * sizeof(float));
+  } else {
+    for (int64_t p = 0; p < kc; ++p)
+      for (int r = 0; r < R; ++r) dst[p * R + r] = r < rows ? x[r * rs + p * cs] : 0.f;
   }
 }
 
-// op(B) block (kc x n), B(p,j) = b[p*rsb + j*csb] -> ceil(n/NR) panels, each kc x NR: dst[p*NR + j].
+// op(A) rows (m x kc), A(i,p) = a[i*rsa + p*csa] -> ceil(m/MR) panels of kc x MR: dst[p*MR + i].
+template <int MR>
+inline void pack_a(const float* a, int64_t rsa, int64_t csa, int64_t m, int64_t kc, float* dst) {
+  for (int64_t i0 = 0; i0 < m; i0 += MR, a += MR * rsa, dst += MR * kc)
+    pack_panel<MR>(a, rsa, csa, m - i0 < MR ? m - i0 : MR, kc, dst);
+}
+
+// One panel of op(B) columns (kc x n, n <= NR), B(p,j) = b[p*rsb + j*csb] -> dst[p*NR + j].
 template <int NR>
 inline void pack_b(const float* b, int64_t rsb, int64_t csb, int64_t kc, int64_t n, float* dst) {
-  for (int64_t j0 = 0; j0 < n; j0 += NR, b += NR * csb, dst += NR * kc) {
-    const int64_t nr = n - j0 < NR ? n - j0 : NR;
-    if (nr == NR && csb == 1) {  // rows of op(B) are contiguous
-      for (int64_t p = 0; p < kc; ++p)
-#pragma GCC unroll 64
-        for (int j = 0; j < NR; ++j) dst[p * NR + j] = b[p * rsb + j];
-    } else if (nr == NR && rsb == 1) {  // op(B) is column-major: read each column once
-      for (int j = 0; j < NR; ++j) {
-        const float* s = b + j * csb;
-        for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = s[p];
-      }
-    } else {
-      for (int64_t p = 0; p < kc; ++p)
-        for (int j = 0; j < NR; ++j) dst[p * NR + j] = j < nr ? b[p * rsb + j * csb] : 0.f;
-    }
-  }
+  pack_panel<NR>(b, csb, rsb, n, kc, dst);
 }
 
 }  // namespace gemm_detail
