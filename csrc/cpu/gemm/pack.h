@@ -45,14 +45,16 @@ inline void pack_transpose(const float* src, int64_t ss, int R, int64_t kc, floa
 // dst[p*R + r], rows >= `rows` zero. Used for A (R = MR) and, transposed, for B (R = NR).
 template <int R>
 inline void pack_panel(const float* x, int64_t rs, int64_t cs, int64_t rows, int64_t kc, float* dst) {
-  if (rows == R && cs == 1) {  // rows contiguous in p: transpose
-    pack_transpose(x, rs, R, kc, dst, R);
-  } else if (rows == R && rs == 1) {  // each p is a contiguous run of R
-    for (int64_t p = 0; p < kc; ++p) std::memcpy(dst + p * R, x + p * cs, R * sizeof(float));
+  if (cs == 1) {  // rows contiguous in p: transpose
+    pack_transpose(x, rs, int(rows), kc, dst, R);
+  } else if (rs == 1) {  // each p is a contiguous run of `rows`
+    for (int64_t p = 0; p < kc; ++p) std::memcpy(dst + p * R, x + p * cs, size_t(rows) * sizeof(float));
   } else {
     for (int64_t p = 0; p < kc; ++p)
-      for (int r = 0; r < R; ++r) dst[p * R + r] = r < rows ? x[r * rs + p * cs] : 0.f;
+      for (int r = 0; r < rows; ++r) dst[p * R + r] = x[r * rs + p * cs];
   }
+  if (rows < R)
+    for (int64_t p = 0; p < kc; ++p) std::memset(dst + p * R + rows, 0, size_t(R - rows) * sizeof(float));
 }
 
 // op(A) rows (m x kc), A(i,p) = a[i*rsa + p*csa] -> ceil(m/MR) panels of kc x MR: dst[p*MR + i].
