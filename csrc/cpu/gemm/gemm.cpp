@@ -43,14 +43,16 @@ inline int64_t knob(const char* name, int64_t dflt) {
   return v && *v ? std::atoll(v) : dflt;
 }
 
-template <int MR, int NV>
+// kTransC: p describes C^T = op(B)^T op(A)^T (see gemm()): tiles are stored transposed and the
+// bias is per row of p's C.
+template <int MR, int NV, bool kTransC>
 struct Driver {
   static constexpr int NR = NV * Vec::W;
   const GemmParams& p;
   int nt;            // threads in the team
   int64_t KC, NC;    // blocking actually used (<= the constants, fitted to the problem)
   int64_t MC;        // rows per A block
-  bool split_ic;     // threads take whole A blocks (else they split the jr panels of every block)
+  bool split_ic;     // threads split the rows of C (else the jr panels of every A block)
   bool direct_a;     // full MR-row panels of op(A) are read in place (row- or column-major op(A))
   bool row_a;        // ... and op(A) is row-major (else column-major)
   bool direct_b;     // full NR-column panels of op(B) are read in place (row-major op(B))
@@ -59,23 +61,13 @@ struct Driver {
   Driver(const GemmParams& prm, int threads) : p(prm), nt(threads) {
     KC = p.K == 0 ? 0 : ceil_div(p.K, ceil_div(p.K, knob("FASTNN_KC", kKC)));  // equal K blocks
     NC = min64(ceil_div(p.N, NR) * NR, kNC);
-    const int64_t kmc = knob("FASTNN_MC", kMC);
-    // Number of A blocks: a multiple of the thread count, so the ic split is balanced.
-    int64_t nblk = ceil_div(p.M, kmc);
-    if (nt > 1) nblk = ceil_div(nblk, nt) * nt;
-    MC = ceil_div(ceil_div(p.M, nblk), MR) * MR;
-    const int64_t panels = ceil_div(NC, NR);
-    split_ic = true;
-    if (nt > 1) {
-      // Work per thread in micro-tiles: ic split vs jr split (which packs the whole A per thread).
-      const int64_t tiles_m = ceil_div(p.M, MR);
-      const int64_t ic_load = ceil_div(ceil_div(p.M, MC), nt) * (MC / MR) * panels;
-      const int64_t jr_load = tiles_m * ceil_div(panels, nt);
-      if (jr_load < ic_load) {
-        split_ic = false;
-        MC = min64(tiles_m * MR, ceil_div(kmc, MR) * MR);
-      }
-    }
+    const int64_t tiles_m = ceil_div(p.M, MR), panels = ceil_div(NC, NR);
+    // Threads split the MR-row tiles (each thread a contiguous range, cut into A blocks of at most
+    // MC rows) or, when that balances worse, the NR-column panels of every A block.
+    split_ic = nt == 1 || ceil_div(tiles_m, nt) * panels <= tiles_m * ceil_div(panels, nt);
+    const int64_t my_tiles = split_ic ? ceil_div(tiles_m, nt) : tiles_m;
+    const int64_t mc_tiles = max64(1, knob("FASTNN_MC", kMC) / MR);
+    MC = ceil_div(my_tiles, ceil_div(my_tiles, mc_tiles)) * MR;  // equal blocks
     // Packing pays only when a panel is reused: an A panel once per jr panel, a B panel once per
     // MR-row tile. Few uses: read in place (packing only partial panels).
     const int64_t a_uses = split_ic ? panels : ceil_div(panels, nt);
@@ -103,9 +95,11 @@ struct Driver {
           if (!(direct_b && n == NR)) pack_b<NR>(B + jr * NR * p.csb, p.rsb, p.csb, kc, n, Bp + jr * NR * kc);
         }
         barrier(nt);
-        const int64_t nblk = ceil_div(M, MC);
-        for (int64_t blk = split_ic ? t : 0; blk < nblk; blk += split_ic ? nt : 1) {
-          const int64_t ic = blk * MC, mc = min64(MC, M - ic), full = mc / MR * MR;
+        const int64_t tiles_m = ceil_div(M, MR);
+        const int64_t i0 = split_ic ? tiles_m * t / nt * MR : 0;
+        const int64_t i1 = split_ic ? min64(M, tiles_m * (t + 1) / nt * MR) : M;
+        for (int64_t ic = i0; ic < i1; ic += MC) {
+          const int64_t mc = min64(MC, i1 - ic), full = mc / MR * MR;
           const float* A = p.A + ic * p.rsa + pc * p.csa;
           if (!direct_a)
             pack_a<MR>(A, p.rsa, p.csa, mc, kc, Ap);
@@ -118,18 +112,19 @@ struct Driver {
             const bool in_place_b = direct_b && n == NR;
             const float* b = in_place_b ? B + jr * NR : Bp + jr * NR * kc;
             const int64_t sb = in_place_b ? p.rsb : NR;
-            float* c = p.C + ic * p.ldc + j;
-            const float* bj = bias ? bias + j : nullptr;
-            for (int64_t ir = 0; ir < mc; ir += MR, c += MR * p.ldc) {
+            const int64_t rs_c = kTransC ? 1 : p.ldc, cs_c = kTransC ? p.ldc : 1;
+            float* c = p.C + ic * rs_c + j * cs_c;
+            const float* bj = !bias ? nullptr : kTransC ? bias + ic : bias + j;
+            for (int64_t ir = 0; ir < mc; ir += MR, c += MR * rs_c, bj = kTransC && bj ? bj + MR : bj) {
               const int m = int(min64(MR, mc - ir));
               if (!direct_a)
-                microkernel<MR, NV, false>(kc, Ap + ir * kc, MR, b, sb, c, p.ldc, m, n, bj, e);
+                microkernel<MR, NV, false, kTransC>(kc, Ap + ir * kc, MR, b, sb, c, p.ldc, m, n, bj, e);
               else if (m < MR)
-                microkernel<MR, NV, false>(kc, Ap, MR, b, sb, c, p.ldc, m, n, bj, e);
+                microkernel<MR, NV, false, kTransC>(kc, Ap, MR, b, sb, c, p.ldc, m, n, bj, e);
               else if (row_a)
-                microkernel<MR, NV, true>(kc, A + ir * p.rsa, p.rsa, b, sb, c, p.ldc, m, n, bj, e);
+                microkernel<MR, NV, true, kTransC>(kc, A + ir * p.rsa, p.rsa, b, sb, c, p.ldc, m, n, bj, e);
               else
-                microkernel<MR, NV, false>(kc, A + ir, p.csa, b, sb, c, p.ldc, m, n, bj, e);
+                microkernel<MR, NV, false, kTransC>(kc, A + ir, p.csa, b, sb, c, p.ldc, m, n, bj, e);
             }
           }
         }
@@ -139,12 +134,12 @@ struct Driver {
   }
 };
 
-template <int MR, int NV>
+template <int MR, int NV, bool kTransC>
 void gemm_with(const GemmParams& p) {
   const double flops = 2.0 * double(p.M) * double(p.N) * double(p.K);
   int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
   if (flops < kParallelFlops) nt = 1;
-  Driver<MR, NV> d(p, nt);
+  Driver<MR, NV, kTransC> d(p, nt);
   if (nt == 1) {
     d.run(0);
     return;
@@ -163,11 +158,20 @@ void gemm_with(const GemmParams& p) {
 void gemm(const GemmParams& p) {
   using namespace gemm_detail;
   if (p.M <= 0 || p.N <= 0) return;
-  // Narrow C (N within one vector): a taller tile of one vector per row wastes no columns.
-  if (p.N <= Vec::W)
-    gemm_with<kNarrowMR, kNarrowNV>(p);
-  else
-    gemm_with<kMainMR, kMainNV>(p);
+  // Narrow C (N within one MR tile, many rows): a tile row of one vector would leave most lanes
+  // idle, so compute C^T = op(B)^T op(A)^T (rows of C become vector lanes), unless op(A) is
+  // row-major (its columns would then need a transposing pack that costs more than it saves).
+  if (p.N <= kMainMR && p.M >= kMainNV * Vec::W && (p.csa != 1 || knob("FASTNN_TC", 1) == 2) && knob("FASTNN_TC", 1)) {
+    GemmParams t = p;
+    t.M = p.N; t.N = p.M;
+    t.A = p.B; t.rsa = p.csb; t.csa = p.rsb;
+    t.B = p.A; t.rsb = p.csa; t.csb = p.rsa;
+    gemm_with<kMainMR, kMainNV, true>(t);
+  } else if (p.N <= Vec::W) {  // narrow C: a taller tile of one vector per row
+    gemm_with<kNarrowMR, kNarrowNV, false>(p);
+  } else {
+    gemm_with<kMainMR, kMainNV, false>(p);
+  }
 }
 
 void fill_gemm(GemmOps& t) { t.gemm = gemm; }

@@ -22,12 +22,33 @@ struct Epilogue {
   int act;
 };
 
-// acc is the MR x NR tile (NR = NV*W); c points at C(i0, j0); only the m x n corner is stored.
-template <int MR, int NV>
+inline float epilogue_scalar(float x, const float* c, const float* bias, const Epilogue& e) {
+  if (e.beta != 0.f) x += e.beta * *c;
+  if (bias) x += *bias;
+  if (e.act == kActRelu && !(x > 0.f) && x == x) x = 0.f;  // relu keeps NaN as NaN
+  return x;
+}
+
+// Stores the MR x NR tile acc (NR = NV*W) into C through the epilogue. Only the m x n corner is
+// stored. kTransC false: tile (i,j) is C[i*ldc + j], bias is per tile column (bias[j]).
+// kTransC true: the driver computes C^T, so tile (i,j) is C[j*ldc + i] and bias is per tile row;
+// the tile goes through a stack buffer and is written row by row of C (scalar epilogue).
+template <int MR, int NV, bool kTransC>
 inline void store_tile(typename Vec::T (&acc)[MR][NV], float* c, int64_t ldc, int m, int n, const float* bias,
                        const Epilogue& e) {
   constexpr int W = Vec::W;
-  const typename Vec::T alpha = Vec::set1(e.alpha), beta = Vec::set1(e.beta);
+  const typename Vec::T alpha = Vec::set1(e.alpha);
+  if (kTransC) {
+    alignas(64) float t[MR][NV * W];
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) Vec::store(&t[i][v * W], Vec::mul(acc[i][v], alpha));
+    for (int j = 0; j < n; ++j, c += ldc)
+      for (int i = 0; i < m; ++i) c[i] = epilogue_scalar(t[i][j], c + i, bias ? bias + i : nullptr, e);
+    return;
+  }
+  const typename Vec::T beta = Vec::set1(e.beta);
   typename Vec::T bv[NV];
 #pragma GCC unroll 8
   for (int v = 0; v < NV; ++v)
@@ -57,9 +78,9 @@ inline void store_tile(typename Vec::T (&acc)[MR][NV], float* c, int64_t ldc, in
 //   a(i,p) = a[p*sa + i]  (kRowA false: a packed MR-row micro-panel, sa = MR, or a column-major op(A))
 //   a(i,p) = a[i*sa + p]  (kRowA true: MR rows of a row-major op(A) read in place)
 //   b(p,j) = b[p*sb + j]  (a packed NR-column micro-panel, sb = NR, or a row-major op(B) in place).
-// All MR rows and NR columns are read (packing pads partial panels with zeros); the p order is fixed,
+// kTransC: the tile is of C^T (see store_tile). All MR rows and NR columns are read (packing pads partial panels with zeros); the p order is fixed,
 // so the result does not depend on the thread count.
-template <int MR, int NV, bool kRowA>
+template <int MR, int NV, bool kRowA, bool kTransC>
 inline void microkernel(int64_t kc, const float* a, int64_t sa, const float* b, int64_t sb, float* c, int64_t ldc,
                         int m, int n, const float* bias, const Epilogue& e) {
   constexpr int W = Vec::W;
@@ -83,7 +104,7 @@ inline void microkernel(int64_t kc, const float* a, int64_t sa, const float* b, 
     a += ap_step;
     b += sb;
   }
-  store_tile<MR, NV>(acc, c, ldc, m, n, bias, e);
+  store_tile<MR, NV, kTransC>(acc, c, ldc, m, n, bias, e);
 }
 
 }  // namespace gemm_detail
