@@ -207,7 +207,8 @@ static inline V prod_err(V a, V b, V p) {
 template <class V>
 static inline V exp_neg_half_sq(V x) {
   const V xx = x * x;
-  return exp(-0.5f * xx) * (1.0f - 0.5f * prod_err(x, x, xx));
+  const V r = exp(-0.5f * xx) * (1.0f - 0.5f * prod_err(x, x, xx));
+  return xx < 300.0f ? r : V{};  // exp underflowed to 0 already; keeps inf * 0 out for |x| > 1.8e19
 }
 
 // Standard normal CDF Phi(x) = erfc(-x/sqrt(2))/2: erf polynomial for |z| < 1, Cephes erfc
