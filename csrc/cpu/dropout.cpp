@@ -32,9 +32,9 @@ inline void philox16(u32x16 c[4], uint32_t k0, uint32_t k1) {
   }
 }
 
-void dropout(float* y, const float* x, int64_t n, float rate, uint64_t seed, uint64_t offset) {
+void dropout(float* y, const float* x, int64_t n, double rate, uint64_t seed, uint64_t offset) {
   const uint64_t thr = philox::drop_threshold(rate);
-  const float keep_prob = 1.0f - rate;
+  const float keep_prob = float(1.0 - rate);
   const int64_t blocks = (n + kBlock - 1) / kBlock;
   parallel_for(0, blocks, kGrain / kBlock, [&](int64_t b0, int64_t b1) {
     u32x16 lane;

@@ -63,8 +63,9 @@ struct EltOps {
   void (*point_loss_backward)(int kind, float* dp, const float* p, const float* y, int64_t n, float scale,
                               float eps);
 
-  // Inverted dropout: y_i = keep_i ? x_i / (1 - rate) : 0 with keep_i from Philox-4x32-10 keyed by
+  // Inverted dropout: y_i = keep_i ? x_i / float(1 - rate) : 0 (Keras: 1 - rate formed in double),
+  // keep_i from Philox-4x32-10 keyed by
   // (seed, offset, i) (csrc/ops/philox.h). The backward pass is the same call on dy.
-  void (*dropout)(float* y, const float* x, int64_t n, float rate, uint64_t seed, uint64_t offset);
+  void (*dropout)(float* y, const float* x, int64_t n, double rate, uint64_t seed, uint64_t offset);
 };
 }  // namespace fastnn

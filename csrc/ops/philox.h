@@ -28,8 +28,8 @@ static inline void philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t
 // (c low, c high, offset low, offset high) under key (seed low, seed high). So 16 consecutive
 // counters give 64 consecutive elements as four runs of 16: one 16-lane vector per output word.
 // Dropout keeps element i when its word is >= drop_threshold(rate) (probability 1 - rate).
-static inline uint64_t drop_threshold(float rate) {
-  const double t = double(rate) * 4294967296.0;
+static inline uint64_t drop_threshold(double rate) {
+  const double t = rate * 4294967296.0;
   return t >= 4294967296.0 ? 4294967296ull : uint64_t(t);
 }
 }  // namespace philox

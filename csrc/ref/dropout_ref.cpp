@@ -8,9 +8,9 @@
 namespace fastnn {
 namespace ref {
 namespace {
-void dropout(float* y, const float* x, int64_t n, float rate, uint64_t seed, uint64_t offset) {
+void dropout(float* y, const float* x, int64_t n, double rate, uint64_t seed, uint64_t offset) {
   const uint64_t thr = philox::drop_threshold(rate);
-  const float keep_prob = 1.0f - rate;
+  const float keep_prob = float(1.0 - rate);
   for (int64_t i = 0; i < n; ++i) {
     // Element i: counter (i / 64) * 16 + i % 16, word (i % 64) / 16 (see philox.h).
     const uint64_t c = uint64_t(i / 64) * 16 + uint64_t(i % 16);
