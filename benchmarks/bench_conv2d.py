@@ -106,7 +106,11 @@ def _fastnn_ops():
     x = rng.standard_normal(POOL).astype(np.float32)
     g = rng.standard_normal((POOL[0], POOL[1] // 2, POOL[2] // 2, POOL[3])).astype(np.float32)
     ops.append(("pool", "fwd", None, lambda: cpu.maxpool2d_forward(x)))
-    ops.append(("pool", "fwd+bwd", None, lambda: (cpu.maxpool2d_forward(x), cpu.maxpool2d_backward(g, x))))
+    def pool_fwdbwd():  # as autograd runs it: the forward keeps the window cell numbers
+        _, arg = cpu.maxpool2d_forward(x, return_argmax=True)
+        return cpu.maxpool2d_backward(g, x, argmax=arg)
+
+    ops.append(("pool", "fwd+bwd", None, pool_fwdbwd))
     M, K, N = GEMM
     a, bm = rng.random((M, K), dtype=np.float32), rng.random((K, N), dtype=np.float32)
     ops.append(("gemm", "sgemm", 2.0 * M * N * K, lambda: cpu.gemm(a, bm)))
