@@ -431,10 +431,10 @@ class Sequential(Layer):
         self._resolve_metrics(y_shape)
         plan = _Plan(self)
 
-        n = len(x)
-        steps = -(-n // batch_size)
-        from fastnn import random as _random
-        shuffle_rng = _random.rng() if shuffle else None
+        from fastnn._pipeline import BatchLoader
+        # shuffled gather + cast into reused float32 buffers, next batch prefetched while a step runs
+        loader = BatchLoader(x, yt, batch_size=batch_size, shuffle=bool(shuffle), prefetch=True)
+        steps = len(loader)
         cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose, "epochs": epochs, "steps": steps},
                                             add_history=True, add_progbar=verbose != 0)
         self.stop_training = False
@@ -453,14 +453,11 @@ class Sequential(Layer):
                 m.reset_state()
             state["loss_sum"], state["seen"] = 0.0, 0
             cbs.on_epoch_begin(epoch)
-            order = shuffle_rng.permutation(n) if shuffle else None
-            for step in range(steps):
-                lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
-                idx = order[lo:hi] if shuffle else slice(lo, hi)
+            for step, (xb, yb) in enumerate(loader.epoch(epoch)):
                 cbs.train_batch_begin(step)
-                loss = plan.train_step(self, _rows(x, idx), yt[idx])
-                state["loss_sum"] += loss * (hi - lo)
-                state["seen"] += hi - lo
+                loss = plan.train_step(self, xb, yb)
+                state["loss_sum"] += loss * len(xb)
+                state["seen"] += len(xb)
                 cbs.train_batch_end(step, batch_logs)
                 if self.stop_training:
                     break
