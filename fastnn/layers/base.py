@@ -48,7 +48,7 @@ class Variable:
     __slots__ = ("value", "name", "path", "trainable", "regularizer", "grad")
 
     def __init__(self, value, name, path, trainable=True, regularizer=None):
-        self.value = np.ascontiguousarray(value, dtype=np.float32)
+        self.value = np.array(value, dtype=np.float32, order="C")  # owns its storage
         self.name, self.path, self.trainable, self.regularizer = name, path, trainable, regularizer
         self.grad = np.zeros_like(self.value) if trainable else None
 
