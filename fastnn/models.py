@@ -143,6 +143,8 @@ class Sequential(Layer):
     101770
     """
 
+    _kind = "model"
+
     def __init__(self, layers=None, trainable=True, name=None):
         super().__init__(name=name, trainable=trainable)
         self._layers = []
@@ -259,29 +261,6 @@ class Sequential(Layer):
         if not self._trainable:
             return self.weights
         return [v for layer in self._layers for v in layer.non_trainable_weights]
-
-    def set_weights(self, weights):
-        weights = list(weights)
-        own = self.weights
-        if len(weights) != len(own):
-            raise ValueError(f"You called set_weights(weights) on model '{self.name}' with a weight list of length "
-                             f"{len(weights)}, but the model was expecting {len(own)} weights.")
-        start = 0
-        arrays = [np.asarray(w, dtype=_F32) for w in weights]
-        for layer in self._layers:  # check everything before writing anything
-            for var, arr in zip(layer.weights, arrays[start:start + len(layer.weights)]):
-                if arr.shape != var.shape:
-                    raise ValueError(f"Layer '{layer.name}' weight shape {var.shape} is not compatible with provided "
-                                     f"weight shape {arr.shape} (weight '{var.name}').")
-            start += len(layer.weights)
-        for var, arr in zip(own, arrays):
-            var.value[...] = arr
-
-    def count_params(self):
-        if not self.built:
-            raise ValueError(f"You tried to call count_params on model '{self.name}', but the model isn't built. "
-                             f"Build it first by calling it on data or passing an input shape.")
-        return int(sum(layer.count_params() for layer in self._layers))
 
     @property
     def losses(self):

@@ -100,7 +100,7 @@ def test_get_set_weights_shape_checked():
     np.testing.assert_array_equal(d(np.ones((1, 3))).numpy(), [[2.5, 2.5]])
     with pytest.raises(ValueError, match=r"'dense' weight shape \(3, 2\).*\(2, 3\)"):
         d.set_weights([np.zeros((2, 3)), np.zeros(2)])
-    with pytest.raises(ValueError, match="length 1.*expecting 2"):
+    with pytest.raises(ValueError, match="on layer 'dense' with a weight list of length 1.*expecting 2"):
         d.set_weights([np.zeros((3, 2))])
 
 

@@ -39,6 +39,22 @@ def shape_str(shape):
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
+def assign_weights(owner, variables, weights):
+    """Write ``weights`` into ``variables`` after checking the count and every shape (all or nothing)."""
+    weights = list(weights)
+    if len(weights) != len(variables):
+        kind, _ = owner.split(" ", 1)
+        raise ValueError(f"You called set_weights(weights) on {owner} with a weight list of length {len(weights)}, "
+                         f"but the {kind} was expecting {len(variables)} weights.")
+    arrays = [np.asarray(w, dtype=np.float32) for w in weights]
+    for var, arr in zip(variables, arrays):
+        if arr.shape != var.shape:
+            raise ValueError(f"Layer '{var.path.rsplit('/', 1)[0]}' weight shape {var.shape} is not compatible with "
+                             f"provided weight shape {arr.shape} (weight '{var.name}').")
+    for var, arr in zip(variables, arrays):
+        var.value[...] = arr
+
+
 class Variable:
     """A layer weight: a float32 numpy array updated in place, plus its gradient buffer.
 
@@ -91,6 +107,8 @@ class Layer:
     >>> layer(np.ones((2, 4), np.float32)).shape
     (2, 3)
     """
+
+    _kind = "layer"  # how messages name it ("model" for models)
 
     def __init__(self, *, name=None, trainable=True, dtype=None, input_shape=None, input_dim=None,
                  batch_input_shape=None, batch_size=None, **kwargs):
@@ -161,25 +179,14 @@ class Layer:
 
     def set_weights(self, weights):
         """Set every weight from a list of arrays (same order and shapes as ``get_weights()``)."""
-        own = self.weights
-        weights = list(weights)
-        if len(weights) != len(own):
-            raise ValueError(f"You called set_weights(weights) on layer '{self.name}' with a weight list of "
-                             f"length {len(weights)}, but the layer was expecting {len(own)} weights.")
-        arrays = [np.asarray(w, dtype=np.float32) for w in weights]
-        for var, arr in zip(own, arrays):
-            if arr.shape != var.shape:
-                raise ValueError(f"Layer '{self.name}' weight shape {var.shape} is not compatible with provided "
-                                 f"weight shape {arr.shape} (weight '{var.name}').")
-        for var, arr in zip(own, arrays):
-            var.value[...] = arr
+        assign_weights(f"{self._kind} '{self.name}'", self.weights, weights)
 
     def count_params(self):
         """Number of scalars in all weights (the layer must be built)."""
         if not self.built:
-            raise ValueError(f"You tried to call count_params on layer '{self.name}', but the layer isn't built. "
-                             f"You can build it manually via: `{self.name}.build(batch_input_shape)`.")
-        return int(sum(v.value.size for v in self._weights))
+            raise ValueError(f"You tried to call count_params on {self._kind} '{self.name}', but the {self._kind} "
+                             f"isn't built. You can build it manually via: `{self.name}.build(batch_input_shape)`.")
+        return int(sum(v.value.size for v in self.weights))
 
     @property
     def losses(self):

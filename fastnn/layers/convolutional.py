@@ -1,10 +1,9 @@
 """Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D (channels_last, Keras 3 arguments)."""
 import numpy as np
 
-from fastnn import activations, initializers, regularizers
 from fastnn.layers._bridge import grads, run
 from fastnn.layers.base import Layer, shape_str
-from fastnn.layers.core import _WithActivation, _positive_int, _unsupported
+from fastnn.layers.core import _KernelLayer, _positive_int
 
 
 def _pair(layer, arg, value):
@@ -49,7 +48,7 @@ def _spatial_output(layer, input_shape, window, strides, dilation, padding, what
     return oh, ow
 
 
-class Conv2D(_WithActivation, Layer):
+class Conv2D(_KernelLayer):
     """2-D convolution over NHWC inputs, kernel (KH, KW, C_in, filters).
 
     Args: filters; kernel_size (int or pair); strides=(1, 1); padding "valid"/"same";
@@ -74,15 +73,8 @@ class Conv2D(_WithActivation, Layer):
         _channels_last(who, data_format)
         if groups != 1:
             raise ValueError(f"{who}: only groups=1 is supported, got {groups!r}")
-        _unsupported(who, activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
-                     bias_constraint=bias_constraint)
-        self._init_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel = self.bias = None
+        self._init_kernel_layer(activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                                bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint)
 
     def compute_output_shape(self, input_shape):
         oh, ow = _spatial_output(f"Conv2D '{self.name}'", input_shape, self.kernel_size, self.strides,
@@ -96,10 +88,7 @@ class Conv2D(_WithActivation, Layer):
     def build(self, input_shape):
         from fastnn.ops.conv import Conv2D as conv_function
         self._conv = conv_function
-        self.kernel = self.add_weight(self.kernel_size + (input_shape[3], self.filters), self.kernel_initializer,
-                                      "kernel", regularizer=self.kernel_regularizer)
-        if self.use_bias:
-            self.bias = self.add_weight((self.filters,), self.bias_initializer, "bias", regularizer=self.bias_regularizer)
+        self._build_kernel(self.kernel_size + (input_shape[3], self.filters))
 
     def _check_input_shape(self, input_shape):
         if len(input_shape) != 4 or input_shape[3] != self._input_shape[3]:
@@ -108,32 +97,13 @@ class Conv2D(_WithActivation, Layer):
         self.compute_output_shape(input_shape)
 
     def _forward(self, x, training, logits=False):
-        bias = self.bias.value if self.use_bias else None
-        fn, z = run(self._conv, (True, True, self.use_bias), x, self.kernel.value, bias, strides=self.strides,
-                    padding=self.padding, dilation_rate=self.dilation_rate)
-        y, actx = self._act_forward(z, logits)
-        return y, (fn, actx)
-
-    def _backward(self, ctx, dy, need_dx):
-        fn, actx = ctx
-        dz = self._act_backward(actx, dy)
-        t = self._trainable
-        out = grads(fn, (need_dx, t, t and self.use_bias), dz)
-        if t:
-            self.kernel.grad = out[1]
-            if self.use_bias:
-                self.bias.grad = out[2]
-        return out[0]
+        return self._run(self._conv, x, logits, strides=self.strides, padding=self.padding,
+                         dilation_rate=self.dilation_rate)
 
     def get_config(self):
         config = super().get_config()
         config.update(filters=self.filters, kernel_size=self.kernel_size, strides=self.strides,
-                      padding=self.padding, data_format="channels_last", dilation_rate=self.dilation_rate,
-                      groups=1, activation=activations.serialize(self.activation), use_bias=self.use_bias,
-                      kernel_initializer=initializers.serialize(self.kernel_initializer),
-                      bias_initializer=initializers.serialize(self.bias_initializer),
-                      kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
-                      bias_regularizer=regularizers.serialize(self.bias_regularizer))
+                      padding=self.padding, data_format="channels_last", dilation_rate=self.dilation_rate, groups=1)
         return config
 
 

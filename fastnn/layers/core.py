@@ -91,7 +91,56 @@ class _WithActivation:
         return grads(actx, (True,), dy)[0]
 
 
-class Dense(_WithActivation, Layer):
+class _KernelLayer(_WithActivation, Layer):
+    """Shared by Dense and Conv2D: activation, kernel + optional bias with initializers/regularizers, and
+    the backward of an op Function called as ``fn(x, kernel, bias_or_None, ...)``."""
+
+    def _init_kernel_layer(self, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                           bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint):
+        _unsupported(f"{type(self).__name__} '{self.name}'", activity_regularizer=activity_regularizer,
+                     kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
+        self._init_activation(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel = self.bias = None
+
+    def _build_kernel(self, kernel_shape):
+        self.kernel = self.add_weight(kernel_shape, self.kernel_initializer, "kernel", regularizer=self.kernel_regularizer)
+        if self.use_bias:
+            self.bias = self.add_weight(kernel_shape[-1:], self.bias_initializer, "bias", regularizer=self.bias_regularizer)
+
+    def _run(self, fn_cls, x, logits, **kwargs):
+        bias = self.bias.value if self.use_bias else None
+        fn, z = run(fn_cls, (True, True, self.use_bias), x, self.kernel.value, bias, **kwargs)
+        if kwargs.get("activation"):  # fused into the op
+            return z, (fn, None)
+        y, actx = self._act_forward(z, logits)
+        return y, (fn, actx)
+
+    def _backward(self, ctx, dy, need_dx):
+        fn, actx = ctx
+        t = self._trainable
+        out = grads(fn, (need_dx, t, t and self.use_bias), self._act_backward(actx, dy))
+        if t:
+            self.kernel.grad = out[1]
+            if self.use_bias:
+                self.bias.grad = out[2]
+        return out[0]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(activation=activations.serialize(self.activation), use_bias=self.use_bias,
+                      kernel_initializer=initializers.serialize(self.kernel_initializer),
+                      bias_initializer=initializers.serialize(self.bias_initializer),
+                      kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
+                      bias_regularizer=regularizers.serialize(self.bias_regularizer))
+        return config
+
+
+class Dense(_KernelLayer):
     """Densely-connected layer: ``activation(inputs @ kernel + bias)``, kernel (in, units).
 
     Args: units; activation (None = linear); use_bias; kernel_initializer ("glorot_uniform");
@@ -108,15 +157,8 @@ class Dense(_WithActivation, Layer):
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         self.units = _positive_int(f"Dense '{self.name}'", "units", units)
-        _unsupported(f"Dense '{self.name}'", activity_regularizer=activity_regularizer,
-                     kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
-        self._init_activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel = self.bias = None
+        self._init_kernel_layer(activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                                bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint)
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) < 2 or input_shape[-1] is None:
@@ -127,10 +169,7 @@ class Dense(_WithActivation, Layer):
     def build(self, input_shape):
         from fastnn.ops.linear import Linear
         self._linear = Linear
-        self.kernel = self.add_weight((input_shape[-1], self.units), self.kernel_initializer, "kernel",
-                                      regularizer=self.kernel_regularizer)
-        if self.use_bias:
-            self.bias = self.add_weight((self.units,), self.bias_initializer, "bias", regularizer=self.bias_regularizer)
+        self._build_kernel((input_shape[-1], self.units))
 
     def _check_input_shape(self, input_shape):
         n_in = self._input_shape[-1]
@@ -139,34 +178,11 @@ class Dense(_WithActivation, Layer):
                              f"{shape_str(self._input_shape)}), got {shape_str(input_shape)}")
 
     def _forward(self, x, training, logits=False):
-        fused = "relu" if self._act == "relu" else None
-        if self.use_bias:
-            fn, z = run(self._linear, (True, True, True), x, self.kernel.value, self.bias.value, activation=fused)
-        else:
-            fn, z = run(self._linear, (True, True), x, self.kernel.value, activation=fused)
-        if fused:
-            return z, (fn, None)
-        y, actx = self._act_forward(z, logits)
-        return y, (fn, actx)
-
-    def _backward(self, ctx, dy, need_dx):
-        fn, actx = ctx
-        dz = self._act_backward(actx, dy)
-        t = self._trainable
-        out = grads(fn, (need_dx, t, t) if self.use_bias else (need_dx, t), dz)
-        if t:
-            self.kernel.grad = out[1]
-            if self.use_bias:
-                self.bias.grad = out[2]
-        return out[0]
+        return self._run(self._linear, x, logits, activation="relu" if self._act == "relu" else None)
 
     def get_config(self):
         config = super().get_config()
-        config.update(units=self.units, activation=activations.serialize(self.activation), use_bias=self.use_bias,
-                      kernel_initializer=initializers.serialize(self.kernel_initializer),
-                      bias_initializer=initializers.serialize(self.bias_initializer),
-                      kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
-                      bias_regularizer=regularizers.serialize(self.bias_regularizer))
+        config["units"] = self.units
         return config
 
 
