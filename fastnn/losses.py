@@ -5,9 +5,10 @@ numpy array (reduced over the last axis); classes (``CategoricalCrossentropy(fro
 return the reduced scalar (default reduction ``"sum_over_batch_size"``: the mean of the per-sample
 losses). Probabilities are renormalised and clipped to [1e-7, 1 - 1e-7] as Keras does.
 
-In ``fit`` the loss also gives the gradient with respect to the model output in the same pass
-(``_value_and_grad``), and a softmax output layer with a cross-entropy loss is fused into one
-log-softmax cross-entropy on the logits (``_logits_value_and_grad``).
+In ``fit`` each loss gives its value and the gradient with respect to the model output from one
+fused C++ kernel pair (``_value_and_grad``), and a softmax output layer with a cross-entropy loss
+is fused into one softmax cross-entropy on the logits (``_logits_value_and_grad``): numerically
+better (no clipping of probabilities) and one pass over the data.
 
 >>> import fastnn
 >>> fastnn.losses.SparseCategoricalCrossentropy()([1], [[0.1, 0.9]]).round(4)
@@ -21,11 +22,6 @@ _F32 = np.float32
 
 def _f32(x):
     return np.asarray(getattr(x, "data", x), dtype=_F32)
-
-
-def _log_softmax(z):
-    z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
 def _one_hot(labels, n):
@@ -71,53 +67,59 @@ def _dense_targets(y_true, y_pred, who):
     return y
 
 
-# ---- per-sample values and gradients (numpy) -----------------------------------------------------
-# each returns (per_sample_losses, d(sum of per-sample losses)/d y_pred)
+# ---- per-sample values (public functions) and the fused kernels (training) --------------------------
 
-def _cce_probs(y, p, axis=-1):
-    s = p.sum(axis=axis, keepdims=True)
-    pn = p / s
-    pc = np.clip(pn, EPSILON, 1.0 - EPSILON)
-    loss = -(y * np.log(pc)).sum(axis=axis)
-    g = np.where((pn > EPSILON) & (pn < 1.0 - EPSILON), -y / pc, 0.0).astype(_F32)
-    dp = (g - (g * pn).sum(axis=axis, keepdims=True)) / s
-    return loss, dp
+def _kernels():
+    from fastnn import backend
+    return backend.cpu
 
 
-def _cce_logits(y, z, axis=-1):
-    logp = _log_softmax(z)
-    loss = -(y * logp).sum(axis=-1)
-    dz = np.exp(logp) * y.sum(axis=-1, keepdims=True) - y
-    return loss, dz
+def _xent_args(p, y):
+    k = p.shape[-1]
+    return p.reshape(-1, k), (y.reshape(-1) if y.ndim < p.ndim else y.reshape(-1, k))
 
 
-def _bce_probs(y, p):
-    pc = np.clip(p, EPSILON, 1.0 - EPSILON)
-    per = -(y * np.log(pc) + (1.0 - y) * np.log(1.0 - pc))
-    inside = (p > EPSILON) & (p < 1.0 - EPSILON)
-    g = np.where(inside, (pc - y) / (pc * (1.0 - pc)), 0.0).astype(_F32) / _F32(p.shape[-1])
-    return per.mean(axis=-1), g
+def _xent_rows(p, y, from_logits):
+    """Per-sample cross-entropies over the last axis; y: class ids of shape p.shape[:-1] or a distribution."""
+    p2, t = _xent_args(p, y)
+    rows = _kernels().softmax_xent_forward(p2, t)[0] if from_logits else _kernels().prob_xent_forward(p2, t)
+    return rows.reshape(p.shape[:-1])
 
 
-def _bce_logits(y, z):
-    per = np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))
-    e = np.exp(-np.abs(z))
-    sig = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-    return per.mean(axis=-1), ((sig - y) / _F32(z.shape[-1])).astype(_F32)
+def _xent_mean_and_grad(p, y, from_logits):
+    """Mean cross-entropy over samples and its gradient (fused softmax + log-sum-exp for logits)."""
+    p2, t = _xent_args(p, y)
+    k, scale = _kernels(), _F32(1.0 / p2.shape[0])
+    if from_logits:
+        rows, lse = k.softmax_xent_forward(p2, t)
+        g = k.softmax_xent_backward(scale, p2, lse, t)
+    else:
+        rows = k.prob_xent_forward(p2, t)
+        g = k.prob_xent_backward(scale, p2, t)
+    return float(rows.mean(dtype=np.float64)), g.reshape(p.shape)
 
 
-def _mse(y, p):
-    d = p - y
-    return np.square(d).mean(axis=-1), d * _F32(2.0 / p.shape[-1])
+def _point_mean_and_grad(kernel, p, y):
+    """Mean over all elements of a pointwise loss kernel and its gradient."""
+    k = _kernels()
+    return float(getattr(k, kernel + "_forward")(p, y)), getattr(k, kernel + "_backward")(p, y)
 
 
-def _mae(y, p):
-    d = p - y
-    return np.abs(d).mean(axis=-1), np.sign(d) * _F32(1.0 / p.shape[-1])
+def _bce_per_sample(y, p, from_logits):
+    if from_logits:
+        per = np.maximum(p, 0.0) - p * y + np.log1p(np.exp(-np.abs(p)))
+    else:
+        pc = np.clip(p, EPSILON, 1.0 - EPSILON)
+        per = -(y * np.log(pc) + (1.0 - y) * np.log(1.0 - pc))
+    return per.mean(axis=-1)
 
 
 def _smooth(y, label_smoothing, n):
     return y * _F32(1.0 - label_smoothing) + _F32(label_smoothing / n) if label_smoothing else y
+
+
+def _smooth_binary(y, label_smoothing):
+    return y * _F32(1.0 - label_smoothing) + _F32(0.5 * label_smoothing) if label_smoothing else y
 
 
 # ---- public per-sample functions ------------------------------------------------------------------
@@ -126,35 +128,32 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     """Per-sample ``-sum(y_true * log(y_pred))`` over the last axis; one-hot ``y_true``."""
     p = _f32(y_pred)
     y = _smooth(_dense_targets(y_true, p, "categorical_crossentropy"), label_smoothing, p.shape[-1])
-    return (_cce_logits if from_logits else _cce_probs)(y, p)[0]
+    return _xent_rows(p, y, from_logits)
 
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     """Per-sample cross-entropy with integer class ids ``y_true`` of shape (N,) or (N, 1)."""
     p = _f32(y_pred)
-    y = _one_hot(_sparse_labels(y_true, p, "sparse_categorical_crossentropy"), p.shape[-1]).reshape(p.shape)
-    return (_cce_logits if from_logits else _cce_probs)(y, p)[0]
+    return _xent_rows(p, _sparse_labels(y_true, p, "sparse_categorical_crossentropy"), from_logits)
 
 
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """Per-sample mean over the last axis of ``-(y log p + (1 - y) log(1 - p))``."""
     p = _f32(y_pred)
-    y = _dense_targets(y_true, p, "binary_crossentropy")
-    if label_smoothing:
-        y = y * _F32(1.0 - label_smoothing) + _F32(0.5 * label_smoothing)
-    return (_bce_logits if from_logits else _bce_probs)(y, p)[0]
+    return _bce_per_sample(_smooth_binary(_dense_targets(y_true, p, "binary_crossentropy"), label_smoothing), p,
+                           from_logits)
 
 
 def mean_squared_error(y_true, y_pred):
     """Per-sample mean over the last axis of ``(y_true - y_pred)**2``."""
     p = _f32(y_pred)
-    return _mse(_dense_targets(y_true, p, "mean_squared_error"), p)[0]
+    return np.square(p - _dense_targets(y_true, p, "mean_squared_error")).mean(axis=-1)
 
 
 def mean_absolute_error(y_true, y_pred):
     """Per-sample mean over the last axis of ``|y_true - y_pred|``."""
     p = _f32(y_pred)
-    return _mae(_dense_targets(y_true, p, "mean_absolute_error"), p)[0]
+    return np.abs(p - _dense_targets(y_true, p, "mean_absolute_error")).mean(axis=-1)
 
 
 mse = MSE = mean_squared_error
@@ -164,11 +163,16 @@ mae = MAE = mean_absolute_error
 _REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "none", None)
 
 
+def _snake(name):
+    from fastnn.layers.base import _snake_case
+    return _snake_case(name)
+
+
 class Loss:
     """Base loss: ``loss(y_true, y_pred, sample_weight=None)`` -> reduced float32 scalar."""
 
-    _sparse = False       # targets are integer class ids
-    _softmax_fusable = False  # a softmax output can be fused into this loss (cross-entropies)
+    _softmax_fusable = False  # a softmax output layer can be fused into this loss (cross-entropies)
+    from_logits = False
 
     def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
         if reduction not in _REDUCTIONS:
@@ -176,8 +180,12 @@ class Loss:
         self.name = name or _snake(type(self).__name__)
         self.reduction = reduction
 
-    # per-sample (losses, grad of their sum) for y_pred given prepared targets
     def _per_sample(self, y, p):
+        """Per-sample losses (shape p.shape[:-1]) for prepared targets ``y``."""
+        raise NotImplementedError
+
+    def _mean_and_grad(self, p, y):
+        """Mean of the per-sample losses and its gradient w.r.t. ``p`` (one fused kernel pair)."""
         raise NotImplementedError
 
     def _prepare_targets(self, y_true, y_pred):
@@ -191,19 +199,21 @@ class Loss:
         if self.reduction in ("none", None):
             return per
         total = per.sum(dtype=np.float64)
-        if self.reduction == "sum":
-            return _F32(total)
-        return _F32(total / max(per.size, 1))
+        return _F32(total if self.reduction == "sum" else total / max(per.size, 1))
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         p = _f32(y_pred)
-        return self._reduce(self._per_sample(self._prepare_targets(y_true, p), p)[0], sample_weight)
+        return self._reduce(self._per_sample(self._prepare_targets(y_true, p), p), sample_weight)
+
+    def _scaled(self, p, value, grad):
+        if self.reduction == "sum":
+            n = p.size // p.shape[-1]
+            return value * n, grad * _F32(n)
+        return value, grad
 
     def _value_and_grad(self, p, y):
-        """Reduced loss (float) and its gradient w.r.t. ``p``, for prepared targets ``y``."""
-        per, g = self._per_sample(y, p)
-        scale = 1.0 if self.reduction == "sum" else 1.0 / max(per.size, 1)
-        return float(per.sum(dtype=np.float64)) * scale, g * _F32(scale)
+        """Reduced loss (float) and its gradient w.r.t. the model output ``p``, for prepared targets ``y``."""
+        return self._scaled(p, *self._mean_and_grad(p, y))
 
     def get_config(self):
         return {"name": self.name, "reduction": self.reduction}
@@ -213,15 +223,24 @@ class Loss:
         return cls(**config)
 
 
-def _snake(name):
-    from fastnn.layers.base import _snake_case
-    return _snake_case(name)
-
-
-class CategoricalCrossentropy(Loss):
-    """Cross-entropy with one-hot targets; ``from_logits=False`` expects probabilities."""
+class _Crossentropy(Loss):
+    """Categorical cross-entropies: probabilities (renormalised, clipped) or logits, fusable with softmax."""
 
     _softmax_fusable = True
+
+    def _per_sample(self, y, p):
+        return _xent_rows(p, y, self.from_logits)
+
+    def _mean_and_grad(self, p, y):
+        return _xent_mean_and_grad(p, y, self.from_logits)
+
+    def _logits_value_and_grad(self, z, y):
+        """Loss and gradient w.r.t. the logits of a softmax output layer (the fused training path)."""
+        return self._scaled(z, *_xent_mean_and_grad(z, y, True))
+
+
+class CategoricalCrossentropy(_Crossentropy):
+    """Cross-entropy with one-hot targets; ``from_logits=False`` expects probabilities."""
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
                  name="categorical_crossentropy", dtype=None):
@@ -229,16 +248,7 @@ class CategoricalCrossentropy(Loss):
         self.from_logits, self.label_smoothing, self.axis = bool(from_logits), float(label_smoothing), axis
 
     def _prepare_targets(self, y_true, y_pred):
-        y = _dense_targets(y_true, y_pred, self.name)
-        return _smooth(y, self.label_smoothing, y_pred.shape[-1])
-
-    def _per_sample(self, y, p):
-        return (_cce_logits if self.from_logits else _cce_probs)(y, p)
-
-    def _logits_value_and_grad(self, z, y):
-        per, g = _cce_logits(y, z)
-        scale = 1.0 if self.reduction == "sum" else 1.0 / max(per.size, 1)
-        return float(per.sum(dtype=np.float64)) * scale, g * _F32(scale)
+        return _smooth(_dense_targets(y_true, y_pred, self.name), self.label_smoothing, y_pred.shape[-1])
 
     def get_config(self):
         config = super().get_config()
@@ -246,11 +256,8 @@ class CategoricalCrossentropy(Loss):
         return config
 
 
-class SparseCategoricalCrossentropy(Loss):
+class SparseCategoricalCrossentropy(_Crossentropy):
     """Cross-entropy with integer class-id targets of shape (N,) or (N, 1)."""
-
-    _sparse = True
-    _softmax_fusable = True
 
     def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
                  name="sparse_categorical_crossentropy", dtype=None):
@@ -261,19 +268,6 @@ class SparseCategoricalCrossentropy(Loss):
 
     def _prepare_targets(self, y_true, y_pred):
         return _sparse_labels(y_true, y_pred, self.name)
-
-    def _per_sample(self, y, p):
-        return (_cce_logits if self.from_logits else _cce_probs)(_one_hot(y, p.shape[-1]).reshape(p.shape), p)
-
-    def _logits_value_and_grad(self, z, y):
-        logp = _log_softmax(z)
-        rows = np.arange(y.size)
-        picked = logp.reshape(-1, z.shape[-1])[rows, y.reshape(-1)]
-        n = max(y.size, 1)
-        scale = 1.0 if self.reduction == "sum" else 1.0 / n
-        g = np.exp(logp).reshape(-1, z.shape[-1])
-        g[rows, y.reshape(-1)] -= 1.0
-        return -float(picked.sum(dtype=np.float64)) * scale, (g * _F32(scale)).reshape(z.shape)
 
     def get_config(self):
         config = super().get_config()
@@ -290,11 +284,13 @@ class BinaryCrossentropy(Loss):
         self.from_logits, self.label_smoothing, self.axis = bool(from_logits), float(label_smoothing), axis
 
     def _prepare_targets(self, y_true, y_pred):
-        y = _dense_targets(y_true, y_pred, self.name)
-        return y * _F32(1.0 - self.label_smoothing) + _F32(0.5 * self.label_smoothing) if self.label_smoothing else y
+        return _smooth_binary(_dense_targets(y_true, y_pred, self.name), self.label_smoothing)
 
     def _per_sample(self, y, p):
-        return (_bce_logits if self.from_logits else _bce_probs)(y, p)
+        return _bce_per_sample(y, p, self.from_logits)
+
+    def _mean_and_grad(self, p, y):
+        return _point_mean_and_grad("binary_crossentropy_logits" if self.from_logits else "binary_crossentropy", p, y)
 
     def get_config(self):
         config = super().get_config()
@@ -309,7 +305,10 @@ class MeanSquaredError(Loss):
         super().__init__(name, reduction)
 
     def _per_sample(self, y, p):
-        return _mse(y, p)
+        return np.square(p - y).mean(axis=-1)
+
+    def _mean_and_grad(self, p, y):
+        return _point_mean_and_grad("mean_squared_error", p, y)
 
 
 class MeanAbsoluteError(Loss):
@@ -319,7 +318,10 @@ class MeanAbsoluteError(Loss):
         super().__init__(name, reduction)
 
     def _per_sample(self, y, p):
-        return _mae(y, p)
+        return np.abs(p - y).mean(axis=-1)
+
+    def _mean_and_grad(self, p, y):
+        return _point_mean_and_grad("mean_absolute_error", p, y)
 
 
 class LossFunctionWrapper(Loss):
@@ -331,10 +333,15 @@ class LossFunctionWrapper(Loss):
 
     def _per_sample(self, y, p):
         from fastnn.tensor import Tensor
+        return np.asarray(self.fn(Tensor(y), Tensor(p)).data, dtype=_F32)
+
+    def _mean_and_grad(self, p, y):
+        from fastnn.tensor import Tensor
         t = Tensor(p, requires_grad=True)
         per = self.fn(Tensor(y), t)
-        per.sum().backward()
-        return np.asarray(per.data, dtype=_F32), t.grad.data
+        mean = per.mean() if per.data.ndim else per
+        mean.backward()
+        return float(mean.data), t.grad.data
 
 
 _BY_NAME = {

@@ -119,8 +119,7 @@ class Optimizer:
         params, slots = self._prepared(variables)
         if self.clipvalue is not None or self.clipnorm is not None or self.global_clipnorm is not None:
             grads = self._clip(grads)
-        kernel = getattr(backend.cpu, self._kernel, None) or _NUMPY_KERNELS[self._kernel]
-        kernel(params, grads, *slots, **self._hyper(self.learning_rate))
+        getattr(backend.cpu, self._kernel)(params, grads, *slots, **self._hyper(self.learning_rate))
         self.iterations += 1
 
     def _apply_vars(self, variables):
@@ -283,75 +282,6 @@ class Adadelta(Optimizer):
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
 
-
-# ---- numpy stand-ins for the fused update kernels (same signatures and float32 operation order) -------
-# NOTE: temporary: used only while the backend lacks the <name>_update kernels.
-_F = np.float32
-
-
-def _decay(p, lr, wd):
-    if wd:
-        p -= p * _F(wd) * _F(lr)
-
-
-def _np_sgd(params, grads, momentums, *, learning_rate, momentum, nesterov, weight_decay):
-    lr, mu = _F(learning_rate), _F(momentum)
-    for p, g, m in zip(params, grads, momentums or params):
-        _decay(p, lr, weight_decay)
-        if momentum == 0.0:
-            p -= g * lr
-            continue
-        m[...] = m * mu - g * lr
-        p += (m * mu - g * lr) if nesterov else m
-
-
-def _np_adam(params, grads, ms, vs, *, learning_rate, beta_1, beta_2, epsilon, step, weight_decay):
-    lr, t = _F(learning_rate), _F(step)
-    alpha = lr * np.sqrt(_F(1) - np.power(_F(beta_2), t)) / (_F(1) - np.power(_F(beta_1), t))
-    for p, g, m, v in zip(params, grads, ms, vs):
-        _decay(p, lr, weight_decay)
-        m += (g - m) * _F(1.0 - beta_1)
-        v += (g * g - v) * _F(1.0 - beta_2)
-        p -= (m * alpha) / (np.sqrt(v) + _F(epsilon))
-
-
-def _np_rmsprop(params, grads, vels, moms, avgs, *, learning_rate, rho, momentum, epsilon, centered, weight_decay):
-    lr = _F(learning_rate)
-    for p, g, v, m, a in zip(params, grads, vels, moms or params, avgs or params):
-        _decay(p, lr, weight_decay)
-        v[...] = _F(rho) * v + _F(1.0 - rho) * (g * g)
-        denom = v + _F(epsilon)
-        if centered:
-            a[...] = _F(rho) * a + _F(1.0 - rho) * g
-            denom = (v - a * a) + _F(epsilon)
-        inc = (lr * g) / np.sqrt(denom)
-        if momentum > 0:
-            m[...] = _F(momentum) * m + inc
-            p -= m
-        else:
-            p -= inc
-
-
-def _np_adagrad(params, grads, accs, *, learning_rate, epsilon, weight_decay):
-    lr = _F(learning_rate)
-    for p, g, acc in zip(params, grads, accs):
-        _decay(p, lr, weight_decay)
-        acc += g * g
-        p -= (lr * g) / np.sqrt(acc + _F(epsilon))
-
-
-def _np_adadelta(params, grads, ags, ads, *, learning_rate, rho, epsilon, weight_decay):
-    lr, r, rc, eps = _F(learning_rate), _F(rho), _F(1.0 - rho), _F(epsilon)
-    for p, g, ag, ad in zip(params, grads, ags, ads):
-        _decay(p, lr, weight_decay)
-        ag[...] = r * ag + rc * (g * g)
-        delta = -((np.sqrt(ad + eps) * g) / np.sqrt(ag + eps))
-        ad[...] = r * ad + rc * (delta * delta)
-        p += lr * delta
-
-
-_NUMPY_KERNELS = {"sgd_update": _np_sgd, "adam_update": _np_adam, "rmsprop_update": _np_rmsprop,
-                  "adagrad_update": _np_adagrad, "adadelta_update": _np_adadelta}
 
 _BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad, "adadelta": Adadelta}
 

@@ -1,4 +1,6 @@
 """Layers: Keras 3 semantics (lazy build, names, weights, config, freezing) and forward/backward math."""
+import math
+
 import numpy as np
 import pytest
 
@@ -155,8 +157,11 @@ def test_dense_forward_and_gradients(activation):
     x = np.random.default_rng(2).standard_normal((5, 4)).astype(np.float32)
     d = layers.Dense(3, activation=activation)
     y = d(x).numpy()
-    z = x @ d.kernel.value + d.bias.value
-    expected = fastnn.activations._PAIRS[fastnn.activations.canonical_name(activation)][0](z)
+    z = (x @ d.kernel.value + d.bias.value).astype(np.float64)
+    erf = np.vectorize(math.erf)
+    expected = {None: z, "relu": np.maximum(z, 0), "sigmoid": 1 / (1 + np.exp(-z)), "tanh": np.tanh(z),
+                "softmax": np.exp(z) / np.exp(z).sum(1, keepdims=True), "elu": np.where(z > 0, z, np.expm1(z)),
+                "gelu": 0.5 * z * (1 + erf(z / np.sqrt(2))), "silu": z / (1 + np.exp(-z))}[activation]
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)
     _check_grads(d, x)
 
@@ -187,6 +192,10 @@ def test_flatten_reshape_activation():
     np.testing.assert_allclose(layers.Activation("relu")(x - 10).numpy(), np.maximum(x - 10, 0))
     _check_grads(layers.Flatten(), x)
     _check_grads(layers.Activation("tanh"), x / 24)
+    for name in ("softsign", "hard_sigmoid", "relu6", "exponential", "selu", "softplus", "leaky_relu"):
+        fn = getattr(fastnn.activations, name)
+        assert fn(x / 24 - 0.51).shape == x.shape
+        _check_grads(layers.Activation(fn), x / 24 - 0.51)
 
 
 def test_dropout_training_and_inference():
@@ -288,3 +297,63 @@ def test_keras_alias_namespaces():
     import fastnn as tf
     assert tf.keras.layers.Dense is layers.Dense and keras.Sequential is fastnn.models.Sequential
     assert keras.Input is layers.Input and tf.keras.optimizers.Adam is fastnn.optimizers.Adam
+
+
+# ---- convolution and pooling layers -----------------------------------------------------------------
+
+def _conv_reference(x, k, b, stride, padding):
+    """Direct NHWC convolution in float64 with TF 'same' padding (extra pixel bottom/right)."""
+    n, h, w, c = x.shape
+    kh, kw, _, oc = k.shape
+    if padding == "same":
+        oh, ow = -(-h // stride), -(-w // stride)
+        ph, pw = max((oh - 1) * stride + kh - h, 0), max((ow - 1) * stride + kw - w, 0)
+        x = np.pad(x, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)))
+    else:
+        oh, ow = (h - kh) // stride + 1, (w - kw) // stride + 1
+    out = np.zeros((n, oh, ow, oc))
+    for i in range(oh):
+        for j in range(ow):
+            patch = x[:, i * stride:i * stride + kh, j * stride:j * stride + kw, :]
+            out[:, i, j, :] = np.tensordot(patch, k, axes=([1, 2, 3], [0, 1, 2]))
+    return out + b
+
+
+@pytest.mark.parametrize("stride,padding", [(1, "valid"), (2, "same"), (1, "same")])
+def test_conv2d_forward_shapes_and_gradients(stride, padding):
+    x = np.random.default_rng(8).standard_normal((2, 6, 5, 3)).astype(np.float32)
+    conv = layers.Conv2D(4, (3, 2), strides=stride, padding=padding, activation="relu")
+    y = conv(x).numpy()
+    ref = np.maximum(_conv_reference(x.astype(np.float64), conv.kernel.value, conv.bias.value, stride, padding), 0)
+    np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-5)
+    assert conv.output_shape == (None,) + y.shape[1:] and conv.kernel.shape == (3, 2, 3, 4)
+    _check_grads(layers.Conv2D(2, 2, strides=stride, padding=padding, activation="tanh"), x[:, :4, :4, :2])
+
+
+def test_conv2d_errors_name_layer_and_shapes():
+    conv = layers.Conv2D(4, 5, name="c1")
+    with pytest.raises(ValueError, match=r"Conv2D 'c1'.*\(None, 3, 3, 1\).*kernel_size=\(5, 5\)"):
+        conv(np.zeros((1, 3, 3, 1)))
+    conv(np.zeros((1, 8, 8, 1)))
+    with pytest.raises(ValueError, match=r"Conv2D 'c1' expects inputs of shape \(None, 8, 8, 1\).*\(1, 8, 8, 3\)"):
+        conv(np.zeros((1, 8, 8, 3)))
+    with pytest.raises(ValueError, match="channels_last"):
+        layers.Conv2D(4, 3, data_format="channels_first")
+
+
+def test_pooling_layers():
+    x = np.random.default_rng(9).standard_normal((2, 5, 4, 3)).astype(np.float32)
+    mp = layers.MaxPooling2D()
+    y = mp(x).numpy()
+    assert y.shape == (2, 2, 2, 3) and mp.output_shape == (None, 2, 2, 3)  # floor: 5 -> 2
+    np.testing.assert_allclose(y, x[:, :4].reshape(2, 2, 2, 2, 2, 3).max(axis=(2, 4)))
+    ap = layers.AveragePooling2D(pool_size=2, strides=1, padding="same")
+    assert ap(x).shape == (2, 5, 4, 3)
+    np.testing.assert_allclose(ap(x).numpy()[:, -1, -1], x[:, -1, -1], rtol=1e-6)  # edge window: one valid cell
+    gap = layers.GlobalAveragePooling2D()
+    np.testing.assert_allclose(gap(x).numpy(), x.mean(axis=(1, 2)), rtol=1e-5)
+    assert layers.GlobalAveragePooling2D(keepdims=True)(x).shape == (2, 1, 1, 3)
+    _check_grads(layers.AveragePooling2D(), x)
+    _check_grads(gap, x)
+    xm = np.arange(2 * 4 * 4 * 1, dtype=np.float32).reshape(2, 4, 4, 1) * 0.1  # distinct values: max is unique
+    _check_grads(layers.MaxPooling2D(), xm)

@@ -216,24 +216,23 @@ class Dropout(Layer):
                              f"value between 0 and 1 (1 excluded). Received: rate={rate!r}")
         _unsupported(f"Dropout '{self.name}'", noise_shape=noise_shape)
         self.rate, self.seed = float(rate), seed
-        self._calls = 0
         self._seed = None
+        self._offset = 0  # Philox counter offset: each call draws elements [offset, offset + size)
 
     def _forward(self, x, training):
         if not training or self.rate == 0.0:
             return x, None
         if self._seed is None:
             from fastnn import random as _random
-            self._seed = self.seed if self.seed is not None else _random.next_seed()
-        # one independent Philox stream per call, keyed by (layer seed, call number)
-        gen = np.random.Generator(np.random.Philox(key=self._seed & _MASK64, counter=self._calls))
-        self._calls += 1
-        mask = (gen.random(x.shape, dtype=np.float32) >= np.float32(self.rate)).astype(np.float32)
-        mask *= np.float32(1.0 / (1.0 - self.rate))
-        return x * mask, mask
+            from fastnn.ops.activation import Dropout as dropout_function
+            self._seed = (self.seed if self.seed is not None else _random.next_seed()) & _MASK64
+            self._dropout = dropout_function
+        fn, y = run(self._dropout, (True,), x, rate=self.rate, seed=self._seed, offset=self._offset)
+        self._offset = (self._offset + x.size) & _MASK64
+        return y, fn
 
     def _backward(self, ctx, dy, need_dx):
-        return dy if ctx is None else dy * ctx
+        return dy if ctx is None else grads(ctx, (True,), dy)[0]
 
     def get_config(self):
         config = super().get_config()
