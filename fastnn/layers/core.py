@@ -4,6 +4,8 @@ import math
 import numpy as np
 
 from fastnn import activations, initializers, regularizers
+from fastnn import random as _random
+from fastnn.ops.activation import Dropout as _dropout_function
 from fastnn.layers._bridge import grads, run
 from fastnn.layers.base import Layer, shape_str
 
@@ -205,6 +207,21 @@ class Activation(_WithActivation, Layer):
         return config
 
 
+class Softmax(Activation):
+    """Keras ``layers.Softmax(axis=-1)``: the softmax activation as a layer (over the last axis)."""
+
+    def __init__(self, axis=-1, **kwargs):
+        if axis != -1:
+            raise ValueError(f"Softmax: only axis=-1 is supported, got axis={axis!r}")
+        super().__init__("softmax", **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["activation"]
+        config["axis"] = -1
+        return config
+
+
 class Dropout(Layer):
     """Inverted dropout: at training time zeroes each input with probability ``rate`` and scales the
     rest by ``1 / (1 - rate)``; identity at inference. ``seed`` fixes the masks."""
@@ -222,12 +239,9 @@ class Dropout(Layer):
     def _forward(self, x, training):
         if not training or self.rate == 0.0:
             return x, None
-        if self._seed is None:
-            from fastnn import random as _random
-            from fastnn.ops.activation import Dropout as dropout_function
+        if self._seed is None:  # drawn on first use (after set_random_seed), restored by load_model
             self._seed = (self.seed if self.seed is not None else _random.next_seed()) & _MASK64
-            self._dropout = dropout_function
-        fn, y = run(self._dropout, (True,), x, rate=self.rate, seed=self._seed, offset=self._offset)
+        fn, y = run(_dropout_function, (True,), x, rate=self.rate, seed=self._seed, offset=self._offset)
         self._offset = (self._offset + x.size) & _MASK64
         return y, fn
 
