@@ -22,7 +22,7 @@ constexpr int kSlotA = kScratchSlots - 2, kSlotB = kScratchSlots - 1;
 
 // Cache blocking (measured on Zen 5: L1d 48 KB, L2 1 MB): the kc x NR panel of B stays in L1,
 // the mc x kc block of A in L2, the kc x nc block of B in L3.
-constexpr int64_t kKC = 256, kMC = 192, kNC = 4096;
+constexpr int64_t kKC = 512, kMC = 192, kNC = 4096;
 // Below this many flops (2*M*N*K) one thread is faster than waking a second one.
 constexpr double kParallelFlops = 2.0e6;
 
@@ -72,8 +72,8 @@ struct Driver {
     // MR-row tile. Few uses: read in place (packing only partial panels).
     const int64_t a_uses = split_ic ? panels : ceil_div(panels, nt);
     row_a = p.csa == 1;
-    direct_a = (row_a || p.rsa == 1) && a_uses <= knob("FASTNN_DA", 2);
-    direct_b = p.csb == 1 && ceil_div(p.M, MR) <= knob("FASTNN_DB", 4);
+    direct_a = (row_a || p.rsa == 1) && a_uses <= knob("FASTNN_DA", 4);
+    direct_b = p.csb == 1 && ceil_div(p.M, MR) <= knob("FASTNN_DB", 8);
     Bp = scratch(kSlotB, size_t(max64(KC, 1) * NC));
   }
 
