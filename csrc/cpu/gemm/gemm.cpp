@@ -49,7 +49,6 @@ template <int MR, int NV, bool kTransC>
 struct Driver {
   static constexpr int NR = NV * Vec::W;
   const GemmParams& p;
-  int nt;            // threads in the team
   int64_t KC, NC;    // blocking actually used (<= the constants, fitted to the problem)
   int64_t MC;        // rows per A block
   bool split_ic;     // threads split the rows of C (else the jr panels of every A block)
@@ -58,7 +57,8 @@ struct Driver {
   bool direct_b;     // full NR-column panels of op(B) are read in place (row-major op(B))
   float* Bp;         // shared packed B: ceil(NC/NR) panels of KC x NR
 
-  Driver(const GemmParams& prm, int threads) : p(prm), nt(threads) {
+  // nt: the planned team size.
+  Driver(const GemmParams& prm, int nt) : p(prm) {
     KC = p.K == 0 ? 0 : ceil_div(p.K, ceil_div(p.K, knob("FASTNN_KC", kKC)));  // equal K blocks
     NC = min64(ceil_div(p.N, NR) * NR, kNC);
     const int64_t tiles_m = ceil_div(p.M, MR), panels = ceil_div(NC, NR);
@@ -77,7 +77,8 @@ struct Driver {
     Bp = scratch(kSlotB, size_t(max64(KC, 1) * NC));
   }
 
-  void run(int t) {
+  // Thread t of a team of nt (nt may be below the planned team size: any split is correct).
+  void run(int t, int nt) {
     float* Ap = scratch(kSlotA, size_t(max64(KC, 1) * MC));
     const int64_t M = p.M, N = p.N, K = p.K;
     for (int64_t jc = 0; jc < N; jc += NC) {
@@ -128,7 +129,7 @@ struct Driver {
             }
           }
         }
-        barrier(nt);  // B is repacked next
+        if (q + 1 < npc || jc + NC < N) barrier(nt);  // B is repacked next
       }
     }
   }
@@ -141,16 +142,12 @@ void gemm_with(const GemmParams& p) {
   if (flops < kParallelFlops) nt = 1;
   Driver<MR, NV, kTransC> d(p, nt);
   if (nt == 1) {
-    d.run(0);
+    d.run(0, 1);
     return;
   }
+  // NOTE: the team may be smaller than asked (OMP_DYNAMIC, thread limits): run() gets its real size.
 #pragma omp parallel num_threads(nt)
-  {
-    // NOTE: the team may be smaller than asked (OMP_DYNAMIC, thread limits): d.nt must be exact.
-#pragma omp single
-    d.nt = omp_get_num_threads();
-    d.run(omp_get_thread_num());
-  }
+  d.run(omp_get_thread_num(), omp_get_num_threads());
 }
 
 }  // namespace gemm_detail
