@@ -69,3 +69,38 @@ def dropout(x, rate, seed, offset=0, *, out=None):
     any thread count and CPU; call again with the same arguments on the gradient for the backward pass.
     """
     return _backend.cpu.dropout(x, rate, seed, offset, out=out)
+
+
+def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1, out=None):
+    """Return the 2-D convolution of ``x`` (B, H, W, C) with ``kernel`` (KH, KW, C, OC) (+ ``bias`` (OC,)).
+
+    Keras layout and semantics: NHWC input, HWIO kernel, output (B, OH, OW, OC); ``strides`` and
+    ``dilation_rate`` are an int or a pair; ``padding`` is "valid" or "same" (TF rule: the odd padding
+    cell goes to the bottom/right). ``out``: optional C-contiguous float32 array of the output shape.
+
+    >>> import numpy as np, fastnn
+    >>> fastnn.kernels.conv2d(np.ones((1, 3, 3, 1)), np.ones((2, 2, 1, 1))).ravel().tolist()
+    [4.0, 4.0, 4.0, 4.0]
+    """
+    return _backend.cpu.conv2d_forward(x, kernel, bias, strides=strides, padding=padding,
+                                       dilation_rate=dilation_rate, out=out)
+
+
+def max_pool2d(x, pool_size=2, strides=None, padding="valid", *, out=None):
+    """Return the max pooling of ``x`` (B, H, W, C); ``strides`` default to ``pool_size`` (Keras).
+
+    >>> import numpy as np, fastnn
+    >>> fastnn.kernels.max_pool2d(np.arange(16.0).reshape(1, 4, 4, 1)).ravel().tolist()
+    [5.0, 7.0, 13.0, 15.0]
+    """
+    return _backend.cpu.maxpool2d_forward(x, pool_size=pool_size, strides=strides, padding=padding, out=out)
+
+
+def avg_pool2d(x, pool_size=2, strides=None, padding="valid", *, out=None):
+    """Return the average pooling of ``x`` (B, H, W, C) over each window's cells inside the image.
+
+    >>> import numpy as np, fastnn
+    >>> fastnn.kernels.avg_pool2d(np.arange(16.0).reshape(1, 4, 4, 1)).ravel().tolist()
+    [2.5, 4.5, 10.5, 12.5]
+    """
+    return _backend.cpu.avgpool2d_forward(x, pool_size=pool_size, strides=strides, padding=padding, out=out)
