@@ -13,6 +13,9 @@ every epoch; out: float32 images and int64 labels. Rows:
   + step               the same, each batch followed by a ~MLP 784-128-10 forward+backward in numpy
                        (GIL released), so the prefetch thread can work while the step runs;
                        "overhead" = time per batch minus the step alone.
+  + sleep              each batch followed by time.sleep(0.5 ms): a step that leaves the CPU free
+                       (as a step running its kernels on other cores would); only the caller-thread
+                       CPU column matters there: it shows the gather leaving the training thread.
 Numbers are medians of per-batch times over whole passes.
 """
 import argparse
@@ -64,6 +67,10 @@ class Step:
         return x.T @ gh, h.T @ o
 
 
+def _sleep_step(xb, yb):
+    time.sleep(0.0005)
+
+
 def numpy_fancy(x, y, bs):
     import numpy as np
     rng = np.random.default_rng(0)
@@ -102,8 +109,10 @@ def loader(x, y, bs, prefetch):
 
 
 def time_pass(epoch_fn, step, max_batches):
-    """Seconds per batch over one pass of at most max_batches batches."""
-    t0 = time.perf_counter()
+    """(wall seconds, calling thread's CPU seconds) per batch over a pass of at most max_batches
+    batches. The CPU time of the calling thread is what the training thread itself spends: other
+    processes on a busy machine barely change it, and prefetching moves the gather out of it."""
+    t0, c0 = time.perf_counter(), time.thread_time()
     n = 0
     for xb, yb in epoch_fn():
         if step is not None:
@@ -111,12 +120,13 @@ def time_pass(epoch_fn, step, max_batches):
         n += 1
         if n == max_batches:
             break
-    return (time.perf_counter() - t0) / n
+    return (time.perf_counter() - t0) / n, (time.thread_time() - c0) / n
 
 
 def measure(quick=False):
     """Rows of results (dicts). Variants are interleaved rep by rep so load bursts from other
     processes hit all of them alike."""
+    import numpy as np
     x, y = make_data()
     reps = 3 if quick else 7
     rows = []
@@ -125,37 +135,44 @@ def measure(quick=False):
                     "loader sync": loader(x, y, bs, False), "loader prefetch": loader(x, y, bs, True)}
         step = Step(bs)
         step_batches = 200 if quick else 600
+        sleep_batches = 100 if quick else 200
         nostep_batches = 10**9
         samples = {}
         for _ in range(reps + 1):                         # the first round is a warm-up
             for name, fn in variants.items():
                 samples.setdefault(name, []).append(time_pass(fn, None, nostep_batches))
                 samples.setdefault(name + " + step", []).append(time_pass(fn, step, step_batches))
-            import numpy as np
+                samples.setdefault(name + " + sleep", []).append(time_pass(fn, _sleep_step, sleep_batches))
             xb = np.zeros((bs,) + SHAPE, np.float32)
-            t0 = time.perf_counter()
-            for _ in range(step_batches):
-                step(xb, None)
-            samples.setdefault("step alone", []).append((time.perf_counter() - t0) / step_batches)
-        med = {k: statistics.median(v[1:]) for k, v in samples.items()}
-        base = med["numpy fancy+astype"]
-        base_step = med["numpy fancy+astype + step"]
-        for name in list(variants) + [v + " + step" for v in variants] + ["step alone"]:
-            t = med[name]
+            samples.setdefault("step alone", []).append(time_pass(lambda: ((xb, None) for _ in range(step_batches)),
+                                                                  step, step_batches))
+        med = {k: (statistics.median(t[0] for t in v[1:]), statistics.median(t[1] for t in v[1:]))
+               for k, v in samples.items()}
+        base = med["numpy fancy+astype"][0]
+        base_step = med["numpy fancy+astype + step"][0]
+        for name in (list(variants) + [v + " + step" for v in variants] + ["step alone"]
+                     + [v + " + sleep" for v in variants]):
+            t, cpu = med[name]
             with_step = name.endswith(" + step")
-            rows.append({"batch": bs, "variant": name, "us": t * 1e6, "samples_s": bs / t,
-                         "vs_numpy": (base_step if with_step else base) / t if name != "step alone" else None,
-                         "overhead_us": (t - med["step alone"]) * 1e6 if with_step else None})
+            rows.append({"batch": bs, "variant": name, "us": t * 1e6, "cpu_us": cpu * 1e6, "samples_s": bs / t,
+                         "vs_numpy": None if name == "step alone" or name.endswith(" + sleep")
+                         else (base_step if with_step else base) / t,
+                         "overhead_us": (t - med["step alone"][0]) * 1e6 if with_step else None,
+                         "cpu_overhead_us": (cpu - med["step alone"][1]) * 1e6 if with_step else None})
     return rows
 
 
 def table(rows):
-    head = "| batch | variant | µs/batch | samples/s | speed-up vs numpy fancy+astype | pipeline overhead µs/batch |"
-    out = [head, "|---:|---|---:|---:|---:|---:|"]
+    head = ("| batch | variant | wall µs/batch | samples/s | speed-up vs numpy fancy+astype | "
+            "overhead over the step, wall µs | caller-thread CPU µs/batch | overhead over the step, caller CPU µs |")
+    out = [head, "|---:|---|---:|---:|---:|---:|---:|---:|"]
+
+    def f(v, fmt):
+        return "-" if v is None else fmt.format(v)
     for r in rows:
-        vs = f"{r['vs_numpy']:.2f}×" if r["vs_numpy"] is not None else "-"
-        ov = f"{r['overhead_us']:.1f}" if r["overhead_us"] is not None else "-"
-        out.append(f"| {r['batch']} | {r['variant']} | {r['us']:.1f} | {r['samples_s']:,.0f} | {vs} | {ov} |")
+        out.append(f"| {r['batch']} | {r['variant']} | {r['us']:.1f} | {r['samples_s']:,.0f} | "
+                   f"{f(r['vs_numpy'], '{:.2f}×')} | {f(r['overhead_us'], '{:.1f}')} | {r['cpu_us']:.1f} | "
+                   f"{f(r['cpu_overhead_us'], '{:.1f}')} |")
     return "\n".join(out)
 
 
