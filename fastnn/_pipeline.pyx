@@ -17,7 +17,9 @@
   from `fastnn.random.next_seed()` (so `fastnn.utils.set_random_seed` makes it reproducible).
   shuffle=False keeps the order of x. The last batch holds the remaining N % batch_size rows.
 - The gather runs without the GIL. With prefetch=True a background C++ thread (no Python inside)
-  gathers batch k+1 into the second of two buffers while the caller works on batch k.
+  gathers batch k+1 into the second of two buffers while the caller works on batch k. It only pays
+  when a core is idle during the step; the environment variable FASTNN_PREFETCH=0 turns it off
+  everywhere (to compare end-to-end timings without touching code).
 - NOTE: the returned arrays are views of the loader's reused buffers: a batch stays valid until
   the next batch is requested. Copy it to keep it. Starting a new epoch ends the previous one's
   iterator.
@@ -25,6 +27,8 @@
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t, uintptr_t
 from libc.string cimport memcpy
 cimport cython
+
+import os
 
 import numpy as np
 
@@ -304,7 +308,7 @@ cdef class BatchLoader:
         self.batch_size = min(int(batch_size), self.num_samples)
         self.num_batches = (self.num_samples + self.batch_size - 1) // self.batch_size
         self.shuffle = bool(shuffle)
-        self.prefetch = bool(prefetch) and self.num_batches > 1
+        self.prefetch = bool(prefetch) and self.num_batches > 1 and os.environ.get("FASTNN_PREFETCH") != "0"
         self._perm = np.empty(self.num_samples, dtype=np.int64)
         nbuf = 2 if self.prefetch else 1
         self._xviews = [np.empty((self.batch_size,) + x.shape[1:], np.float32) for _ in range(nbuf)]
