@@ -31,18 +31,19 @@ N = 4
 
 
 def _leaves(make, rng):
+    """x, w: (N, N); b: (N,)."""
     a = rng.standard_normal((N, N)).astype(np.float32) * 0.5
-    return [make(a.copy()) for _ in range(3)]
+    return make(a.copy()), make(a.copy()), make(a[0].copy())
 
 
 def _ops(lib):
     """op name -> step(x, w, b) over tensors of library `lib` ("fastnn" or "torch")."""
     if lib == "torch":
         import torch
-        lin = lambda y, w, b: torch.nn.functional.linear(y, w, b[0]).relu()  # noqa: E731
+        lin = lambda y, w, b: torch.nn.functional.linear(y, w, b).relu()  # noqa: E731
         sig = torch.sigmoid
     else:
-        lin = lambda y, w, b: F.linear(y, w, b[0], "relu")  # noqa: E731
+        lin = lambda y, w, b: F.linear(y, w, b, "relu")  # noqa: E731
         sig = lambda y: y.sigmoid()  # noqa: E731
     return {
         "add": lambda y, w, b: y + w,

@@ -238,8 +238,9 @@ class Tensor:
             if g.shape != self.data.shape:
                 raise ValueError(f"backward(): grad has shape {g.shape}, expected the tensor's "
                                  f"shape {self.data.shape}")
+        adopted = {id(g)}
         if self._ctx is None:
-            _accumulate(self, g, None)
+            _accumulate(self, g, None, adopted)
             return
         # Iterative depth-first post-order over tensors that carry a graph node.
         topo = []
@@ -267,7 +268,7 @@ class Tensor:
                 if pg is None or not isinstance(p, Tensor) or not p.requires_grad:
                     continue
                 if p._ctx is None:
-                    _accumulate(p, pg, ctx)
+                    _accumulate(p, pg, ctx, adopted)
                 elif p in grads:
                     grads[p] = grads[p] + pg
                 else:
@@ -351,15 +352,22 @@ def tensor(data, requires_grad=False):
     return Tensor(np.array(src, dtype=_F32), requires_grad=requires_grad)
 
 
-def _accumulate(leaf, g, ctx):
+def _accumulate(leaf, g, ctx, adopted):
+    """Add g into leaf.grad. `adopted`: ids of arrays this backward may not hand to a leaf as is."""
     if g.shape != leaf.data.shape:
         who = type(ctx).__name__ if ctx is not None else "backward"
         raise RuntimeError(f"{who}.backward returned a gradient of shape {g.shape} for an input of "
                            f"shape {leaf.data.shape}")
     if leaf.grad is None:
-        # NOTE: copy: g may be shared with other inputs' gradients or be a read-only view.
-        leaf.grad = Tensor(np.array(g, dtype=_F32))
+        # NOTE: a fresh array (a kernel's output) becomes .grad without a copy; views, read-only
+        # arrays, the caller's grad and arrays already given to another leaf are copied, so no
+        # two .grad arrays share memory and user code may modify .grad in place.
+        if g.base is not None or id(g) in adopted or g.dtype is not _F32_DTYPE or not g.flags.writeable:
+            g = np.array(g, dtype=_F32)
+        adopted.add(id(g))
+        leaf.grad = Tensor(g)
     else:
+        # out of place: g may still be pending as another node's gradient
         leaf.grad.data = leaf.grad.data + g
 
 

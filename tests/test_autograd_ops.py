@@ -7,7 +7,7 @@ import fastnn
 import fastnn.functional as F
 from fastnn.autograd import GradcheckError, gradcheck
 
-GENERAL, POSITIVE, NONZERO = "general", "positive", "nonzero"
+GENERAL, POSITIVE, NONZERO, DISTINCT = "general", "positive", "nonzero", "distinct"
 
 
 class Case:
@@ -22,6 +22,8 @@ class Case:
         for s in self.shapes:
             if self.kind == POSITIVE:
                 x = rng.uniform(0.5, 2.0, s)
+            elif self.kind == DISTINCT:  # no near-ties (max): a shuffled grid 0.1 apart
+                x = (rng.permutation(int(np.prod(s))) * 0.1 - 1.0).reshape(s)
             elif self.kind == NONZERO:  # away from kinks at 0 (relu) and from ties
                 x = rng.choice([-1.0, 1.0], s) * rng.uniform(0.1, 2.0, s)
             else:
@@ -75,11 +77,11 @@ CASES = [
          lambda a: np.mean(a, axis=1, keepdims=True), lambda a: a.mean(dim=1, keepdim=True)),
     Case("mean_axes", [(2, 3, 4)], lambda a: a.mean(axis=(0, 1)), lambda a: np.mean(a, axis=(0, 1)),
          lambda a: a.mean(dim=(0, 1))),
-    Case("max_all", [(3, 4)], lambda a: a.max(), np.max, lambda a: a.amax()),
+    Case("max_all", [(3, 4)], lambda a: a.max(), np.max, lambda a: a.amax(), kind=DISTINCT),
     Case("max_axis1", [(3, 5)], lambda a: a.max(axis=1), lambda a: np.max(a, axis=1),
-         lambda a: a.amax(dim=1)),
+         lambda a: a.amax(dim=1), kind=DISTINCT),
     Case("max_axis0_keep", [(4, 3, 2)], lambda a: a.max(axis=0, keepdims=True),
-         lambda a: np.max(a, axis=0, keepdims=True), lambda a: a.amax(dim=0, keepdim=True)),
+         lambda a: np.max(a, axis=0, keepdims=True), lambda a: a.amax(dim=0, keepdim=True), kind=DISTINCT),
     # shape ops and indexing
     Case("reshape", [(3, 4)], lambda a: a.reshape(2, 6) * 1.0, lambda a: a.reshape(2, 6)),
     Case("reshape_tuple_infer", [(2, 3, 4)], lambda a: a.reshape((4, -1)), lambda a: a.reshape((4, -1))),
@@ -264,3 +266,9 @@ def test_linear_relu_masks_gradient_by_output():
     np.testing.assert_allclose(b.grad.numpy(), [1, 0])
     np.testing.assert_allclose(w.grad.numpy(), [[1, 0], [-1, 0]])
     np.testing.assert_allclose(x.grad.numpy(), [[1, 0]])
+
+
+def test_max_shares_gradient_between_ties():
+    x = fastnn.tensor([[1.0, 3.0, 3.0], [2.0, 0.0, -1.0]], requires_grad=True)
+    x.max(axis=1).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[0, 0.5, 0.5], [1, 0, 0]])

@@ -172,3 +172,23 @@ def test_float64_operands_stay_float32():
     x = tensor([1.0, 2.0])
     assert (x * np.array([1.5, 2.5])).dtype == np.float32
     assert (x + np.float64(1e-3)).dtype == np.float32
+
+
+def test_grads_never_share_memory():
+    x = tensor([1.0, 2.0], requires_grad=True)
+    h = x * 1.0
+    z = (x + h) + x        # x receives the same array along several paths
+    g = np.ones(2, np.float32)
+    z.backward(g)
+    np.testing.assert_array_equal(x.grad.numpy(), [3, 3])
+    assert not np.shares_memory(x.grad.numpy(), g)
+    a = tensor(np.ones((2, 2)), requires_grad=True)
+    b = tensor(np.ones((2, 2)), requires_grad=True)
+    c = tensor(np.ones(4), requires_grad=True)
+    loss = (a + b) + c.reshape(2, 2)
+    loss.backward(np.ones((2, 2)))
+    assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
+    assert not np.shares_memory(c.grad.numpy(), a.grad.numpy())
+    for t in (a, b, c):
+        t.grad.data *= 2  # writable, and changing one leaves the others alone
+    np.testing.assert_array_equal(b.grad.numpy(), np.full((2, 2), 2.0))
