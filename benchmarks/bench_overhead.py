@@ -96,8 +96,8 @@ def _numpy_step(op):
     return step
 
 
-def timeit(fn, reps=7, min_sample_s=0.05):
-    """Median seconds per call over `reps` samples of an inner loop lasting >= min_sample_s."""
+def _calibrate(fn, min_sample_s):
+    """Calls per sample so one sample lasts >= min_sample_s."""
     for _ in range(3):
         fn()
     inner = 1
@@ -105,17 +105,24 @@ def timeit(fn, reps=7, min_sample_s=0.05):
         t0 = time.perf_counter()
         for _ in range(inner):
             fn()
-        dt = time.perf_counter() - t0
-        if dt >= min_sample_s:
-            break
+        if time.perf_counter() - t0 >= min_sample_s:
+            return inner
         inner *= 2
-    samples = []
+
+
+def timeit_interleaved(fns, reps=7, min_sample_s=0.03):
+    """Median seconds per call of each fn in `fns` (a dict). Samples of the different fns are
+    taken in turn, so load from other processes on this shared machine hits them alike."""
+    inner = {k: _calibrate(f, min_sample_s) for k, f in fns.items()}
+    samples = {k: [] for k in fns}
     for _ in range(reps):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        samples.append((time.perf_counter() - t0) / inner)
-    return statistics.median(samples)
+        for k, f in fns.items():
+            n = inner[k]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                f()
+            samples[k].append((time.perf_counter() - t0) / n)
+    return {k: statistics.median(v) for k, v in samples.items()}
 
 
 def run(quick=False, threads=1):
@@ -126,13 +133,14 @@ def run(quick=False, threads=1):
         libs = ("fastnn", "torch")
     except ImportError:
         libs = ("fastnn",)
-    reps = 3 if quick else 9
+    reps = 5 if quick else 15
     rows = []
     for backward in (True, False):
         for op in _ops("fastnn"):
-            us = {lib: timeit(_step_fn(lib, op, backward), reps) / CHAIN * 1e6 for lib in libs}
+            fns = {lib: _step_fn(lib, op, backward) for lib in libs}
             if not backward and op in ("add", "mul", "matmul"):
-                us["numpy"] = timeit(_numpy_step(op), reps) / CHAIN * 1e6
+                fns["numpy"] = _numpy_step(op)
+            us = {k: t / CHAIN * 1e6 for k, t in timeit_interleaved(fns, reps).items()}
             rows.append(("fwd+bwd" if backward else "fwd (no_grad)", op, us))
     return rows
 

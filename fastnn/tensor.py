@@ -61,8 +61,10 @@ class Function:
     so forward can skip saving. NOTE: ``grad`` may be shared with other nodes and may be a
     read-only view: never modify it in place.
 
-    Call ``MyFunction.apply(*args, **kwargs)``: Tensor arguments reach forward as their float32
-    arrays; anything else (arrays, Python numbers, strings) is passed unchanged.
+    Call ``MyFunction.apply(*args, **kwargs)``: positional Tensor arguments reach forward as their
+    float32 arrays; anything else (arrays, Python numbers, strings, None) is passed unchanged.
+    Keyword arguments are constants (a Tensor there is an error). backward may omit trailing
+    entries for trailing constant arguments.
     """
     __slots__ = ("needs_input_grad", "parents", "__dict__")
 
@@ -88,6 +90,11 @@ class Function:
             for a in args:
                 raw.append(a.data if isinstance(a, Tensor) else a)
             ctx.needs_input_grad = (False,) * len(args)
+        if kwargs:
+            for k, v in kwargs.items():
+                if isinstance(v, Tensor):
+                    raise TypeError(f"{cls.__name__}.apply: Tensor passed as keyword {k!r}; pass Tensors "
+                                    f"positionally so that gradients flow to them")
         data = ctx.forward(*raw, **kwargs)
         if type(data) is not np.ndarray or data.dtype is not _F32_DTYPE:
             data = np.asarray(data, dtype=_F32)

@@ -7,7 +7,7 @@ import pytest
 
 import fastnn
 from fastnn import Tensor, no_grad, tensor
-from fastnn.tensor import _FREED
+from fastnn.tensor import _FREED, Function
 
 
 def test_construction_is_float32():
@@ -192,3 +192,49 @@ def test_grads_never_share_memory():
     for t in (a, b, c):
         t.grad.data *= 2  # writable, and changing one leaves the others alone
     np.testing.assert_array_equal(b.grad.numpy(), np.full((2, 2), 2.0))
+
+
+def test_function_contract():
+    class Scale(Function):
+        def forward(self, x, k, *, shift=0.0):
+            self.k = k
+            return x * k + shift
+
+        def backward(self, g):
+            return (g * self.k,)  # trailing constant's entry omitted
+
+    x = tensor([1.0, 2.0], requires_grad=True)
+    y = Scale.apply(x, 3.0, shift=1.0)
+    assert y.dtype == np.float32 and y.requires_grad
+    np.testing.assert_allclose(y.numpy(), [4, 7])
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3, 3])
+    with pytest.raises(TypeError, match="keyword 'shift'"):
+        Scale.apply(x, 3.0, shift=x)
+
+    class Seen(Function):
+        def forward(self, a, b, c):
+            self.seen = self.needs_input_grad
+            return a + b
+
+        def backward(self, g):
+            return g, None, None
+
+    z = Seen.apply(x, tensor([1.0, 1.0]), "const")
+    assert z._ctx.seen == (True, False, False)
+    with no_grad():
+        assert Seen.apply(x, x, None).requires_grad is False
+
+
+class _WrongShape(Function):
+    def forward(self, a):
+        return a.sum()
+
+    def backward(self, g):
+        return (g,)  # wrong: should be broadcast to the input's shape
+
+
+def test_wrong_gradient_shape_names_the_function():
+    x = tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"_WrongShape.backward returned a gradient of shape \(\)"):
+        _WrongShape.apply(x).backward()

@@ -13,10 +13,11 @@ from fastnn.tensor import Function
 
 _gemm = backend.cpu.gemm
 _F32 = np.float32
+_F32_DTYPE = np.dtype(np.float32)
 
 
 def _f32(x):
-    return x if type(x) is np.ndarray and x.dtype == _F32 else np.asarray(x, _F32)
+    return x if type(x) is np.ndarray and x.dtype is _F32_DTYPE else np.asarray(x, _F32)
 
 
 class MatMul(Function):
@@ -24,12 +25,15 @@ class MatMul(Function):
     (batch) axes broadcast. a (..., M, K) @ b (K, N) runs as one (prod(...)*M, K) x (K, N) GEMM."""
 
     def forward(self, a, b):
-        a, b = _f32(a), _f32(b)
+        if type(a) is not np.ndarray or a.dtype is not _F32_DTYPE:
+            a = np.asarray(a, _F32)
+        if type(b) is not np.ndarray or b.dtype is not _F32_DTYPE:
+            b = np.asarray(b, _F32)
         na, nb = self.needs_input_grad
         self.a = a if nb else None
         self.b = b if na else None
+        self.shapes = None
         if a.ndim == 2 and b.ndim == 2 and a.shape[1] == b.shape[0]:  # fast path
-            self.shapes = None
             return _gemm(a, b)
         return self._forward_general(a, b)
 
