@@ -247,7 +247,7 @@ class Tensor:
                                  f"shape {self.data.shape}")
         adopted = {id(g)}
         if self._ctx is None:
-            _accumulate(self, g, None, adopted)
+            _accumulate(self, g, adopted)
             return
         # Iterative depth-first post-order over tensors that carry a graph node.
         topo = []
@@ -274,8 +274,10 @@ class Tensor:
             for p, pg in zip(ctx.parents, in_grads):
                 if pg is None or not isinstance(p, Tensor) or not p.requires_grad:
                     continue
+                if pg.shape != p.data.shape:
+                    _bad_grad_shape(ctx, pg, p)
                 if p._ctx is None:
-                    _accumulate(p, pg, ctx, adopted)
+                    _accumulate(p, pg, adopted)
                 elif p in grads:
                     grads[p] = grads[p] + pg
                 else:
@@ -359,12 +361,13 @@ def tensor(data, requires_grad=False):
     return Tensor(np.array(src, dtype=_F32), requires_grad=requires_grad)
 
 
-def _accumulate(leaf, g, ctx, adopted):
+def _bad_grad_shape(ctx, g, inp):
+    raise RuntimeError(f"{type(ctx).__name__}.backward returned a gradient of shape {g.shape} for an "
+                       f"input of shape {inp.data.shape}")
+
+
+def _accumulate(leaf, g, adopted):
     """Add g into leaf.grad. `adopted`: ids of arrays this backward may not hand to a leaf as is."""
-    if g.shape != leaf.data.shape:
-        who = type(ctx).__name__ if ctx is not None else "backward"
-        raise RuntimeError(f"{who}.backward returned a gradient of shape {g.shape} for an input of "
-                           f"shape {leaf.data.shape}")
     if leaf.grad is None:
         # NOTE: a fresh array (a kernel's output) becomes .grad without a copy; views, read-only
         # arrays, the caller's grad and arrays already given to another leaf are copied, so no

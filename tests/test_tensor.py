@@ -238,3 +238,9 @@ def test_wrong_gradient_shape_names_the_function():
     x = tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(RuntimeError, match=r"_WrongShape.backward returned a gradient of shape \(\)"):
         _WrongShape.apply(x).backward()
+
+
+def test_wrong_gradient_shape_is_caught_for_intermediate_inputs():
+    x = tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"_WrongShape.backward returned a gradient of shape \(\) for an input of shape \(2,\)"):
+        _WrongShape.apply(x * 2).backward()
