@@ -134,10 +134,9 @@ _FREED = _Freed()
 def _as_f32(data):
     if isinstance(data, Tensor):
         return data.data
-    arr = np.asarray(data, dtype=_F32)
-    if arr.dtype != _F32:  # pragma: no cover - asarray(dtype=) always converts
-        raise TypeError(f"cannot convert {type(data).__name__} to a float32 tensor")
-    return arr
+    if data is None:  # numpy would make it NaN
+        raise TypeError("cannot make a tensor from None")
+    return np.asarray(data, dtype=_F32)
 
 
 class Tensor:
@@ -378,7 +377,7 @@ def _accumulate(leaf, g, adopted):
         leaf.grad = Tensor(g)
     else:
         # out of place: g may still be pending as another node's gradient
-        leaf.grad.data = leaf.grad.data + g
+        leaf.grad.data = np.add(leaf.grad.data, g, dtype=_F32)
 
 
 _SCALARS = frozenset((float, int))
