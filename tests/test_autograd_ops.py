@@ -272,3 +272,25 @@ def test_max_shares_gradient_between_ties():
     x = fastnn.tensor([[1.0, 3.0, 3.0], [2.0, 0.0, -1.0]], requires_grad=True)
     x.max(axis=1).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [[0, 0.5, 0.5], [1, 0, 0]])
+
+
+def test_linear_forward_backward_bit_identical_for_1_and_2_threads():
+    rng = np.random.default_rng(7)
+    x, w, b = rng.standard_normal((64, 300)), rng.standard_normal((300, 130)), rng.standard_normal(130)
+
+    def run():
+        ts = [fastnn.tensor(a, requires_grad=True) for a in (x, w, b)]
+        y = F.linear(*ts, activation="relu")
+        (y * y).mean().backward()
+        return [y.numpy()] + [t.grad.numpy() for t in ts]
+
+    old = fastnn.get_num_threads()
+    try:
+        fastnn.set_num_threads(1)
+        one = run()
+        fastnn.set_num_threads(2)
+        two = run()
+    finally:
+        fastnn.set_num_threads(old)
+    for a, c in zip(one, two):
+        np.testing.assert_array_equal(a, c)
