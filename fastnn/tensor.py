@@ -244,43 +244,7 @@ class Tensor:
             if g.shape != self.data.shape:
                 raise ValueError(f"backward(): grad has shape {g.shape}, expected the tensor's "
                                  f"shape {self.data.shape}")
-        adopted = {id(g)}
-        if self._ctx is None:
-            _accumulate(self, g, adopted)
-            return
-        # Iterative depth-first post-order over tensors that carry a graph node.
-        topo = []
-        visited = {self}
-        stack = [(self, iter(self._ctx.parents))]
-        while stack:
-            node, it = stack[-1]
-            for p in it:
-                if isinstance(p, Tensor) and p._ctx is not None and p not in visited:
-                    visited.add(p)
-                    stack.append((p, iter(p._ctx.parents)))
-                    break
-            else:
-                stack.pop()
-                topo.append(node)
-        grads = {self: g}
-        for node in reversed(topo):
-            ctx = node._ctx
-            node._ctx = _FREED
-            g = grads.pop(node, None)
-            if g is None:  # no path carried a gradient here (every consumer returned None)
-                continue
-            in_grads = ctx.backward(g)
-            for p, pg in zip(ctx.parents, in_grads):
-                if pg is None or not isinstance(p, Tensor) or not p.requires_grad:
-                    continue
-                if pg.shape != p.data.shape:
-                    _bad_grad_shape(ctx, pg, p)
-                if p._ctx is None:
-                    _accumulate(p, pg, adopted)
-                elif p in grads:
-                    grads[p] = grads[p] + pg
-                else:
-                    grads[p] = pg
+        _run_backward(self, g)
 
     # ---- operators (+ - * / @ and their reflected forms are attached below, after the ops) -----
     def __neg__(self):
@@ -358,6 +322,52 @@ def tensor(data, requires_grad=False):
     """
     src = data.data if isinstance(data, Tensor) else data
     return Tensor(np.array(src, dtype=_F32), requires_grad=requires_grad)
+
+
+def _run_backward(root, g, observe=None):
+    """The backward engine: propagate g from root to the leaves, freeing the graph on the way.
+
+    observe(node, grad), when given, sees every graph node with its incoming gradient (gradcheck
+    uses it to bound float32 rounding)."""
+    adopted = {id(g)}
+    if root._ctx is None:
+        _accumulate(root, g, adopted)
+        return
+    # Iterative depth-first post-order over tensors that carry a graph node.
+    topo = []
+    visited = {root}
+    stack = [(root, iter(root._ctx.parents))]
+    while stack:
+        node, it = stack[-1]
+        for p in it:
+            if isinstance(p, Tensor) and p._ctx is not None and p not in visited:
+                visited.add(p)
+                stack.append((p, iter(p._ctx.parents)))
+                break
+        else:
+            stack.pop()
+            topo.append(node)
+    grads = {root: g}
+    for node in reversed(topo):
+        ctx = node._ctx
+        node._ctx = _FREED
+        g = grads.pop(node, None)
+        if g is None:  # no path carried a gradient here (every consumer returned None)
+            continue
+        if observe is not None:
+            observe(node, g)
+        in_grads = ctx.backward(g)
+        for p, pg in zip(ctx.parents, in_grads):
+            if pg is None or not isinstance(p, Tensor) or not p.requires_grad:
+                continue
+            if pg.shape != p.data.shape:
+                _bad_grad_shape(ctx, pg, p)
+            if p._ctx is None:
+                _accumulate(p, pg, adopted)
+            elif p in grads:
+                grads[p] = grads[p] + pg
+            else:
+                grads[p] = pg
 
 
 def _bad_grad_shape(ctx, g, inp):

@@ -294,3 +294,31 @@ def test_linear_forward_backward_bit_identical_for_1_and_2_threads():
         fastnn.set_num_threads(old)
     for a, c in zip(one, two):
         np.testing.assert_array_equal(a, c)
+
+
+def _scaled_backward(cls, which, factor):
+    """A copy of Function `cls` whose gradient for input `which` is off by `factor`."""
+    class Mutant(cls):
+        def backward(self, g):
+            grads = list(super().backward(g))
+            grads[which] = grads[which] * factor
+            return tuple(grads)
+    return Mutant
+
+
+@pytest.mark.parametrize("fn_name,which", [("MatMul", 0), ("MatMul", 1), ("Linear", 1), ("Linear", 2)])
+def test_gradcheck_resolves_a_two_percent_error_through_a_long_gemm_reduction(fn_name, which):
+    from fastnn.ops import linear as L
+    rng = np.random.default_rng(11)
+    x, w, b = rng.standard_normal((2, 256)), rng.standard_normal((256, 3)), rng.standard_normal(3)
+    good, bad = getattr(L, fn_name), _scaled_backward(getattr(L, fn_name), which, 1.02)
+
+    def loss(cls):
+        if fn_name == "MatMul":
+            return lambda x, w, b: (cls.apply(x, w) + b).mean()
+        return lambda x, w, b: cls.apply(x, w, b).mean()
+
+    inputs = [fastnn.tensor(a, requires_grad=True) for a in (x, w, b)]
+    assert gradcheck(loss(good), inputs)
+    with pytest.raises(GradcheckError, match=f"input {which}"):
+        gradcheck(loss(bad), inputs)
