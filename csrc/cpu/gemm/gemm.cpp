@@ -1,19 +1,177 @@
-// Placeholder GEMM (simple loops) until the BLIS-style driver lands.
+// BLIS-style SGEMM driver: C = alpha*op(A)*op(B) + beta*C (+bias per column, activation).
+//
+// Loops: jc (NC columns of C) > pc (KC of K) > ic (MC rows) > jr (NR) > ir (MR) > micro-kernel.
+// op(B)'s kc x nc block is packed once per (jc, pc) into a buffer shared by the threads; each
+// thread packs its own mc x kc blocks of op(A). Threads split the ic or the jr loop, never K, so
+// each C element sees the same sequence of operations whatever the thread count (bit-identical).
 #include "cpu/gemm/gemm.h"
+
+#include <omp.h>
+
+#include <cstdlib>
+
+#include "cpu/gemm/microkernel.h"
+#include "cpu/gemm/pack.h"
 
 namespace fastnn {
 namespace CPU_CAPABILITY {
-void gemm(const GemmParams& p) {
-  for (int64_t i = 0; i < p.M; ++i)
-    for (int64_t j = 0; j < p.N; ++j) {
-      float acc = 0.f;
-      for (int64_t k = 0; k < p.K; ++k) acc += p.A[i * p.rsa + k * p.csa] * p.B[k * p.rsb + j * p.csb];
-      float* c = &p.C[i * p.ldc + j];
-      float v = p.alpha * acc + (p.beta == 0.f ? 0.f : p.beta * *c);
-      if (p.bias) v += p.bias[j];
-      if (p.act == kActRelu) v = v > 0.f ? v : 0.f;
-      *c = v;
+namespace gemm_detail {
+
+// NOTE: GEMM owns the two highest scratch slots; a caller of gemm() (conv) must use lower ones.
+constexpr int kSlotA = kScratchSlots - 2, kSlotB = kScratchSlots - 1;
+
+// Cache blocking (measured on Zen 5: L1d 48 KB, L2 1 MB): the kc x NR panel of B stays in L1,
+// the mc x kc block of A in L2, the kc x nc block of B in L3.
+constexpr int64_t kKC = 256, kMC = 192, kNC = 4096;
+// Below this many flops (2*M*N*K) one thread is faster than waking a second one.
+constexpr double kParallelFlops = 2.0e6;
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+// Team barrier; a no-op for one thread (so the serial path never binds to an enclosing region).
+inline void barrier(int nt) {
+  if (nt > 1) {
+#pragma omp barrier
+  }
+}
+
+// Tuning knobs (temporarily overridable from the environment while tuning).
+inline int64_t knob(const char* name, int64_t dflt) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::atoll(v) : dflt;
+}
+
+// kTransC: p describes C^T = op(B)^T op(A)^T (see gemm()): tiles are stored transposed and the
+// bias is per row of p's C.
+template <int MR, int NV, bool kTransC>
+struct Driver {
+  static constexpr int NR = NV * Vec::W;
+  const GemmParams& p;
+  int nt;            // threads in the team
+  int64_t KC, NC;    // blocking actually used (<= the constants, fitted to the problem)
+  int64_t MC;        // rows per A block
+  bool split_ic;     // threads split the rows of C (else the jr panels of every A block)
+  bool direct_a;     // full MR-row panels of op(A) are read in place (row- or column-major op(A))
+  bool row_a;        // ... and op(A) is row-major (else column-major)
+  bool direct_b;     // full NR-column panels of op(B) are read in place (row-major op(B))
+  float* Bp;         // shared packed B: ceil(NC/NR) panels of KC x NR
+
+  Driver(const GemmParams& prm, int threads) : p(prm), nt(threads) {
+    KC = p.K == 0 ? 0 : ceil_div(p.K, ceil_div(p.K, knob("FASTNN_KC", kKC)));  // equal K blocks
+    NC = min64(ceil_div(p.N, NR) * NR, kNC);
+    const int64_t tiles_m = ceil_div(p.M, MR), panels = ceil_div(NC, NR);
+    // Threads split the MR-row tiles (each thread a contiguous range, cut into A blocks of at most
+    // MC rows) or, when that balances worse, the NR-column panels of every A block.
+    split_ic = nt == 1 || ceil_div(tiles_m, nt) * panels <= tiles_m * ceil_div(panels, nt);
+    const int64_t my_tiles = split_ic ? ceil_div(tiles_m, nt) : tiles_m;
+    const int64_t mc_tiles = max64(1, knob("FASTNN_MC", kMC) / MR);
+    MC = ceil_div(my_tiles, ceil_div(my_tiles, mc_tiles)) * MR;  // equal blocks
+    // Packing pays only when a panel is reused: an A panel once per jr panel, a B panel once per
+    // MR-row tile. Few uses: read in place (packing only partial panels).
+    const int64_t a_uses = split_ic ? panels : ceil_div(panels, nt);
+    row_a = p.csa == 1;
+    direct_a = (row_a || p.rsa == 1) && a_uses <= knob("FASTNN_DA", 2);
+    direct_b = p.csb == 1 && ceil_div(p.M, MR) <= knob("FASTNN_DB", 4);
+    Bp = scratch(kSlotB, size_t(max64(KC, 1) * NC));
+  }
+
+  void run(int t) {
+    float* Ap = scratch(kSlotA, size_t(max64(KC, 1) * MC));
+    const int64_t M = p.M, N = p.N, K = p.K;
+    for (int64_t jc = 0; jc < N; jc += NC) {
+      const int64_t nc = min64(NC, N - jc), panels = ceil_div(nc, NR);
+      // K == 0 still makes one pass: the epilogue computes beta*C (+bias, act).
+      const int64_t npc = K == 0 ? 1 : ceil_div(K, KC);
+      for (int64_t q = 0; q < npc; ++q) {
+        const int64_t pc = q * KC, kc = min64(KC, K - pc);
+        const bool last = pc + kc >= K;
+        const Epilogue e{p.alpha, pc == 0 ? p.beta : 1.f, last ? p.act : int(kActNone)};
+        const float* bias = last ? p.bias : nullptr;
+        const float* B = p.B + pc * p.rsb + jc * p.csb;
+        for (int64_t jr = panels * t / nt; jr < panels * (t + 1) / nt; ++jr) {  // this thread's share
+          const int64_t n = min64(NR, nc - jr * NR);
+          if (!(direct_b && n == NR)) pack_b<NR>(B + jr * NR * p.csb, p.rsb, p.csb, kc, n, Bp + jr * NR * kc);
+        }
+        barrier(nt);
+        const int64_t tiles_m = ceil_div(M, MR);
+        const int64_t i0 = split_ic ? tiles_m * t / nt * MR : 0;
+        const int64_t i1 = split_ic ? min64(M, tiles_m * (t + 1) / nt * MR) : M;
+        for (int64_t ic = i0; ic < i1; ic += MC) {
+          const int64_t mc = min64(MC, i1 - ic), full = mc / MR * MR;
+          const float* A = p.A + ic * p.rsa + pc * p.csa;
+          if (!direct_a)
+            pack_a<MR>(A, p.rsa, p.csa, mc, kc, Ap);
+          else if (full < mc)  // only the partial last panel, at Ap
+            pack_a<MR>(A + full * p.rsa, p.rsa, p.csa, mc - full, kc, Ap);
+          const int64_t j0 = split_ic ? 0 : panels * t / nt, j1 = split_ic ? panels : panels * (t + 1) / nt;
+          for (int64_t jr = j0; jr < j1; ++jr) {
+            const int64_t j = jc + jr * NR;
+            const int n = int(min64(NR, N - j));
+            const bool in_place_b = direct_b && n == NR;
+            const float* b = in_place_b ? B + jr * NR : Bp + jr * NR * kc;
+            const int64_t sb = in_place_b ? p.rsb : NR;
+            const int64_t rs_c = kTransC ? 1 : p.ldc, cs_c = kTransC ? p.ldc : 1;
+            float* c = p.C + ic * rs_c + j * cs_c;
+            const float* bj = !bias ? nullptr : kTransC ? bias + ic : bias + j;
+            for (int64_t ir = 0; ir < mc; ir += MR, c += MR * rs_c, bj = kTransC && bj ? bj + MR : bj) {
+              const int m = int(min64(MR, mc - ir));
+              if (!direct_a)
+                microkernel<MR, NV, false, kTransC>(kc, Ap + ir * kc, MR, b, sb, c, p.ldc, m, n, bj, e);
+              else if (m < MR)
+                microkernel<MR, NV, false, kTransC>(kc, Ap, MR, b, sb, c, p.ldc, m, n, bj, e);
+              else if (row_a)
+                microkernel<MR, NV, true, kTransC>(kc, A + ir * p.rsa, p.rsa, b, sb, c, p.ldc, m, n, bj, e);
+              else
+                microkernel<MR, NV, false, kTransC>(kc, A + ir, p.csa, b, sb, c, p.ldc, m, n, bj, e);
+            }
+          }
+        }
+        barrier(nt);  // B is repacked next
+      }
     }
+  }
+};
+
+template <int MR, int NV, bool kTransC>
+void gemm_with(const GemmParams& p) {
+  const double flops = 2.0 * double(p.M) * double(p.N) * double(p.K);
+  int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (flops < kParallelFlops) nt = 1;
+  Driver<MR, NV, kTransC> d(p, nt);
+  if (nt == 1) {
+    d.run(0);
+    return;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    // NOTE: the team may be smaller than asked (OMP_DYNAMIC, thread limits): d.nt must be exact.
+#pragma omp single
+    d.nt = omp_get_num_threads();
+    d.run(omp_get_thread_num());
+  }
+}
+
+}  // namespace gemm_detail
+
+void gemm(const GemmParams& p) {
+  using namespace gemm_detail;
+  if (p.M <= 0 || p.N <= 0) return;
+  // Narrow C (N within one MR tile, many rows): a tile row of one vector would leave most lanes
+  // idle, so compute C^T = op(B)^T op(A)^T (rows of C become vector lanes), unless op(A) is
+  // row-major (its columns would then need a transposing pack that costs more than it saves).
+  if (p.N <= kMainMR && p.M >= kMainNV * Vec::W && (p.csa != 1 || knob("FASTNN_TC", 1) == 2) && knob("FASTNN_TC", 1)) {
+    GemmParams t = p;
+    t.M = p.N; t.N = p.M;
+    t.A = p.B; t.rsa = p.csb; t.csa = p.rsb;
+    t.B = p.A; t.rsb = p.csa; t.csb = p.rsa;
+    gemm_with<kMainMR, kMainNV, true>(t);
+  } else if (p.N <= Vec::W) {  // narrow C: a taller tile of one vector per row
+    gemm_with<kNarrowMR, kNarrowNV, false>(p);
+  } else {
+    gemm_with<kMainMR, kMainNV, false>(p);
+  }
 }
 
 void fill_gemm(GemmOps& t) { t.gemm = gemm; }

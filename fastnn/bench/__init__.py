@@ -1,0 +1,9 @@
+"""Kernel benchmark tables: ``python -m fastnn.bench GROUP [--quick] [--threads N]``.
+
+Each group is a module of this package (``GROUPS`` maps its name to the module) with
+``main(args)`` (prints the table) and ``worker(args)`` (runs inside a subprocess whose thread
+environment is fixed, and emits one ``RESULT {json}`` line per measurement). Every library is
+measured in its own subprocess, so thread pools never compete and each peer runs at its best
+configuration (see ``_harness.peer_env``).
+"""
+GROUPS = {"gemm": "fastnn.bench.gemm"}

@@ -1,0 +1,129 @@
+"""Shared benchmark machinery: noise-aware timing, per-library subprocesses, markdown tables."""
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+# CPU use by other processes (in cores) above which a timing sample is retaken: the machine may be
+# shared, and a sample taken while another process competes for a core measures that process.
+MAX_FOREIGN = 0.35
+
+
+def _busy_seconds():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_seconds():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def foreign_load(fn):
+    """Run fn(); return (wall seconds, average cores used meanwhile by other processes)."""
+    b0, c0, w0 = _busy_seconds(), _own_seconds(), time.perf_counter()
+    fn()
+    wall = time.perf_counter() - w0
+    other = (_busy_seconds() - b0) - (_own_seconds() - c0)
+    return wall, max(0.0, other / max(wall, 1e-9))
+
+
+def timeit(fn, reps=7, min_sample_s=0.1, warmup=2, cpu_clock=False):
+    """Per-call seconds of fn(): warm up, size an inner loop so a sample lasts >= min_sample_s, take
+    `reps` samples, retaking (up to 3*reps tries) those disturbed by other processes.
+    cpu_clock: time with this thread's CPU time instead (robust on a busy machine, meaningful only
+    for single-threaded runs, where the library computes in the calling thread).
+    Returns {"median", "min", "noisy"} (noisy: disturbed samples had to be kept)."""
+    for _ in range(warmup):
+        fn()
+    inner = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        dt = time.perf_counter() - t0
+        if dt >= min_sample_s or inner >= 1 << 20:
+            break
+        inner = max(inner * 2, int(inner * min_sample_s / max(dt, 1e-9) * 1.2))
+
+    def sample():
+        for _ in range(inner):
+            fn()
+
+    if cpu_clock:
+        times = []
+        for _ in range(reps):
+            t0 = time.thread_time()
+            sample()
+            times.append((time.thread_time() - t0) / inner)
+        return {"median": statistics.median(times), "min": min(times), "noisy": False}
+
+    clean, dirty = [], []
+    for _ in range(3 * reps):
+        wall, load = foreign_load(sample)
+        (clean if load <= MAX_FOREIGN else dirty).append(wall / inner)
+        if len(clean) >= reps:
+            break
+    noisy = len(clean) < reps
+    times = clean + sorted(dirty)[: reps - len(clean)] if noisy else clean
+    return {"median": statistics.median(times), "min": min(times), "noisy": noisy}
+
+
+def peer_env(nthreads):
+    """Environment for a library subprocess: every thread pool sized to nthreads, and OpenBLAS free
+    to pick its best kernel (OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE, which this project's machines
+    set to hold it to AVX2, are removed)."""
+    env = dict(os.environ)
+    for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[k] = str(nthreads)
+    for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        env.pop(k, None)
+    return env
+
+
+def run_worker(group, lib, nthreads, extra_args=()):
+    """Run `python -m fastnn.bench GROUP --worker LIB --threads N ...`; return its RESULT rows."""
+    cmd = [sys.executable, "-m", "fastnn.bench", group, "--worker", lib, "--threads", str(nthreads), *extra_args]
+    p = subprocess.run(cmd, env=peer_env(nthreads), capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.stderr.write(p.stdout[-2000:] + p.stderr[-4000:])
+        raise RuntimeError(f"benchmark worker failed: {' '.join(cmd)}")
+    return [json.loads(line[7:]) for line in p.stdout.splitlines() if line.startswith("RESULT ")]
+
+
+def emit(**row):
+    print("RESULT " + json.dumps(row), flush=True)
+
+
+def have(module):
+    try:
+        __import__(module)
+        return True
+    except ImportError:
+        return False
+
+
+def machine_line():
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    import fastnn
+    info = fastnn.build_info()
+    return (f"{model}, {os.cpu_count()} cpus; fastnn {info['version']} ({info['cpu_capability']}, "
+            f"{info['compiler']}); numpy {__import__('numpy').__version__}")
+
+
+def markdown_table(headers, rows):
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    out = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths)) + " |",
+           "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += ["| " + " | ".join(c.rjust(w) for c, w in zip(r, widths)) + " |" for r in rows]
+    return "\n".join(out)

@@ -1,0 +1,100 @@
+"""SGEMM table: fastnn vs numpy (OpenBLAS at its best) and torch when installed, 1 and 2 threads.
+
+Cases: square n^3, and the training shapes (M, K, N) in the three forms backprop runs:
+  NN  C[M,N] = A[M,K] @ B[K,N]      (forward X @ W)
+  TN  C[K,N] = A[M,K]^T @ G[M,N]    (weight gradient X^T @ dY: a transposed view, no copy)
+  NT  C[M,K] = G[M,N] @ B[K,N]^T    (input gradient dY @ W^T)
+GFLOP/s = 2*M*N*K / median time; ratios are fastnn / peer, measured in the same run.
+"""
+import numpy as np
+
+from fastnn.bench import _harness as H
+
+SQUARES = (64, 128, 256, 512, 1024, 2048, 4096)
+QUICK_SQUARES = (64, 256, 512, 1024)
+# (M, K, N): Dense layers of the MNIST MLP/CNN and the CNN's im2col convolutions.
+TRAINING = ((32, 784, 128), (128, 784, 128), (128, 128, 10), (128, 9216, 128), (5408, 9, 32), (4608, 288, 64))
+LIBS = ("fastnn", "numpy", "torch")
+
+
+def cases(quick):
+    for n in QUICK_SQUARES if quick else SQUARES:
+        yield f"square {n}", "NN", (n, n, n)
+    for mkn in TRAINING:
+        for form in ("NN", "TN", "NT"):
+            yield "(%d,%d,%d)" % mkn, form, mkn
+
+
+def operands(form, m, k, n, rng):
+    """The two operands (views, never copies) whose product the case times."""
+    a, b, g = (rng.random(s, dtype=np.float32) for s in ((m, k), (k, n), (m, n)))
+    return {"NN": (a, b), "TN": (a.T, g), "NT": (g, b.T)}[form]
+
+
+def matmul_for(lib, nthreads):
+    if lib == "fastnn":
+        import fastnn
+        fastnn.set_num_threads(nthreads)
+        # Transposed views are passed as-is: the kernel reads them through their strides.
+        return lambda x, y: fastnn.kernels.gemm(x, y), lambda x: x
+    if lib == "numpy":
+        return np.matmul, lambda x: x
+    import torch
+    torch.set_num_threads(nthreads)
+    return torch.matmul, torch.from_numpy
+
+
+def worker(args):
+    quick = args.quick
+    nthreads = args.threads[0]
+    mm, conv = matmul_for(args.worker, nthreads)
+    rng = np.random.default_rng(0)
+    for case, form, (m, k, n) in cases(quick):
+        x, y = (conv(v) for v in operands(form, m, k, n, rng))
+        t = H.timeit(lambda: mm(x, y), reps=5 if quick else 7, min_sample_s=0.03 if quick else 0.1,
+                     cpu_clock=args.clock == "cpu")
+        emit_dims = {"NN": (m, n, k), "TN": (k, n, m), "NT": (m, k, n)}[form]
+        H.emit(lib=args.worker, threads=nthreads, case=case, form=form, mnk=emit_dims,
+               gflops=2.0 * m * n * k / t["median"] * 1e-9, us=t["median"] * 1e6, noisy=t["noisy"])
+
+
+def measure(args):
+    """{(lib, threads): {(case, form): row}} for every library present."""
+    libs = [l for l in (args.libs.split(",") if args.libs else LIBS) if l != "torch" or H.have("torch")]
+    extra = (["--quick"] if args.quick else []) + ["--clock", args.clock]
+    res = {}
+    for t in args.threads or (1, 2):
+        for lib in libs:
+            rows = H.run_worker("gemm", lib, t, extra)
+            res[(lib, t)] = {(r["case"], r["form"]): r for r in rows}
+            print(f"  measured {lib} threads={t}", flush=True)
+    return res
+
+
+def table(res, nthreads):
+    libs = [l for l in LIBS if (l, nthreads) in res]
+    peers = [l for l in libs if l != "fastnn"]
+    headers = ["case", "form", "C (MxN) x K"] + [f"{l} GF/s" for l in libs] + [f"vs {p}" for p in peers]
+    rows = []
+    base = res.get(("fastnn", nthreads), {})
+    for key, r0 in res[(libs[0], nthreads)].items():
+        r = [key[0], key[1], "%dx%d x %d" % tuple(r0["mnk"])]
+        for l in libs:
+            x = res[(l, nthreads)].get(key)
+            r.append(f"{x['gflops']:.1f}" + ("*" if x["noisy"] else "") if x else "-")
+        for p in peers:
+            a, b = base.get(key), res[(p, nthreads)].get(key)
+            r.append(f"{a['gflops'] / b['gflops']:.2f}x" if a and b else "-")
+        rows.append(r)
+    return H.markdown_table(headers, rows)
+
+
+def main(args):
+    clock = "thread CPU time" if args.clock == "cpu" else "wall time"
+    print(f"SGEMM, GFLOP/s from median {clock} (* = samples disturbed by other processes were kept)")
+    print("numpy runs with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (OpenBLAS picks its best kernel)")
+    print(H.machine_line(), flush=True)
+    res = measure(args)
+    for t in args.threads or (1, 2):
+        print(f"\n### threads = {t}\n")
+        print(table(res, t))
