@@ -322,3 +322,27 @@ def test_gradcheck_resolves_a_two_percent_error_through_a_long_gemm_reduction(fn
     assert gradcheck(loss(good), inputs)
     with pytest.raises(GradcheckError, match=f"input {which}"):
         gradcheck(loss(bad), inputs)
+
+
+def _t(a):
+    return fastnn.tensor(a, requires_grad=True)
+
+
+_RNG = np.random.default_rng(21)
+FUNCTIONAL = {  # the other op groups through fastnn.functional, composed with the basic ops
+    "conv2d_same_bias": (lambda x, k, b: F.conv2d(x, k, b, padding="same"),
+                         [(2, 5, 5, 3), (3, 3, 3, 4), (4,)]),
+    "conv2d_strided_mean": (lambda x, k: F.conv2d(x, k, strides=2).mean(), [(1, 7, 7, 2), (3, 3, 2, 3)]),
+    "avg_pool2d": (lambda x: F.avg_pool2d(x, 2), [(2, 4, 4, 3)]),
+    "softmax_log_softmax": (lambda z: F.softmax(z) * F.log_softmax(z, axis=0), [(4, 3)]),
+    "gelu_silu_softplus": (lambda z: F.gelu(z) + F.silu(z) * F.softplus(z), [(4, 3)]),
+    "mlp_cross_entropy": (lambda x, w1, b1, w2: F.cross_entropy(F.linear(F.linear(x, w1, b1, "tanh"), w2),
+                                                                np.array([1, 0, 2])),
+                          [(3, 5), (5, 4), (4,), (4, 3)]),
+}
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONAL))
+def test_functional_ops_pass_gradcheck(name):
+    fn, shapes = FUNCTIONAL[name]
+    assert gradcheck(fn, [_t(_RNG.standard_normal(s)) for s in shapes])
