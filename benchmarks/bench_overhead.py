@@ -85,6 +85,35 @@ def _step_fn(lib, op, backward):
     return step
 
 
+def _mlp_step_fn(lib, batch=32, sizes=(64, 32, 10)):
+    """One training step of a small MLP: linear+relu, linear, softmax cross-entropy, backward."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, sizes[0])).astype(np.float32)
+    y = rng.integers(0, sizes[-1], batch)
+    shapes = [(sizes[0], sizes[1]), (sizes[1],), (sizes[1], sizes[2]), (sizes[2],)]
+    params = [rng.standard_normal(s).astype(np.float32) * 0.1 for s in shapes]
+    if lib == "torch":
+        import torch
+        tf = torch.nn.functional
+        w1, b1, w2, b2 = [torch.tensor(p.T.copy() if p.ndim == 2 else p, requires_grad=True) for p in params]
+        x, y = torch.tensor(x), torch.tensor(y)
+
+        def step():
+            loss = tf.cross_entropy(tf.linear(tf.linear(x, w1, b1).relu(), w2, b2), y)
+            loss.backward()
+            for p in (w1, b1, w2, b2):
+                p.grad = None
+    else:
+        w1, b1, w2, b2 = [fastnn.tensor(p, requires_grad=True) for p in params]
+
+        def step():
+            loss = F.cross_entropy(F.linear(F.linear(x, w1, b1, "relu"), w2, b2), y)
+            loss.backward()
+            for p in (w1, b1, w2, b2):
+                p.grad = None
+    return step
+
+
 def _numpy_step(op):
     a = np.random.default_rng(0).standard_normal((N, N)).astype(np.float32)
     f = {"add": np.add, "mul": np.multiply, "matmul": np.matmul}[op]
@@ -142,12 +171,14 @@ def run(quick=False, threads=1):
                 fns["numpy"] = _numpy_step(op)
             us = {k: t / CHAIN * 1e6 for k, t in timeit_interleaved(fns, reps).items()}
             rows.append(("fwd+bwd" if backward else "fwd (no_grad)", op, us))
+    us = {k: t * 1e6 for k, t in timeit_interleaved({lib: _mlp_step_fn(lib) for lib in libs}, reps).items()}
+    rows.append(("train step", "MLP 64-32-10, batch 32", us))
     return rows
 
 
 def _print(rows, threads):
     print(f"# autograd overhead, ({N},{N}) float32 tensors, chain of {CHAIN} ops, {threads} thread(s); "
-          f"median us per op")
+          f"median us per op (train step: us per step)")
     print(f"{'mode':<14} {'op':<22} {'fastnn':>8} {'torch':>8} {'numpy':>8} {'fastnn/torch':>13}")
     for mode, op, us in rows:
         t = us.get("torch")
