@@ -5,7 +5,7 @@ op modules, re-exported.
 """
 from fastnn.ops.activation import (dropout, elu, gelu, leaky_relu, log_softmax, relu, selu,  # noqa: F401
                                    sigmoid, silu, softmax, softplus, tanh)
-from fastnn.ops.conv import avg_pool2d, conv2d, max_pool2d  # noqa: F401
+from fastnn.ops.conv import avg_pool2d, conv2d, global_avg_pool2d, max_pool2d  # noqa: F401
 from fastnn.ops.linear import _FUSED, Linear as _Linear, MatMul as _MatMul
 from fastnn.ops.loss import cross_entropy  # noqa: F401
 
