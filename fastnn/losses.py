@@ -96,7 +96,7 @@ def _xent_mean_and_grad(p, y, from_logits):
     else:
         rows = k.prob_xent_forward(p2, t)
         g = k.prob_xent_backward(scale, p2, t)
-    return float(rows.mean(dtype=np.float64)), g.reshape(p.shape)
+    return float(np.add.reduce(rows, dtype=np.float64)) / rows.size, g.reshape(p.shape)
 
 
 def _point_mean_and_grad(kernel, p, y):
