@@ -1,19 +1,13 @@
 """Public differentiable functions (Tensors or arrays in, Tensors out) over the op set in fastnn.ops.
 
-matmul and linear live here; the activation, loss and convolution names of the public API are
-re-exported from fastnn.ops.activation / loss / conv, each as soon as its module exists.
+matmul and linear live here; the activation, loss and convolution functions of the public API
+(API.md "fastnn.functional") are defined next to their Functions and re-exported.
 """
-from fastnn.ops import _optional
+from fastnn.ops.activation import (dropout, elu, gelu, leaky_relu, log_softmax, relu, selu,  # noqa: F401
+                                   sigmoid, silu, softmax, softplus, tanh)
+from fastnn.ops.conv import avg_pool2d, conv2d, global_avg_pool2d, max_pool2d  # noqa: F401
 from fastnn.ops.linear import _FUSED, Linear, MatMul
-from fastnn.tensor import Tensor, _activation
-
-# module -> public names it provides (API.md "fastnn.functional")
-_REEXPORTS = {
-    "fastnn.ops.activation": ("relu", "sigmoid", "tanh", "softmax", "log_softmax", "gelu", "leaky_relu",
-                              "elu", "selu", "silu", "softplus", "dropout"),
-    "fastnn.ops.loss": ("cross_entropy",),
-    "fastnn.ops.conv": ("conv2d", "max_pool2d", "avg_pool2d"),
-}
+from fastnn.ops.loss import cross_entropy  # noqa: F401
 
 
 def matmul(a, b):
@@ -47,36 +41,3 @@ def linear(x, kernel, bias=None, activation=None):
     else:
         raise TypeError(f"linear: activation must be None, a name or a callable, got {type(activation).__name__}")
     return fn(Linear.apply(x, kernel, bias))
-
-
-def _tensor(x):
-    return x if isinstance(x, Tensor) else Tensor(x)
-
-
-# Used until fastnn.ops.activation provides them (Tensor methods pick the C++ kernels up then).
-def relu(x):
-    """max(x, 0) elementwise."""
-    return _activation().Relu.apply(_tensor(x))
-
-
-def sigmoid(x):
-    """1 / (1 + exp(-x)) elementwise."""
-    return _activation().Sigmoid.apply(_tensor(x))
-
-
-def tanh(x):
-    """Hyperbolic tangent elementwise."""
-    return _activation().Tanh.apply(_tensor(x))
-
-
-def _reexport():
-    for modname, names in _REEXPORTS.items():
-        mod = _optional(modname)
-        if mod is None:
-            continue
-        for name in names:
-            if hasattr(mod, name):
-                globals()[name] = getattr(mod, name)
-
-
-_reexport()

@@ -330,13 +330,13 @@ class Tensor:
         return _b.Log.apply(self)
 
     def relu(self):
-        return _activation().Relu.apply(self)
+        return _act.Relu.apply(self)
 
     def sigmoid(self):
-        return _activation().Sigmoid.apply(self)
+        return _act.Sigmoid.apply(self)
 
     def tanh(self):
-        return _activation().Tanh.apply(self)
+        return _act.Tanh.apply(self)
 
 
 def tensor(data, requires_grad=False):
@@ -382,21 +382,10 @@ def _index(index):
     return index
 
 
-_activation_mod = None
-
-
-def _activation():
-    """fastnn.ops.activation (C++ kernels) when it exists, else the numpy fallback in ops.basic."""
-    global _activation_mod
-    if _activation_mod is None:
-        from fastnn.ops import _optional
-        _activation_mod = _optional("fastnn.ops.activation") or _b
-    return _activation_mod
-
-
 # The op modules import Function/Tensor from here, so they load last.
 from fastnn.ops import basic as _b  # noqa: E402
 from fastnn.ops import linear as _linear  # noqa: E402
+from fastnn.ops import activation as _act  # noqa: E402
 
 
 def _binary(apply):

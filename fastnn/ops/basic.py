@@ -241,37 +241,3 @@ class GetItem(Function):
         else:
             np.add.at(da, self.index, g)
         return (da,)
-
-
-# Numpy fallbacks used by Tensor.relu/.sigmoid/.tanh only while fastnn.ops.activation (the C++
-# elementwise kernels) is absent.
-class Relu(Function):
-    def forward(self, a):
-        self.out = np.maximum(a, _F32(0))
-        return self.out
-
-    def backward(self, g):
-        return (g * (self.out > 0),)
-
-
-class Sigmoid(Function):
-    def forward(self, a):
-        # 0.5 * (1 + tanh(a/2)): the same function, no overflow for large |a|
-        self.out = s = np.tanh(a * _F32(0.5))
-        s += _F32(1)
-        s *= _F32(0.5)
-        return s
-
-    def backward(self, g):
-        s = self.out
-        return (g * (s * (1 - s)),)
-
-
-class Tanh(Function):
-    def forward(self, a):
-        self.out = np.tanh(a)
-        return self.out
-
-    def backward(self, g):
-        t = self.out
-        return (g * (1 - t * t),)
