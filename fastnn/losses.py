@@ -16,6 +16,8 @@ better (no clipping of probabilities) and one pass over the data.
 """
 import numpy as np
 
+from fastnn import backend
+
 EPSILON = 1e-7
 _F32 = np.float32
 
@@ -70,7 +72,6 @@ def _dense_targets(y_true, y_pred, who):
 # ---- per-sample values (public functions) and the fused kernels (training) --------------------------
 
 def _kernels():
-    from fastnn import backend
     return backend.cpu
 
 
