@@ -465,13 +465,21 @@ class Sequential(Layer):
         return loss if not plan.metrics else [loss] + [_pythonify(m.result()) for m in plan.metrics]
 
     # ---- inference ------------------------------------------------------------------------------
+    def _inference_plan(self):
+        """A forward-only plan over the current layers, reused across predict/evaluate calls."""
+        plan = self.__dict__.get("_infer")
+        if plan is None or plan.layers != self._layers:
+            plan = _Plan.__new__(_Plan)
+            plan.layers, plan.ctxs = list(self._layers), [None] * len(self._layers)
+            self._infer = plan
+        return plan
+
     def _inference_chunks(self, x, batch_size, logits):
         """Yield (start, stop, outputs) over x in chunks, in inference mode (no graph, no dropout).
 
         Chunks hold at least _PREDICT_CHUNK rows: each sample's output does not depend on the chunk."""
         from fastnn.tensor import no_grad
-        plan = _Plan.__new__(_Plan)
-        plan.layers, plan.ctxs = self._layers, [None] * len(self._layers)
+        plan = self._inference_plan()
         chunk = max(batch_size, _PREDICT_CHUNK)
         n = len(x)
         with no_grad():
@@ -535,6 +543,8 @@ class Sequential(Layer):
         if steps is not None:
             raise ValueError("predict: steps is not supported yet")
         x = self._prepare_x(x, "predict")
+        if not verbose and callbacks is None and len(x) <= max(batch_size, _PREDICT_CHUNK):
+            return self._predict_small(x)
         out = np.empty((len(x),) + tuple(self._output_shape[1:]), _F32)
         cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose}, add_history=False)
         cbs.on_predict_begin()
@@ -547,6 +557,13 @@ class Sequential(Layer):
             progbar.update(progbar.target, finalize=True)
         cbs.on_predict_end()
         return out
+
+    def _predict_small(self, x):
+        """One forward pass, no progress bar or callbacks (the low-latency path of predict)."""
+        from fastnn.tensor import no_grad
+        with no_grad():
+            h = self._inference_plan().forward(_rows(x, slice(None)), False, False)
+        return h.copy() if np.may_share_memory(h, x) else np.ascontiguousarray(h)
 
     def predict_on_batch(self, x):
         """Outputs for one batch (inference mode)."""
