@@ -13,7 +13,7 @@ import numpy as np
 # without one are numpy forward/backward pairs: forward(x) -> y ; backward(x, y, dy) -> dx.
 _OP_CLASSES = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softmax": "Softmax",
                "log_softmax": "LogSoftmax", "elu": "Elu", "selu": "Selu", "gelu": "Gelu", "silu": "Silu",
-               "softplus": "Softplus"}
+               "softplus": "Softplus", "leaky_relu": "LeakyRelu"}
 
 
 def _softsign_b(x, y, dy):

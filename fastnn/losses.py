@@ -16,6 +16,8 @@ better (no clipping of probabilities) and one pass over the data.
 """
 import numpy as np
 
+from fastnn import backend
+
 EPSILON = 1e-7
 _F32 = np.float32
 
@@ -70,7 +72,6 @@ def _dense_targets(y_true, y_pred, who):
 # ---- per-sample values (public functions) and the fused kernels (training) --------------------------
 
 def _kernels():
-    from fastnn import backend
     return backend.cpu
 
 
@@ -96,7 +97,7 @@ def _xent_mean_and_grad(p, y, from_logits):
     else:
         rows = k.prob_xent_forward(p2, t)
         g = k.prob_xent_backward(scale, p2, t)
-    return float(rows.mean(dtype=np.float64)), g.reshape(p.shape)
+    return float(np.add.reduce(rows, dtype=np.float64)) / rows.size, g.reshape(p.shape)
 
 
 def _point_mean_and_grad(kernel, p, y):

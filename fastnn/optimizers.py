@@ -45,7 +45,7 @@ class Optimizer:
         self.learning_rate = learning_rate
         self.iterations = 0
         self._state = {}      # id(variable) -> list of slot arrays
-        self._cache = (None, None, None)  # (variable ids, params, slot lists) of the last apply
+        self._cache = (None, None, None, None)  # (variable list, its ids, params, slot lists) of the last apply
 
     # ---- learning rate ----------------------------------------------------------------------------
     @property
@@ -78,14 +78,18 @@ class Optimizer:
         return bool(self._state)
 
     def _prepared(self, variables):
-        ids = tuple(id(v) for v in variables)
-        if ids != self._cache[0]:
-            self.build(variables)
-            params = [v.value for v in variables]
-            slots = [None if name is None else [self._state[id(v)][k] for v in variables]
-                     for k, name in enumerate(self._used_slots())]
-            self._cache = (ids, params, slots)
-        return self._cache[1], self._cache[2]
+        """Parameter and slot lists for ``variables``, rebuilt only when the variables change."""
+        if variables is not self._cache[0]:  # fit passes the same list every step
+            ids = tuple(id(v) for v in variables)
+            if ids != self._cache[1]:
+                self.build(variables)
+                params = [v.value for v in variables]
+                slots = [None if name is None else [self._state[id(v)][k] for v in variables]
+                         for k, name in enumerate(self._used_slots())]
+                self._cache = (variables, ids, params, slots)
+            else:
+                self._cache = (variables,) + self._cache[1:]
+        return self._cache[2], self._cache[3]
 
     def variables_for(self, variable):
         """The state arrays (``_slots`` order) kept for one variable."""

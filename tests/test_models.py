@@ -365,3 +365,26 @@ def test_bad_inputs_raise_clear_errors(digits):
         model.compile("adam", "mse", metrics=["accuracy", "auc_roc"])
     with pytest.raises(TypeError, match="numeric"):
         model.predict(np.array([["a"] * 64]), verbose=0)
+
+
+def test_tiny_cnn_learns_digits(digits):
+    (x8, y), (xt8, yt) = fastnn.datasets.digits.load_data()
+    x, xt = (x8[..., None] / 16.0).astype(np.float32), (xt8[..., None] / 16.0).astype(np.float32)
+    model = Sequential([layers.Input((8, 8, 1)), layers.Conv2D(16, 3, activation="relu"),
+                        layers.MaxPooling2D(), layers.Flatten(), layers.Dense(10, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=6, batch_size=32, verbose=0)
+    assert history.history["accuracy"][-1] > history.history["accuracy"][0]
+    assert model.evaluate(xt, yt, verbose=0)[1] > 0.85
+
+
+def test_nested_sequential_and_softmax_layer(digits):
+    x, y, xt, _ = digits
+    model = _mlp(out_activation=None)
+    model.compile("adam", losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x[:64], y[:64], verbose=0)
+    probability_model = Sequential([model, layers.Softmax()])
+    probs = probability_model(xt[:5]).numpy()
+    logits = model.predict(xt[:5], verbose=0)
+    np.testing.assert_allclose(probs, np.exp(logits) / np.exp(logits).sum(1, keepdims=True), rtol=1e-5)
+    assert probability_model.output_shape == (None, 10) and probability_model.count_params() == model.count_params()

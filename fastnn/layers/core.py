@@ -67,6 +67,8 @@ class _WithActivation:
     autograd. ``logits=True`` in ``_forward`` skips a final softmax (the model fuses it into the loss).
     """
 
+    _act_kwargs = {}  # keyword constants of the activation Function (LeakyReLU's slope)
+
     def _init_activation(self, activation):
         self.activation = activations.get(activation)
         self._act = activations.canonical_name(activation)  # None for a custom callable
@@ -79,7 +81,7 @@ class _WithActivation:
             t = Tensor(z, requires_grad=True)
             out = self.activation(t)
             return np.asarray(out.data, dtype=np.float32), (t, out)
-        fn, y = run(activations.function_class(self._act), (True,), z)
+        fn, y = run(activations.function_class(self._act), (True,), z, **self._act_kwargs)
         return y, fn
 
     @staticmethod
@@ -208,17 +210,42 @@ class Activation(_WithActivation, Layer):
 
 
 class Softmax(Activation):
-    """Keras ``layers.Softmax(axis=-1)``: the softmax activation as a layer (over the last axis)."""
+    """Softmax over the last axis (fused into a cross-entropy loss when it ends the model)."""
 
     def __init__(self, axis=-1, **kwargs):
         if axis != -1:
-            raise ValueError(f"Softmax: only axis=-1 is supported, got axis={axis!r}")
+            raise ValueError(f"Softmax: only axis=-1 is supported, got {axis!r}")
         super().__init__("softmax", **kwargs)
 
     def get_config(self):
-        config = super().get_config()
-        del config["activation"]
+        config = Layer.get_config(self)
         config["axis"] = -1
+        return config
+
+
+class ReLU(Activation):
+    """max(x, 0) as a layer (Keras defaults only: no max_value, slope or threshold)."""
+
+    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
+        if max_value is not None or negative_slope or threshold:
+            raise ValueError("ReLU: only max_value=None, negative_slope=0 and threshold=0 are supported")
+        super().__init__("relu", **kwargs)
+
+    def get_config(self):
+        return Layer.get_config(self)
+
+
+class LeakyReLU(Activation):
+    """x if x >= 0 else negative_slope * x (the layer's Keras default slope is 0.3)."""
+
+    def __init__(self, negative_slope=0.3, **kwargs):
+        super().__init__("leaky_relu", **kwargs)
+        self.negative_slope = float(negative_slope)
+        self._act_kwargs = {"alpha": self.negative_slope}
+
+    def get_config(self):
+        config = Layer.get_config(self)
+        config["negative_slope"] = self.negative_slope
         return config
 
 
