@@ -24,9 +24,9 @@ def _unbroadcast(g, shape):
 
 
 def _norm_axes(axis, ndim):
-    """axis (None, int or sequence, negatives allowed) -> sorted tuple of non-negative axes."""
+    """axis (int or sequence, negatives allowed) -> sorted tuple of non-negative axes; None stays."""
     if axis is None:
-        return tuple(range(ndim))
+        return None
     if type(axis) is int and -ndim <= axis < ndim:  # the common case, fast
         return (axis % ndim,)
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
@@ -160,9 +160,11 @@ class Mean(Function):
     def forward(self, a, axis=None, keepdims=False):
         self.axes = axes = _norm_axes(axis, a.ndim)
         self.keepdims = keepdims
-        count = 1
-        for i in axes:
-            count *= a.shape[i]
+        count = a.size
+        if axes is not None:
+            count = 1
+            for i in axes:
+                count *= a.shape[i]
         if count == 0:
             raise ValueError(f"mean over an empty axis of a tensor of shape {a.shape}")
         self.scale = _F32(1.0 / count)
@@ -241,37 +243,3 @@ class GetItem(Function):
         else:
             np.add.at(da, self.index, g)
         return (da,)
-
-
-# Numpy fallbacks used by Tensor.relu/.sigmoid/.tanh only while fastnn.ops.activation (the C++
-# elementwise kernels) is absent.
-class Relu(Function):
-    def forward(self, a):
-        self.out = np.maximum(a, _F32(0))
-        return self.out
-
-    def backward(self, g):
-        return (g * (self.out > 0),)
-
-
-class Sigmoid(Function):
-    def forward(self, a):
-        # 0.5 * (1 + tanh(a/2)): the same function, no overflow for large |a|
-        self.out = s = np.tanh(a * _F32(0.5))
-        s += _F32(1)
-        s *= _F32(0.5)
-        return s
-
-    def backward(self, g):
-        s = self.out
-        return (g * (s * (1 - s)),)
-
-
-class Tanh(Function):
-    def forward(self, a):
-        self.out = np.tanh(a)
-        return self.out
-
-    def backward(self, g):
-        t = self.out
-        return (g * (1 - t * t),)

@@ -1,0 +1,170 @@
+"""Optimizers: Keras 3 defaults, update rules against a float64 replay of Keras's formulas, API."""
+import math
+
+import numpy as np
+import pytest
+
+from fastnn import optimizers
+from fastnn.layers.base import Variable
+
+
+def _replay(name, p, grads, **h):
+    """Keras 3's update rules (keras/src/optimizers/*.py) in float64, one step per gradient."""
+    p = p.astype(np.float64).copy()
+    lr, wd = h.get("learning_rate"), h.get("weight_decay") or 0.0
+    s = [np.zeros_like(p) for _ in range(3)]
+    if name == "adagrad":
+        s[0][...] = h.get("initial_accumulator_value", 0.1)
+    for t, g in enumerate(grads, start=1):
+        g = g.astype(np.float64)
+        p -= p * wd * lr
+        if name == "sgd":
+            mu = h.get("momentum", 0.0)
+            if mu:
+                s[0] = mu * s[0] - lr * g
+                p += (mu * s[0] - lr * g) if h.get("nesterov") else s[0]
+            else:
+                p -= lr * g
+        elif name in ("adam", "adamw"):
+            b1, b2, eps = h.get("beta_1", 0.9), h.get("beta_2", 0.999), h.get("epsilon", 1e-7)
+            s[0] += (g - s[0]) * (1 - b1)
+            s[1] += (g * g - s[1]) * (1 - b2)
+            alpha = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+            p -= alpha * s[0] / (np.sqrt(s[1]) + eps)
+        elif name == "rmsprop":
+            rho, mu, eps = h.get("rho", 0.9), h.get("momentum", 0.0), h.get("epsilon", 1e-7)
+            s[0] = rho * s[0] + (1 - rho) * g * g
+            denom = s[0] + eps
+            if h.get("centered"):
+                s[2] = rho * s[2] + (1 - rho) * g
+                denom = s[0] - s[2] ** 2 + eps
+            inc = lr * g / np.sqrt(denom)
+            if mu:
+                s[1] = mu * s[1] + inc
+                p -= s[1]
+            else:
+                p -= inc
+        elif name == "adagrad":
+            s[0] += g * g
+            p -= lr * g / np.sqrt(s[0] + h.get("epsilon", 1e-7))
+        elif name == "adadelta":
+            rho, eps = h.get("rho", 0.95), h.get("epsilon", 1e-7)
+            s[0] = rho * s[0] + (1 - rho) * g * g
+            delta = -np.sqrt(s[1] + eps) / np.sqrt(s[0] + eps) * g
+            s[1] = rho * s[1] + (1 - rho) * delta * delta
+            p += lr * delta
+    return p
+
+
+CASES = [
+    ("sgd", optimizers.SGD, dict(learning_rate=0.1)),
+    ("sgd", optimizers.SGD, dict(learning_rate=0.05, momentum=0.9)),
+    ("sgd", optimizers.SGD, dict(learning_rate=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
+    ("adam", optimizers.Adam, dict(learning_rate=0.01)),
+    ("adam", optimizers.Adam, dict(learning_rate=0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-4)),
+    ("adamw", optimizers.AdamW, dict(learning_rate=0.01, weight_decay=0.1)),
+    ("rmsprop", optimizers.RMSprop, dict(learning_rate=0.01)),
+    ("rmsprop", optimizers.RMSprop, dict(learning_rate=0.01, momentum=0.5, centered=True)),
+    ("adagrad", optimizers.Adagrad, dict(learning_rate=0.1)),
+    ("adadelta", optimizers.Adadelta, dict(learning_rate=1.0)),
+]
+
+
+@pytest.mark.parametrize("name,cls,hyper", CASES)
+def test_update_rule_matches_keras_formula(name, cls, hyper):
+    rng = np.random.default_rng(0)
+    p0 = rng.standard_normal((7, 5)).astype(np.float32)
+    b0 = rng.standard_normal(5).astype(np.float32)
+    grads = [rng.standard_normal((7, 5)).astype(np.float32) for _ in range(6)]
+    bgrads = [rng.standard_normal(5).astype(np.float32) for _ in range(6)]
+    opt = cls(**hyper)
+    w, b = Variable(p0, "kernel", "d/kernel"), Variable(b0, "bias", "d/bias")
+    for g, gb in zip(grads, bgrads):
+        w.grad, b.grad = g, gb
+        opt._apply_vars([w, b])
+    full = dict(hyper)
+    if name == "adamw":
+        full.setdefault("weight_decay", 0.004)
+    np.testing.assert_allclose(w.value, _replay(name, p0, grads, **full), rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(b.value, _replay(name, b0, bgrads, **full), rtol=2e-5, atol=2e-6)
+    assert opt.iterations == 6
+
+
+def test_keras3_defaults():
+    assert optimizers.SGD().learning_rate == 0.01 and optimizers.SGD().momentum == 0.0
+    adam = optimizers.Adam()
+    assert (adam.learning_rate, adam.beta_1, adam.beta_2, adam.epsilon) == (0.001, 0.9, 0.999, 1e-7)
+    assert optimizers.AdamW().weight_decay == 0.004
+    rms = optimizers.RMSprop()
+    assert (rms.learning_rate, rms.rho, rms.momentum, rms.epsilon, rms.centered) == (0.001, 0.9, 0.0, 1e-7, False)
+    ada = optimizers.Adagrad()
+    assert (ada.learning_rate, ada.initial_accumulator_value, ada.epsilon) == (0.001, 0.1, 1e-7)
+    delta = optimizers.Adadelta()
+    assert (delta.learning_rate, delta.rho, delta.epsilon) == (0.001, 0.95, 1e-7)
+
+
+def test_unknown_kwargs_rejected_like_keras3():
+    with pytest.raises(ValueError, match=r"Argument\(s\) not recognized: \{'lr': 0.1\}"):
+        optimizers.Adam(lr=0.1)
+    with pytest.raises(ValueError, match="not recognized"):
+        optimizers.SGD(decay=1e-6)
+    with pytest.raises(ValueError, match="momentum"):
+        optimizers.SGD(momentum=1.5)
+    with pytest.raises(ValueError, match="learning_rate"):
+        optimizers.Adam(learning_rate=-1.0)
+
+
+def test_get_by_name():
+    for name, cls in [("adam", optimizers.Adam), ("SGD", optimizers.SGD), ("rmsprop", optimizers.RMSprop),
+                      ("adagrad", optimizers.Adagrad), ("adadelta", optimizers.Adadelta), ("adamw", optimizers.AdamW)]:
+        assert type(optimizers.get(name)) is cls
+    opt = optimizers.Adam()
+    assert optimizers.get(opt) is opt
+    with pytest.raises(ValueError, match="Could not interpret optimizer"):
+        optimizers.get("nadamx")
+
+
+def test_learning_rate_settable_and_schedule():
+    opt = optimizers.SGD(learning_rate=1.0)
+    v = Variable(np.ones(3, np.float32), "w", "w")
+    v.grad = np.ones(3, np.float32)
+    opt._apply_vars([v])
+    opt.learning_rate = 0.5
+    opt._apply_vars([v])
+    np.testing.assert_allclose(v.value, [-0.5] * 3)
+    sched = optimizers.SGD(learning_rate=lambda step: 1.0 / (step + 1))
+    w = Variable(np.zeros(1, np.float32), "w", "w")
+    for _ in range(3):
+        w.grad = np.ones(1, np.float32)
+        sched._apply_vars([w])
+    np.testing.assert_allclose(w.value, [-(1 + 1 / 2 + 1 / 3)], rtol=1e-6)
+    assert sched.learning_rate == pytest.approx(0.25)
+
+
+def test_apply_gradients_and_clipping():
+    v = Variable(np.zeros(2, np.float32), "w", "w")
+    opt = optimizers.SGD(learning_rate=1.0, clipnorm=1.0)
+    opt.apply_gradients([(np.array([3.0, 4.0]), v)])
+    np.testing.assert_allclose(v.value, [-0.6, -0.8], rtol=1e-6)
+    clipped = optimizers.SGD(learning_rate=1.0, clipvalue=0.5)
+    clipped.apply([np.array([3.0, -0.1])], [v])
+    np.testing.assert_allclose(v.value, [-1.1, -0.7], rtol=1e-6)
+    glob = optimizers.SGD(learning_rate=1.0, global_clipnorm=5.0)
+    a, b = Variable(np.zeros(1, np.float32), "a", "a"), Variable(np.zeros(1, np.float32), "b", "b")
+    glob.apply([np.array([6.0]), np.array([8.0])], [a, b])
+    np.testing.assert_allclose([a.value[0], b.value[0]], [-3.0, -4.0], rtol=1e-6)
+    with pytest.raises(ValueError, match="gradient of shape"):
+        opt.apply([np.zeros(3)], [v])
+    with pytest.raises(ValueError, match="Only one of"):
+        optimizers.SGD(clipnorm=1.0, clipvalue=1.0)
+
+
+def test_state_is_per_variable_and_counted():
+    opt = optimizers.Adam()
+    a = Variable(np.zeros((3, 4), np.float32), "a", "a")
+    a.grad = np.ones((3, 4), np.float32)
+    opt._apply_vars([a])
+    assert opt.count_params() == 2 * 12 + 2
+    m, v = opt.variables_for(a)
+    np.testing.assert_allclose(m, 0.1) and np.testing.assert_allclose(v, 0.001, rtol=1e-6)
+    assert optimizers.SGD().count_params() == 0
