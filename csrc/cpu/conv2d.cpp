@@ -20,7 +20,7 @@ namespace CPU_CAPABILITY {
 namespace {
 constexpr int kColSlot = 0;      // per-thread im2col / dcol block
 constexpr int kPartialSlot = 1;  // calling thread only: per-chunk dkernel/dbias partial sums
-constexpr int kTableSlot = 2;    // calling thread only: the small path's SmallTables
+constexpr int kTableSlot = 2;    // calling thread only: SmallTables, or kernelᵀ for dx
 constexpr int kRowsSlot = 3;     // per-thread: the small path's row pointers
 constexpr int64_t kColBlockFloats = 128 * 1024;  // 512 KB of col per block: fits L2 next to the packs
 constexpr int64_t kMaxChunks = 8;                // dkernel partials (thread-count independent) ...
@@ -241,8 +241,13 @@ void input_grad(float* dx, const float* dout, const float* kernel, const Conv2dP
   const int64_t N = p.OC;
   GemmParams q{};
   q.N = g.K; q.K = N; q.alpha = 1.0f; q.rsa = N; q.csa = 1;
-  q.B = kernel; q.rsb = 1; q.csb = N;  // op(B)(oc, k) = kernel[k*OC + oc]
   q.act = kActNone;
+  if (!g.small) {  // op(B) = kernelᵀ, transposed once here: GEMM then packs it by rows in every block
+    float* kt = scratch(kTableSlot, size_t(g.K * N));
+    for (int64_t k = 0; k < g.K; ++k)
+      for (int64_t oc = 0; oc < N; ++oc) kt[oc * g.K + k] = kernel[k * N + oc];
+    q.B = kt; q.rsb = g.K; q.csb = 1;
+  }
   if (g.pointwise) {  // dx (B*H*W, C) += dout · kernelᵀ, no col2im
     q.M = g.M; q.A = dout; q.beta = 1.0f; q.C = dx; q.ldc = p.C;
     gemm(q);
