@@ -37,7 +37,8 @@ Geometry geometry(const Conv2dParams& p) {
   Geometry g;
   g.M = p.B * p.OH * p.OW;
   g.K = p.KH * p.KW * p.C;
-  g.MB = std::min<int64_t>(std::max<int64_t>(kColBlockFloats / g.K, 16), 2048);
+  // A multiple of 48 rows: whole register tiles (MR = 6, 12 or 24) in every block but the last.
+  g.MB = std::min<int64_t>(std::max<int64_t>(kColBlockFloats / g.K / 48 * 48, 48), 2016);
   g.pointwise = p.KH == 1 && p.KW == 1 && p.SH == 1 && p.SW == 1 && p.pad_top == 0 && p.pad_left == 0;
   g.small = !g.pointwise && g.K <= small::kSmallK && p.OC % small::kVec == 0;
   return g;
