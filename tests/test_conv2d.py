@@ -109,8 +109,8 @@ def test_matches_torch_float64(case):
 
 
 # Several row blocks, several dkernel chunks and several images, so both threads get work.
-BIG = [(3, 12, 12, 33, 16, 5, 5, 1, 1, "same"), (4, 20, 20, 8, 8, 3, 3, 1, 1, "valid"),
-       (2, 30, 30, 1, 32, 3, 3, 1, 1, "valid"), (4, 9, 9, 16, 8, 1, 1, 1, 1, "valid")]
+BIG = [(3, 12, 12, 33, 16, 5, 5, 1, 1, "same"), (8, 16, 16, 16, 16, 3, 3, 1, 1, "same"),
+       (4, 40, 40, 1, 32, 3, 3, 1, 1, "same"), (4, 9, 9, 16, 8, 1, 1, 1, 1, "valid")]
 
 
 @pytest.mark.parametrize("case", BIG, ids=str)
