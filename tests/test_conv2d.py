@@ -210,3 +210,26 @@ def test_autograd_conv2d(case):
         return float((_C.ref.conv2d_forward(x64, k64, b64, **geo).astype(np.float64) * w).sum())
     for t, a in ((tx, x64), (tk, k64), (tb, b64)):
         np.testing.assert_allclose(t.grad.data, _numeric_grad(loss, a, eps=1e-2), rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[4], CASES[13]], ids=str)
+def test_fused_relu(case):
+    x, k, b, geo = _data(case)
+    z = _C.ref.conv2d_forward(x, k, b, **geo)
+    np.testing.assert_array_equal(_C.ref.conv2d_forward(x, k, b, activation="relu", **geo), np.maximum(z, 0))
+    n = case[5] * case[6] * case[3]
+    for name, t in backend.tables().items():
+        y = t.conv2d_forward(x, k, b, activation="relu", **geo)
+        assert_close(y, np.maximum(z, 0), n, f"{name} relu forward")
+        assert (y >= 0).all()
+        assert_close(t.conv2d_forward(x, k, b, activation="linear", **geo), z, n, f"{name} linear")
+    tensor = pytest.importorskip("fastnn.tensor")
+    from fastnn.ops.conv import conv2d
+    tx, tk, tb = (tensor.Tensor(a, requires_grad=True) for a in (x, k, b))
+    w = np.random.default_rng(7).standard_normal(z.shape).astype(np.float32)
+    conv2d(tx, tk, tb, activation="relu", **geo).backward(w)
+    want = _C.ref.conv2d_backward(w * (z > 0), x, k, **geo)
+    for got, ref, m in zip((tx.grad, tk.grad, tb.grad), want, (case[5] * case[6] * case[4], z.size, z.size)):
+        assert_close(got.data, ref, m, "relu backward")
+    with pytest.raises(ValueError, match="activation must be None, 'linear' or 'relu', got 'tanh'"):
+        fastnn.kernels.conv2d(x, k, activation="tanh", **geo)

@@ -98,6 +98,16 @@ Pool2dParams pool_params(const std::vector<int64_t>& xs, const py::handle& pool_
   return p;
 }
 
+// activation: None, "linear" or "none" (no activation), or "relu" (fused into the store).
+int act_arg(const py::object& a, const std::string& op) {
+  if (a.is_none()) return kActNone;
+  if (!py::isinstance<py::str>(a)) throw py::type_error(op + ": activation must be None or a string");
+  const std::string s = a.cast<std::string>();
+  FASTNN_CHECK(s == "relu" || s == "linear" || s == "none",
+               op + ": activation must be None, 'linear' or 'relu', got '" + s + "'");
+  return s == "relu" ? kActRelu : kActNone;
+}
+
 std::vector<int64_t> shape_of(const farray& a) { return std::vector<int64_t>(a.shape(), a.shape() + a.ndim()); }
 
 // A new zero-filled float32 array (backward kernels add into their gradients).
@@ -112,8 +122,10 @@ void bind_conv(py::module_& m, const KernelTable* t) {
   m.def(
       "conv2d_forward",
       [t](const py::object& x_in, const py::object& k_in, const py::object& bias_in, const py::object& strides,
-          const std::string& padding, const py::object& dilation, const py::object& out) {
+          const std::string& padding, const py::object& dilation, const py::object& activation,
+          const py::object& out) {
         const std::string op = "conv2d";
+        const int act = act_arg(activation, op);
         farray x = as_f32_contig(x_in, "conv2d: x"), k = as_f32_contig(k_in, "conv2d: kernel");
         const Conv2dParams p = conv_params(x, k, strides, padding, dilation, op);
         farray bias;  // NOTE: a default farray is an empty array, not null: test bias_in instead
@@ -124,12 +136,14 @@ void bind_conv(py::module_& m, const KernelTable* t) {
         farray o = out_or_new(out, {p.B, p.OH, p.OW, p.OC}, "conv2d");
         const float* bp = bias_in.is_none() ? nullptr : bias.data();
         py::gil_scoped_release nogil;
-        t->conv.conv2d_forward(o.mutable_data(), x.data(), k.data(), bp, p);
+        t->conv.conv2d_forward(o.mutable_data(), x.data(), k.data(), bp, act, p);
         return o;
       },
       py::arg("x"), py::arg("kernel"), py::arg("bias") = py::none(), py::kw_only(), py::arg("strides") = 1,
-      py::arg("padding") = "valid", py::arg("dilation_rate") = 1, py::arg("out") = py::none(),
-      "2-D convolution: x (B,H,W,C) * kernel (KH,KW,C,OC) (+ bias (OC,)) -> (B,OH,OW,OC), Keras padding.");
+      py::arg("padding") = "valid", py::arg("dilation_rate") = 1, py::arg("activation") = py::none(),
+      py::arg("out") = py::none(),
+      "2-D convolution: x (B,H,W,C) * kernel (KH,KW,C,OC) (+ bias (OC,)) -> (B,OH,OW,OC), Keras padding; "
+      "activation None/'linear' or 'relu' (fused).");
 
   m.def(
       "conv2d_backward",

@@ -165,13 +165,14 @@ small::Rows small_rows(const float* x, const Conv2dParams& p, const Geometry& g,
   return {src, off};
 }
 
-// x (B,H,W,C), kernel (KH,KW,C,OC), bias (OC,) or null -> out (B,OH,OW,OC).
-void conv2d_forward(float* out, const float* x, const float* kernel, const float* bias, const Conv2dParams& p) {
+// x (B,H,W,C), kernel (KH,KW,C,OC), bias (OC,) or null -> out (B,OH,OW,OC), then act.
+void conv2d_forward(float* out, const float* x, const float* kernel, const float* bias, int act,
+                    const Conv2dParams& p) {
   const Geometry g = geometry(p);
   const int64_t N = p.OC;
   GemmParams q{};
   q.N = N; q.K = g.K; q.alpha = 1.0f; q.rsa = g.K; q.csa = 1;
-  q.B = kernel; q.rsb = N; q.csb = 1; q.beta = 0.0f; q.ldc = N; q.bias = bias; q.act = kActNone;
+  q.B = kernel; q.rsb = N; q.csb = 1; q.beta = 0.0f; q.ldc = N; q.bias = bias; q.act = act;
   if (g.pointwise) {  // one GEMM over every pixel, threaded inside
     q.M = g.M; q.A = x; q.C = out;
     gemm(q);
@@ -183,7 +184,7 @@ void conv2d_forward(float* out, const float* x, const float* kernel, const float
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t m0 = blk * g.MB, m1 = std::min(g.M, m0 + g.MB);
       if (g.small) {
-        small::forward(out + m0 * N, small_rows(x, p, g, st, m0, m1), kernel, bias, m1 - m0, g.K, N);
+        small::forward(out + m0 * N, small_rows(x, p, g, st, m0, m1), kernel, bias, act == kActRelu, m1 - m0, g.K, N);
         continue;
       }
       GemmParams r = q;

@@ -36,7 +36,8 @@ struct Rows {
 
 // out[r, :NV*kVec] = bias + row r of the tile · w[:K, :NV*kVec], rows [0, R) of a tile.
 template <int R, int NV>
-inline void fwd_tile(float* out, int64_t ldo, Rows rows, int64_t K, const float* w, int64_t ldw, const float* bias) {
+inline void fwd_tile(float* out, int64_t ldo, Rows rows, int64_t K, const float* w, int64_t ldw, const float* bias,
+                     bool relu) {
   vec acc[R][NV];
   for (int v = 0; v < NV; ++v) {
     const vec b = bias ? load(bias + v * kVec) : vec{};
@@ -51,11 +52,12 @@ inline void fwd_tile(float* out, int64_t ldo, Rows rows, int64_t K, const float*
     }
   }
   for (int r = 0; r < R; ++r)
-    for (int v = 0; v < NV; ++v) store(out + r * ldo + v * kVec, acc[r][v]);
+    for (int v = 0; v < NV; ++v) store(out + r * ldo + v * kVec, relu ? (acc[r][v] > 0 ? acc[r][v] : vec{}) : acc[r][v]);
 }
 
-// out (M, OC) = rows (M, K) · w (K, OC) (+ bias). Requires OC % kVec == 0.
-inline void forward(float* out, Rows rows, const float* w, const float* bias, int64_t M, int64_t K, int64_t OC) {
+// out (M, OC) = rows (M, K) · w (K, OC) (+ bias) (then relu). Requires OC % kVec == 0.
+inline void forward(float* out, Rows rows, const float* w, const float* bias, bool relu, int64_t M, int64_t K,
+                    int64_t OC) {
   constexpr int R = 4;
   for (int64_t j = 0; j < OC; j += 2 * kVec) {
     const bool two = j + 2 * kVec <= OC;
@@ -63,13 +65,13 @@ inline void forward(float* out, Rows rows, const float* w, const float* bias, in
     int64_t m = 0;
     for (; m + R <= M; m += R) {
       const Rows rm{rows.src + m, rows.off + m};
-      if (two) fwd_tile<R, 2>(out + m * OC + j, OC, rm, K, w + j, OC, bj);
-      else fwd_tile<R, 1>(out + m * OC + j, OC, rm, K, w + j, OC, bj);
+      if (two) fwd_tile<R, 2>(out + m * OC + j, OC, rm, K, w + j, OC, bj, relu);
+      else fwd_tile<R, 1>(out + m * OC + j, OC, rm, K, w + j, OC, bj, relu);
     }
     for (; m < M; ++m) {
       const Rows rm{rows.src + m, rows.off + m};
-      if (two) fwd_tile<1, 2>(out + m * OC + j, OC, rm, K, w + j, OC, bj);
-      else fwd_tile<1, 1>(out + m * OC + j, OC, rm, K, w + j, OC, bj);
+      if (two) fwd_tile<1, 2>(out + m * OC + j, OC, rm, K, w + j, OC, bj, relu);
+      else fwd_tile<1, 1>(out + m * OC + j, OC, rm, K, w + j, OC, bj, relu);
     }
   }
 }
