@@ -151,6 +151,10 @@ def test_keras_same_output_sizes():
     assert fastnn.kernels.conv2d(x, np.zeros((3, 3, 2, 4)), strides=2, padding="same").shape == (1, 4, 4, 4)
     assert fastnn.kernels.conv2d(x, np.zeros((3, 3, 2, 4)), strides=(1, 3), padding="SAME").shape == (1, 7, 3, 4)
     assert fastnn.kernels.conv2d(x, np.zeros((3, 2, 2, 4)), strides=2).shape == (1, 3, 4, 4)
+    assert fastnn.kernels.conv2d(x, np.zeros((3, 3, 2, 4)), strides=np.int64(2),
+                                 dilation_rate=(np.int32(1), 2)).shape == (1, 3, 2, 4)
+    with pytest.raises(TypeError, match="strides must be an int or a pair"):
+        fastnn.kernels.conv2d(x, np.zeros((3, 3, 2, 4)), strides=True)
 
 
 @pytest.mark.parametrize("x_shape,k_shape,kw,msg", [

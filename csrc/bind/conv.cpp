@@ -13,20 +13,24 @@ namespace fastnn {
 namespace {
 using Pair = std::array<int64_t, 2>;
 
-// An int or a pair of ints, each >= 1 (Keras accepts both for strides, pool_size, dilation_rate).
+// An int or a pair of ints (anything with __index__, e.g. numpy integers; not bool), each >= 1: Keras
+// accepts both forms for strides, pool_size and dilation_rate.
 Pair pair_arg(const py::handle& h, const std::string& what) {
+  const auto is_int = [](const py::handle& v) { return PyIndex_Check(v.ptr()) && !py::isinstance<py::bool_>(v); };
+  const auto fail = [&]() {
+    return py::type_error(what + " must be an int or a pair of ints, got " + std::string(py::repr(h)));
+  };
   Pair r{};
-  if (py::isinstance<py::int_>(h) && !py::isinstance<py::bool_>(h)) {
-    r[0] = r[1] = h.cast<int64_t>();
+  if (is_int(h)) {
+    r[0] = r[1] = py::int_(py::reinterpret_borrow<py::object>(h)).cast<int64_t>();
   } else if (py::isinstance<py::sequence>(h) && !py::isinstance<py::str>(h) && py::len(h) == 2) {
     py::sequence s = py::reinterpret_borrow<py::sequence>(h);
     for (int i = 0; i < 2; ++i) {
-      if (!py::isinstance<py::int_>(s[i]) || py::isinstance<py::bool_>(s[i]))
-        throw py::type_error(what + " must be an int or a pair of ints, got " + std::string(py::repr(h)));
-      r[i] = s[i].cast<int64_t>();
+      if (!is_int(s[i])) throw fail();
+      r[i] = py::int_(py::object(s[i])).cast<int64_t>();
     }
   } else {
-    throw py::type_error(what + " must be an int or a pair of ints, got " + std::string(py::repr(h)));
+    throw fail();
   }
   FASTNN_CHECK(r[0] >= 1 && r[1] >= 1, what + " must be >= 1, got " + std::string(py::repr(h)));
   return r;
