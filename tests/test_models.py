@@ -140,6 +140,19 @@ def test_mlp_learns_digits_sparse_labels(digits):
     assert (pred.argmax(1) == yt).mean() == pytest.approx(acc)
 
 
+def test_uint8_float64_and_float32_inputs_train_identically(digits):
+    (x8, y), _ = fastnn.datasets.digits.load_data()
+    x8 = x8[:200].reshape(200, 64)
+    runs = []
+    for x in (x8, x8.astype(np.float64), x8.astype(np.float32), x8.tolist()):
+        clear_session()
+        fastnn.utils.set_random_seed(5)
+        model = _mlp()
+        model.compile("adam", "sparse_categorical_crossentropy")
+        runs.append(model.fit(x, y[:200], epochs=2, verbose=0).history["loss"])
+    assert runs[0] == runs[1] == runs[2] == runs[3]
+
+
 def test_input_dim_one_hot_categorical_and_raw_uint8(digits):
     (x8, y), (xt8, yt) = fastnn.datasets.digits.load_data()
     model = Sequential([layers.Flatten(input_shape=(8, 8)), layers.Dense(64, activation="relu"),
@@ -264,24 +277,31 @@ def test_shuffle_and_seed_reproducibility(digits):
     assert run(False)[0] == l3 and run(True, seed=1)[0] != l1
 
 
-def test_same_seed_bit_identical_for_1_and_2_threads(digits):
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_same_seed_bit_identical_for_1_and_2_threads(digits, kind):
     x, y, xt, _ = digits
+    if kind == "cnn":
+        x, xt = x.reshape(-1, 8, 8, 1), xt.reshape(-1, 8, 8, 1)
     saved = fastnn.get_num_threads()
     results = []
     try:
-        for threads in (1, 2):
+        for threads in (1, 2, 1):
             fastnn.set_num_threads(threads)
             clear_session()
             fastnn.utils.set_random_seed(123)
-            model = Sequential([layers.Dense(48, activation="relu", input_shape=(64,)), layers.Dropout(0.2),
-                                layers.Dense(10, activation="softmax")])
+            if kind == "mlp":
+                body = [layers.Dense(48, activation="relu", input_shape=(64,)), layers.Dropout(0.2)]
+            else:
+                body = [layers.Conv2D(8, 3, activation="relu", input_shape=(8, 8, 1)), layers.BatchNormalization(),
+                        layers.MaxPooling2D(), layers.Dropout(0.25), layers.Flatten()]
+            model = Sequential(body + [layers.Dense(10, activation="softmax")])
             model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-            h = model.fit(x, y, epochs=2, batch_size=64, verbose=0)
+            h = model.fit(x[:512], y[:512], epochs=2, batch_size=64, verbose=0)
             results.append((h.history, model.get_weights(), model.predict(xt, verbose=0)))
     finally:
         fastnn.set_num_threads(saved)
-    (h1, w1, p1), (h2, w2, p2) = results
-    assert h1 == h2
+    (h1, w1, p1), (h2, w2, p2), (h3, _, _) = results
+    assert h1 == h2 == h3
     assert all(np.array_equal(a, b) for a, b in zip(w1, w2)) and np.array_equal(p1, p2)
 
 
