@@ -271,16 +271,17 @@ class EarlyStopping(Callback):
 
 class ModelCheckpoint(Callback):
     """Saves the model (``model.save``, path ending ``.keras``) or its weights (``save_weights_only=True``,
-    ``.weights.h5``) every epoch, or only when ``monitor`` improves (``save_best_only=True``).
+    ``.weights.npz``, or ``.weights.h5`` with h5py) every epoch, or only when ``monitor`` improves (``save_best_only=True``).
     The path may hold format fields: ``"ckpt-{epoch:02d}-{val_loss:.2f}.keras"``."""
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
                  mode="auto", save_freq="epoch", initial_value_threshold=None):
         super().__init__()
         filepath = os.fspath(filepath)
-        if save_weights_only and not filepath.endswith(".weights.h5"):
+        if save_weights_only and not filepath.endswith((".weights.h5", ".weights.npz")):
             raise ValueError("When using `save_weights_only=True` in `ModelCheckpoint`, the filepath provided must "
-                             f"end in `.weights.h5` (Keras weights format). Received: filepath={filepath}")
+                             f"end in `.weights.h5` (Keras weights format, needs h5py) or `.weights.npz`. "
+                             f"Received: filepath={filepath}")
         if not save_weights_only and not filepath.endswith(".keras"):
             raise ValueError("The filepath provided must end in `.keras` (Keras model format). Received: "
                              f"filepath={filepath}")

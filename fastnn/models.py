@@ -21,6 +21,7 @@ from fastnn import callbacks as callbacks_module
 from fastnn import losses as losses_module
 from fastnn import metrics as metrics_module
 from fastnn import optimizers as optimizers_module
+from fastnn import saving
 from fastnn._progbar import Progbar
 from fastnn.layers.base import Layer, shape_str
 from fastnn.layers.core import InputLayer
@@ -568,6 +569,24 @@ class Sequential(Layer):
     def predict_on_batch(self, x):
         """Outputs for one batch (inference mode)."""
         return self.predict(x, batch_size=max(1, len(_as_array(x, "predict_on_batch: x"))), verbose=0)
+
+    # ---- saving (fastnn.saving) -----------------------------------------------------------------
+    def save(self, filepath, overwrite=True):
+        """Save architecture, weights, compile configuration and optimizer state to one `.keras` file."""
+        saving.save_model(self, filepath, overwrite=overwrite)
+
+    def save_weights(self, filepath, overwrite=True):
+        """Save the weights to `<name>.weights.npz` (or `.weights.h5` with h5py installed)."""
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath):
+        """Load weights from `save_weights` files or `.keras` files into this (built) model."""
+        saving.load_weights(self, filepath)
+
+
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
+    """Load a model saved with `model.save(path)` (see fastnn.saving)."""
+    return saving.load_model(filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
 
 
 def _pythonify(value):

@@ -2,6 +2,7 @@
 // decisions of 64 consecutive elements, so the mask depends only on (seed, offset, i), never on the
 // ISA or the thread count. The backward pass is the same call applied to dy.
 #include <cstdint>
+#include <cstring>
 
 #include "cpu/vmath.h"
 #include "fastnn.h"
@@ -15,6 +16,7 @@ constexpr int64_t kBlock = 64;               // elements per 16 Philox counters
 constexpr int64_t kGrain = 32 * 1024;        // elements per task below which dropout stays serial
 typedef uint32_t u32x16 __attribute__((vector_size(64)));
 typedef uint64_t u64x16 __attribute__((vector_size(128)));
+typedef float f32x16 __attribute__((vector_size(64)));
 
 // Philox-4x32-10 on 16 counters at once (the vector form of philox::philox4x32_10).
 inline void philox16(u32x16 c[4], uint32_t k0, uint32_t k1) {
@@ -33,7 +35,7 @@ inline void philox16(u32x16 c[4], uint32_t k0, uint32_t k1) {
 }
 
 void dropout(float* y, const float* x, int64_t n, double rate, uint64_t seed, uint64_t offset) {
-  const uint64_t thr = philox::drop_threshold(rate);
+  const uint64_t thr = philox::drop_threshold(rate);  // < 2^32 since rate < 1
   const float keep_prob = float(1.0 - rate);
   const int64_t blocks = (n + kBlock - 1) / kBlock;
   parallel_for(0, blocks, kGrain / kBlock, [&](int64_t b0, int64_t b1) {
@@ -47,11 +49,12 @@ void dropout(float* y, const float* x, int64_t n, double rate, uint64_t seed, ui
       philox16(w, uint32_t(seed), uint32_t(seed >> 32));
       const int64_t i0 = b * kBlock;
       if (i0 + kBlock <= n) {
-        for (int q = 0; q < 4; ++q)
-          for (int j = 0; j < 16; ++j) {
-            const int64_t i = i0 + q * 16 + j;
-            y[i] = w[q][j] >= thr ? x[i] / keep_prob : 0.0f;
-          }
+        for (int q = 0; q < 4; ++q) {  // word q keeps elements i0 + 16q .. i0 + 16q + 15
+          f32x16 v;
+          std::memcpy(&v, x + i0 + q * 16, sizeof v);
+          v = w[q] >= uint32_t(thr) ? v / keep_prob : f32x16{};
+          std::memcpy(y + i0 + q * 16, &v, sizeof v);
+        }
       } else {
         for (int64_t i = i0; i < n; ++i) {
           const int64_t r = i - i0;

@@ -78,15 +78,31 @@ static inline void store_stream(float* p, vf v) {
 }
 static inline void stream_fence() { _mm_sfence(); }
 
-// e^x. |rel err| ~1 ulp. x < -103.97 -> 0, subnormal results rounded once, x > 88.72 -> inf.
+// 1/d. AVX-512: rcp14 refined by one Newton step (error ~2^-28 before the final rounding, so within
+// 1 ulp) instead of a division, whose throughput is the bottleneck of sigmoid/tanh/gelu otherwise.
 template <class V>
-static inline V exp(V x) {
-  using VI = IntOf<V>;
-  x = x < -104.0f ? splat<V>(-104.0f) : x;  // NOTE: written as selects so NaN passes through
-  x = x > 89.0f ? splat<V>(89.0f) : x;
-  const V t = x * 1.44269504088896341f + 12582912.0f;  // 1.5*2^23: rounds x*log2(e) to an integer
-  const V n = t - 12582912.0f;
-  const VI ni = (VI)t - (VI)splat<V>(12582912.0f);
+static inline V recip(V d) {
+#if defined(CPU_CAPABILITY_AVX512)
+  if constexpr (sizeof(V) == 64) {
+    const V r = (V)_mm512_rcp14_ps((__m512)d);
+    return r + r * (1.0f - d * r);
+  }
+#endif
+  return 1.0f / d;
+}
+
+// e^x for x in [-104, 89] (outside: garbage, possibly NaN). |rel err| ~1 ulp, subnormal results
+// rounded once.
+template <class V>
+static inline V exp_core(V x) {
+#if defined(CPU_CAPABILITY_AVX512)
+  constexpr bool kScalef = sizeof(V) == 64;
+#else
+  constexpr bool kScalef = false;
+#endif
+  V n;
+  if constexpr (kScalef) n = (V)_mm512_roundscale_ps((__m512)(x * 1.44269504088896341f), _MM_FROUND_TO_NEAREST_INT);
+  else n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // 1.5*2^23 rounds to an integer
   V r = x - n * 0.693359375f;  // ln2 split in two (Cody-Waite): r in [-ln2/2, ln2/2]
   r = r - n * -2.12194440e-4f;
   V p = splat<V>(1.9875691500e-4f);
@@ -96,9 +112,20 @@ static inline V exp(V x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
+#if defined(CPU_CAPABILITY_AVX512)
+  if constexpr (kScalef) return (V)_mm512_scalef_ps((__m512)p, (__m512)n);  // p * 2^n, subnormals rounded once
+#endif
   // 2^n in two factors (n in [-150, 128]) so subnormal results are rounded only by the last product.
-  const VI n1 = ni >> 1, n2 = ni - n1;
+  using VI = IntOf<V>;
+  const VI ni = __builtin_convertvector(n, VI), n1 = ni >> 1, n2 = ni - n1;
   return p * (V)((n1 + 127) << 23) * (V)((n2 + 127) << 23);
+}
+
+// e^x: x < -103.97 -> 0, x > 88.72 -> inf, NaN -> NaN.
+template <class V>
+static inline V exp(V x) {
+  // NOTE: vmax(c, x) is maxps(c, x), which returns its second operand when one is NaN: NaN passes.
+  return exp_core(vmin(splat<V>(89.0f), vmax(splat<V>(-104.0f), x)));
 }
 
 // e^x - 1 without cancellation near 0 (Kahan's trick: (u-1) * x / log(u)).
@@ -155,28 +182,36 @@ static inline V log1p(V u) {
   return w == 1.0f ? u : r;
 }
 
-// tanh: odd polynomial below |x| = 0.625, else sign(x) * (1 - 2/(e^{2|x|} + 1)) (-> +-1 exactly).
+// tanh: Eigen's odd rational minimax p(x)/q(x) of degrees 13/6 on |x| <= 7.905 (one division, no
+// exp); +-1 exactly beyond (where tanh rounds to 1 in float), x itself below 4e-4.
 template <class V>
 static inline V tanh(V x) {
   using VI = IntOf<V>;
-  const V a = vabs(x), z = x * x;
-  V p = splat<V>(-5.70498872745e-3f);
-  p = p * z + 2.06390887954e-2f;
-  p = p * z - 5.37397155531e-2f;
-  p = p * z + 1.33314422036e-1f;
-  p = p * z - 3.33332819422e-1f;
-  p = p * z * x + x;
-  const V e = exp(a + a);
-  V q = 1.0f - 2.0f / (e + 1.0f);
-  q = (V)((VI)q | ((VI)x & INT32_MIN));  // copysign(q, x)
-  return a < 0.625f ? p : q;
+  const V a = vabs(x);
+  const V c = vmin(a, splat<V>(7.90531110763549805f)), z = c * c;
+  V p = splat<V>(-2.76076847742355e-16f);
+  p = p * z + 2.00018790482477e-13f;
+  p = p * z - 8.60467152213735e-11f;
+  p = p * z + 5.12229709037114e-08f;
+  p = p * z + 1.48572235717979e-05f;
+  p = p * z + 6.37261928875436e-04f;
+  p = p * z + 4.89352455891786e-03f;
+  V q = splat<V>(1.19825839466702e-06f);
+  q = q * z + 1.18534705686654e-04f;
+  q = q * z + 2.26843463243900e-03f;
+  q = q * z + 4.89352518554385e-03f;
+  V r = c * p * recip(q);
+  r = a < 7.90531110763549805f ? r : splat<V>(1.0f);
+  r = a < 4e-4f ? a : r;
+  r = (V)((VI)r | ((VI)x & INT32_MIN));  // copysign(r, x)
+  return x != x ? x : r;
 }
 
 // 1 / (1 + e^-x) from e = e^-|x| (so no overflow and full relative accuracy for x << 0).
 template <class V>
 static inline V sigmoid(V x) {
   const V e = exp(-vabs(x));
-  const V r = 1.0f / (1.0f + e);
+  const V r = recip(1.0f + e);
   return x < 0.0f ? e * r : r;
 }
 
@@ -211,41 +246,33 @@ static inline V exp_neg_half_sq(V x) {
   return xx < 300.0f ? r : V{};  // exp underflowed to 0 already; keeps inf * 0 out for |x| > 1.8e19
 }
 
-// Standard normal CDF Phi(x) = erfc(-x/sqrt(2))/2: erf polynomial for |z| < 1, Cephes erfc
-// (e^{-z^2}/|z| * P(1/z^2)) beyond, taken on the side that does not cancel (so gelu(x) for x << 0
-// keeps its relative accuracy). Phi(x < -14) = 0, Phi(x > 6) = 1.
+// Standard normal CDF Phi(x) = erfc(-x/sqrt(2))/2, from one erfc(|z|) (z = x/sqrt(2)) taken on the
+// side that does not cancel, so gelu(x) for x << 0 keeps its relative accuracy. erfc(a) =
+// t * exp(-a^2 + P(t)), t = 1/(1 + a/2), with the Chebyshev fit of Numerical Recipes' erfcc
+// (fractional error < 1.2e-7 for all a >= 0). exp turns absolute exponent error into relative error,
+// so -a^2 = -x^2/2 is carried exactly (prod_err) and the rounding of the exponent sum is fed back
+// (Fast2Sum: exact while a^2 dominates, and below that the sum is small anyway).
+// Phi(x < -14) = 0 (underflow), Phi(x > 14) = 1.
 template <class V>
 static inline V normal_cdf(V x) {
-  const V z = x * 0.70710678118654752f, a = vabs(z), zz = z * z;
-  V s = splat<V>(7.853861353153693e-5f);
-  s = s * zz - 8.010193625184903e-4f;
-  s = s * zz + 5.188327685732524e-3f;
-  s = s * zz - 2.685381193529856e-2f;
-  s = s * zz + 1.128358514861418e-1f;
-  s = s * zz - 3.761262582423300e-1f;
-  s = s * zz + 1.128379165726710e+0f;
-  const V small = 0.5f + 0.5f * (s * z);
-  const V q = 1.0f / a, y = q * q;
-  V p = splat<V>(2.326819970068386e-2f);  // 1 <= |z| < 2
-  p = p * y - 1.387039388740657e-1f;
-  p = p * y + 3.687424674597105e-1f;
-  p = p * y - 5.824733027278666e-1f;
-  p = p * y + 6.210004621745983e-1f;
-  p = p * y - 4.944515323274145e-1f;
-  p = p * y + 3.404879937665872e-1f;
-  p = p * y - 2.741127028184656e-1f;
-  p = p * y + 5.638259427386472e-1f;
-  V r = splat<V>(-1.047766399936249e+1f);  // |z| >= 2
-  r = r * y + 1.297719955372516e+1f;
-  r = r * y - 7.495518717768503e+0f;
-  r = r * y + 2.921019019210786e+0f;
-  r = r * y - 1.015265279202700e+0f;
-  r = r * y + 4.218463358204948e-1f;
-  r = r * y - 2.820767439740514e-1f;
-  r = r * y + 5.641895067754075e-1f;
-  const V half_erfc = 0.5f * exp_neg_half_sq(x) * q * (a < 2.0f ? p : r);
-  const V big = z < 0.0f ? half_erfc : 1.0f - half_erfc;
-  return a < 1.0f ? small : big;
+  const V xx = x * x, zz = 0.5f * xx;
+  const V a = vabs(x) * 0.70710678118654752f;
+  const V t = recip(1.0f + 0.5f * a);
+  V p = splat<V>(0.17087277f);
+  p = p * t - 0.82215223f;
+  p = p * t + 1.48851587f;
+  p = p * t - 1.13520398f;
+  p = p * t + 0.27886807f;
+  p = p * t - 0.18628806f;
+  p = p * t + 0.09678418f;
+  p = p * t + 0.37409196f;
+  p = p * t + 1.00002368f;
+  const V rest = p * t - 1.26551223f;
+  const V s = rest - zz;                                           // in [-99.3, -0.23] when used
+  const V err = (rest - (s + zz)) - 0.5f * prod_err(x, x, xx);     // s + err = rest - x^2/2
+  const V half_erfc = t * exp_core(s) * (0.5f + 0.5f * err);
+  const V phi = x < 0.0f ? half_erfc : 1.0f - half_erfc;
+  return xx < 196.0f ? phi : (x < 0.0f ? V{} : splat<V>(1.0f));
 }
 
 }  // namespace vm

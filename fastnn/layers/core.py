@@ -4,6 +4,8 @@ import math
 import numpy as np
 
 from fastnn import activations, initializers, regularizers
+from fastnn import random as _random
+from fastnn.ops.activation import Dropout as _dropout_function
 from fastnn.layers._bridge import grads, run
 from fastnn.layers.base import Layer, shape_str
 
@@ -208,15 +210,17 @@ class Activation(_WithActivation, Layer):
 
 
 class Softmax(Activation):
-    """Softmax over the last axis (fused into a cross-entropy loss when it ends the model)."""
+    """Keras ``layers.Softmax(axis=-1)``: softmax over the last axis (fused into a cross-entropy loss
+    when it ends the model)."""
 
     def __init__(self, axis=-1, **kwargs):
         if axis != -1:
-            raise ValueError(f"Softmax: only axis=-1 is supported, got {axis!r}")
+            raise ValueError(f"Softmax: only axis=-1 is supported, got axis={axis!r}")
         super().__init__("softmax", **kwargs)
 
     def get_config(self):
-        config = Layer.get_config(self)
+        config = super().get_config()
+        del config["activation"]
         config["axis"] = -1
         return config
 
@@ -230,7 +234,9 @@ class ReLU(Activation):
         super().__init__("relu", **kwargs)
 
     def get_config(self):
-        return Layer.get_config(self)
+        config = super().get_config()
+        del config["activation"]
+        return config
 
 
 class LeakyReLU(Activation):
@@ -242,7 +248,8 @@ class LeakyReLU(Activation):
         self._act_kwargs = {"alpha": self.negative_slope}
 
     def get_config(self):
-        config = Layer.get_config(self)
+        config = super().get_config()
+        del config["activation"]
         config["negative_slope"] = self.negative_slope
         return config
 
@@ -264,12 +271,9 @@ class Dropout(Layer):
     def _forward(self, x, training):
         if not training or self.rate == 0.0:
             return x, None
-        if self._seed is None:
-            from fastnn import random as _random
-            from fastnn.ops.activation import Dropout as dropout_function
+        if self._seed is None:  # drawn on first use (after set_random_seed), restored by load_model
             self._seed = (self.seed if self.seed is not None else _random.next_seed()) & _MASK64
-            self._dropout = dropout_function
-        fn, y = run(self._dropout, (True,), x, rate=self.rate, seed=self._seed, offset=self._offset)
+        fn, y = run(_dropout_function, (True,), x, rate=self.rate, seed=self._seed, offset=self._offset)
         self._offset = (self._offset + x.size) & _MASK64
         return y, fn
 

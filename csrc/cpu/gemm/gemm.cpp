@@ -8,8 +8,6 @@
 
 #include <omp.h>
 
-#include <cstdlib>
-
 #include "cpu/gemm/microkernel.h"
 #include "cpu/gemm/pack.h"
 
@@ -20,9 +18,14 @@ namespace gemm_detail {
 // NOTE: GEMM owns the two highest scratch slots; a caller of gemm() (conv) must use lower ones.
 constexpr int kSlotA = kScratchSlots - 2, kSlotB = kScratchSlots - 1;
 
-// Cache blocking (measured on Zen 5: L1d 48 KB, L2 1 MB): the kc x NR panel of B stays in L1,
-// the mc x kc block of A in L2, the kc x nc block of B in L3.
-constexpr int64_t kKC = 256, kMC = 192, kNC = 4096;
+// Cache blocking, measured (1 thread, square 512..2048; flat within +-2% for KC 384..1024 and
+// MC 96..288): the mc x kc block of A (384 KB) stays in L2, the kc x NR panel of B (64 KB) in
+// L1/L2, the kc x nc block of B in L3. A large KC means fewer read-modify-write passes over C.
+constexpr int64_t kKC = 512, kMC = 192, kNC = 4096;
+// Read an operand's panels in place (no packing) when each is used at most this many times:
+// an A panel once per NR-column panel, a B panel once per MR-row tile (measured on the training
+// shapes: packing costs about as much as 4 A uses / 8 B uses).
+constexpr int64_t kInPlaceAUses = 4, kInPlaceBUses = 8;
 // Below this many flops (2*M*N*K) one thread is faster than waking a second one.
 constexpr double kParallelFlops = 2.0e6;
 
@@ -37,19 +40,12 @@ inline void barrier(int nt) {
   }
 }
 
-// Tuning knobs (temporarily overridable from the environment while tuning).
-inline int64_t knob(const char* name, int64_t dflt) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::atoll(v) : dflt;
-}
-
 // kTransC: p describes C^T = op(B)^T op(A)^T (see gemm()): tiles are stored transposed and the
 // bias is per row of p's C.
 template <int MR, int NV, bool kTransC>
 struct Driver {
   static constexpr int NR = NV * Vec::W;
   const GemmParams& p;
-  int nt;            // threads in the team
   int64_t KC, NC;    // blocking actually used (<= the constants, fitted to the problem)
   int64_t MC;        // rows per A block
   bool split_ic;     // threads split the rows of C (else the jr panels of every A block)
@@ -58,26 +54,28 @@ struct Driver {
   bool direct_b;     // full NR-column panels of op(B) are read in place (row-major op(B))
   float* Bp;         // shared packed B: ceil(NC/NR) panels of KC x NR
 
-  Driver(const GemmParams& prm, int threads) : p(prm), nt(threads) {
-    KC = p.K == 0 ? 0 : ceil_div(p.K, ceil_div(p.K, knob("FASTNN_KC", kKC)));  // equal K blocks
+  // nt: the planned team size.
+  Driver(const GemmParams& prm, int nt) : p(prm) {
+    KC = p.K == 0 ? 0 : ceil_div(p.K, ceil_div(p.K, kKC));  // equal K blocks
     NC = min64(ceil_div(p.N, NR) * NR, kNC);
     const int64_t tiles_m = ceil_div(p.M, MR), panels = ceil_div(NC, NR);
     // Threads split the MR-row tiles (each thread a contiguous range, cut into A blocks of at most
     // MC rows) or, when that balances worse, the NR-column panels of every A block.
     split_ic = nt == 1 || ceil_div(tiles_m, nt) * panels <= tiles_m * ceil_div(panels, nt);
     const int64_t my_tiles = split_ic ? ceil_div(tiles_m, nt) : tiles_m;
-    const int64_t mc_tiles = max64(1, knob("FASTNN_MC", kMC) / MR);
+    const int64_t mc_tiles = max64(1, kMC / MR);
     MC = ceil_div(my_tiles, ceil_div(my_tiles, mc_tiles)) * MR;  // equal blocks
     // Packing pays only when a panel is reused: an A panel once per jr panel, a B panel once per
     // MR-row tile. Few uses: read in place (packing only partial panels).
     const int64_t a_uses = split_ic ? panels : ceil_div(panels, nt);
     row_a = p.csa == 1;
-    direct_a = (row_a || p.rsa == 1) && a_uses <= knob("FASTNN_DA", 2);
-    direct_b = p.csb == 1 && ceil_div(p.M, MR) <= knob("FASTNN_DB", 4);
+    direct_a = (row_a || p.rsa == 1) && a_uses <= kInPlaceAUses;
+    direct_b = p.csb == 1 && ceil_div(p.M, MR) <= kInPlaceBUses;
     Bp = scratch(kSlotB, size_t(max64(KC, 1) * NC));
   }
 
-  void run(int t) {
+  // Thread t of a team of nt (nt may be below the planned team size: any split is correct).
+  void run(int t, int nt) {
     float* Ap = scratch(kSlotA, size_t(max64(KC, 1) * MC));
     const int64_t M = p.M, N = p.N, K = p.K;
     for (int64_t jc = 0; jc < N; jc += NC) {
@@ -128,7 +126,7 @@ struct Driver {
             }
           }
         }
-        barrier(nt);  // B is repacked next
+        if (q + 1 < npc || jc + NC < N) barrier(nt);  // B is repacked next
       }
     }
   }
@@ -141,16 +139,12 @@ void gemm_with(const GemmParams& p) {
   if (flops < kParallelFlops) nt = 1;
   Driver<MR, NV, kTransC> d(p, nt);
   if (nt == 1) {
-    d.run(0);
+    d.run(0, 1);
     return;
   }
+  // NOTE: the team may be smaller than asked (OMP_DYNAMIC, thread limits): run() gets its real size.
 #pragma omp parallel num_threads(nt)
-  {
-    // NOTE: the team may be smaller than asked (OMP_DYNAMIC, thread limits): d.nt must be exact.
-#pragma omp single
-    d.nt = omp_get_num_threads();
-    d.run(omp_get_thread_num());
-  }
+  d.run(omp_get_thread_num(), omp_get_num_threads());
 }
 
 }  // namespace gemm_detail
@@ -161,7 +155,7 @@ void gemm(const GemmParams& p) {
   // Narrow C (N within one MR tile, many rows): a tile row of one vector would leave most lanes
   // idle, so compute C^T = op(B)^T op(A)^T (rows of C become vector lanes), unless op(A) is
   // row-major (its columns would then need a transposing pack that costs more than it saves).
-  if (p.N <= kMainMR && p.M >= kMainNV * Vec::W && (p.csa != 1 || knob("FASTNN_TC", 1) == 2) && knob("FASTNN_TC", 1)) {
+  if (p.N <= kMainMR && p.M >= kMainNV * Vec::W && p.csa != 1) {
     GemmParams t = p;
     t.M = p.N; t.N = p.M;
     t.A = p.B; t.rsa = p.csb; t.csa = p.rsb;
