@@ -23,7 +23,7 @@ _F32 = np.float32
 
 
 def _f32(x):
-    return np.asarray(getattr(x, "data", x), dtype=_F32)
+    return np.asarray(x, dtype=_F32)
 
 
 def _one_hot(labels, n):
@@ -34,7 +34,7 @@ def _one_hot(labels, n):
 
 def _sparse_labels(y_true, y_pred, who):
     """Integer labels of shape y_pred.shape[:-1] (accepts a trailing axis of 1), range-checked."""
-    y = np.asarray(getattr(y_true, "data", y_true))
+    y = np.asarray(y_true)
     if y.shape != y_pred.shape[:-1]:
         if y.shape == y_pred.shape[:-1] + (1,):
             y = y.reshape(y.shape[:-1])

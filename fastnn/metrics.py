@@ -41,7 +41,7 @@ class Metric:
     def update_state(self, y_true, y_pred, sample_weight=None):
         if sample_weight is not None:
             raise ValueError(f"{self.name}: sample_weight is not supported yet")
-        y_true = np.asarray(getattr(y_true, "data", y_true))
+        y_true = np.asarray(y_true)
         self._update(y_true, _f32(y_pred))
 
     def __call__(self, y_true, y_pred, sample_weight=None):
@@ -235,7 +235,7 @@ class Mean(Metric):
         self._total, self._count = 0.0, 0.0
 
     def update_state(self, values, sample_weight=None):
-        v = np.asarray(getattr(values, "data", values), dtype=np.float64)
+        v = np.asarray(values, dtype=np.float64)
         w = np.ones_like(v) if sample_weight is None else np.broadcast_to(np.asarray(sample_weight, np.float64), v.shape)
         self._total += float((v * w).sum())
         self._count += float(w.sum())
@@ -324,7 +324,7 @@ class _FunctionMetric(_LossMetric):
 
     def _update(self, y, p):
         out = self.fn(y, p)
-        per = np.asarray(getattr(out, "data", out), np.float64)
+        per = np.asarray(out, np.float64)
         self._total += float(per.sum())
         self._count += max(per.size, 1)
 

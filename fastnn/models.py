@@ -17,6 +17,7 @@ import shutil
 
 import numpy as np
 
+from fastnn import backend
 from fastnn import callbacks as callbacks_module
 from fastnn import losses as losses_module
 from fastnn import metrics as metrics_module
@@ -37,7 +38,7 @@ def _as_array(data, what):
     """A numeric numpy array (no copy for arrays; Tensors unwrap) or a ValueError/TypeError naming ``what``."""
     if data is None:
         raise ValueError(f"{what} is required, got None")
-    arr = np.asarray(getattr(data, "data", data))
+    arr = np.asarray(data)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{what} must be numeric (int, uint or float), got dtype {arr.dtype}")
     if arr.ndim == 0:
@@ -76,8 +77,7 @@ def _rows(x, idx):
 
 
 def _softmax(z):
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    return backend.cpu.softmax_forward(z)
 
 
 class _Plan:

@@ -137,7 +137,7 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}.apply: got {len(grads)} gradients for {len(variables)} variables")
         arrays = []
         for g, v in zip(grads, variables):
-            g = np.ascontiguousarray(getattr(g, "data", g), dtype=np.float32)
+            g = np.ascontiguousarray(g, dtype=np.float32)
             if g.shape != v.shape:
                 raise ValueError(f"{type(self).__name__}.apply: gradient of shape {g.shape} for variable "
                                  f"'{v.path}' of shape {v.shape}")
