@@ -408,3 +408,19 @@ def test_nested_sequential_and_softmax_layer(digits):
     logits = model.predict(xt[:5], verbose=0)
     np.testing.assert_allclose(probs, np.exp(logits) / np.exp(logits).sum(1, keepdims=True), rtol=1e-5)
     assert probability_model.output_shape == (None, 10) and probability_model.count_params() == model.count_params()
+
+
+def test_summary_design_doc_cnn_matches_keras3(capsys):
+    model = Sequential([layers.Conv2D(32, kernel_size=(3, 3), activation="relu", input_shape=(28, 28, 1)),
+                        layers.Conv2D(64, (3, 3), activation="relu"), layers.MaxPooling2D(pool_size=(2, 2)),
+                        layers.Dropout(0.25), layers.Flatten(), layers.Dense(128, activation="relu"),
+                        layers.Dropout(0.5), layers.Dense(10, activation="softmax")])
+    model.summary()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[4] == "│ conv2d (Conv2D)                 │ (None, 26, 26, 32)     │           320 │"
+    assert lines[6] == "│ conv2d_1 (Conv2D)               │ (None, 24, 24, 64)     │        18,496 │"
+    assert lines[8] == "│ max_pooling2d (MaxPooling2D)    │ (None, 12, 12, 64)     │             0 │"
+    assert lines[14] == "│ dense (Dense)                   │ (None, 128)            │     1,179,776 │"
+    assert lines[18] == "│ dense_1 (Dense)                 │ (None, 10)             │         1,290 │"
+    assert lines[-3:] == [" Total params: 1,199,882 (4.58 MB)", " Trainable params: 1,199,882 (4.58 MB)",
+                          " Non-trainable params: 0 (0.00 B)"]
