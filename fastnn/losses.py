@@ -39,8 +39,9 @@ def _sparse_labels(y_true, y_pred, who):
         if y.shape == y_pred.shape[:-1] + (1,):
             y = y.reshape(y.shape[:-1])
         else:
+            hint = " (one-hot labels need categorical_crossentropy)" if y.shape == y_pred.shape else ""
             raise ValueError(f"{who}: labels of shape {y.shape} do not match predictions of shape {y_pred.shape} "
-                             f"(expected labels of shape {y_pred.shape[:-1]})")
+                             f"(expected integer labels of shape {y_pred.shape[:-1]}){hint}")
     if y.dtype.kind == "f":
         if np.isnan(y).any():
             raise ValueError(f"{who}: labels contain NaN")
@@ -63,7 +64,9 @@ def _dense_targets(y_true, y_pred, who):
         if y.size == y_pred.size and y.shape[:1] == y_pred.shape[:1]:
             y = y.reshape(y_pred.shape)
         else:
-            raise ValueError(f"{who}: targets of shape {y.shape} do not match predictions of shape {y_pred.shape}")
+            hint = (" (integer class labels need sparse_categorical_crossentropy, or one-hot encode them with "
+                    "fastnn.utils.to_categorical)" if y.shape == y_pred.shape[:-1] and "categorical" in who else "")
+            raise ValueError(f"{who}: targets of shape {y.shape} do not match predictions of shape {y_pred.shape}{hint}")
     if np.isnan(y).any():
         raise ValueError(f"{who}: targets contain NaN")
     return y

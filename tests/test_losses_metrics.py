@@ -195,3 +195,11 @@ def test_error_metrics_and_custom_function():
     mean.update_state([1.0, 3.0])
     mean.update_state(5.0, sample_weight=2.0)
     assert mean.result() == pytest.approx((1 + 3 + 10) / 4)
+
+
+def test_label_format_mismatch_hints():
+    _, p = _probs(4, 3)
+    with pytest.raises(ValueError, match="need sparse_categorical_crossentropy"):
+        losses.CategoricalCrossentropy()(np.array([0, 1, 2, 0]), p)
+    with pytest.raises(ValueError, match="need categorical_crossentropy"):
+        losses.SparseCategoricalCrossentropy()(np.eye(3)[[0, 1, 2, 0]], p)
