@@ -141,7 +141,8 @@ class CallbackList:
         if progbar_custom:
             self._batch_end.append(self.progbar)
         self._fast_progbar = self.progbar if self.progbar is not None and not progbar_custom else None
-        self.needs_batch_logs = bool(self._batch_end)
+        self.needs_batch_begin = bool(self._batch_begin)
+        self.needs_batch_end = bool(self._batch_end) or self._fast_progbar is not None
 
     def _call(self, hook, *args):
         for cb in self.callbacks:

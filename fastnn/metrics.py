@@ -78,10 +78,7 @@ class _MeanOfMatches(Metric):
 
 def _labels(y, p):
     """Integer labels for predictions p (N, ..., C): y of shape p.shape[:-1] or with a trailing 1."""
-    y = np.asarray(y)
-    if y.ndim == p.ndim:
-        y = y.reshape(y.shape[:-1])
-    return y
+    return y.reshape(y.shape[:-1]) if y.ndim == p.ndim else y
 
 
 class Accuracy(_MeanOfMatches):
@@ -114,7 +111,7 @@ class CategoricalAccuracy(_MeanOfMatches):
         super().__init__(name, dtype)
 
     def _matches(self, y, p):
-        return np.argmax(y, axis=-1) == np.argmax(p, axis=-1)
+        return y.argmax(axis=-1) == p.argmax(axis=-1)
 
 
 class SparseCategoricalAccuracy(_MeanOfMatches):
@@ -126,7 +123,7 @@ class SparseCategoricalAccuracy(_MeanOfMatches):
         super().__init__(name, dtype)
 
     def _matches(self, y, p):
-        return _labels(y, p) == np.argmax(p, axis=-1)
+        return _labels(y, p) == p.argmax(axis=-1)
 
 
 class _Confusion(Metric):

@@ -422,26 +422,30 @@ class Sequential(Layer):
                                             add_history=True, add_progbar=verbose != 0)
         self.stop_training = False
         metrics = plan.metrics
-        state = {"loss_sum": 0.0, "seen": 0}
+        totals = [0.0, 0]  # the epoch's loss summed over samples, samples seen
 
         def batch_logs():
             logs = {m.name: _pythonify(m.result()) for m in metrics}
-            logs["loss"] = state["loss_sum"] / max(state["seen"], 1)
+            logs["loss"] = totals[0] / max(totals[1], 1)
             return dict(sorted(logs.items()))
 
+        train_step, begin_hooks, end_hooks = plan.train_step, cbs.needs_batch_begin, cbs.needs_batch_end
         cbs.on_train_begin()
         epoch_logs = {}
         for epoch in range(initial_epoch, epochs):
             for m in metrics:
                 m.reset_state()
-            state["loss_sum"], state["seen"] = 0.0, 0
+            totals[0] = totals[1] = 0
             cbs.on_epoch_begin(epoch)
             for step, (xb, yb) in enumerate(loader.epoch(epoch)):
-                cbs.train_batch_begin(step)
-                loss = plan.train_step(self, xb, yb)
-                state["loss_sum"] += loss * len(xb)
-                state["seen"] += len(xb)
-                cbs.train_batch_end(step, batch_logs)
+                if begin_hooks:
+                    cbs.train_batch_begin(step)
+                loss = train_step(self, xb, yb)
+                rows = len(xb)
+                totals[0] += loss * rows
+                totals[1] += rows
+                if end_hooks:
+                    cbs.train_batch_end(step, batch_logs)
                 if self.stop_training:
                     break
             epoch_logs = batch_logs()
