@@ -272,7 +272,8 @@ class EarlyStopping(Callback):
 
 class ModelCheckpoint(Callback):
     """Saves the model (``model.save``, path ending ``.keras``) or its weights (``save_weights_only=True``,
-    ``.weights.npz``, or ``.weights.h5`` with h5py) every epoch, or only when ``monitor`` improves (``save_best_only=True``).
+    ``.weights.npz``, or ``.weights.h5`` with h5py) every epoch, or only when ``monitor`` improves
+    (``save_best_only=True``).
     The path may hold format fields: ``"ckpt-{epoch:02d}-{val_loss:.2f}.keras"``."""
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
@@ -356,7 +357,8 @@ class ReduceLROnPlateau(Callback):
         if mode not in ("auto", "min", "max"):
             warnings.warn(f"Learning rate reduction mode {mode} is unknown, fallback to auto mode.", stacklevel=2)
             mode = "auto"
-        self.monitor, self.factor, self.patience, self.verbose, self.mode = monitor, float(factor), patience, verbose, mode
+        self.monitor, self.factor, self.patience, self.verbose = monitor, float(factor), patience, verbose
+        self.mode = mode
         self.min_delta, self.cooldown, self.min_lr = min_delta, cooldown, min_lr
         self._reset()
 

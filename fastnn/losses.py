@@ -66,7 +66,8 @@ def _dense_targets(y_true, y_pred, who):
         else:
             hint = (" (integer class labels need sparse_categorical_crossentropy, or one-hot encode them with "
                     "fastnn.utils.to_categorical)" if y.shape == y_pred.shape[:-1] and "categorical" in who else "")
-            raise ValueError(f"{who}: targets of shape {y.shape} do not match predictions of shape {y_pred.shape}{hint}")
+            raise ValueError(f"{who}: targets of shape {y.shape} do not match predictions of shape "
+                             f"{y_pred.shape}{hint}")
     if np.isnan(y).any():
         raise ValueError(f"{who}: targets contain NaN")
     return y
@@ -349,7 +350,8 @@ class LossFunctionWrapper(Loss):
 
 
 _BY_NAME = {
-    "categorical_crossentropy": CategoricalCrossentropy, "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "binary_crossentropy": BinaryCrossentropy, "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
     "MSE": MeanSquaredError, "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
     "MAE": MeanAbsoluteError,

@@ -145,8 +145,8 @@ class _Confusion(Metric):
     def _update(self, y, p):
         y = np.asarray(y)
         if y.shape != p.shape:
-            y = _one_hot(_labels(y, p).astype(np.intp), p.shape[-1]) if p.shape[-1] > 1 and y.size * p.shape[-1] == p.size \
-                else y.reshape(p.shape)
+            sparse = p.shape[-1] > 1 and y.size * p.shape[-1] == p.size
+            y = _one_hot(_labels(y, p).astype(np.intp), p.shape[-1]) if sparse else y.reshape(p.shape)
         if self.class_id is not None:
             y, p = y[..., self.class_id], p[..., self.class_id]
         pos, true = p > self.thresholds, y > 0.5
@@ -233,7 +233,8 @@ class Mean(Metric):
 
     def update_state(self, values, sample_weight=None):
         v = np.asarray(values, dtype=np.float64)
-        w = np.ones_like(v) if sample_weight is None else np.broadcast_to(np.asarray(sample_weight, np.float64), v.shape)
+        w = np.ones_like(v) if sample_weight is None else np.broadcast_to(np.asarray(sample_weight, np.float64),
+                                                                          v.shape)
         self._total += float((v * w).sum())
         self._count += float(w.sum())
 

@@ -67,7 +67,8 @@ def _batch_size(batch_size, what="batch_size"):
 def _check_cardinality(x, y):
     if len(x) != len(y):
         raise ValueError(f"Data cardinality is ambiguous: x has {len(x)} samples (shape {x.shape}) but y has "
-                         f"{len(y)} samples (shape {y.shape}). Make sure all arrays contain the same number of samples.")
+                         f"{len(y)} samples (shape {y.shape}). Make sure all arrays contain the same number of "
+                         f"samples.")
 
 
 def _rows(x, idx):
@@ -180,7 +181,8 @@ class Sequential(Layer):
                             f"{type(layer).__name__}.")
         if any(existing.name == layer.name for existing in self._layers):
             raise ValueError(f"All layers added to a Sequential model should have unique names. Name '{layer.name}' is "
-                             f"already the name of a layer in this model. Update the `name` argument to pass a unique name.")
+                             f"already the name of a layer in this model. Update the `name` argument to pass a "
+                             f"unique name.")
         if not self._layers and self._batch_input_shape is None and layer._batch_input_shape is not None:
             self._batch_input_shape = (None,) + tuple(layer._batch_input_shape[1:])
         self._layers.append(layer)
@@ -387,7 +389,8 @@ class Sequential(Layer):
         if class_weight is not None or sample_weight is not None or steps_per_epoch is not None:
             raise ValueError("fit: class_weight, sample_weight and steps_per_epoch are not supported yet")
         for arg, value in (("epochs", epochs), ("initial_epoch", initial_epoch), ("validation_freq", validation_freq)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (1 if arg == "validation_freq" else 0):
+            least = 1 if arg == "validation_freq" else 0
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
                 raise ValueError(f"fit: {arg} must be a non-negative integer, got {value!r}")
         x = _as_array(x, "fit: x")
         y = _as_array(y, "fit: y")
@@ -522,7 +525,8 @@ class Sequential(Layer):
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None, callbacks=None,
                  return_dict=False):
-        """Loss (and metrics) on (x, y) in inference mode: a float, or ``[loss, *metrics]`` when metrics were compiled."""
+        """Loss (and metrics) on (x, y) in inference mode: a float, or ``[loss, *metrics]`` when metrics
+        were compiled (``return_dict=True``: a dict)."""
         self._require_compiled("evaluate")
         verbose, batch_size = _verbose(verbose), _batch_size(batch_size)
         if sample_weight is not None or steps is not None:

@@ -231,7 +231,8 @@ class RMSprop(Optimizer):
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, weight_decay=None,
                  name="rmsprop", **kwargs):
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name, **kwargs)
-        self.rho, self.momentum, self.epsilon, self.centered = float(rho), float(momentum), float(epsilon), bool(centered)
+        self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
+        self.centered = bool(centered)
 
     def _used_slots(self):
         return ("velocities", "momentums" if self.momentum > 0 else None, "average_grads" if self.centered else None)

@@ -310,7 +310,8 @@ def test_evaluate_return_forms(digits):
     model = _mlp()
     model.compile("adam", "sparse_categorical_crossentropy")
     assert isinstance(model.evaluate(x[:50], y[:50], verbose=0), float)
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy", fastnn.metrics.F1Score(average="macro")])
+    model.compile("adam", "sparse_categorical_crossentropy",
+                  metrics=["accuracy", fastnn.metrics.F1Score(average="macro")])
     result = model.evaluate(x[:50], y[:50], verbose=0)
     assert isinstance(result, list) and len(result) == 3
     assert model.metrics_names == ["loss", "accuracy", "f1_score"]

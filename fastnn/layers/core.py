@@ -112,9 +112,11 @@ class _KernelLayer(_WithActivation, Layer):
         self.kernel = self.bias = None
 
     def _build_kernel(self, kernel_shape):
-        self.kernel = self.add_weight(kernel_shape, self.kernel_initializer, "kernel", regularizer=self.kernel_regularizer)
+        self.kernel = self.add_weight(kernel_shape, self.kernel_initializer, "kernel",
+                                      regularizer=self.kernel_regularizer)
         if self.use_bias:
-            self.bias = self.add_weight(kernel_shape[-1:], self.bias_initializer, "bias", regularizer=self.bias_regularizer)
+            self.bias = self.add_weight(kernel_shape[-1:], self.bias_initializer, "bias",
+                                        regularizer=self.bias_regularizer)
 
     def _run(self, fn_cls, x, logits, **kwargs):
         bias = self.bias.value if self.use_bias else None
@@ -292,7 +294,8 @@ class Flatten(Layer):
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
         if data_format not in (None, "channels_last"):
-            raise ValueError(f"Flatten '{self.name}': only data_format='channels_last' is supported, got {data_format!r}")
+            raise ValueError(f"Flatten '{self.name}': only data_format='channels_last' is supported, "
+                             f"got {data_format!r}")
 
     def compute_output_shape(self, input_shape):
         rest = input_shape[1:]
