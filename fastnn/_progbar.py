@@ -3,8 +3,8 @@
 ``verbose=1``: `` 93/469 ━━━━━━━━━━━━━━━━━━━━ 3s 8ms/step - accuracy: 0.7012 - loss: 0.9311`` (counter
 and time in bold, the done part of the bar green, the rest white, via ANSI codes), redrawn in place
 (``\\b``... ``\\r``) on a terminal or notebook with the ETA while running and the elapsed time when
-done; when stdout is not a terminal only the final line of each epoch is printed. ``verbose=2``: one plain line at the end:
-``469/469 - 5s - 9ms/step - accuracy: 0.8817 - loss: 0.3980``.
+done; when stdout is not a terminal only the final line of each epoch is printed.
+``verbose=2``: one plain line at the end: ``469/469 - 5s - 9ms/step - accuracy: 0.8817 - loss: 0.3980``.
 """
 import math
 import os
