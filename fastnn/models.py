@@ -239,6 +239,8 @@ class Sequential(Layer):
 
     def _check_input_shape(self, input_shape):
         expected = self._input_shape
+        if input_shape[1:] == expected[1:]:
+            return
         if len(input_shape) != len(expected) or any(
                 e is not None and g != e for e, g in zip(expected[1:], input_shape[1:])):
             first = self._layers[0]
