@@ -121,3 +121,33 @@ def test_state_is_per_variable_and_counted():
     m, v = opt.variables_for(a)
     np.testing.assert_allclose(m, 0.1) and np.testing.assert_allclose(v, 0.001, rtol=1e-6)
     assert optimizers.SGD().count_params() == 0
+
+
+def test_learning_rate_schedules():
+    sched = optimizers.schedules
+    exp = sched.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
+    assert exp(0) == pytest.approx(0.1) and exp(10) == pytest.approx(0.05) and exp(5) == pytest.approx(0.1 * 0.5 ** 0.5)
+    assert sched.ExponentialDecay(0.1, 10, 0.5, staircase=True)(15) == pytest.approx(0.05)
+    assert sched.InverseTimeDecay(1.0, 1, 0.5)(2) == pytest.approx(0.5)
+    piece = sched.PiecewiseConstantDecay([10, 20], [1.0, 0.5, 0.1])
+    assert [piece(s) for s in (0, 10, 11, 20, 21)] == [1.0, 1.0, 0.5, 0.5, 0.1]
+    cos = sched.CosineDecay(1.0, 100, alpha=0.1)
+    assert cos(0) == pytest.approx(1.0) and cos(100) == pytest.approx(0.1) and cos(500) == pytest.approx(0.1)
+    opt = optimizers.SGD(learning_rate=exp)
+    v = Variable(np.zeros(1, np.float32), "w", "w")
+    for _ in range(3):
+        v.grad = np.ones(1, np.float32)
+        opt._apply_vars([v])
+    expected = -sum(0.1 * 0.5 ** (k / 10) for k in range(3))
+    np.testing.assert_allclose(v.value, [expected], rtol=1e-6)
+    with pytest.raises(ValueError, match="len\\(values\\)"):
+        sched.PiecewiseConstantDecay([1], [1.0])
+
+
+def test_optimizer_config_round_trip_with_schedule():
+    opt = optimizers.Adam(learning_rate=optimizers.schedules.ExponentialDecay(0.01, 100, 0.9), beta_1=0.8)
+    again = optimizers.Adam.from_config(opt.get_config())
+    assert again.beta_1 == 0.8 and again.learning_rate == pytest.approx(0.01)
+    assert isinstance(again._learning_rate, optimizers.schedules.ExponentialDecay)
+    plain = optimizers.RMSprop(learning_rate=0.02, momentum=0.5)
+    assert optimizers.RMSprop.from_config(plain.get_config()).get_config() == plain.get_config()
