@@ -74,6 +74,33 @@ def _check_cardinality(x, y):
                          f"samples.")
 
 
+def _sample_weights(n, targets, class_weight, sample_weight, what):
+    """Per-sample float32 weights from ``sample_weight`` (N,) and/or ``class_weight`` {class: weight} (Keras:
+    classes from integer labels, the arg-max of one-hot targets or rounded binary targets), or None."""
+    if class_weight is None and sample_weight is None:
+        return None
+    w = np.ones(n, np.float32)
+    if sample_weight is not None:
+        sw = np.asarray(sample_weight, dtype=np.float32)
+        if sw.shape not in ((n,), (n, 1)):
+            raise ValueError(f"{what}: sample_weight must have shape ({n},), got {sw.shape}")
+        if not np.isfinite(sw).all():
+            raise ValueError(f"{what}: sample_weight contains NaN or infinite values")
+        w *= sw.reshape(n)
+    if class_weight is not None:
+        if not isinstance(class_weight, dict):
+            raise ValueError(f"{what}: class_weight must be a dict {{class index: weight}}, got {class_weight!r}")
+        labels = np.asarray(targets)
+        if labels.ndim > 1:
+            labels = labels.argmax(axis=-1) if labels.shape[-1] != 1 else labels[..., 0]
+        labels = np.round(labels).astype(np.int64).reshape(n)
+        table = np.ones(max(int(labels.max()) + 1, max(class_weight) + 1), np.float32)
+        for cls, weight in class_weight.items():
+            table[int(cls)] = weight
+        w *= table[labels]
+    return w
+
+
 def _rows(x, idx):
     """Rows ``idx`` (a slice or index array) of x as a float32 array (the cast fused into the gather)."""
     xb = x[idx]
@@ -114,9 +141,11 @@ class _Plan:
                 h, ctxs[i] = layer._forward(h, training)
         return h
 
-    def train_step(self, model, xb, yb):
+    def train_step(self, model, xb, yb, wb=None):
         h = self.forward(xb, True, self.fused)
-        if self.fused:
+        if wb is not None:
+            loss, dh = self.loss._weighted_value_and_grad(h, yb, wb, self.fused)
+        elif self.fused:
             loss, dh = self.loss._logits_value_and_grad(h, yb)
         else:
             loss, dh = self.loss._value_and_grad(h, yb)
@@ -391,8 +420,8 @@ class Sequential(Layer):
         """Train for ``epochs`` epochs; returns a ``History`` (``.history``: dict of per-epoch lists)."""
         self._require_compiled("fit")
         verbose, batch_size = _verbose(verbose), _batch_size(batch_size)
-        if class_weight is not None or sample_weight is not None or steps_per_epoch is not None:
-            raise ValueError("fit: class_weight, sample_weight and steps_per_epoch are not supported yet")
+        if steps_per_epoch is not None:
+            raise ValueError("fit: steps_per_epoch is not supported yet")
         for arg, value in (("epochs", epochs), ("initial_epoch", initial_epoch), ("validation_freq", validation_freq)):
             least = 1 if arg == "validation_freq" else 0
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
@@ -408,16 +437,20 @@ class Sequential(Layer):
                 raise ValueError(f"Training data contains {len(x)} samples, which is not sufficient to split it into a "
                                  f"validation and training set as specified by `validation_split={validation_split}`. "
                                  f"Either provide more data, or a different value for the `validation_split` argument.")
-            validation_data = (x[split_at:], y[split_at:])  # the LAST fraction, taken before shuffling
+            # the LAST fraction, taken before shuffling (sample weights are split the same way)
+            val_sw = None if sample_weight is None else np.asarray(sample_weight)[split_at:]
+            validation_data = (x[split_at:], y[split_at:], val_sw)
             x, y = x[:split_at], y[:split_at]
+            sample_weight = None if sample_weight is None else np.asarray(sample_weight)[:split_at]
         x, yt, y_shape = self._prepare_xy(x, y, "fit")
+        weights = _sample_weights(len(x), yt, class_weight, sample_weight, "fit")
         val = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise ValueError("fit: validation_data must be a tuple (x_val, y_val)")
-            if len(validation_data) == 3 and validation_data[2] is not None:
-                raise ValueError("fit: sample weights in validation_data are not supported yet")
-            val = self._prepare_xy(validation_data[0], validation_data[1], "fit: validation_data")[:2]
+                raise ValueError("fit: validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight)")
+            xv, yv, _ = self._prepare_xy(validation_data[0], validation_data[1], "fit: validation_data")
+            vw = validation_data[2] if len(validation_data) == 3 else None
+            val = (xv, yv, _sample_weights(len(xv), yv, None, vw, "fit: validation_data"))
         val_bs = _batch_size(validation_batch_size or batch_size, "validation_batch_size")
         self._resolve_metrics(y_shape)
         plan = _Plan(self)
@@ -445,11 +478,15 @@ class Sequential(Layer):
                 m.reset_state()
             totals[0] = totals[1] = 0
             cbs.on_epoch_begin(epoch)
+            order = loader.epoch_indices(epoch) if weights is not None else None
             for step, (xb, yb) in enumerate(loader.epoch(epoch)):
                 if begin_hooks:
                     cbs.train_batch_begin(step)
-                loss = train_step(self, xb, yb)
                 rows = len(xb)
+                if order is None:
+                    loss = train_step(self, xb, yb)
+                else:
+                    loss = train_step(self, xb, yb, weights[order[totals[1]:totals[1] + rows]])
                 totals[0] += loss * rows
                 totals[1] += rows
                 if end_hooks:
@@ -458,7 +495,7 @@ class Sequential(Layer):
                     break
             epoch_logs = batch_logs()
             if val is not None and (epoch + 1) % validation_freq == 0:
-                val_logs = self._evaluate_arrays(val[0], val[1], val_bs)
+                val_logs = self._evaluate_arrays(val[0], val[1], val_bs, weights=val[2])
                 epoch_logs.update(("val_" + k, v) for k, v in val_logs.items())
             cbs.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
@@ -499,7 +536,7 @@ class Sequential(Layer):
                 hi = min(n, lo + chunk)
                 yield lo, hi, plan.forward(_rows(x, slice(lo, hi)), False, logits)
 
-    def _evaluate_arrays(self, x, yt, batch_size, progbar=None):
+    def _evaluate_arrays(self, x, yt, batch_size, progbar=None, weights=None):
         fused = self.loss._softmax_fusable and not self.loss.from_logits and self._act == "softmax"
         value_and_grad = self.loss._logits_value_and_grad if fused else self.loss._value_and_grad
         metrics = self._compiled_metrics
@@ -515,7 +552,10 @@ class Sequential(Layer):
 
         for lo, hi, h in self._inference_chunks(x, batch_size, fused):
             yb = yt[lo:hi]
-            total += value_and_grad(h, yb)[0] * (hi - lo)
+            if weights is None:
+                total += value_and_grad(h, yb)[0] * (hi - lo)
+            else:
+                total += self.loss._weighted_value_and_grad(h, yb, weights[lo:hi], fused)[0] * (hi - lo)
             seen = hi
             pred = _softmax(h) if probs_needed else h
             for m in metrics:
@@ -533,14 +573,15 @@ class Sequential(Layer):
         were compiled (``return_dict=True``: a dict)."""
         self._require_compiled("evaluate")
         verbose, batch_size = _verbose(verbose), _batch_size(batch_size)
-        if sample_weight is not None or steps is not None:
-            raise ValueError("evaluate: sample_weight and steps are not supported yet")
+        if steps is not None:
+            raise ValueError("evaluate: steps is not supported yet")
         x, yt, y_shape = self._prepare_xy(x, y, "evaluate")
+        weights = _sample_weights(len(x), yt, None, sample_weight, "evaluate")
         self._resolve_metrics(y_shape)
         cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose}, add_history=False)
         cbs.on_test_begin()
         progbar = Progbar(-(-len(x) // batch_size), verbose=verbose) if verbose else None
-        logs = self._evaluate_arrays(x, yt, batch_size, progbar)
+        logs = self._evaluate_arrays(x, yt, batch_size, progbar, weights)
         if progbar is not None:
             progbar.update(progbar.target, list(logs.items()), finalize=True)
         cbs.on_test_end(logs)

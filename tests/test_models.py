@@ -425,3 +425,35 @@ def test_summary_design_doc_cnn_matches_keras3(capsys):
     assert lines[18] == "│ dense_1 (Dense)                 │ (None, 10)             │         1,290 │"
     assert lines[-3:] == [" Total params: 1,199,882 (4.58 MB)", " Trainable params: 1,199,882 (4.58 MB)",
                           " Non-trainable params: 0 (0.00 B)"]
+
+
+def test_sample_weight_and_class_weight(digits):
+    x, y, _, _ = digits
+    x, y = x[:200], y[:200]
+    w = np.random.default_rng(3).uniform(0.5, 2.0, 200).astype(np.float32)
+    model = _mlp()
+    model.compile(optimizers.SGD(learning_rate=0.0), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, sample_weight=w, validation_split=0.25, epochs=1, batch_size=16, verbose=0)
+    per = losses.sparse_categorical_crossentropy(y, model.predict(x, verbose=0))
+    assert history.history["loss"][0] == pytest.approx(float((per[:150] * w[:150]).mean()), rel=1e-5)
+    assert history.history["val_loss"][0] == pytest.approx(float((per[150:] * w[150:]).mean()), rel=1e-5)
+    assert model.evaluate(x, y, sample_weight=w, verbose=0)[0] == pytest.approx(float((per * w).mean()), rel=1e-5)
+    # class_weight == the equivalent sample weights, also while training
+    class_weight = {c: 1.0 + c / 10 for c in range(10)}
+
+    def train(**kwargs):
+        clear_session()
+        fastnn.utils.set_random_seed(4)
+        m = _mlp()
+        m.compile("adam", "sparse_categorical_crossentropy")
+        return m.fit(x, y, epochs=2, verbose=0, **kwargs).history["loss"]
+    by_class = train(class_weight=class_weight)
+    assert by_class == train(sample_weight=np.array([class_weight[int(c)] for c in y]))
+    assert by_class != train()
+    onehot = Sequential([layers.Dense(8, activation="relu", input_shape=(64,)), layers.Dense(10, activation="softmax")])
+    onehot.compile("adam", "categorical_crossentropy")
+    onehot.fit(x, fastnn.utils.to_categorical(y, 10), class_weight=class_weight, verbose=0)
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(200,\)"):
+        model.fit(x, y, sample_weight=w[:10], verbose=0)
+    with pytest.raises(ValueError, match="class_weight must be a dict"):
+        model.fit(x, y, class_weight=[1.0, 2.0], verbose=0)
