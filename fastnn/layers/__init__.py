@@ -9,10 +9,6 @@ from fastnn.layers.normalization import BatchNormalization
 MaxPool2D, AvgPool2D, GlobalAvgPool2D, Convolution2D = MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Conv2D
 
 __all__ = ["Layer", "Variable", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
-<<<<<<< HEAD
            "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "BatchNormalization", "Softmax",
            "ReLU", "LeakyReLU",
-=======
-           "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "BatchNormalization", "Softmax", "ReLU", "LeakyReLU",
->>>>>>> main
            "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Convolution2D"]
