@@ -220,19 +220,21 @@ class Loss:
         """Reduced loss (float) and its gradient w.r.t. the model output ``p``, for prepared targets ``y``."""
         return self._scaled(p, *self._mean_and_grad(p, y))
 
+    def _value(self, p, y, w=None, logits=False):
+        """The reduced loss only (evaluation), optionally with per-sample weights ``w`` (N,): Keras's
+        ``sum(w * l) / size`` ("sum_over_batch_size" still divides by the element count)."""
+        per = _xent_rows(p, y, True) if logits else self._per_sample(y, p)
+        if w is not None:
+            per = per * np.asarray(w, dtype=_F32).reshape((len(w),) + (1,) * (per.ndim - 1))
+        total = float(per.sum(dtype=np.float64))
+        return total if self.reduction == "sum" else total / max(per.size, 1)
+
     def _weighted_value_and_grad(self, p, y, w, logits=False):
-        """Loss with per-sample weights ``w`` (N,): Keras's ``sum(w * l) / size`` ("sum_over_batch_size"
-        still divides by the element count) and its gradient (each row's gradient scaled by its weight)."""
-        if logits:
-            per = _xent_rows(p, y, True)
-            _, grad = self._logits_value_and_grad(p, y)
-        else:
-            per = self._per_sample(y, p)
-            _, grad = self._value_and_grad(p, y)
+        """Loss with per-sample weights ``w`` (see ``_value``) and its gradient (each row's gradient scaled
+        by its weight)."""
+        _, grad = self._logits_value_and_grad(p, y) if logits else self._value_and_grad(p, y)
         w = np.asarray(w, dtype=_F32)
-        total = float(np.dot(per.reshape(len(w), -1).sum(axis=1, dtype=np.float64), w))
-        value = total if self.reduction == "sum" else total / max(per.size, 1)
-        return value, grad * w.reshape((len(w),) + (1,) * (grad.ndim - 1))
+        return self._value(p, y, w, logits), grad * w.reshape((len(w),) + (1,) * (grad.ndim - 1))
 
     def get_config(self):
         return {"name": self.name, "reduction": self.reduction}

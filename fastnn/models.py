@@ -538,7 +538,6 @@ class Sequential(Layer):
 
     def _evaluate_arrays(self, x, yt, batch_size, progbar=None, weights=None):
         fused = self.loss._softmax_fusable and not self.loss.from_logits and self._act == "softmax"
-        value_and_grad = self.loss._logits_value_and_grad if fused else self.loss._value_and_grad
         metrics = self._compiled_metrics
         for m in metrics:
             m.reset_state()
@@ -552,10 +551,7 @@ class Sequential(Layer):
 
         for lo, hi, h in self._inference_chunks(x, batch_size, fused):
             yb = yt[lo:hi]
-            if weights is None:
-                total += value_and_grad(h, yb)[0] * (hi - lo)
-            else:
-                total += self.loss._weighted_value_and_grad(h, yb, weights[lo:hi], fused)[0] * (hi - lo)
+            total += self.loss._value(h, yb, None if weights is None else weights[lo:hi], fused) * (hi - lo)
             seen = hi
             pred = _softmax(h) if probs_needed else h
             for m in metrics:

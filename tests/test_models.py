@@ -457,3 +457,24 @@ def test_sample_weight_and_class_weight(digits):
         model.fit(x, y, sample_weight=w[:10], verbose=0)
     with pytest.raises(ValueError, match="class_weight must be a dict"):
         model.fit(x, y, class_weight=[1.0, 2.0], verbose=0)
+
+
+def test_custom_loss_metric_and_activation_functions():
+    rng = np.random.default_rng(6)
+    x = rng.random((128, 3)).astype(np.float32)
+    y = x.sum(1, keepdims=True)
+
+    def my_loss(y_true, y_pred):  # written with Tensor ops: differentiated by the autograd
+        return ((y_true - y_pred) ** 2).mean(axis=-1)
+
+    def max_error(y_true, y_pred):
+        return np.abs(y_true - y_pred).max(axis=-1)
+
+    model = Sequential([layers.Dense(8, activation=lambda t: t.tanh() * 2, input_shape=(3,)), layers.Dense(1)])
+    model.compile(optimizers.Adam(0.05), my_loss, metrics=[max_error, "mae"])
+    history = model.fit(x, y, epochs=15, validation_split=0.25, verbose=0)
+    assert sorted(history.history) == ["loss", "mae", "max_error", "val_loss", "val_mae", "val_max_error"]
+    assert history.history["loss"][-1] < 0.1 * history.history["loss"][0]
+    loss, err, mae = model.evaluate(x, y, verbose=0)
+    assert loss == pytest.approx(float(np.mean((model.predict(x, verbose=0) - y) ** 2)), rel=1e-5)
+    assert err == pytest.approx(mae, rel=1e-6)
