@@ -514,6 +514,11 @@ class Sequential(Layer):
         loss = plan.train_step(self, _rows(x, slice(None)), yt)
         return loss if not plan.metrics else [loss] + [_pythonify(m.result()) for m in plan.metrics]
 
+    def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
+        """Loss (and metrics) on one batch, inference mode."""
+        return self.evaluate(x, y, batch_size=max(1, len(_as_array(x, "test_on_batch: x"))), verbose=0,
+                             sample_weight=sample_weight, return_dict=return_dict)
+
     # ---- inference ------------------------------------------------------------------------------
     def _inference_plan(self):
         """A forward-only plan over the current layers, reused across predict/evaluate calls."""

@@ -221,6 +221,7 @@ def test_train_on_batch_and_predict_on_batch(digits):
     for _ in range(20):
         last = model.train_on_batch(x[:32], y[:32])
     assert last[0] < first[0] and model.predict_on_batch(x[:4]).shape == (4, 10)
+    assert model.test_on_batch(x[:32], y[:32]) == pytest.approx(model.evaluate(x[:32], y[:32], verbose=0))
 
 
 # ---- fit arguments ------------------------------------------------------------------------------
