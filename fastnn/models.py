@@ -13,6 +13,7 @@ parameter with one fused optimizer call.
 ['accuracy', 'loss']
 """
 import math
+import os
 import shutil
 
 import numpy as np
@@ -32,9 +33,6 @@ _F32 = np.float32
 # Rows per forward pass in evaluate/predict when batch_size is smaller (results do not depend on it): enough
 # to amortise the per-call Python cost, small enough to keep the CNN's activations in tens of MB.
 _PREDICT_CHUNK = 256
-# NOTE: the loader's background prefetch measured slower here (MLP 784-128-10, 1 thread: 4.5 vs 2.9 ms/step at
-# batch 256 on the shared 2-core machine): a batch gather costs tens of microseconds, the thread hand-off more.
-_PREFETCH = False
 
 
 def _as_array(data, what):
@@ -72,6 +70,13 @@ def _check_cardinality(x, y):
         raise ValueError(f"Data cardinality is ambiguous: x has {len(x)} samples (shape {x.shape}) but y has "
                          f"{len(y)} samples (shape {y.shape}). Make sure all arrays contain the same number of "
                          f"samples.")
+
+
+def _prefetch():
+    """Whether fit's loader gathers the next batch in its background thread: only when the kernels' OpenMP
+    threads leave a core free. NOTE: with every core busy the gather thread competes with OpenMP and was
+    measured to slow steps down (MLP 784-128-10, batch 256, loaded 2-core machine: 4.5 vs 2.9 ms/step)."""
+    return (os.cpu_count() or 1) > backend.get_num_threads()
 
 
 def _sample_weights(n, targets, class_weight, sample_weight, what):
@@ -457,7 +462,7 @@ class Sequential(Layer):
 
         from fastnn._pipeline import BatchLoader
         # shuffled gather + cast into reused float32 buffers, next batch prefetched while a step runs
-        loader = BatchLoader(x, yt, batch_size=batch_size, shuffle=bool(shuffle), prefetch=_PREFETCH)
+        loader = BatchLoader(x, yt, batch_size=batch_size, shuffle=bool(shuffle), prefetch=_prefetch())
         steps = len(loader)
         cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose, "epochs": epochs, "steps": steps},
                                             add_history=True, add_progbar=verbose != 0)
