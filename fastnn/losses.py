@@ -11,7 +11,7 @@ is fused into one softmax cross-entropy on the logits (``_logits_value_and_grad`
 better (no clipping of probabilities) and one pass over the data.
 
 >>> import fastnn
->>> fastnn.losses.SparseCategoricalCrossentropy()([1], [[0.1, 0.9]]).round(4)
+>>> round(float(fastnn.losses.SparseCategoricalCrossentropy()([1], [[0.1, 0.9]])), 4)
 0.1054
 """
 import numpy as np
