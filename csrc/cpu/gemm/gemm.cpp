@@ -88,11 +88,13 @@ struct Driver {
         const Epilogue e{p.alpha, pc == 0 ? p.beta : 1.f, last ? p.act : int(kActNone)};
         const float* bias = last ? p.bias : nullptr;
         const float* B = p.B + pc * p.rsb + jc * p.csb;
+        // Packed B is shared: barriers around it (none when every B panel is read in place).
+        const bool packs_b = !direct_b || nc % NR != 0;
         for (int64_t jr = panels * t / nt; jr < panels * (t + 1) / nt; ++jr) {  // this thread's share
           const int64_t n = min64(NR, nc - jr * NR);
           if (!(direct_b && n == NR)) pack_b<NR>(B + jr * NR * p.csb, p.rsb, p.csb, kc, n, Bp + jr * NR * kc);
         }
-        barrier(nt);
+        if (packs_b) barrier(nt);
         const int64_t tiles_m = ceil_div(M, MR);
         const int64_t i0 = split_ic ? tiles_m * t / nt * MR : 0;
         const int64_t i1 = split_ic ? min64(M, tiles_m * (t + 1) / nt * MR) : M;
@@ -126,7 +128,7 @@ struct Driver {
             }
           }
         }
-        if (q + 1 < npc || jc + NC < N) barrier(nt);  // B is repacked next
+        if (packs_b && (q + 1 < npc || jc + NC < N)) barrier(nt);  // B is repacked next
       }
     }
   }
