@@ -108,14 +108,18 @@ def test_strided_views(name, mod):
 @pytest.mark.parametrize("name,mod", TABLES)
 def test_bias_relu_epilogue(name, mod):
     rng = np.random.default_rng(5)
-    for (m, k, n) in [(1, 1, 1), (13, 29, 33), (25, 9, 17), (40, 600, 70), (7, 3, 10)]:
+    # (40, 50, 7) and (100, 20, 12) with trans_a take the narrow-N path that computes C^T.
+    for (m, k, n) in [(1, 1, 1), (13, 29, 33), (25, 9, 17), (20, 600, 40), (7, 3, 10), (40, 50, 7), (100, 20, 12)]:
         a, b, c, bias = rand(rng, m, k), rand(rng, k, n), rand(rng, m, n), rand(rng, n)
-        check(mod.gemm(a, b, bias=bias), a, b, bias=bias)
-        check(mod.gemm(a, b, bias=bias, activation="relu"), a, b, bias=bias, relu=True)
-        check(mod.gemm(a, b, c, beta=1.0, bias=bias, activation="relu"), a, b, c=c, beta=1.0, bias=bias, relu=True)
-        got = mod.gemm(a, b, activation="relu")
-        check(got, a, b, relu=True)
-        assert got.min() >= 0.0
+        for ta in (False, True):
+            A = np.ascontiguousarray(a.T) if ta else a
+            check(mod.gemm(A, b, trans_a=ta, bias=bias), a, b, bias=bias)
+            check(mod.gemm(A, b, trans_a=ta, bias=bias, activation="relu"), a, b, bias=bias, relu=True)
+            check(mod.gemm(A, b, c, trans_a=ta, alpha=-1.5, beta=1.0, bias=bias, activation="relu"),
+                  a, b, c=c, alpha=-1.5, beta=1.0, bias=bias, relu=True)
+            got = mod.gemm(A, b, trans_a=ta, activation="relu")
+            check(got, a, b, relu=True)
+            assert got.min() >= 0.0
 
 
 @pytest.mark.parametrize("name,mod", TABLES)
