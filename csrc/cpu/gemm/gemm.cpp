@@ -157,17 +157,19 @@ void gemm_with(const GemmParams& p) {
 void gemm(const GemmParams& p) {
   using namespace gemm_detail;
   if (p.M <= 0 || p.N <= 0) return;
-  // Narrow C (N within one MR tile, many rows): a tile row of one vector would leave most lanes
+  // Narrow C (N within one C^T tile, many rows): a tile row of one vector would leave most lanes
   // idle, so compute C^T = op(B)^T op(A)^T (rows of C become vector lanes), unless op(A) is
   // row-major (its columns would then need a transposing pack that costs more than it saves).
-  if (p.N <= kMainMR && p.M >= kMainNV * Vec::W && p.csa != 1) {
+  if (p.N <= kAltMR && p.M >= kMainNV * Vec::W && p.csa != 1) {
     GemmParams t = p;
     t.M = p.N; t.N = p.M;
     t.A = p.B; t.rsa = p.csb; t.csa = p.rsb;
     t.B = p.A; t.rsb = p.csa; t.csb = p.rsa;
-    gemm_with<kMainMR, kMainNV, true>(t);
+    gemm_with<kAltMR, kMainNV, true>(t);
   } else if (p.N <= Vec::W) {  // narrow C: a taller tile of one vector per row
     gemm_with<kNarrowMR, kNarrowNV, false>(p);
+  } else if (kAltMR != kMainMR && ceil_div(p.M, kAltMR) * kAltMR < ceil_div(p.M, kMainMR) * kMainMR) {
+    gemm_with<kAltMR, kMainNV, false>(p);  // the taller tile pads fewer rows of C
   } else {
     gemm_with<kMainMR, kMainNV, false>(p);
   }
