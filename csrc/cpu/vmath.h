@@ -78,6 +78,30 @@ static inline void store_stream(float* p, vf v) {
 }
 static inline void stream_fence() { _mm_sfence(); }
 
+// The first m (1..W) lanes at p; the other lanes read as `fill` / are not written.
+static inline vf load_part(const float* p, int m, float fill) {
+#if defined(CPU_CAPABILITY_AVX512)
+  return (vf)_mm512_mask_loadu_ps(_mm512_set1_ps(fill), __mmask16((1u << m) - 1), p);
+#elif defined(CPU_CAPABILITY_AVX2)
+  const __m256i on = _mm256_cmpgt_epi32(_mm256_set1_epi32(m), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  return (vf)_mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, on), _mm256_castsi256_ps(on));
+#else
+  vf v = splat<vf>(fill);
+  for (int i = 0; i < m; ++i) v[i] = p[i];
+  return v;
+#endif
+}
+static inline void store_part(float* p, vf v, int m) {
+#if defined(CPU_CAPABILITY_AVX512)
+  _mm512_mask_storeu_ps(p, __mmask16((1u << m) - 1), (__m512)v);
+#elif defined(CPU_CAPABILITY_AVX2)
+  const __m256i on = _mm256_cmpgt_epi32(_mm256_set1_epi32(m), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  _mm256_maskstore_ps(p, on, (__m256)v);
+#else
+  for (int i = 0; i < m; ++i) p[i] = v[i];
+#endif
+}
+
 // 1/d. AVX-512: rcp14 refined by one Newton step (error ~2^-28 before the final rounding, so within
 // 1 ulp) instead of a division, whose throughput is the bottleneck of sigmoid/tanh/gelu otherwise.
 template <class V>
