@@ -108,7 +108,7 @@ template <class V>
 static inline V recip(V d) {
 #if defined(CPU_CAPABILITY_AVX512)
   if constexpr (sizeof(V) == 64) {
-    const V r = (V)_mm512_rcp14_ps((__m512)d);
+    const V r = (V)_mm512_maskz_rcp14_ps(0xFFFF, (__m512)d);  // maskz: no _mm512_undefined (GCC 12 warns)
     return r + r * (1.0f - d * r);
   }
 #endif
@@ -125,7 +125,8 @@ static inline V exp_core(V x) {
   constexpr bool kScalef = false;
 #endif
   V n;
-  if constexpr (kScalef) n = (V)_mm512_roundscale_ps((__m512)(x * 1.44269504088896341f), _MM_FROUND_TO_NEAREST_INT);
+  if constexpr (kScalef)
+    n = (V)_mm512_maskz_roundscale_ps(0xFFFF, (__m512)(x * 1.44269504088896341f), _MM_FROUND_TO_NEAREST_INT);
   else n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // 1.5*2^23 rounds to an integer
   V r = x - n * 0.693359375f;  // ln2 split in two (Cody-Waite): r in [-ln2/2, ln2/2]
   r = r - n * -2.12194440e-4f;
@@ -137,7 +138,7 @@ static inline V exp_core(V x) {
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
 #if defined(CPU_CAPABILITY_AVX512)
-  if constexpr (kScalef) return (V)_mm512_scalef_ps((__m512)p, (__m512)n);  // p * 2^n, subnormals rounded once
+  if constexpr (kScalef) return (V)_mm512_maskz_scalef_ps(0xFFFF, (__m512)p, (__m512)n);  // p*2^n, rounded once
 #endif
   // 2^n in two factors (n in [-150, 128]) so subnormal results are rounded only by the last product.
   using VI = IntOf<V>;
