@@ -16,7 +16,7 @@ namespace CPU_CAPABILITY {
 namespace {
 using vm::vf;
 constexpr int64_t kBlock = 64;               // elements per 16 Philox counters
-constexpr int64_t kGrain = 32 * 1024;        // elements per task below which dropout stays serial
+constexpr int64_t kGrain = 8 * 1024;  // serial below: ~0.6 ns/element vs a ~2.3 us fork/join
 typedef uint32_t u32x16 __attribute__((vector_size(64)));
 typedef uint64_t u64x16 __attribute__((vector_size(128)));
 

@@ -16,7 +16,7 @@ namespace fastnn {
 namespace CPU_CAPABILITY {
 namespace {
 using vm::vf;
-constexpr int64_t kGrain = 16 * 1024;  // elements per task below which softmax stays serial
+constexpr int64_t kGrain = 16 * 1024;  // elements: serial below (~0.5 ns/element vs a ~2.3 us fork/join)
 constexpr float kNegInf = -__builtin_inff();
 
 // A run of m (1..W) lanes at element stride `stride`: p[0], p[stride], ... are its vectors' starts.
