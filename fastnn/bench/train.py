@@ -37,9 +37,9 @@ MODELS = ("cnn", "mlp32", "mlp256")
 def sizes(quick):
     """Per model: worker arguments (samples per epoch, timed epochs, predict samples, predict reps)."""
     if quick:
-        return {"cnn": ["--n", "2560", "--epochs", "2", "--npredict", "4096", "--reps", "3"],
-                "mlp32": ["--n", "12000", "--epochs", "2", "--reps", "5"],
-                "mlp256": ["--n", "12000", "--epochs", "2"]}
+        return {"cnn": ["--n", "1280", "--epochs", "2", "--npredict", "2048", "--reps", "3"],
+                "mlp32": ["--n", "6400", "--epochs", "2", "--reps", "5"],
+                "mlp256": ["--n", "12800", "--epochs", "2"]}
     return {"cnn": ["--n", "12800", "--epochs", "3", "--npredict", "10240", "--reps", "5"],
             "mlp32": ["--n", "60000", "--epochs", "3", "--reps", "7"],
             "mlp256": ["--n", "60000", "--epochs", "3"]}
@@ -197,9 +197,9 @@ def main(args):
     if res["bg"]:
         print(f"\nother processes used {statistics.median(res['bg']):.2f} cores (median over workers) during the run")
     if getattr(args, "profile", False):
-        from fastnn.bench import profile
+        from fastnn.bench import stepprof
         for t in threads:
-            profile.main(t, args.quick)
+            stepprof.main(t, args.quick)
     return report
 
 

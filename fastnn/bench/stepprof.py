@@ -1,3 +1,4 @@
+# NOTE: not named profile.py: the worker runs with this folder first on sys.path, and torch imports cProfile -> profile.
 """Where one fastnn training step spends its time (``python -m fastnn.bench train --profile``).
 
 Runs model.fit in this process on the benchmark's models with each layer's ``_forward``/``_backward``, the
