@@ -2,7 +2,7 @@
 """Where one fastnn training step spends its time (``python -m fastnn.bench train --profile``).
 
 Runs model.fit in this process on the benchmark's models with each layer's ``_forward``/``_backward``, the
-loss and the optimizer update timed (wrappers on the instances, ~1 µs each); the rest of the step is the
+loss and the optimizer update timed (wrappers on the instances, ~1 µs each; medians over 3 epochs); the rest of the step is the
 batch pipeline, fit's loop, metrics and callbacks ("other"). A cProfile of the same run then lists the
 functions with the most own time (kernels show up as ``fastnn._C`` builtins).
 """
@@ -10,6 +10,7 @@ import cProfile
 import io
 import os
 import pstats
+import statistics
 import sys
 import time
 from collections import defaultdict
@@ -59,16 +60,21 @@ def profile_model(name, nthreads, quick):
     fastnn.utils.set_random_seed(0)
     model = w.keras_model(fastnn, name)
     model.fit(x, y, batch_size=bs, epochs=1, verbose=0)  # warm-up
+    runs = []  # per timed epoch: ({part: seconds}, total seconds); medians over 3 epochs (shared machine)
     acc = defaultdict(float)
     instrument(model, acc)
-    t0 = time.perf_counter()
-    model.fit(x, y, batch_size=bs, epochs=1, verbose=0)
-    total = time.perf_counter() - t0
+    for _ in range(3):
+        acc.clear()
+        t0 = time.perf_counter()
+        model.fit(x, y, batch_size=bs, epochs=1, verbose=0)
+        runs.append((dict(acc), time.perf_counter() - t0))
+    total = statistics.median(r[1] for r in runs)
     steps = -(-n // bs)
     rows, timed = [], 0.0
-    for (part, what), s in acc.items():
+    for key in runs[0][0]:
+        s = statistics.median(r[0][key] for r in runs)
         timed += s
-        rows.append([part, what, f"{s / steps * 1e6:,.1f}", f"{100 * s / total:.1f}%"])
+        rows.append([key[0], key[1], f"{s / steps * 1e6:,.1f}", f"{100 * s / total:.1f}%"])
     rows.append(["other", "batch pipeline, fit loop, metrics, callbacks", f"{(total - timed) / steps * 1e6:,.1f}",
                  f"{100 * (total - timed) / total:.1f}%"])
     rows.append(["total", f"{steps} steps, {n / total:,.0f} samples/s", f"{total / steps * 1e6:,.1f}", "100%"])
