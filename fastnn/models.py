@@ -535,18 +535,16 @@ class Sequential(Layer):
         if plan is None or plan.layers != self._layers:
             plan = _Plan.__new__(_Plan)
             plan.layers, plan.ctxs = list(self._layers), [None] * len(self._layers)
+            # rows per inference chunk (see _CHUNK_FLOATS)
+            widest = max([math.prod(d or 1 for d in layer._output_shape[1:]) for layer in self._layers] + [1])
+            plan.rows = int(min(_CHUNK_MAX, max(_CHUNK_MIN, _CHUNK_FLOATS // widest)))
             self._infer = plan
         return plan
-
-    def _inference_rows(self):
-        """Rows per inference chunk for this model (see _CHUNK_FLOATS)."""
-        widest = max([math.prod(d or 1 for d in layer._output_shape[1:]) for layer in self._layers] + [1])
-        return int(min(_CHUNK_MAX, max(_CHUNK_MIN, _CHUNK_FLOATS // widest)))
 
     def _inference_chunks(self, x, logits):
         """Yield (start, stop, outputs) over x in chunks, in inference mode (no graph, no dropout)."""
         plan = self._inference_plan()
-        chunk = self._inference_rows()
+        chunk = plan.rows
         n = len(x)
         with no_grad():
             for lo in range(0, n, chunk):
@@ -610,7 +608,7 @@ class Sequential(Layer):
         if steps is not None:
             raise ValueError("predict: steps is not supported yet")
         x = self._prepare_x(x, "predict")
-        if not verbose and callbacks is None and len(x) <= self._inference_rows():
+        if not verbose and callbacks is None and len(x) <= self._inference_plan().rows:
             return self._predict_small(x)
         out = np.empty((len(x),) + tuple(self._output_shape[1:]), _F32)
         cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose}, add_history=False)
