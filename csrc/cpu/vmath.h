@@ -78,13 +78,37 @@ static inline void store_stream(float* p, vf v) {
 }
 static inline void stream_fence() { _mm_sfence(); }
 
+// The first m (1..W) lanes at p; the other lanes read as `fill` / are not written.
+static inline vf load_part(const float* p, int m, float fill) {
+#if defined(CPU_CAPABILITY_AVX512)
+  return (vf)_mm512_mask_loadu_ps(_mm512_set1_ps(fill), __mmask16((1u << m) - 1), p);
+#elif defined(CPU_CAPABILITY_AVX2)
+  const __m256i on = _mm256_cmpgt_epi32(_mm256_set1_epi32(m), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  return (vf)_mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, on), _mm256_castsi256_ps(on));
+#else
+  vf v = splat<vf>(fill);
+  for (int i = 0; i < m; ++i) v[i] = p[i];
+  return v;
+#endif
+}
+static inline void store_part(float* p, vf v, int m) {
+#if defined(CPU_CAPABILITY_AVX512)
+  _mm512_mask_storeu_ps(p, __mmask16((1u << m) - 1), (__m512)v);
+#elif defined(CPU_CAPABILITY_AVX2)
+  const __m256i on = _mm256_cmpgt_epi32(_mm256_set1_epi32(m), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  _mm256_maskstore_ps(p, on, (__m256)v);
+#else
+  for (int i = 0; i < m; ++i) p[i] = v[i];
+#endif
+}
+
 // 1/d. AVX-512: rcp14 refined by one Newton step (error ~2^-28 before the final rounding, so within
 // 1 ulp) instead of a division, whose throughput is the bottleneck of sigmoid/tanh/gelu otherwise.
 template <class V>
 static inline V recip(V d) {
 #if defined(CPU_CAPABILITY_AVX512)
   if constexpr (sizeof(V) == 64) {
-    const V r = (V)_mm512_rcp14_ps((__m512)d);
+    const V r = (V)_mm512_maskz_rcp14_ps(0xFFFF, (__m512)d);  // maskz: no _mm512_undefined (GCC 12 warns)
     return r + r * (1.0f - d * r);
   }
 #endif
@@ -101,7 +125,8 @@ static inline V exp_core(V x) {
   constexpr bool kScalef = false;
 #endif
   V n;
-  if constexpr (kScalef) n = (V)_mm512_roundscale_ps((__m512)(x * 1.44269504088896341f), _MM_FROUND_TO_NEAREST_INT);
+  if constexpr (kScalef)
+    n = (V)_mm512_maskz_roundscale_ps(0xFFFF, (__m512)(x * 1.44269504088896341f), _MM_FROUND_TO_NEAREST_INT);
   else n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // 1.5*2^23 rounds to an integer
   V r = x - n * 0.693359375f;  // ln2 split in two (Cody-Waite): r in [-ln2/2, ln2/2]
   r = r - n * -2.12194440e-4f;
@@ -113,7 +138,7 @@ static inline V exp_core(V x) {
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
 #if defined(CPU_CAPABILITY_AVX512)
-  if constexpr (kScalef) return (V)_mm512_scalef_ps((__m512)p, (__m512)n);  // p * 2^n, subnormals rounded once
+  if constexpr (kScalef) return (V)_mm512_maskz_scalef_ps(0xFFFF, (__m512)p, (__m512)n);  // p*2^n, rounded once
 #endif
   // 2^n in two factors (n in [-150, 128]) so subnormal results are rounded only by the last product.
   using VI = IntOf<V>;
