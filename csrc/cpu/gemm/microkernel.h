@@ -78,8 +78,8 @@ inline void store_tile(typename Vec::T (&acc)[MR][NV], float* c, int64_t ldc, in
 //   a(i,p) = a[p*sa + i]  (kRowA false: a packed MR-row micro-panel, sa = MR, or a column-major op(A))
 //   a(i,p) = a[i*sa + p]  (kRowA true: MR rows of a row-major op(A) read in place)
 //   b(p,j) = b[p*sb + j]  (a packed NR-column micro-panel, sb = NR, or a row-major op(B) in place).
-// kTransC: the tile is of C^T (see store_tile). All MR rows and NR columns are read (packing pads partial panels with zeros); the p order is fixed,
-// so the result does not depend on the thread count.
+// kTransC: the tile is of C^T (see store_tile). All MR rows and NR columns are read (packing pads
+// partial panels with zeros); the p order is fixed, so the result does not depend on the thread count.
 template <int MR, int NV, bool kRowA, bool kTransC>
 inline void microkernel(int64_t kc, const float* a, int64_t sa, const float* b, int64_t sb, float* c, int64_t ldc,
                         int m, int n, const float* bias, const Epilogue& e) {
