@@ -39,13 +39,24 @@ inline void store_tile(typename Vec::T (&acc)[MR][NV], float* c, int64_t ldc, in
   constexpr int W = Vec::W;
   const typename Vec::T alpha = Vec::set1(e.alpha);
   if (kTransC) {
+    // beta == 0 (C write-only): the whole epilogue runs on the vectors, the transpose is a copy.
+    const bool vec_epi = e.beta == 0.f;
     alignas(64) float t[MR][NV * W];
 #pragma GCC unroll 32
-    for (int i = 0; i < MR; ++i)
+    for (int i = 0; i < MR; ++i) {
+      const typename Vec::T bi = vec_epi && bias && i < m ? Vec::set1(bias[i]) : Vec::zero();
 #pragma GCC unroll 8
-      for (int v = 0; v < NV; ++v) Vec::store(&t[i][v * W], Vec::mul(acc[i][v], alpha));
+      for (int v = 0; v < NV; ++v) {
+        typename Vec::T x = Vec::mul(acc[i][v], alpha);
+        if (vec_epi) {
+          if (bias) x = Vec::add(x, bi);
+          if (e.act == kActRelu) x = Vec::relu(x);
+        }
+        Vec::store(&t[i][v * W], x);
+      }
+    }
     for (int j = 0; j < n; ++j, c += ldc)
-      for (int i = 0; i < m; ++i) c[i] = epilogue_scalar(t[i][j], c + i, bias ? bias + i : nullptr, e);
+      for (int i = 0; i < m; ++i) c[i] = vec_epi ? t[i][j] : epilogue_scalar(t[i][j], c + i, bias ? bias + i : nullptr, e);
     return;
   }
   const typename Vec::T beta = Vec::set1(e.beta);
