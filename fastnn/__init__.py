@@ -3,5 +3,30 @@ __version__ = "0.1.0"
 
 from fastnn.backend import build_info, get_num_threads, set_num_threads  # noqa: E402
 from fastnn import kernels  # noqa: E402,F401
+from fastnn.tensor import Tensor, tensor, no_grad, is_grad_enabled  # noqa: E402
+from fastnn import functional, autograd  # noqa: E402,F401
+from fastnn import datasets, utils  # noqa: E402,F401
 
-__all__ = ["__version__", "build_info", "get_num_threads", "set_num_threads", "kernels"]
+__all__ = ["__version__", "build_info", "get_num_threads", "set_num_threads", "kernels",
+           "Tensor", "tensor", "no_grad", "is_grad_enabled", "functional", "autograd", "datasets", "utils"]
+
+# Keras-like API, imported on first use (keeps `import fastnn` fast). `fastnn.keras` is the package
+# itself, so `import fastnn as keras` and `import fastnn as tf; tf.keras.layers.Dense` both work.
+_LAZY_MODULES = ("models", "layers", "optimizers", "losses", "metrics", "callbacks", "activations",
+                 "initializers", "regularizers")
+_LAZY_NAMES = {"Sequential": "models", "Input": "layers"}
+
+
+def __getattr__(name):
+    import importlib
+    import sys
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"fastnn.{name}")
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(f"fastnn.{_LAZY_NAMES[name]}"), name)
+    if name == "keras":
+        return sys.modules[__name__]
+    raise AttributeError(f"module 'fastnn' has no attribute {name!r}")
+
+
+__all__ += list(_LAZY_MODULES) + list(_LAZY_NAMES) + ["keras"]

@@ -42,8 +42,11 @@ def test_set_get_num_threads():
 
 
 def _run(code, **env):
+    # NOTE: cwd outside the checkout: `python -c` puts cwd on sys.path, and the source tree's fastnn/
+    # (without the compiled module, in CI) would shadow the installed package.
     e = dict(os.environ, **env)
-    return subprocess.run([sys.executable, "-c", code], env=e, capture_output=True, text=True, check=True)
+    return subprocess.run([sys.executable, "-c", code], env=e, capture_output=True, text=True, check=True,
+                          cwd=os.path.dirname(os.path.dirname(fastnn.__file__)))
 
 
 def test_omp_num_threads_is_honoured():

@@ -10,4 +10,4 @@ if [ ! -f "$BUILD/CMakeCache.txt" ]; then
     -Dpybind11_DIR="$(python3 -m pybind11 --cmakedir)" -DPython_EXECUTABLE="$(command -v python3)" >/dev/null
 fi
 cmake --build "$BUILD" -j "${JOBS:-2}"
-cp -f "$BUILD"/_C*.so fastnn/
+cp -f "$BUILD"/_C*.so "$BUILD"/_pipeline*.so fastnn/

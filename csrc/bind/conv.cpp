@@ -1,6 +1,253 @@
-// Placeholder until this group's kernels land.
+// Bindings of the convolution and pooling ops. Keras geometry is resolved here, once: "valid" or
+// "same" padding with the TF rule (out = ceil(in/stride), pad_total = max((out-1)*s + (k-1)*d + 1 - in, 0),
+// pad_before = pad_total // 2, the extra cell at bottom/right), and every shape is checked, so the
+// kernels never see a window that reads outside x.
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cstring>
+
 #include "bind/common.h"
 
 namespace fastnn {
-void bind_conv(py::module_& m, const KernelTable* t) {}
+namespace {
+using Pair = std::array<int64_t, 2>;
+
+// An int or a pair of ints, each >= 1 (Keras accepts both for strides, pool_size, dilation_rate).
+Pair pair_arg(const py::handle& h, const std::string& what) {
+  Pair r{};
+  if (py::isinstance<py::int_>(h) && !py::isinstance<py::bool_>(h)) {
+    r[0] = r[1] = h.cast<int64_t>();
+  } else if (py::isinstance<py::sequence>(h) && !py::isinstance<py::str>(h) && py::len(h) == 2) {
+    py::sequence s = py::reinterpret_borrow<py::sequence>(h);
+    for (int i = 0; i < 2; ++i) {
+      if (!py::isinstance<py::int_>(s[i]) || py::isinstance<py::bool_>(s[i]))
+        throw py::type_error(what + " must be an int or a pair of ints, got " + std::string(py::repr(h)));
+      r[i] = s[i].cast<int64_t>();
+    }
+  } else {
+    throw py::type_error(what + " must be an int or a pair of ints, got " + std::string(py::repr(h)));
+  }
+  FASTNN_CHECK(r[0] >= 1 && r[1] >= 1, what + " must be >= 1, got " + std::string(py::repr(h)));
+  return r;
+}
+
+bool same_padding(std::string s, const std::string& op) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  FASTNN_CHECK(s == "valid" || s == "same", op + ": padding must be 'valid' or 'same', got '" + s + "'");
+  return s == "same";
+}
+
+// Output size and leading pad of one spatial axis; throws when a valid window does not fit.
+void axis(int64_t in, int64_t k, int64_t s, int64_t d, bool same, int64_t& out, int64_t& pad, const std::string& what) {
+  const int64_t span = (k - 1) * d + 1;  // the dilated window
+  if (same) {
+    out = (in + s - 1) / s;
+    pad = std::max<int64_t>((out - 1) * s + span - in, 0) / 2;
+  } else {
+    FASTNN_CHECK(span <= in, what);
+    out = (in - span) / s + 1;
+    pad = 0;
+  }
+}
+
+void check_x(const farray& x, const std::string& op, const char* arg) {
+  FASTNN_CHECK(x.ndim() == 4, op + ": " + arg + " must be 4-D (batch, height, width, channels), got shape " + shape_str(x));
+  for (int ax = 0; ax < 4; ++ax)
+    FASTNN_CHECK(x.shape(ax) > 0, op + ": " + arg + " must not be empty, got shape " + shape_str(x));
+}
+
+void check_shape(const farray& a, const std::vector<int64_t>& want, const std::string& what) {
+  FASTNN_CHECK(std::vector<int64_t>(a.shape(), a.shape() + a.ndim()) == want,
+               what + " has shape " + shape_str(a) + ", expected " + shape_str(want));
+}
+
+Conv2dParams conv_params(const farray& x, const farray& k, const py::handle& strides, const std::string& padding,
+                         const py::handle& dilation, const std::string& op) {
+  check_x(x, op, "x");
+  FASTNN_CHECK(k.ndim() == 4, op + ": kernel must be 4-D (kh, kw, in_channels, out_channels), got shape " + shape_str(k));
+  for (int ax = 0; ax < 4; ++ax)
+    FASTNN_CHECK(k.shape(ax) > 0, op + ": kernel must not be empty, got shape " + shape_str(k));
+  FASTNN_CHECK(k.shape(2) == x.shape(3), op + ": kernel " + shape_str(k) + " expects " + std::to_string(k.shape(2)) +
+                                             " input channels but x " + shape_str(x) + " has " + std::to_string(x.shape(3)));
+  const Pair s = pair_arg(strides, op + ": strides"), d = pair_arg(dilation, op + ": dilation_rate");
+  const bool same = same_padding(padding, op);
+  Conv2dParams p{};
+  p.B = x.shape(0); p.H = x.shape(1); p.W = x.shape(2); p.C = x.shape(3);
+  p.KH = k.shape(0); p.KW = k.shape(1); p.OC = k.shape(3);
+  p.SH = s[0]; p.SW = s[1]; p.DH = d[0]; p.DW = d[1];
+  const std::string big = op + ": kernel " + shape_str(k) + " with dilation_rate (" + std::to_string(d[0]) + ", " +
+                          std::to_string(d[1]) + ") is larger than the input " + shape_str(x) + " with padding 'valid'";
+  axis(p.H, p.KH, p.SH, p.DH, same, p.OH, p.pad_top, big);
+  axis(p.W, p.KW, p.SW, p.DW, same, p.OW, p.pad_left, big);
+  return p;
+}
+
+Pool2dParams pool_params(const std::vector<int64_t>& xs, const py::handle& pool_size, const py::handle& strides,
+                         const std::string& padding, const std::string& op) {
+  const Pair k = pair_arg(pool_size, op + ": pool_size");
+  const Pair s = strides.is_none() ? k : pair_arg(strides, op + ": strides");  // Keras: strides default to pool_size
+  const bool same = same_padding(padding, op);
+  Pool2dParams p{};
+  p.B = xs[0]; p.H = xs[1]; p.W = xs[2]; p.C = xs[3];
+  p.KH = k[0]; p.KW = k[1]; p.SH = s[0]; p.SW = s[1];
+  const std::string big = op + ": pool_size (" + std::to_string(k[0]) + ", " + std::to_string(k[1]) +
+                          ") is larger than the input " + shape_str(xs) + " with padding 'valid'";
+  axis(p.H, p.KH, p.SH, 1, same, p.OH, p.pad_top, big);
+  axis(p.W, p.KW, p.SW, 1, same, p.OW, p.pad_left, big);
+  return p;
+}
+
+std::vector<int64_t> shape_of(const farray& a) { return std::vector<int64_t>(a.shape(), a.shape() + a.ndim()); }
+
+// A new zero-filled float32 array (backward kernels add into their gradients).
+farray zeros(const std::vector<int64_t>& shape) {
+  farray a(shape);
+  std::memset(a.mutable_data(), 0, size_t(a.size()) * sizeof(float));
+  return a;
+}
+}  // namespace
+
+void bind_conv(py::module_& m, const KernelTable* t) {
+  m.def(
+      "conv2d_forward",
+      [t](const py::object& x_in, const py::object& k_in, const py::object& bias_in, const py::object& strides,
+          const std::string& padding, const py::object& dilation, const py::object& out) {
+        const std::string op = "conv2d";
+        farray x = as_f32_contig(x_in, "conv2d: x"), k = as_f32_contig(k_in, "conv2d: kernel");
+        const Conv2dParams p = conv_params(x, k, strides, padding, dilation, op);
+        farray bias;  // NOTE: a default farray is an empty array, not null: test bias_in instead
+        if (!bias_in.is_none()) {
+          bias = as_f32_contig(bias_in, "conv2d: bias");
+          check_shape(bias, {p.OC}, "conv2d: bias");
+        }
+        farray o = out_or_new(out, {p.B, p.OH, p.OW, p.OC}, "conv2d");
+        const float* bp = bias_in.is_none() ? nullptr : bias.data();
+        py::gil_scoped_release nogil;
+        t->conv.conv2d_forward(o.mutable_data(), x.data(), k.data(), bp, p);
+        return o;
+      },
+      py::arg("x"), py::arg("kernel"), py::arg("bias") = py::none(), py::kw_only(), py::arg("strides") = 1,
+      py::arg("padding") = "valid", py::arg("dilation_rate") = 1, py::arg("out") = py::none(),
+      "2-D convolution: x (B,H,W,C) * kernel (KH,KW,C,OC) (+ bias (OC,)) -> (B,OH,OW,OC), Keras padding.");
+
+  m.def(
+      "conv2d_backward",
+      [t](const py::object& dout_in, const py::object& x_in, const py::object& k_in, const py::object& strides,
+          const std::string& padding, const py::object& dilation, bool need_dx, bool need_dkernel, bool need_dbias) {
+        const std::string op = "conv2d_backward";
+        farray x = as_f32_contig(x_in, "conv2d_backward: x"), k = as_f32_contig(k_in, "conv2d_backward: kernel");
+        farray dout = as_f32_contig(dout_in, "conv2d_backward: dout");
+        const Conv2dParams p = conv_params(x, k, strides, padding, dilation, op);
+        check_shape(dout, {p.B, p.OH, p.OW, p.OC}, "conv2d_backward: dout");
+        py::object dx = py::none(), dk = py::none(), db = py::none();
+        float *dxp = nullptr, *dkp = nullptr, *dbp = nullptr;
+        if (need_dx) { farray a = zeros(shape_of(x)); dxp = a.mutable_data(); dx = a; }
+        if (need_dkernel) { farray a = zeros(shape_of(k)); dkp = a.mutable_data(); dk = a; }
+        if (need_dbias) { farray a = zeros({p.OC}); dbp = a.mutable_data(); db = a; }
+        {
+          py::gil_scoped_release nogil;
+          t->conv.conv2d_backward(dxp, dkp, dbp, dout.data(), x.data(), k.data(), p);
+        }
+        return py::make_tuple(dx, dk, db);
+      },
+      py::arg("dout"), py::arg("x"), py::arg("kernel"), py::kw_only(), py::arg("strides") = 1,
+      py::arg("padding") = "valid", py::arg("dilation_rate") = 1, py::arg("dx") = true, py::arg("dkernel") = true,
+      py::arg("dbias") = true,
+      "Gradients (dx, dkernel, dbias) of conv2d given dout (B,OH,OW,OC); an entry is None when its flag is False.");
+
+  // Pooling. The argument set (pool_size, strides, padding) is resolved by pool_args for every entry.
+  struct PoolIO {
+    farray x;
+    Pool2dParams p;
+  };
+  const auto pool_args = [](const py::object& x_in, const py::object& pool_size, const py::object& strides,
+                            const std::string& padding, const std::string& op) {
+    farray x = as_f32_contig(x_in, (op + ": x").c_str());
+    check_x(x, op, "x");
+    return PoolIO{x, pool_params(shape_of(x), pool_size, strides, padding, op)};
+  };
+  const auto dout_arg = [](const py::object& dout_in, const Pool2dParams& p, const std::string& op) {
+    farray dout = as_f32_contig(dout_in, (op + ": dout").c_str());
+    check_shape(dout, {p.B, p.OH, p.OW, p.C}, op + ": dout");
+    return dout;
+  };
+  using u8array = py::array_t<uint8_t, py::array::c_style>;
+
+  m.def(
+      "maxpool2d_forward",
+      [t, pool_args](const py::object& x_in, const py::object& pool_size, const py::object& strides,
+                     const std::string& padding, const py::object& out, bool return_argmax) -> py::object {
+        const PoolIO a = pool_args(x_in, pool_size, strides, padding, "maxpool2d");
+        const Pool2dParams& p = a.p;
+        farray o = out_or_new(out, {p.B, p.OH, p.OW, p.C}, "maxpool2d");
+        const bool keep = return_argmax && p.KH * p.KW <= 255;  // cell numbers fit a byte
+        u8array arg = keep ? u8array({p.B, p.OH, p.OW, p.C}) : u8array();
+        {
+          py::gil_scoped_release nogil;
+          t->conv.maxpool2d_forward(o.mutable_data(), keep ? arg.mutable_data() : nullptr, a.x.data(), p);
+        }
+        if (!return_argmax) return std::move(o);
+        return py::make_tuple(o, keep ? py::object(arg) : py::none());
+      },
+      py::arg("x"), py::kw_only(), py::arg("pool_size") = 2, py::arg("strides") = py::none(),
+      py::arg("padding") = "valid", py::arg("out") = py::none(), py::arg("return_argmax") = false,
+      "Max pooling of x (B,H,W,C) -> (B,OH,OW,C); strides default to pool_size. With return_argmax, returns "
+      "(out, argmax): uint8 window cell numbers for maxpool2d_backward (None for windows over 255 cells).");
+
+  m.def(
+      "maxpool2d_backward",
+      [t, pool_args, dout_arg](const py::object& dout_in, const py::object& x_in, const py::object& pool_size,
+                               const py::object& strides, const std::string& padding, const py::object& argmax) {
+        const std::string op = "maxpool2d_backward";
+        const PoolIO a = pool_args(x_in, pool_size, strides, padding, op);
+        const Pool2dParams& p = a.p;
+        farray dout = dout_arg(dout_in, p, op);
+        u8array arg;
+        if (!argmax.is_none()) {
+          FASTNN_CHECK(py::isinstance<py::array>(argmax) && py::array(argmax).dtype().is(py::dtype::of<uint8_t>()),
+                       op + ": argmax must be the uint8 array returned by maxpool2d_forward");
+          arg = u8array::ensure(argmax);  // C-contiguous (copied if it was not)
+          FASTNN_CHECK(std::vector<int64_t>(arg.shape(), arg.shape() + arg.ndim()) ==
+                           std::vector<int64_t>({p.B, p.OH, p.OW, p.C}),
+                       op + ": argmax has shape " + shape_str(arg) + ", expected " + shape_str(shape_of(dout)));
+        }
+        farray dx(shape_of(a.x));  // the pooling backwards overwrite dx
+        py::gil_scoped_release nogil;
+        t->conv.maxpool2d_backward(dx.mutable_data(), dout.data(), a.x.data(), argmax.is_none() ? nullptr : arg.data(), p);
+        return dx;
+      },
+      py::arg("dout"), py::arg("x"), py::kw_only(), py::arg("pool_size") = 2, py::arg("strides") = py::none(),
+      py::arg("padding") = "valid", py::arg("argmax") = py::none(),
+      "Gradient dx (the shape of x) of max pooling given dout; argmax from maxpool2d_forward skips re-reading x.");
+
+  m.def(
+      "avgpool2d_forward",
+      [t, pool_args](const py::object& x_in, const py::object& pool_size, const py::object& strides,
+                     const std::string& padding, const py::object& out) {
+        const PoolIO a = pool_args(x_in, pool_size, strides, padding, "avgpool2d");
+        farray o = out_or_new(out, {a.p.B, a.p.OH, a.p.OW, a.p.C}, "avgpool2d");
+        py::gil_scoped_release nogil;
+        t->conv.avgpool2d_forward(o.mutable_data(), a.x.data(), a.p);
+        return o;
+      },
+      py::arg("x"), py::kw_only(), py::arg("pool_size") = 2, py::arg("strides") = py::none(),
+      py::arg("padding") = "valid", py::arg("out") = py::none(),
+      "Average pooling of x (B,H,W,C) -> (B,OH,OW,C) over each window's cells inside the image.");
+
+  m.def(
+      "avgpool2d_backward",
+      [t, pool_args, dout_arg](const py::object& dout_in, const py::object& x_in, const py::object& pool_size,
+                               const py::object& strides, const std::string& padding) {
+        const std::string op = "avgpool2d_backward";
+        const PoolIO a = pool_args(x_in, pool_size, strides, padding, op);
+        farray dout = dout_arg(dout_in, a.p, op);
+        farray dx(shape_of(a.x));  // the pooling backwards overwrite dx
+        py::gil_scoped_release nogil;
+        t->conv.avgpool2d_backward(dx.mutable_data(), dout.data(), a.p);
+        return dx;
+      },
+      py::arg("dout"), py::arg("x"), py::kw_only(), py::arg("pool_size") = 2, py::arg("strides") = py::none(),
+      py::arg("padding") = "valid", "Gradient dx (the shape of x; only its shape is read) of average pooling.");
+}
 }  // namespace fastnn

@@ -1,6 +1,320 @@
-// Placeholder until this group's kernels land.
+// Bindings of the elementwise group. Binding names map to EltOps entries as follows:
+//   <act>_forward / <act>_backward       -> unary_forward / unary_backward (act from kUnaryNames)
+//   softmax_*, log_softmax_*             -> softmax_forward / softmax_backward (log = 0 / 1)
+//   softmax_xent_*, prob_xent_*          -> the same names
+//   <loss>_forward / <loss>_backward     -> point_loss_forward / point_loss_backward (kPointNames)
+//   dropout                              -> dropout
+// Inputs are converted to float32 C-contiguous arrays; every result can be written into `out=`.
+#include <cmath>
+#include <vector>
+
 #include "bind/common.h"
 
 namespace fastnn {
-void bind_elt(py::module_& m, const KernelTable* t) {}
+namespace {
+struct UnaryName {
+  const char* name;
+  int op;
+  float alpha;  // default of the `alpha` keyword (leaky_relu: Keras's negative_slope 0.2; elu: 1)
+};
+const UnaryName kUnaryNames[] = {
+    {"relu", kRelu, 0.f},      {"leaky_relu", kLeakyRelu, 0.2f}, {"elu", kElu, 1.f},
+    {"selu", kSelu, 0.f},      {"gelu", kGelu, 0.f},             {"silu", kSilu, 0.f},
+    {"softplus", kSoftplus, 0.f}, {"sigmoid", kSigmoid, 0.f},    {"tanh", kTanh, 0.f},
+    {"exp", kExp, 0.f},        {"log", kLog, 0.f},
+};
+struct PointName {
+  const char* name;
+  int kind;
+};
+const PointName kPointNames[] = {{"mean_squared_error", kMse},
+                                 {"mean_absolute_error", kMae},
+                                 {"binary_crossentropy", kBce},
+                                 {"binary_crossentropy_logits", kBceLogits}};
+
+std::vector<int64_t> shape_of(const py::array& a) { return std::vector<int64_t>(a.shape(), a.shape() + a.ndim()); }
+
+void check_same_shape(const py::array& a, const py::array& b, const std::string& what) {
+  FASTNN_CHECK(shape_of(a) == shape_of(b), what + " have different shapes: " + shape_str(a) + " and " + shape_str(b));
+}
+
+// (outer, K, inner) of `a` around `axis` (negative counts from the end).
+void split_axis(const py::array& a, int axis, const std::string& name, int64_t& outer, int64_t& K, int64_t& inner) {
+  const int nd = int(a.ndim());
+  FASTNN_CHECK(nd >= 1, name + ": expected at least 1 dimension, got a scalar");
+  FASTNN_CHECK(axis >= -nd && axis < nd,
+               name + ": axis " + std::to_string(axis) + " is out of range for shape " + shape_str(a));
+  if (axis < 0) axis += nd;
+  outer = 1;
+  inner = 1;
+  for (int d = 0; d < axis; ++d) outer *= a.shape(d);
+  K = a.shape(axis);
+  for (int d = axis + 1; d < nd; ++d) inner *= a.shape(d);
+}
+
+// Class ids for a batch of B rows and K classes: integer (or integral float) array of shape (B,)
+// or (B, 1); every id is checked to lie in [0, K).
+std::vector<int32_t> class_ids(const py::array& lab, int64_t B, int64_t K, const std::string& name) {
+  FASTNN_CHECK((lab.ndim() == 1 && lab.shape(0) == B) || (lab.ndim() == 2 && lab.shape(0) == B && lab.shape(1) == 1),
+               name + ": labels have shape " + shape_str(lab) + ", expected (" + std::to_string(B) + ",) or (" +
+                   std::to_string(B) + ", 1) to match logits with " + std::to_string(B) + " rows");
+  const char kind = lab.dtype().kind();
+  FASTNN_CHECK(kind == 'i' || kind == 'u' || kind == 'f',
+               name + ": labels must be integers, got dtype " + std::string(py::str(lab.dtype())));
+  auto d = py::array_t<double, py::array::forcecast | py::array::c_style>::ensure(lab);
+  std::vector<int32_t> ids(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) {
+    const double v = d.data()[b];
+    FASTNN_CHECK(std::isfinite(v) && v == std::floor(v),
+                 name + ": label at index " + std::to_string(b) + " is not an integer class id: " +
+                     std::string(py::str(py::float_(v))));
+    FASTNN_CHECK(v >= 0 && v < double(K), name + ": label " + std::to_string(int64_t(v)) + " at index " +
+                                              std::to_string(b) + " is out of range [0, " + std::to_string(K) +
+                                              ") for logits with " + std::to_string(K) + " classes");
+    ids[size_t(b)] = int32_t(v);
+  }
+  return ids;
+}
+
+// Targets of a (B, K) cross-entropy: class ids (shape (B,) or (B, 1)) or a (B, K) distribution.
+struct Targets {
+  std::vector<int32_t> ids;
+  farray dist;
+  bool sparse;
+  const int32_t* labels() const { return sparse ? ids.data() : nullptr; }
+  const float* target() const { return sparse ? nullptr : dist.data(); }
+};
+Targets targets(const py::object& t_in, const farray& x, const std::string& name) {
+  const int64_t B = x.shape(0), K = x.shape(1);
+  py::array t = py::array::ensure(t_in);
+  FASTNN_CHECK(t, name + ": target must be an array-like");
+  Targets r;
+  r.sparse = !(t.ndim() == 2 && t.shape(0) == B && t.shape(1) == K && K != 1);
+  if (r.sparse) r.ids = class_ids(t, B, K, name);
+  else r.dist = as_f32_contig(t, (name + ": target").c_str());
+  return r;
+}
+
+farray logits2d(const py::object& x_in, const std::string& name, const char* what) {
+  farray x = as_f32_contig(x_in, (name + ": " + what).c_str());
+  FASTNN_CHECK(x.ndim() == 2 && x.shape(1) > 0,
+               name + ": " + what + " must be 2-D (batch, classes), got " + shape_str(x));
+  return x;
+}
+
+// Per-row upstream gradient: a scalar (broadcast) or an array of B values.
+farray row_grads(const py::object& g_in, int64_t B, const std::string& name) {
+  farray g = as_f32_contig(g_in, (name + ": dloss").c_str());
+  if (g.size() == 1 && B != 1) {
+    farray full(std::vector<int64_t>{B});
+    std::fill(full.mutable_data(), full.mutable_data() + B, g.data()[0]);
+    return full;
+  }
+  FASTNN_CHECK(g.size() == B, name + ": dloss has shape " + shape_str(g) + ", expected a scalar or (" +
+                                  std::to_string(B) + ",)");
+  return g;
+}
+}  // namespace
+
+void bind_elt(py::module_& m, const KernelTable* t) {
+  const EltOps* e = &t->elt;
+  for (const UnaryName& u : kUnaryNames) {
+    const std::string fwd = std::string(u.name) + "_forward", bwd = std::string(u.name) + "_backward";
+    const int op = u.op;
+    m.def(
+        fwd.c_str(),
+        [e, op, fwd](const py::object& x_in, float alpha, const py::object& out) {
+          farray x = as_f32_contig(x_in, (fwd + ": x").c_str());
+          farray y = out_or_new(out, shape_of(x), fwd.c_str());
+          {
+            py::gil_scoped_release nogil;
+            e->unary_forward(op, y.mutable_data(), x.data(), x.size(), alpha);
+          }
+          return y;
+        },
+        py::arg("x"), py::kw_only(), py::arg("alpha") = u.alpha, py::arg("out") = py::none(),
+        (std::string(u.name) + "(x) elementwise as float32 (alpha: leaky_relu's slope / elu's alpha).").c_str());
+    m.def(
+        bwd.c_str(),
+        [e, op, bwd](const py::object& dy_in, const py::object& s_in, float alpha, const py::object& out) {
+          farray dy = as_f32_contig(dy_in, (bwd + ": dy").c_str());
+          farray s = as_f32_contig(s_in, (bwd + ": saved").c_str());
+          check_same_shape(dy, s, bwd + ": dy and the saved array");
+          farray dx = out_or_new(out, shape_of(dy), bwd.c_str());
+          {
+            py::gil_scoped_release nogil;
+            e->unary_backward(op, dx.mutable_data(), dy.data(), s.data(), dy.size(), alpha);
+          }
+          return dx;
+        },
+        py::arg("dy"), py::arg("saved"), py::kw_only(), py::arg("alpha") = u.alpha, py::arg("out") = py::none(),
+        (std::string("Gradient of ") + u.name + ": saved is the forward " +
+         (unary_backward_uses_output(op) ? "output y." : "input x."))
+            .c_str());
+  }
+
+  for (int log = 0; log < 2; ++log) {
+    const std::string base = log ? "log_softmax" : "softmax";
+    const std::string fwd = base + "_forward", bwd = base + "_backward";
+    m.def(
+        fwd.c_str(),
+        [e, log, fwd](const py::object& x_in, int axis, const py::object& out) {
+          farray x = as_f32_contig(x_in, (fwd + ": x").c_str());
+          int64_t outer, K, inner;
+          split_axis(x, axis, fwd, outer, K, inner);
+          farray y = out_or_new(out, shape_of(x), fwd.c_str());
+          {
+            py::gil_scoped_release nogil;
+            if (x.size() > 0) e->softmax_forward(y.mutable_data(), x.data(), outer, K, inner, log);
+          }
+          return y;
+        },
+        py::arg("x"), py::arg("axis") = -1, py::kw_only(), py::arg("out") = py::none(),
+        (base + " of x along axis (max-subtracted) as float32.").c_str());
+    m.def(
+        bwd.c_str(),
+        [e, log, bwd](const py::object& dy_in, const py::object& y_in, int axis, const py::object& out) {
+          farray dy = as_f32_contig(dy_in, (bwd + ": dy").c_str());
+          farray y = as_f32_contig(y_in, (bwd + ": y").c_str());
+          check_same_shape(dy, y, bwd + ": dy and y");
+          int64_t outer, K, inner;
+          split_axis(y, axis, bwd, outer, K, inner);
+          farray dx = out_or_new(out, shape_of(y), bwd.c_str());
+          {
+            py::gil_scoped_release nogil;
+            if (y.size() > 0) e->softmax_backward(dx.mutable_data(), dy.data(), y.data(), outer, K, inner, log);
+          }
+          return dx;
+        },
+        py::arg("dy"), py::arg("y"), py::arg("axis") = -1, py::kw_only(), py::arg("out") = py::none(),
+        (std::string("Gradient of ") + base + " from its output y.").c_str());
+  }
+
+  m.def(
+      "softmax_xent_forward",
+      [e](const py::object& x_in, const py::object& t_in, const py::object& out) {
+        const std::string name = "softmax_xent_forward";
+        farray x = logits2d(x_in, name, "logits");
+        Targets tg = targets(t_in, x, name);
+        const int64_t B = x.shape(0), K = x.shape(1);
+        farray loss = out_or_new(out, {B}, name.c_str()), lse(std::vector<int64_t>{B});
+        {
+          py::gil_scoped_release nogil;
+          e->softmax_xent_forward(loss.mutable_data(), lse.mutable_data(), x.data(), tg.labels(), tg.target(), B, K);
+        }
+        return py::make_tuple(loss, lse);
+      },
+      py::arg("logits"), py::arg("target"), py::kw_only(), py::arg("out") = py::none(),
+      "Per-row cross-entropy of softmax(logits) (B, K) against class ids (B,) or a (B, K) distribution: "
+      "returns (loss (B,), logsumexp (B,)).");
+  m.def(
+      "softmax_xent_backward",
+      [e](const py::object& dloss_in, const py::object& x_in, const py::object& lse_in, const py::object& t_in,
+          const py::object& out) {
+        const std::string name = "softmax_xent_backward";
+        farray x = logits2d(x_in, name, "logits");
+        const int64_t B = x.shape(0), K = x.shape(1);
+        Targets tg = targets(t_in, x, name);
+        farray g = row_grads(dloss_in, B, name);
+        farray lse = as_f32_contig(lse_in, (name + ": lse").c_str());
+        FASTNN_CHECK(lse.size() == B, name + ": lse has shape " + shape_str(lse) + ", expected (" +
+                                          std::to_string(B) + ",)");
+        farray dx = out_or_new(out, {B, K}, name.c_str());
+        {
+          py::gil_scoped_release nogil;
+          e->softmax_xent_backward(dx.mutable_data(), g.data(), x.data(), lse.data(), tg.labels(), tg.target(), B, K);
+        }
+        return dx;
+      },
+      py::arg("dloss"), py::arg("logits"), py::arg("lse"), py::arg("target"), py::kw_only(),
+      py::arg("out") = py::none(), "dlogits = dloss_b * (softmax(logits) * sum(t) - t); dloss: scalar or (B,).");
+
+  m.def(
+      "prob_xent_forward",
+      [e](const py::object& p_in, const py::object& t_in, float eps, const py::object& out) {
+        const std::string name = "prob_xent_forward";
+        farray p = logits2d(p_in, name, "probabilities");
+        Targets tg = targets(t_in, p, name);
+        const int64_t B = p.shape(0), K = p.shape(1);
+        farray loss = out_or_new(out, {B}, name.c_str());
+        {
+          py::gil_scoped_release nogil;
+          e->prob_xent_forward(loss.mutable_data(), p.data(), tg.labels(), tg.target(), B, K, eps);
+        }
+        return loss;
+      },
+      py::arg("probs"), py::arg("target"), py::kw_only(), py::arg("epsilon") = 1e-7f, py::arg("out") = py::none(),
+      "Keras's cross-entropy of probabilities (B, K): renormalise rows, clip to [eps, 1-eps], -sum t log p.");
+  m.def(
+      "prob_xent_backward",
+      [e](const py::object& dloss_in, const py::object& p_in, const py::object& t_in, float eps,
+          const py::object& out) {
+        const std::string name = "prob_xent_backward";
+        farray p = logits2d(p_in, name, "probabilities");
+        const int64_t B = p.shape(0), K = p.shape(1);
+        Targets tg = targets(t_in, p, name);
+        farray g = row_grads(dloss_in, B, name);
+        farray dp = out_or_new(out, {B, K}, name.c_str());
+        {
+          py::gil_scoped_release nogil;
+          e->prob_xent_backward(dp.mutable_data(), g.data(), p.data(), tg.labels(), tg.target(), B, K, eps);
+        }
+        return dp;
+      },
+      py::arg("dloss"), py::arg("probs"), py::arg("target"), py::kw_only(), py::arg("epsilon") = 1e-7f,
+      py::arg("out") = py::none(), "Gradient of prob_xent_forward with respect to the probabilities.");
+
+  for (const PointName& pn : kPointNames) {
+    const std::string fwd = std::string(pn.name) + "_forward", bwd = std::string(pn.name) + "_backward";
+    const int kind = pn.kind;
+    m.def(
+        fwd.c_str(),
+        [e, kind, fwd](const py::object& p_in, const py::object& y_in, float eps) {
+          farray p = as_f32_contig(p_in, (fwd + ": y_pred").c_str());
+          farray y = as_f32_contig(y_in, (fwd + ": y_true").c_str());
+          check_same_shape(p, y, fwd + ": y_pred and y_true");
+          FASTNN_CHECK(p.size() > 0, fwd + ": empty input");
+          double s;
+          {
+            py::gil_scoped_release nogil;
+            s = e->point_loss_forward(kind, p.data(), y.data(), p.size(), eps);
+          }
+          return s / double(p.size());
+        },
+        py::arg("y_pred"), py::arg("y_true"), py::kw_only(), py::arg("epsilon") = 1e-7f,
+        (std::string("Mean over all elements of ") + pn.name + " (a Python float).").c_str());
+    m.def(
+        bwd.c_str(),
+        [e, kind, bwd](const py::object& p_in, const py::object& y_in, float grad, float eps, const py::object& out) {
+          farray p = as_f32_contig(p_in, (bwd + ": y_pred").c_str());
+          farray y = as_f32_contig(y_in, (bwd + ": y_true").c_str());
+          check_same_shape(p, y, bwd + ": y_pred and y_true");
+          farray dp = out_or_new(out, shape_of(p), bwd.c_str());
+          {
+            py::gil_scoped_release nogil;
+            const float scale = p.size() ? grad / float(p.size()) : 0.0f;
+            e->point_loss_backward(kind, dp.mutable_data(), p.data(), y.data(), p.size(), scale, eps);
+          }
+          return dp;
+        },
+        py::arg("y_pred"), py::arg("y_true"), py::kw_only(), py::arg("grad") = 1.0f, py::arg("epsilon") = 1e-7f,
+        py::arg("out") = py::none(), "Gradient of the mean loss (times grad) with respect to y_pred.");
+  }
+
+  m.def(
+      "dropout",
+      [e](const py::object& x_in, double rate, uint64_t seed, uint64_t offset, const py::object& out) {
+        FASTNN_CHECK(rate >= 0.0 && rate < 1.0, "dropout: rate must be in [0, 1), got " + std::to_string(rate));
+        farray x = as_f32_contig(x_in, "dropout: x");
+        farray y = out_or_new(out, shape_of(x), "dropout");
+        {
+          py::gil_scoped_release nogil;
+          e->dropout(y.mutable_data(), x.data(), x.size(), rate, seed, offset);
+        }
+        return y;
+      },
+      py::arg("x"), py::arg("rate"), py::arg("seed"), py::arg("offset") = 0, py::kw_only(), py::arg("out") = py::none(),
+      "Inverted dropout: x / (1 - rate) where kept, 0 where dropped; the mask is a pure function of "
+      "(seed, offset, element index). The gradient is the same call on dy.");
+}
 }  // namespace fastnn

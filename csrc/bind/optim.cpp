@@ -1,6 +1,173 @@
-// Placeholder until this group's kernels land.
+// Bindings of the optimizer updates: <optimizer>_update(param, grad, slots..., *, hyper-parameters)
+// updates param and its slot arrays IN PLACE. Each array argument may also be a list of arrays
+// (one entry per parameter tensor), so one call updates a whole model with the GIL released once.
+// param and slots must be writable C-contiguous float32 numpy arrays; grad any array of param's shape.
+#include <vector>
+
 #include "bind/common.h"
 
 namespace fastnn {
-void bind_optim(py::module_& m, const KernelTable* t) {}
+namespace {
+// One tensor's pointers for an update call.
+struct Job {
+  float* p;
+  const float* g;
+  float* s[3];
+  int64_t n;
+};
+
+py::array inplace(const py::handle& h, const std::string& what) {
+  FASTNN_CHECK(py::isinstance<py::array>(h), what + " must be a numpy array (it is updated in place)");
+  py::array a = py::reinterpret_borrow<py::array>(h);
+  FASTNN_CHECK(a.dtype().is(py::dtype::of<float>()), what + " must be float32, got " + std::string(py::str(a.dtype())));
+  FASTNN_CHECK(a.writeable(), what + " is read-only");
+  FASTNN_CHECK((a.flags() & py::array::c_style) != 0, what + " must be C-contiguous");
+  return a;
+}
+
+// Validates (param, grad, slots) -- arrays, or equal-length lists of arrays -- into jobs; keeps
+// the converted gradients alive in `keep`.
+std::vector<Job> collect(const std::string& name, const py::object& param, const py::object& grad,
+                         const std::vector<std::pair<const char*, py::object>>& slots, std::vector<farray>& keep) {
+  const bool many = py::isinstance<py::list>(param) || py::isinstance<py::tuple>(param);
+  auto items = [&](const py::object& o, const char* what) {
+    if (!many) return std::vector<py::object>{o};
+    FASTNN_CHECK(py::isinstance<py::list>(o) || py::isinstance<py::tuple>(o),
+                 name + ": param is a list, so " + what + " must be a list too");
+    std::vector<py::object> v;
+    for (const py::handle& h : o) v.push_back(py::reinterpret_borrow<py::object>(h));
+    return v;
+  };
+  const std::vector<py::object> ps = items(param, "param"), gs = items(grad, "grad");
+  FASTNN_CHECK(gs.size() == ps.size(), name + ": " + std::to_string(ps.size()) + " params but " +
+                                           std::to_string(gs.size()) + " grads");
+  std::vector<std::vector<py::object>> ss;
+  for (const auto& s : slots) {
+    ss.push_back(s.second.is_none() ? std::vector<py::object>(ps.size(), py::none()) : items(s.second, s.first));
+    FASTNN_CHECK(ss.back().size() == ps.size(), name + ": " + std::to_string(ps.size()) + " params but " +
+                                                    std::to_string(ss.back().size()) + " " + s.first);
+  }
+  std::vector<Job> jobs;
+  for (size_t i = 0; i < ps.size(); ++i) {
+    const std::string at = many ? "[" + std::to_string(i) + "]" : "";
+    py::array p = inplace(ps[i], name + ": param" + at);
+    keep.push_back(as_f32_contig(gs[i], (name + ": grad" + at).c_str()));
+    const farray& g = keep.back();
+    FASTNN_CHECK(g.ndim() == p.ndim() && std::equal(p.shape(), p.shape() + p.ndim(), g.shape()),
+                 name + ": grad" + at + " has shape " + shape_str(g) + ", param" + at + " " + shape_str(p));
+    Job j{static_cast<float*>(p.mutable_data()), g.data(), {nullptr, nullptr, nullptr}, int64_t(p.size())};
+    for (size_t k = 0; k < slots.size(); ++k) {
+      if (ss[k][i].is_none()) continue;
+      py::array s = inplace(ss[k][i], name + ": " + slots[k].first + at);
+      FASTNN_CHECK(s.size() == p.size(), name + ": " + slots[k].first + at + " has shape " + shape_str(s) +
+                                             ", param" + at + " " + shape_str(p));
+      j.s[k] = static_cast<float*>(s.mutable_data());
+    }
+    jobs.push_back(j);
+  }
+  return jobs;
+}
+
+// Checks the arguments (the first `nrequired` slots must be given), then updates every tensor.
+void update(const std::string& name, OptimUpdateFn fn, const OptimHyper& h, const py::object& param,
+            const py::object& grad, const std::vector<std::pair<const char*, py::object>>& slots,
+            size_t nrequired = 0) {
+  for (size_t k = 0; k < nrequired; ++k)
+    FASTNN_CHECK(!slots[k].second.is_none(), name + ": slot " + slots[k].first + " is required");
+  std::vector<farray> keep;
+  const std::vector<Job> jobs = collect(name, param, grad, slots, keep);
+  py::gil_scoped_release nogil;
+  for (const Job& j : jobs) fn(h, j.p, j.g, j.s[0], j.s[1], j.s[2], j.n);
+}
+}  // namespace
+
+void bind_optim(py::module_& m, const KernelTable* t) {
+  const OptimOps* o = &t->optim;
+  m.def(
+      "sgd_update",
+      [o](const py::object& param, const py::object& grad, const py::object& momentums, double learning_rate,
+          double momentum, bool nesterov, double weight_decay) {
+        OptimHyper h;
+        h.learning_rate = learning_rate;
+        h.momentum = momentum;
+        h.nesterov = nesterov;
+        h.weight_decay = weight_decay;
+        FASTNN_CHECK(momentum == 0.0 || !momentums.is_none(), "sgd_update: momentum > 0 needs the momentums slot");
+        update("sgd_update", o->sgd_update, h, param, grad, {{"momentums", momentum == 0.0 ? py::none() : momentums}});
+      },
+      py::arg("param"), py::arg("grad"), py::arg("momentums") = py::none(), py::kw_only(),
+      py::arg("learning_rate") = 0.01, py::arg("momentum") = 0.0, py::arg("nesterov") = false,
+      py::arg("weight_decay") = 0.0, "Keras SGD step (momentum, nesterov), in place.");
+  m.def(
+      "adam_update",
+      [o](const py::object& param, const py::object& grad, const py::object& m_, const py::object& v_,
+          double learning_rate, double beta_1, double beta_2, double epsilon, int64_t step, double weight_decay) {
+        FASTNN_CHECK(step >= 1, "adam_update: step must be >= 1 (Keras iterations + 1), got " + std::to_string(step));
+        OptimHyper h;
+        h.learning_rate = learning_rate;
+        h.beta_1 = beta_1;
+        h.beta_2 = beta_2;
+        h.epsilon = epsilon;
+        h.step = step;
+        h.weight_decay = weight_decay;
+        update("adam_update", o->adam_update, h, param, grad, {{"m", m_}, {"v", v_}}, 2);
+      },
+      py::arg("param"), py::arg("grad"), py::arg("m"), py::arg("v"), py::kw_only(), py::arg("learning_rate") = 0.001,
+      py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.999, py::arg("epsilon") = 1e-7, py::arg("step"),
+      py::arg("weight_decay") = 0.0,
+      "Keras Adam step t=step, in place (weight_decay > 0: AdamW's decoupled decay first).");
+  m.def(
+      "rmsprop_update",
+      [o](const py::object& param, const py::object& grad, const py::object& velocities, const py::object& momentums,
+          const py::object& average_grads, double learning_rate, double rho, double momentum, double epsilon,
+          bool centered, double weight_decay) {
+        OptimHyper h;
+        h.learning_rate = learning_rate;
+        h.rho = rho;
+        h.momentum = momentum;
+        h.epsilon = epsilon;
+        h.centered = centered;
+        h.weight_decay = weight_decay;
+        FASTNN_CHECK(momentum == 0.0 || !momentums.is_none(), "rmsprop_update: momentum > 0 needs the momentums slot");
+        FASTNN_CHECK(!centered || !average_grads.is_none(), "rmsprop_update: centered needs the average_grads slot");
+        update("rmsprop_update", o->rmsprop_update, h, param, grad,
+               {{"velocities", velocities},
+                {"momentums", momentum > 0.0 ? momentums : py::none()},
+                {"average_grads", centered ? average_grads : py::none()}},
+               1);
+      },
+      py::arg("param"), py::arg("grad"), py::arg("velocities"), py::arg("momentums") = py::none(),
+      py::arg("average_grads") = py::none(), py::kw_only(), py::arg("learning_rate") = 0.001, py::arg("rho") = 0.9,
+      py::arg("momentum") = 0.0, py::arg("epsilon") = 1e-7, py::arg("centered") = false,
+      py::arg("weight_decay") = 0.0, "Keras RMSprop step (epsilon inside the square root), in place.");
+  m.def(
+      "adagrad_update",
+      [o](const py::object& param, const py::object& grad, const py::object& accumulators, double learning_rate,
+          double epsilon, double weight_decay) {
+        OptimHyper h;
+        h.learning_rate = learning_rate;
+        h.epsilon = epsilon;
+        h.weight_decay = weight_decay;
+        update("adagrad_update", o->adagrad_update, h, param, grad, {{"accumulators", accumulators}}, 1);
+      },
+      py::arg("param"), py::arg("grad"), py::arg("accumulators"), py::kw_only(), py::arg("learning_rate") = 0.001,
+      py::arg("epsilon") = 1e-7, py::arg("weight_decay") = 0.0,
+      "Keras Adagrad step, in place (initialise accumulators to initial_accumulator_value, Keras 0.1).");
+  m.def(
+      "adadelta_update",
+      [o](const py::object& param, const py::object& grad, const py::object& accumulated_grads,
+          const py::object& accumulated_deltas, double learning_rate, double rho, double epsilon,
+          double weight_decay) {
+        OptimHyper h;
+        h.learning_rate = learning_rate;
+        h.rho = rho;
+        h.epsilon = epsilon;
+        h.weight_decay = weight_decay;
+        update("adadelta_update", o->adadelta_update, h, param, grad,
+               {{"accumulated_grads", accumulated_grads}, {"accumulated_deltas", accumulated_deltas}}, 2);
+      },
+      py::arg("param"), py::arg("grad"), py::arg("accumulated_grads"), py::arg("accumulated_deltas"), py::kw_only(),
+      py::arg("learning_rate") = 0.001, py::arg("rho") = 0.95, py::arg("epsilon") = 1e-7,
+      py::arg("weight_decay") = 0.0, "Keras Adadelta step, in place.");
+}
 }  // namespace fastnn

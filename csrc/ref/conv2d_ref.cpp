@@ -1,8 +1,87 @@
-// Placeholder until this group's reference kernels land.
+// Naive reference convolution (the test oracle): direct loops over every tap, double accumulators.
 #include "fastnn.h"
 
 namespace fastnn {
 namespace ref {
-void fill_conv(ConvOps& t) {}
+namespace {
+// Input cell read by output (oh, ow) at tap (kh, kw), or false when it falls into the padding.
+inline bool tap(const Conv2dParams& p, int64_t oh, int64_t ow, int64_t kh, int64_t kw, int64_t& ih, int64_t& iw) {
+  ih = oh * p.SH - p.pad_top + kh * p.DH;
+  iw = ow * p.SW - p.pad_left + kw * p.DW;
+  return ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
+}
+
+// x (B,H,W,C), kernel (KH,KW,C,OC), bias (OC,) or null -> out (B,OH,OW,OC).
+void conv2d_forward(float* out, const float* x, const float* kernel, const float* bias, const Conv2dParams& p) {
+  for (int64_t b = 0; b < p.B; ++b)
+    for (int64_t oh = 0; oh < p.OH; ++oh)
+      for (int64_t ow = 0; ow < p.OW; ++ow)
+        for (int64_t oc = 0; oc < p.OC; ++oc) {
+          double acc = bias ? double(bias[oc]) : 0.0;
+          for (int64_t kh = 0; kh < p.KH; ++kh)
+            for (int64_t kw = 0; kw < p.KW; ++kw) {
+              int64_t ih, iw;
+              if (!tap(p, oh, ow, kh, kw, ih, iw)) continue;
+              for (int64_t c = 0; c < p.C; ++c)
+                acc += double(x[((b * p.H + ih) * p.W + iw) * p.C + c]) *
+                       double(kernel[((kh * p.KW + kw) * p.C + c) * p.OC + oc]);
+            }
+          out[((b * p.OH + oh) * p.OW + ow) * p.OC + oc] = float(acc);
+        }
+}
+
+// Adds dL/dx, dL/dkernel, dL/dbias (each optional) given dout (B,OH,OW,OC).
+void conv2d_backward(float* dx, float* dkernel, float* dbias, const float* dout, const float* x,
+                     const float* kernel, const Conv2dParams& p) {
+  const auto g = [&](int64_t b, int64_t oh, int64_t ow, int64_t oc) {
+    return double(dout[((b * p.OH + oh) * p.OW + ow) * p.OC + oc]);
+  };
+  if (dbias)
+    for (int64_t oc = 0; oc < p.OC; ++oc) {
+      double acc = 0.0;
+      for (int64_t b = 0; b < p.B; ++b)
+        for (int64_t oh = 0; oh < p.OH; ++oh)
+          for (int64_t ow = 0; ow < p.OW; ++ow) acc += g(b, oh, ow, oc);
+      dbias[oc] += float(acc);
+    }
+  if (dkernel)
+    for (int64_t kh = 0; kh < p.KH; ++kh)
+      for (int64_t kw = 0; kw < p.KW; ++kw)
+        for (int64_t c = 0; c < p.C; ++c)
+          for (int64_t oc = 0; oc < p.OC; ++oc) {
+            double acc = 0.0;
+            for (int64_t b = 0; b < p.B; ++b)
+              for (int64_t oh = 0; oh < p.OH; ++oh)
+                for (int64_t ow = 0; ow < p.OW; ++ow) {
+                  int64_t ih, iw;
+                  if (tap(p, oh, ow, kh, kw, ih, iw))
+                    acc += double(x[((b * p.H + ih) * p.W + iw) * p.C + c]) * g(b, oh, ow, oc);
+                }
+            dkernel[((kh * p.KW + kw) * p.C + c) * p.OC + oc] += float(acc);
+          }
+  if (dx)
+    for (int64_t b = 0; b < p.B; ++b)
+      for (int64_t oh = 0; oh < p.OH; ++oh)
+        for (int64_t ow = 0; ow < p.OW; ++ow)
+          for (int64_t kh = 0; kh < p.KH; ++kh)
+            for (int64_t kw = 0; kw < p.KW; ++kw) {
+              int64_t ih, iw;
+              if (!tap(p, oh, ow, kh, kw, ih, iw)) continue;
+              for (int64_t c = 0; c < p.C; ++c) {
+                double acc = 0.0;
+                for (int64_t oc = 0; oc < p.OC; ++oc)
+                  acc += g(b, oh, ow, oc) * double(kernel[((kh * p.KW + kw) * p.C + c) * p.OC + oc]);
+                dx[((b * p.H + ih) * p.W + iw) * p.C + c] += float(acc);
+              }
+            }
+}
+}  // namespace
+
+void fill_pool(ConvOps& t);  // pool2d_ref.cpp: the pooling entries of the same table
+void fill_conv(ConvOps& t) {
+  t.conv2d_forward = conv2d_forward;
+  t.conv2d_backward = conv2d_backward;
+  fill_pool(t);
+}
 }  // namespace ref
 }  // namespace fastnn

@@ -1,0 +1,202 @@
+// softmax / log_softmax over the middle axis of a contiguous (outer, K, inner) array, and the fused
+// softmax + cross-entropy.
+// inner == 1 (the last axis, the hot case): one task per row, vectors along K (the ragged end with
+// masked loads/stores); a row is read from memory once (max, then exp+sum and the scaling re-read
+// it from L1/L2) and written once.
+// inner > 1: vectors along inner (W adjacent columns at a time, a masked vector for the rest),
+// strided by `inner` along K.
+#include <algorithm>
+#include <cstdint>
+
+#include "cpu/vmath.h"
+#include "fastnn.h"
+#include "parallel.h"
+
+namespace fastnn {
+namespace CPU_CAPABILITY {
+namespace {
+using vm::vf;
+constexpr int64_t kGrain = 16 * 1024;  // elements: serial below (~0.5 ns/element vs a ~2.3 us fork/join)
+constexpr float kNegInf = -__builtin_inff();
+
+// A run of m (1..W) lanes at element stride `stride`: p[0], p[stride], ... are its vectors' starts.
+// Loads fill the lanes past m with `fill`; stores leave them alone.
+struct Lanes {
+  int m;
+  vf ld(const float* p, float fill = 0.0f) const { return m == vm::W ? vm::load<vf>(p) : vm::load_part(p, m, fill); }
+  void st(float* p, vf v) const { if (m == vm::W) vm::store(p, v); else vm::store_part(p, v, m); }
+};
+
+// ---- the reductions and passes shared by both layouts --------------------------------------------
+// A slice is K vectors of `l.m` lanes, vector k at p + k * step (last axis: step W, each vector
+// another part of the row; other axes: step inner, each lane another column).
+// For the last axis the lanes are finally reduced to one value (hmax / hsum in lane order).
+template <class F>
+inline vf fold(int64_t K, int64_t step, vf init, const F& f) {
+  vf acc = init;
+  for (int64_t k = 0; k < K; ++k) acc = f(acc, k * step);
+  return acc;
+}
+
+// Last axis: row of K floats, as ceil(K / W) vectors, the last one masked.
+template <class F>
+inline void row_loop(int64_t K, const F& f) {
+  int64_t k = 0;
+  for (; k + vm::W <= K; k += vm::W) f(k, Lanes{vm::W});
+  if (k < K) f(k, Lanes{int(K - k)});
+}
+
+float row_max(const float* x, int64_t K) {
+  vf m = vm::splat<vf>(kNegInf);
+  row_loop(K, [&](int64_t k, Lanes l) { m = vm::vmax(m, l.ld(x + k, kNegInf)); });
+  return vm::hmax(m);
+}
+
+// sum over the row of f(k, lanes) (f returns 0 in masked lanes).
+template <class F>
+float row_sum(int64_t K, const F& f) {
+  vf s{};
+  row_loop(K, [&](int64_t k, Lanes l) { s += f(k, l); });
+  return vm::hsum(s);
+}
+
+void row_forward(float* y, const float* x, int64_t K, bool log) {
+  const float m = row_max(x, K);
+  if (log) {
+    const float s = row_sum(K, [&](int64_t k, Lanes l) { return vm::exp(l.ld(x + k, kNegInf) - m); });
+    const float ls = vm::log(vm::splat<vm::v1>(s))[0];
+    row_loop(K, [&](int64_t k, Lanes l) { l.st(y + k, (l.ld(x + k) - m) - ls); });
+  } else {
+    const float s = row_sum(K, [&](int64_t k, Lanes l) {
+      const vf e = vm::exp(l.ld(x + k, kNegInf) - m);
+      l.st(y + k, e);
+      return e;
+    });
+    const float r = 1.0f / s;
+    row_loop(K, [&](int64_t k, Lanes l) { l.st(y + k, l.ld(y + k) * r); });
+  }
+}
+
+void row_backward(float* dx, const float* dy, const float* y, int64_t K, bool log) {
+  if (log) {
+    const float s = row_sum(K, [&](int64_t k, Lanes l) { return l.ld(dy + k); });
+    row_loop(K, [&](int64_t k, Lanes l) { l.st(dx + k, l.ld(dy + k) - vm::exp(l.ld(y + k)) * s); });
+  } else {
+    const float s = row_sum(K, [&](int64_t k, Lanes l) { return l.ld(dy + k) * l.ld(y + k); });
+    row_loop(K, [&](int64_t k, Lanes l) { l.st(dx + k, l.ld(y + k) * (l.ld(dy + k) - s)); });
+  }
+}
+
+// ---- other axes: l.m adjacent columns, element k of each at p[k * inner] ---------------------------
+void col_forward(float* y, const float* x, int64_t K, int64_t inner, Lanes l, bool log) {
+  const vf m = fold(K, inner, vm::splat<vf>(kNegInf), [&](vf a, int64_t o) { return vm::vmax(a, l.ld(x + o)); });
+  if (log) {
+    const vf s = fold(K, inner, vf{}, [&](vf a, int64_t o) { return a + vm::exp(l.ld(x + o) - m); });
+    const vf ls = vm::log(s);
+    for (int64_t k = 0; k < K; ++k) l.st(y + k * inner, (l.ld(x + k * inner) - m) - ls);
+  } else {
+    const vf s = fold(K, inner, vf{}, [&](vf a, int64_t o) {
+      const vf e = vm::exp(l.ld(x + o) - m);
+      l.st(y + o, e);
+      return a + e;
+    });
+    const vf r = 1.0f / s;
+    for (int64_t k = 0; k < K; ++k) l.st(y + k * inner, l.ld(y + k * inner) * r);
+  }
+}
+
+void col_backward(float* dx, const float* dy, const float* y, int64_t K, int64_t inner, Lanes l, bool log) {
+  const vf s = fold(K, inner, vf{}, [&](vf a, int64_t o) {
+    return a + (log ? l.ld(dy + o) : l.ld(dy + o) * l.ld(y + o));
+  });
+  for (int64_t k = 0; k < K; ++k) {
+    const vf g = l.ld(dy + k * inner), yk = l.ld(y + k * inner);
+    l.st(dx + k * inner, log ? g - vm::exp(yk) * s : yk * (g - s));
+  }
+}
+
+// Runs row(o) for inner == 1, else col(offset, lanes) over blocks of W columns (the last masked).
+template <class Row, class Col>
+void over_slices(int64_t outer, int64_t K, int64_t inner, const Row& row, const Col& col) {
+  if (inner == 1) {
+    parallel_for(0, outer, std::max<int64_t>(1, kGrain / K), [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; ++o) row(o);
+    });
+    return;
+  }
+  const int64_t per = (inner + vm::W - 1) / vm::W;  // column blocks per slice
+  parallel_for(0, outer * per, std::max<int64_t>(1, kGrain / (K * vm::W)), [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t o = t / per, c = (t % per) * vm::W;
+      col(o * K * inner + c, Lanes{int(std::min<int64_t>(vm::W, inner - c))});
+    }
+  });
+}
+
+void softmax_forward(float* y, const float* x, int64_t outer, int64_t K, int64_t inner, int log) {
+  over_slices(
+      outer, K, inner, [&](int64_t o) { row_forward(y + o * K, x + o * K, K, log); },
+      [&](int64_t off, Lanes l) { col_forward(y + off, x + off, K, inner, l, log); });
+}
+
+void softmax_backward(float* dx, const float* dy, const float* y, int64_t outer, int64_t K, int64_t inner,
+                      int log) {
+  over_slices(
+      outer, K, inner, [&](int64_t o) { row_backward(dx + o * K, dy + o * K, y + o * K, K, log); },
+      [&](int64_t off, Lanes l) { col_backward(dx + off, dy + off, y + off, K, inner, l, log); });
+}
+
+// ---- fused softmax + cross-entropy: x (B, K), labels (B,) or target (B, K) ----------------------
+float row_lse(const float* x, int64_t K) {
+  const float m = row_max(x, K);
+  const float s = row_sum(K, [&](int64_t k, Lanes l) { return vm::exp(l.ld(x + k, kNegInf) - m); });
+  return m + vm::log(vm::splat<vm::v1>(s))[0];
+}
+
+void softmax_xent_forward(float* loss, float* lse, const float* x, const int32_t* labels, const float* target,
+                          int64_t B, int64_t K) {
+  parallel_for(0, B, std::max<int64_t>(1, kGrain / K), [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const float* xb = x + b * K;
+      const float l = row_lse(xb, K);
+      lse[b] = l;
+      if (labels) {
+        loss[b] = l - xb[labels[b]];
+      } else {
+        const float* tb = target + b * K;
+        loss[b] = row_sum(K, [&](int64_t k, Lanes ln) { return ln.ld(tb + k) * (l - ln.ld(xb + k)); });
+      }
+    }
+  });
+}
+
+void softmax_xent_backward(float* dx, const float* dloss, const float* x, const float* lse, const int32_t* labels,
+                           const float* target, int64_t B, int64_t K) {
+  parallel_for(0, B, std::max<int64_t>(1, kGrain / K), [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const float* xb = x + b * K;
+      float* db = dx + b * K;
+      const float g = dloss[b], l = lse[b];
+      if (labels) {
+        row_loop(K, [&](int64_t k, Lanes ln) { ln.st(db + k, g * vm::exp(ln.ld(xb + k) - l)); });
+        db[labels[b]] -= g;
+      } else {
+        const float* tb = target + b * K;
+        const float st = row_sum(K, [&](int64_t k, Lanes ln) { return ln.ld(tb + k); });
+        row_loop(K, [&](int64_t k, Lanes ln) {
+          ln.st(db + k, g * (vm::exp(ln.ld(xb + k) - l) * st - ln.ld(tb + k)));
+        });
+      }
+    }
+  });
+}
+}  // namespace
+
+void fill_softmax(EltOps& t) {
+  t.softmax_forward = softmax_forward;
+  t.softmax_backward = softmax_backward;
+  t.softmax_xent_forward = softmax_xent_forward;
+  t.softmax_xent_backward = softmax_xent_backward;
+}
+}  // namespace CPU_CAPABILITY
+}  // namespace fastnn

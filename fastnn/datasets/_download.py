@@ -1,0 +1,91 @@
+"""Download-and-cache helper shared by the dataset loaders.
+
+Files live in the cache folder `~/.fastnn/datasets` (`$FASTNN_HOME/datasets` when FASTNN_HOME is
+set). A file is fetched only when it is missing from the cache or its sha256 does not match; a
+download goes to a temporary file in the destination folder, is hash-checked, and only then renamed
+into place (atomic on POSIX and Windows), so an interrupted or corrupted transfer never leaves a
+file that a later run would trust.
+"""
+import hashlib
+import os
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+
+__all__ = ["DatasetUnavailableError", "cache_dir", "get_file", "sha256_of"]
+
+_CHUNK = 1 << 20
+_TIMEOUT_S = 60
+
+
+class DatasetUnavailableError(OSError):
+    """A dataset file is neither cached nor downloadable; the message says where to put it."""
+
+
+def cache_dir():
+    """The datasets cache folder: `$FASTNN_HOME/datasets`, else `~/.fastnn/datasets`."""
+    home = os.environ.get("FASTNN_HOME") or os.path.join(os.path.expanduser("~"), ".fastnn")
+    return os.path.join(home, "datasets")
+
+
+def sha256_of(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _urlopen(url):
+    """Open `url` for reading (tests replace this function; they never touch the network)."""
+    return urllib.request.urlopen(url, timeout=_TIMEOUT_S)
+
+
+def get_file(fname, origin, file_hash, cache_subdir=""):
+    """Path of the verified local copy of `origin`, downloading it if needed.
+
+    `fname`: file name, relative to `cache_dir()/cache_subdir` (an absolute path is used as is).
+    `file_hash`: the expected sha256 (hex). Raises ValueError when a download does not match it,
+    DatasetUnavailableError when the file cannot be obtained.
+    """
+    fname = os.path.expanduser(os.fspath(fname))
+    path = fname if os.path.isabs(fname) else os.path.join(cache_dir(), cache_subdir, fname)
+    stale = ""
+    if os.path.isfile(path):
+        got = sha256_of(path)
+        if got == file_hash:
+            return path
+        stale = f" (the file there now has sha256 {got}: it is corrupted or a different file)"
+        print(f"fastnn: {path} has sha256 {got}, expected {file_hash}; downloading it again.",
+              file=sys.stderr)
+    hint = f"To use it offline, download {origin} yourself and save it as\n    {path}\n(sha256 {file_hash}){stale}"
+    if not os.path.isabs(fname):
+        hint += f", or set FASTNN_HOME to a folder that holds {os.path.join('datasets', cache_subdir, fname)}"
+    hint += "."
+    folder = os.path.dirname(path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise DatasetUnavailableError(f"Cannot create the dataset cache folder {folder}: {e}.\n{hint}") from None
+    print(f"Downloading data from {origin}", file=sys.stderr)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".part")
+    try:
+        h = hashlib.sha256()
+        try:
+            with os.fdopen(fd, "wb") as out, _urlopen(origin) as src:
+                for chunk in iter(lambda: src.read(_CHUNK), b""):
+                    h.update(chunk)
+                    out.write(chunk)
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise DatasetUnavailableError(f"Cannot download {origin}: {reason}.\n{hint}") from None
+        if h.hexdigest() != file_hash:
+            raise ValueError(f"The file downloaded from {origin} has sha256 {h.hexdigest()}, expected "
+                             f"{file_hash}: it is corrupted or has changed; nothing was saved. {hint}")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path

@@ -1,0 +1,1 @@
+"""The op set as autograd Functions, one module per op group (basic, linear, activation, loss, conv)."""
