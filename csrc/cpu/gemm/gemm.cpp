@@ -142,6 +142,9 @@ void gemm_with(const GemmParams& p) {
   const double flops = 2.0 * double(p.M) * double(p.N) * double(p.K);
   int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
   if (flops < kParallelFlops) nt = 1;
+  constexpr int NR = NV * Vec::W;
+  const int64_t tiles = ceil_div(p.M, MR) * ceil_div(p.N, NR);  // threads never split K
+  if (tiles < nt) nt = int(tiles);
   Driver<MR, NV, kTransC> d(p, nt);
   if (nt == 1) {
     d.run(0, 1);

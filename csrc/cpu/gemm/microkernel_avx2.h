@@ -26,7 +26,6 @@ struct Vec {
   static inline T add(T a, T b) { return _mm256_add_ps(a, b); }
   // NOTE: max_ps returns its second operand when either is NaN: max(0, v) keeps NaN as NaN (like ref).
   static inline T relu(T v) { return _mm256_max_ps(_mm256_setzero_ps(), v); }
-  static inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
 };
 
 // 6x16: 12 accumulators + 2 B vectors + 1 broadcast. Narrow tile for N <= 8: 12x8.

@@ -25,7 +25,6 @@ struct Vec {
   // NOTE: max_ps returns its second operand when either is NaN: max(0, v) keeps NaN as NaN (like ref).
   // (The maskz form only avoids a GCC 12 false -Wmaybe-uninitialized in _mm512_max_ps.)
   static inline T relu(T v) { return _mm512_maskz_max_ps(__mmask16(0xffff), _mm512_setzero_ps(), v); }
-  static inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
 };
 
 // Register tiles (MR rows x NV vectors), measured on the training shapes and squares 64..1024:

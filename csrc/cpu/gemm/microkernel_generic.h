@@ -31,7 +31,6 @@ struct Vec {
     for (int i = 0; i < W; ++i) v[i] = (v[i] > 0.f || v[i] != v[i]) ? v[i] : 0.f;
     return v;
   }
-  static inline void prefetch(const void* p) { __builtin_prefetch(p); }
 };
 
 // 6x8: 12 accumulators + 2 B vectors + 1 broadcast in 16 xmm. Narrow tile for N <= 4: 12x4.
