@@ -53,6 +53,12 @@ def run_group(name, args):
             for row in rows.values()]
 
 
+def smoke_sizes():
+    """FASTNN_BENCH_SMOKE=1: the smallest cases, to test the command line in seconds."""
+    gemm = importlib.import_module(GROUPS["gemm"])
+    gemm.QUICK_SQUARES, gemm.TRAINING = (32, 64), ((8, 16, 8),)
+
+
 def run(args):
     """Returns the process exit status (non-zero when a group failed)."""
     groups = ALL if args.group == "all" else (args.group,)
