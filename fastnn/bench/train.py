@@ -40,7 +40,7 @@ def sizes(quick):
         return {"cnn": ["--n", "1280", "--epochs", "2", "--npredict", "2048", "--reps", "3"],
                 "mlp32": ["--n", "6400", "--epochs", "2", "--reps", "5"],
                 "mlp256": ["--n", "12800", "--epochs", "2"]}
-    return {"cnn": ["--n", "12800", "--epochs", "3", "--npredict", "10240", "--reps", "5"],
+    return {"cnn": ["--n", "12800", "--epochs", "3", "--npredict", "4096", "--reps", "5"],
             "mlp32": ["--n", "60000", "--epochs", "3", "--reps", "7"],
             "mlp256": ["--n", "60000", "--epochs", "3"]}
 
