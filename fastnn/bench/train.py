@@ -188,9 +188,12 @@ def main(args):
     threads = args.threads or [2]
     print("End-to-end training/inference, synthetic MNIST shapes (samples/s: median over timed epochs)")
     print(H.machine_line(), flush=True)
-    res = measure(args, threads)
+    if args.libs == "none":  # --profile alone
+        res = {"libs": [], "bg": []}
+    else:
+        res = measure(args, threads)
     report = {"threads": threads, "libs": res["libs"], "background_cores": res["bg"], "rows": {}}
-    for t in threads:
+    for t in threads if res["libs"] else ():
         print(f"\n### threads = {t}\n")
         print(tables(res, t, args.quick))
         report["rows"][t] = summarize(res, t, args.quick)
