@@ -10,7 +10,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _bench(*argv, tmp_path=None):
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), FASTNN_BENCH_SMOKE="1")
     p = subprocess.run([sys.executable, "-m", "fastnn.bench", *argv], env=env, capture_output=True, text=True,
                        timeout=120)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
@@ -19,9 +19,9 @@ def _bench(*argv, tmp_path=None):
 
 def test_gemm_quick_table_fastnn_only(tmp_path):
     out_json = tmp_path / "gemm.json"
-    out = _bench("gemm", "--quick", "--threads", "1", "--libs", "fastnn", "--json", str(out_json))
+    out = _bench("gemm", "--quick", "--threads", "1", "--libs", "fastnn", "--clock", "cpu", "--json", str(out_json))
     assert "SIMD path" in out and "commit" in out
-    assert "| case" in out and "square 64" in out and "fastnn GF/s" in out
+    assert "| case" in out and "square 32" in out and "fastnn GF/s" in out
     rows = json.loads(out_json.read_text())["groups"]["gemm"]
     assert rows and all(r["lib"] == "fastnn" and r["gflops"] > 0 for r in rows)
 
@@ -30,7 +30,7 @@ def test_train_worker_and_profile_tiny():
     """One fastnn end-to-end worker on a tiny epoch reports samples/s, loss and RSS."""
     worker = os.path.join(ROOT, "fastnn", "bench", "_train_worker.py")
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
-    p = subprocess.run([sys.executable, worker, "fastnn", "mlp32", "--n", "256", "--epochs", "1", "--reps", "2"],
+    p = subprocess.run([sys.executable, worker, "fastnn", "mlp32", "--n", "128", "--epochs", "1", "--reps", "1"],
                        env=env, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr[-2000:]
     rows = [json.loads(line[7:]) for line in p.stdout.splitlines() if line.startswith("RESULT ")]

@@ -2,6 +2,7 @@
 (see fastnn/bench/__init__.py)."""
 import argparse
 import importlib
+import os
 import sys
 
 from fastnn.bench import GROUPS, _report
@@ -28,6 +29,8 @@ def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
     if args.clock == "cpu" and any(t != 1 for t in args.threads or (1, 2)):
         sys.exit("--clock cpu measures single-threaded runs only: add --threads 1")
+    if os.environ.get("FASTNN_BENCH_SMOKE"):  # tests: tiny cases (inherited by the worker subprocesses)
+        _report.smoke_sizes()
     if args.worker:
         importlib.import_module(GROUPS[args.group]).worker(args)
         return

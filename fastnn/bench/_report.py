@@ -53,6 +53,12 @@ def run_group(name, args):
             for row in rows.values()]
 
 
+def smoke_sizes():
+    """FASTNN_BENCH_SMOKE=1: the smallest cases, to test the command line in seconds."""
+    gemm = importlib.import_module(GROUPS["gemm"])
+    gemm.QUICK_SQUARES, gemm.TRAINING = (32, 64), ((8, 16, 8),)
+
+
 def run(args):
     """Returns the process exit status (non-zero when a group failed)."""
     groups = ALL if args.group == "all" else (args.group,)
@@ -114,13 +120,14 @@ def plot(groups, path):
         width = 0.8 / max(1, len(peers))
         for j, p in enumerate(peers):
             xs = [i + (j - (len(peers) - 1) / 2) * width for i in range(len(rows))]
-            ax.bar(xs, [r["speedup"].get(p, 0) for r in rows], width, label=f"vs {p}")
+            ax.bar(xs, [r["speedup"].get(p, float("nan")) for r in rows], width, label=f"vs {p}")
         ax.scatter(range(len(rows)), [r["target"] for r in rows], marker="_", s=400, color="k", zorder=3,
                    label="target vs best peer")
         ax.axhline(1.0, color="gray", lw=0.8)
         ax.set_xticks(range(len(rows)))
         ax.set_xticklabels([r["label"].replace(", ", "\n") for r in rows], fontsize=8)
-        ax.set(ylabel="fastnn speed-up (x)", title=f"End-to-end speed-up of fastnn, {t} threads")
+        ax.set_yscale("log")  # ratios span 0.1x..100x
+        ax.set(ylabel="fastnn speed-up (x, log scale)", title=f"End-to-end speed-up of fastnn, {t} threads")
         ax.legend()
     else:
         ax.set_axis_off()

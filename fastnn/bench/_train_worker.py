@@ -18,7 +18,6 @@ import numpy as np
 
 # model name: (batch size, kind of labels, what is predicted, predict batch)
 MODELS = {"cnn": (128, "onehot", 1024), "mlp32": (32, "sparse", 1), "mlp256": (256, "sparse", None)}
-LOG_EVERY = 0
 
 
 def emit(**row):
@@ -139,6 +138,8 @@ def run_torch(name, args, nthreads):
 
         def predict():
             with torch.inference_mode():
+                if len(xp) == pbs:
+                    return model(xp).numpy()
                 return torch.cat([model(xp[i:i + pbs]) for i in range(0, len(xp), pbs)]).numpy()
 
         emit_predict(name, pbs, len(xp), [("predict", predict)], args, nthreads)

@@ -55,7 +55,7 @@ def profile_model(name, nthreads, quick):
     w = _load_worker()
     fastnn.set_num_threads(nthreads)
     bs, labels, _ = w.MODELS[name]
-    n = bs * (20 if quick else 100) if name == "cnn" else (6400 if quick else 32000)
+    n = bs * (8 if quick else 20) if name == "cnn" else (6400 if quick else 32000)
     x, y = w.data(n, labels == "onehot")
     fastnn.utils.set_random_seed(0)
     model = w.keras_model(fastnn, name)

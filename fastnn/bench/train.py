@@ -40,7 +40,7 @@ def sizes(quick):
         return {"cnn": ["--n", "1280", "--epochs", "2", "--npredict", "2048", "--reps", "3"],
                 "mlp32": ["--n", "6400", "--epochs", "2", "--reps", "5"],
                 "mlp256": ["--n", "12800", "--epochs", "2"]}
-    return {"cnn": ["--n", "12800", "--epochs", "3", "--npredict", "10240", "--reps", "5"],
+    return {"cnn": ["--n", "12800", "--epochs", "3", "--npredict", "4096", "--reps", "5"],
             "mlp32": ["--n", "60000", "--epochs", "3", "--reps", "7"],
             "mlp256": ["--n", "60000", "--epochs", "3"]}
 
@@ -188,9 +188,12 @@ def main(args):
     threads = args.threads or [2]
     print("End-to-end training/inference, synthetic MNIST shapes (samples/s: median over timed epochs)")
     print(H.machine_line(), flush=True)
-    res = measure(args, threads)
+    if args.libs == "none":  # --profile alone
+        res = {"libs": [], "bg": []}
+    else:
+        res = measure(args, threads)
     report = {"threads": threads, "libs": res["libs"], "background_cores": res["bg"], "rows": {}}
-    for t in threads:
+    for t in threads if res["libs"] else ():
         print(f"\n### threads = {t}\n")
         print(tables(res, t, args.quick))
         report["rows"][t] = summarize(res, t, args.quick)
