@@ -31,18 +31,19 @@ N = 4
 
 
 def _leaves(make, rng):
+    """x, w: (N, N); b: (N,)."""
     a = rng.standard_normal((N, N)).astype(np.float32) * 0.5
-    return [make(a.copy()) for _ in range(3)]
+    return make(a.copy()), make(a.copy()), make(a[0].copy())
 
 
 def _ops(lib):
     """op name -> step(x, w, b) over tensors of library `lib` ("fastnn" or "torch")."""
     if lib == "torch":
         import torch
-        lin = lambda y, w, b: torch.nn.functional.linear(y, w, b[0]).relu()  # noqa: E731
+        lin = lambda y, w, b: torch.nn.functional.linear(y, w, b).relu()  # noqa: E731
         sig = torch.sigmoid
     else:
-        lin = lambda y, w, b: F.linear(y, w, b[0], "relu")  # noqa: E731
+        lin = lambda y, w, b: F.linear(y, w, b, "relu")  # noqa: E731
         sig = lambda y: y.sigmoid()  # noqa: E731
     return {
         "add": lambda y, w, b: y + w,
@@ -84,6 +85,35 @@ def _step_fn(lib, op, backward):
     return step
 
 
+def _mlp_step_fn(lib, batch=32, sizes=(64, 32, 10)):
+    """One training step of a small MLP: linear+relu, linear, softmax cross-entropy, backward."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, sizes[0])).astype(np.float32)
+    y = rng.integers(0, sizes[-1], batch)
+    shapes = [(sizes[0], sizes[1]), (sizes[1],), (sizes[1], sizes[2]), (sizes[2],)]
+    params = [rng.standard_normal(s).astype(np.float32) * 0.1 for s in shapes]
+    if lib == "torch":
+        import torch
+        tf = torch.nn.functional
+        w1, b1, w2, b2 = [torch.tensor(p.T.copy() if p.ndim == 2 else p, requires_grad=True) for p in params]
+        x, y = torch.tensor(x), torch.tensor(y)
+
+        def step():
+            loss = tf.cross_entropy(tf.linear(tf.linear(x, w1, b1).relu(), w2, b2), y)
+            loss.backward()
+            for p in (w1, b1, w2, b2):
+                p.grad = None
+    else:
+        w1, b1, w2, b2 = [fastnn.tensor(p, requires_grad=True) for p in params]
+
+        def step():
+            loss = F.cross_entropy(F.linear(F.linear(x, w1, b1, "relu"), w2, b2), y)
+            loss.backward()
+            for p in (w1, b1, w2, b2):
+                p.grad = None
+    return step
+
+
 def _numpy_step(op):
     a = np.random.default_rng(0).standard_normal((N, N)).astype(np.float32)
     f = {"add": np.add, "mul": np.multiply, "matmul": np.matmul}[op]
@@ -95,8 +125,8 @@ def _numpy_step(op):
     return step
 
 
-def timeit(fn, reps=7, min_sample_s=0.05):
-    """Median seconds per call over `reps` samples of an inner loop lasting >= min_sample_s."""
+def _calibrate(fn, min_sample_s):
+    """Calls per sample so one sample lasts >= min_sample_s."""
     for _ in range(3):
         fn()
     inner = 1
@@ -104,17 +134,24 @@ def timeit(fn, reps=7, min_sample_s=0.05):
         t0 = time.perf_counter()
         for _ in range(inner):
             fn()
-        dt = time.perf_counter() - t0
-        if dt >= min_sample_s:
-            break
+        if time.perf_counter() - t0 >= min_sample_s:
+            return inner
         inner *= 2
-    samples = []
+
+
+def timeit_interleaved(fns, reps=7, min_sample_s=0.03):
+    """Median seconds per call of each fn in `fns` (a dict). Samples of the different fns are
+    taken in turn, so load from other processes on this shared machine hits them alike."""
+    inner = {k: _calibrate(f, min_sample_s) for k, f in fns.items()}
+    samples = {k: [] for k in fns}
     for _ in range(reps):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        samples.append((time.perf_counter() - t0) / inner)
-    return statistics.median(samples)
+        for k, f in fns.items():
+            n = inner[k]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                f()
+            samples[k].append((time.perf_counter() - t0) / n)
+    return {k: statistics.median(v) for k, v in samples.items()}
 
 
 def run(quick=False, threads=1):
@@ -125,20 +162,23 @@ def run(quick=False, threads=1):
         libs = ("fastnn", "torch")
     except ImportError:
         libs = ("fastnn",)
-    reps = 3 if quick else 9
+    reps = 5 if quick else 15
     rows = []
     for backward in (True, False):
         for op in _ops("fastnn"):
-            us = {lib: timeit(_step_fn(lib, op, backward), reps) / CHAIN * 1e6 for lib in libs}
+            fns = {lib: _step_fn(lib, op, backward) for lib in libs}
             if not backward and op in ("add", "mul", "matmul"):
-                us["numpy"] = timeit(_numpy_step(op), reps) / CHAIN * 1e6
+                fns["numpy"] = _numpy_step(op)
+            us = {k: t / CHAIN * 1e6 for k, t in timeit_interleaved(fns, reps).items()}
             rows.append(("fwd+bwd" if backward else "fwd (no_grad)", op, us))
+    us = {k: t * 1e6 for k, t in timeit_interleaved({lib: _mlp_step_fn(lib) for lib in libs}, reps).items()}
+    rows.append(("train step", "MLP 64-32-10, batch 32", us))
     return rows
 
 
 def _print(rows, threads):
     print(f"# autograd overhead, ({N},{N}) float32 tensors, chain of {CHAIN} ops, {threads} thread(s); "
-          f"median us per op")
+          f"median us per op (train step: us per step)")
     print(f"{'mode':<14} {'op':<22} {'fastnn':>8} {'torch':>8} {'numpy':>8} {'fastnn/torch':>13}")
     for mode, op, us in rows:
         t = us.get("torch")

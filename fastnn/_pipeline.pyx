@@ -17,7 +17,9 @@
   from `fastnn.random.next_seed()` (so `fastnn.utils.set_random_seed` makes it reproducible).
   shuffle=False keeps the order of x. The last batch holds the remaining N % batch_size rows.
 - The gather runs without the GIL. With prefetch=True a background C++ thread (no Python inside)
-  gathers batch k+1 into the second of two buffers while the caller works on batch k.
+  gathers batch k+1 into the second of two buffers while the caller works on batch k. It only pays
+  when a core is idle during the step; the environment variable FASTNN_PREFETCH=0 turns it off
+  everywhere (to compare end-to-end timings without touching code).
 - NOTE: the returned arrays are views of the loader's reused buffers: a batch stays valid until
   the next batch is requested. Copy it to keep it. Starting a new epoch ends the previous one's
   iterator.
@@ -26,55 +28,109 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t, uintptr_t
 from libc.string cimport memcpy
 cimport cython
 
+import os
+
 import numpy as np
 
 __all__ = ["BatchLoader"]
 
 cdef extern from *:
     """
+    #include <atomic>
     #include <condition_variable>
+    #include <cstddef>
+    #include <cstdint>
     #include <mutex>
     #include <thread>
-    // One background thread running one job at a time: submit() hands it fn(arg), wait() blocks
-    // until that job has finished. The thread never touches Python objects (no GIL needed).
+    // Row casts, compiled for AVX-512, AVX2 and baseline x86-64; the loader picks one at load time
+    // (GCC/Clang function multi-versioning), so the wheel stays portable.
+    #if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
+    #define FASTNN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+    #else
+    #define FASTNN_CLONES
+    #endif
+    #define FASTNN_CAST(name, S, D) FASTNN_CLONES static void name(D* __restrict d, const S* __restrict s, \
+                                                                   std::ptrdiff_t n) \
+        { for (std::ptrdiff_t i = 0; i < n; ++i) d[i] = (D)s[i]; }
+    FASTNN_CAST(fastnn_cast_u8_f32, std::uint8_t, float)
+    FASTNN_CAST(fastnn_cast_f64_f32, double, float)
+    FASTNN_CAST(fastnn_cast_u8_i64, std::uint8_t, std::int64_t)
+    FASTNN_CAST(fastnn_cast_i32_i64, std::int32_t, std::int64_t)
+    // Ask for a source row's cache lines ahead of use: shuffled rows are scattered over the whole
+    // array, so each one is a cold DRAM access the hardware prefetcher cannot predict.
+    static inline void fastnn_prefetch(const void* p, std::ptrdiff_t bytes) {
+        const char* c = (const char*)p;
+        for (std::ptrdiff_t o = 0; o < bytes; o += 64) __builtin_prefetch(c + o, 0, 0);
+    }
+    // One background thread sharing one job at a time with the caller. A job is fn(arg, begin, end)
+    // over rows [0, total); rows are claimed CHUNK at a time from an atomic counter. submit() queues
+    // a job for the thread; wait() makes the caller claim whatever rows are left, then waits for the
+    // thread's last chunk. So a job finished in the background costs the caller nothing, and one the
+    // thread never got CPU for (a busy machine) is simply done by the caller: prefetching is never
+    // slower than a synchronous gather. The thread never touches Python objects (no GIL needed).
     struct fastnn_Prefetcher {
+        typedef void (*Fn)(void*, std::ptrdiff_t, std::ptrdiff_t);
+        static constexpr std::ptrdiff_t CHUNK = 8;
         std::mutex m;
-        std::condition_variable cv_job, cv_done;
-        void (*fn)(void*) = nullptr;
+        std::condition_variable cv;
+        Fn fn = nullptr;
         void* arg = nullptr;
+        std::ptrdiff_t total = 0;
+        std::atomic<std::ptrdiff_t> next{0};
+        std::atomic<bool> worker_busy{false};
         bool queued = false, stop = false;
         std::thread th;  // NOTE: declared last, so every field above is initialised before it starts
         fastnn_Prefetcher() : th([this] { loop(); }) {}
         ~fastnn_Prefetcher() {
+            wait();
             { std::lock_guard<std::mutex> lk(m); stop = true; }
-            cv_job.notify_one();
-            th.join();  // a queued job is finished first (loop() checks `queued` before `stop`)
+            cv.notify_one();
+            th.join();
+        }
+        void work() {
+            for (;;) {
+                std::ptrdiff_t b = next.fetch_add(CHUNK, std::memory_order_relaxed);
+                if (b >= total) return;
+                fn(arg, b, b + CHUNK < total ? b + CHUNK : total);
+            }
         }
         void loop() {
             std::unique_lock<std::mutex> lk(m);
             for (;;) {
-                cv_job.wait(lk, [this] { return queued || stop; });
+                cv.wait(lk, [this] { return queued || stop; });
                 if (!queued) return;
-                lk.unlock();
-                fn(arg);
-                lk.lock();
                 queued = false;
-                cv_done.notify_all();
+                worker_busy.store(true, std::memory_order_relaxed);  // published by the unlock
+                lk.unlock();
+                work();
+                worker_busy.store(false, std::memory_order_release);
+                lk.lock();
             }
         }
-        void submit(void (*f)(void*), void* a) {
-            { std::lock_guard<std::mutex> lk(m); fn = f; arg = a; queued = true; }
-            cv_job.notify_one();
+        void submit(Fn f, void* a, std::ptrdiff_t n) {  // NOTE: only after wait() (one job at a time)
+            {
+                std::lock_guard<std::mutex> lk(m);
+                fn = f; arg = a; total = n;
+                next.store(0, std::memory_order_relaxed);
+                queued = true;
+            }
+            cv.notify_one();
         }
         void wait() {
-            std::unique_lock<std::mutex> lk(m);
-            cv_done.wait(lk, [this] { return !queued; });
+            { std::lock_guard<std::mutex> lk(m); queued = false; }  // a late thread no longer joins
+            work();
+            while (worker_busy.load(std::memory_order_acquire)) std::this_thread::yield();
         }
     };
     """
+    void fastnn_prefetch(const void* p, Py_ssize_t bytes) nogil
+    void fastnn_cast_u8_f32(float* d, const uint8_t* s, Py_ssize_t n) nogil
+    void fastnn_cast_f64_f32(float* d, const double* s, Py_ssize_t n) nogil
+    void fastnn_cast_u8_i64(int64_t* d, const uint8_t* s, Py_ssize_t n) nogil
+    void fastnn_cast_i32_i64(int64_t* d, const int32_t* s, Py_ssize_t n) nogil
     cppclass fastnn_Prefetcher:
         fastnn_Prefetcher() except + nogil
-        void submit(void (*f)(void*) noexcept nogil, void* a) nogil
+        void submit(void (*f)(void*, Py_ssize_t, Py_ssize_t) noexcept nogil, void* a, Py_ssize_t n) nogil
         void wait() nogil
 
 
@@ -99,6 +155,9 @@ cdef struct Job:
     char* yout             # n * yrow int64 (integer labels) or float32 (float targets)
 
 
+cdef enum:
+    PREFETCH_ROWS = 4   # rows requested ahead of the one being copied
+
 ctypedef fused src_t:
     uint8_t
     int32_t
@@ -113,38 +172,56 @@ ctypedef fused dst_t:
 
 cdef inline void gather(const src_t* src, Py_ssize_t row, const int64_t* idx, Py_ssize_t n,
                         dst_t* dst) noexcept nogil:
-    """dst[i, :] = cast(src[idx[i], :]) for i < n; the cast loop is a plain loop the compiler vectorises."""
+    """dst[i, :] = cast(src[idx[i], :]) for i < n (the casts: the multi-versioned C++ loops above)."""
     cdef Py_ssize_t i, k
     cdef const src_t* s
     cdef dst_t* d
+    for i in range(min(n, PREFETCH_ROWS)):
+        fastnn_prefetch(src + idx[i] * row, row * sizeof(src_t))
     for i in range(n):
+        if i + PREFETCH_ROWS < n:
+            fastnn_prefetch(src + idx[i + PREFETCH_ROWS] * row, row * sizeof(src_t))
         s = src + idx[i] * row
         d = dst + i * row
         if src_t is dst_t:
             memcpy(d, s, row * sizeof(dst_t))
-        else:
+        elif src_t is uint8_t and dst_t is float:
+            fastnn_cast_u8_f32(d, s, row)
+        elif src_t is double and dst_t is float:
+            fastnn_cast_f64_f32(d, s, row)
+        elif src_t is uint8_t and dst_t is int64_t:
+            fastnn_cast_u8_i64(d, s, row)
+        elif src_t is int32_t and dst_t is int64_t:
+            fastnn_cast_i32_i64(d, s, row)
+        else:  # combinations run_job never asks for
             for k in range(row):
                 d[k] = <dst_t>s[k]
 
 
-cdef void run_job(void* p) noexcept nogil:
+cdef void run_job(void* p, Py_ssize_t begin, Py_ssize_t end) noexcept nogil:
+    """Gather rows [begin, end) of the job's batch (x, then y)."""
     cdef Job* j = <Job*>p
+    cdef const int64_t* idx = j.idx + begin
+    cdef Py_ssize_t n = end - begin
+    cdef float* xout = j.xout + begin * j.xrow
     if j.xkind == K_U8:
-        gather(<const uint8_t*>j.x, j.xrow, j.idx, j.n, j.xout)
+        gather(<const uint8_t*>j.x, j.xrow, idx, n, xout)
     elif j.xkind == K_F32:
-        gather(<const float*>j.x, j.xrow, j.idx, j.n, j.xout)
+        gather(<const float*>j.x, j.xrow, idx, n, xout)
     else:
-        gather(<const double*>j.x, j.xrow, j.idx, j.n, j.xout)
+        gather(<const double*>j.x, j.xrow, idx, n, xout)
+    cdef int64_t* ylab = <int64_t*>j.yout + begin * j.yrow
+    cdef float* yval = <float*>j.yout + begin * j.yrow
     if j.ykind == K_U8:
-        gather(<const uint8_t*>j.y, j.yrow, j.idx, j.n, <int64_t*>j.yout)
+        gather(<const uint8_t*>j.y, j.yrow, idx, n, ylab)
     elif j.ykind == K_I32:
-        gather(<const int32_t*>j.y, j.yrow, j.idx, j.n, <int64_t*>j.yout)
+        gather(<const int32_t*>j.y, j.yrow, idx, n, ylab)
     elif j.ykind == K_I64:
-        gather(<const int64_t*>j.y, j.yrow, j.idx, j.n, <int64_t*>j.yout)
+        gather(<const int64_t*>j.y, j.yrow, idx, n, ylab)
     elif j.ykind == K_F32:
-        gather(<const float*>j.y, j.yrow, j.idx, j.n, <float*>j.yout)
+        gather(<const float*>j.y, j.yrow, idx, n, yval)
     elif j.ykind == K_F64:
-        gather(<const double*>j.y, j.yrow, j.idx, j.n, <float*>j.yout)
+        gather(<const double*>j.y, j.yrow, idx, n, yval)
 
 
 cdef inline uint64_t splitmix64(uint64_t* state) noexcept nogil:
@@ -231,7 +308,7 @@ cdef class BatchLoader:
         self.batch_size = min(int(batch_size), self.num_samples)
         self.num_batches = (self.num_samples + self.batch_size - 1) // self.batch_size
         self.shuffle = bool(shuffle)
-        self.prefetch = bool(prefetch) and self.num_batches > 1
+        self.prefetch = bool(prefetch) and self.num_batches > 1 and os.environ.get("FASTNN_PREFETCH") != "0"
         self._perm = np.empty(self.num_samples, dtype=np.int64)
         nbuf = 2 if self.prefetch else 1
         self._xviews = [np.empty((self.batch_size,) + x.shape[1:], np.float32) for _ in range(nbuf)]
@@ -295,7 +372,7 @@ cdef class BatchLoader:
         cdef int slot = k % 2
         self._setup(k, slot)
         with nogil:
-            self._pf.submit(run_job, &self._jobs[slot])
+            self._pf.submit(run_job, &self._jobs[slot], self._jobs[slot].n)
         self._inflight = True
 
     cdef void _wait(self):
@@ -315,7 +392,7 @@ cdef class BatchLoader:
         else:
             self._setup(k, 0)
             with nogil:
-                run_job(&self._jobs[0])
+                run_job(&self._jobs[0], 0, self._jobs[0].n)
         xb, yb = self._xviews[slot], self._yviews[slot]
         cdef Py_ssize_t n = self._jobs[slot].n
         if n != self.batch_size:

@@ -13,7 +13,7 @@ import numpy as np
 # without one are numpy forward/backward pairs: forward(x) -> y ; backward(x, y, dy) -> dx.
 _OP_CLASSES = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softmax": "Softmax",
                "log_softmax": "LogSoftmax", "elu": "Elu", "selu": "Selu", "gelu": "Gelu", "silu": "Silu",
-               "softplus": "Softplus"}
+               "softplus": "Softplus", "leaky_relu": "LeakyRelu"}
 
 
 def _softsign_b(x, y, dy):
@@ -35,13 +35,21 @@ _NAMES = sorted(_PAIRS) + sorted(_OP_CLASSES)
 _ALIASES = {"swish": "silu", None: "linear"}
 
 
+_FUNCTION_CLASSES = {}
+
+
 def function_class(name):
     """The autograd Function class computing activation ``name`` (a canonical name)."""
-    if name in _OP_CLASSES:
-        from fastnn.ops import activation
-        return getattr(activation, _OP_CLASSES[name])
-    from fastnn.layers._bridge import pair_function
-    return pair_function(name, *_PAIRS[name])
+    cls = _FUNCTION_CLASSES.get(name)
+    if cls is None:
+        if name in _OP_CLASSES:
+            from fastnn.ops import activation
+            cls = getattr(activation, _OP_CLASSES[name])
+        else:
+            from fastnn.layers._bridge import pair_function
+            cls = pair_function(name, *_PAIRS[name])
+        _FUNCTION_CLASSES[name] = cls
+    return cls
 
 
 def _apply(name, x):

@@ -61,8 +61,10 @@ class Function:
     so forward can skip saving. NOTE: ``grad`` may be shared with other nodes and may be a
     read-only view: never modify it in place.
 
-    Call ``MyFunction.apply(*args, **kwargs)``: Tensor arguments reach forward as their float32
-    arrays; anything else (arrays, Python numbers, strings) is passed unchanged.
+    Call ``MyFunction.apply(*args, **kwargs)``: positional Tensor arguments reach forward as their
+    float32 arrays; anything else (arrays, Python numbers, strings, None) is passed unchanged.
+    Keyword arguments are constants (a Tensor there is an error). backward may omit trailing
+    entries for trailing constant arguments.
     """
     __slots__ = ("needs_input_grad", "parents", "__dict__")
 
@@ -88,6 +90,11 @@ class Function:
             for a in args:
                 raw.append(a.data if isinstance(a, Tensor) else a)
             ctx.needs_input_grad = (False,) * len(args)
+        if kwargs:
+            for k, v in kwargs.items():
+                if isinstance(v, Tensor):
+                    raise TypeError(f"{cls.__name__}.apply: Tensor passed as keyword {k!r}; pass Tensors "
+                                    f"positionally so that gradients flow to them")
         data = ctx.forward(*raw, **kwargs)
         if type(data) is not np.ndarray or data.dtype is not _F32_DTYPE:
             data = np.asarray(data, dtype=_F32)
@@ -127,10 +134,9 @@ _FREED = _Freed()
 def _as_f32(data):
     if isinstance(data, Tensor):
         return data.data
-    arr = np.asarray(data, dtype=_F32)
-    if arr.dtype != _F32:  # pragma: no cover - asarray(dtype=) always converts
-        raise TypeError(f"cannot convert {type(data).__name__} to a float32 tensor")
-    return arr
+    if data is None:  # numpy would make it NaN
+        raise TypeError("cannot make a tensor from None")
+    return np.asarray(data, dtype=_F32)
 
 
 class Tensor:
@@ -238,40 +244,7 @@ class Tensor:
             if g.shape != self.data.shape:
                 raise ValueError(f"backward(): grad has shape {g.shape}, expected the tensor's "
                                  f"shape {self.data.shape}")
-        if self._ctx is None:
-            _accumulate(self, g, None)
-            return
-        # Iterative depth-first post-order over tensors that carry a graph node.
-        topo = []
-        visited = {self}
-        stack = [(self, iter(self._ctx.parents))]
-        while stack:
-            node, it = stack[-1]
-            for p in it:
-                if isinstance(p, Tensor) and p._ctx is not None and p not in visited:
-                    visited.add(p)
-                    stack.append((p, iter(p._ctx.parents)))
-                    break
-            else:
-                stack.pop()
-                topo.append(node)
-        grads = {self: g}
-        for node in reversed(topo):
-            ctx = node._ctx
-            node._ctx = _FREED
-            g = grads.pop(node, None)
-            if g is None:  # no path carried a gradient here (every consumer returned None)
-                continue
-            in_grads = ctx.backward(g)
-            for p, pg in zip(ctx.parents, in_grads):
-                if pg is None or not isinstance(p, Tensor) or not p.requires_grad:
-                    continue
-                if p._ctx is None:
-                    _accumulate(p, pg, ctx)
-                elif p in grads:
-                    grads[p] = grads[p] + pg
-                else:
-                    grads[p] = pg
+        _run_backward(self, g)
 
     # ---- operators (+ - * / @ and their reflected forms are attached below, after the ops) -----
     def __neg__(self):
@@ -351,16 +324,70 @@ def tensor(data, requires_grad=False):
     return Tensor(np.array(src, dtype=_F32), requires_grad=requires_grad)
 
 
-def _accumulate(leaf, g, ctx):
-    if g.shape != leaf.data.shape:
-        who = type(ctx).__name__ if ctx is not None else "backward"
-        raise RuntimeError(f"{who}.backward returned a gradient of shape {g.shape} for an input of "
-                           f"shape {leaf.data.shape}")
+def _run_backward(root, g, observe=None):
+    """The backward engine: propagate g from root to the leaves, freeing the graph on the way.
+
+    observe(node, grad), when given, sees every graph node with its incoming gradient (gradcheck
+    uses it to bound float32 rounding)."""
+    adopted = {id(g)}
+    if root._ctx is None:
+        _accumulate(root, g, adopted)
+        return
+    # Iterative depth-first post-order over tensors that carry a graph node.
+    topo = []
+    visited = {root}
+    stack = [(root, iter(root._ctx.parents))]
+    while stack:
+        node, it = stack[-1]
+        for p in it:
+            if isinstance(p, Tensor) and p._ctx is not None and p not in visited:
+                visited.add(p)
+                stack.append((p, iter(p._ctx.parents)))
+                break
+        else:
+            stack.pop()
+            topo.append(node)
+    grads = {root: g}
+    for node in reversed(topo):
+        ctx = node._ctx
+        node._ctx = _FREED
+        g = grads.pop(node, None)
+        if g is None:  # no path carried a gradient here (every consumer returned None)
+            continue
+        if observe is not None:
+            observe(node, g)
+        in_grads = ctx.backward(g)
+        for p, pg in zip(ctx.parents, in_grads):
+            if pg is None or not isinstance(p, Tensor) or not p.requires_grad:
+                continue
+            if pg.shape != p.data.shape:
+                _bad_grad_shape(ctx, pg, p)
+            if p._ctx is None:
+                _accumulate(p, pg, adopted)
+            elif p in grads:
+                grads[p] = grads[p] + pg
+            else:
+                grads[p] = pg
+
+
+def _bad_grad_shape(ctx, g, inp):
+    raise RuntimeError(f"{type(ctx).__name__}.backward returned a gradient of shape {g.shape} for an "
+                       f"input of shape {inp.data.shape}")
+
+
+def _accumulate(leaf, g, adopted):
+    """Add g into leaf.grad. `adopted`: ids of arrays this backward may not hand to a leaf as is."""
     if leaf.grad is None:
-        # NOTE: copy: g may be shared with other inputs' gradients or be a read-only view.
-        leaf.grad = Tensor(np.array(g, dtype=_F32))
+        # NOTE: a fresh array (a kernel's output) becomes .grad without a copy; views, read-only
+        # arrays, the caller's grad and arrays already given to another leaf are copied, so no
+        # two .grad arrays share memory and user code may modify .grad in place.
+        if g.base is not None or id(g) in adopted or g.dtype is not _F32_DTYPE or not g.flags.writeable:
+            g = np.array(g, dtype=_F32)
+        adopted.add(id(g))
+        leaf.grad = Tensor(g)
     else:
-        leaf.grad.data = leaf.grad.data + g
+        # out of place: g may still be pending as another node's gradient
+        leaf.grad.data = np.add(leaf.grad.data, g, dtype=_F32)
 
 
 _SCALARS = frozenset((float, int))

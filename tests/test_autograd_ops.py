@@ -7,7 +7,7 @@ import fastnn
 import fastnn.functional as F
 from fastnn.autograd import GradcheckError, gradcheck
 
-GENERAL, POSITIVE, NONZERO = "general", "positive", "nonzero"
+GENERAL, POSITIVE, NONZERO, DISTINCT = "general", "positive", "nonzero", "distinct"
 
 
 class Case:
@@ -22,6 +22,8 @@ class Case:
         for s in self.shapes:
             if self.kind == POSITIVE:
                 x = rng.uniform(0.5, 2.0, s)
+            elif self.kind == DISTINCT:  # no near-ties (max): a shuffled grid 0.1 apart
+                x = (rng.permutation(int(np.prod(s))) * 0.1 - 1.0).reshape(s)
             elif self.kind == NONZERO:  # away from kinks at 0 (relu) and from ties
                 x = rng.choice([-1.0, 1.0], s) * rng.uniform(0.1, 2.0, s)
             else:
@@ -75,11 +77,11 @@ CASES = [
          lambda a: np.mean(a, axis=1, keepdims=True), lambda a: a.mean(dim=1, keepdim=True)),
     Case("mean_axes", [(2, 3, 4)], lambda a: a.mean(axis=(0, 1)), lambda a: np.mean(a, axis=(0, 1)),
          lambda a: a.mean(dim=(0, 1))),
-    Case("max_all", [(3, 4)], lambda a: a.max(), np.max, lambda a: a.amax()),
+    Case("max_all", [(3, 4)], lambda a: a.max(), np.max, lambda a: a.amax(), kind=DISTINCT),
     Case("max_axis1", [(3, 5)], lambda a: a.max(axis=1), lambda a: np.max(a, axis=1),
-         lambda a: a.amax(dim=1)),
+         lambda a: a.amax(dim=1), kind=DISTINCT),
     Case("max_axis0_keep", [(4, 3, 2)], lambda a: a.max(axis=0, keepdims=True),
-         lambda a: np.max(a, axis=0, keepdims=True), lambda a: a.amax(dim=0, keepdim=True)),
+         lambda a: np.max(a, axis=0, keepdims=True), lambda a: a.amax(dim=0, keepdim=True), kind=DISTINCT),
     # shape ops and indexing
     Case("reshape", [(3, 4)], lambda a: a.reshape(2, 6) * 1.0, lambda a: a.reshape(2, 6)),
     Case("reshape_tuple_infer", [(2, 3, 4)], lambda a: a.reshape((4, -1)), lambda a: a.reshape((4, -1))),
@@ -264,3 +266,83 @@ def test_linear_relu_masks_gradient_by_output():
     np.testing.assert_allclose(b.grad.numpy(), [1, 0])
     np.testing.assert_allclose(w.grad.numpy(), [[1, 0], [-1, 0]])
     np.testing.assert_allclose(x.grad.numpy(), [[1, 0]])
+
+
+def test_max_shares_gradient_between_ties():
+    x = fastnn.tensor([[1.0, 3.0, 3.0], [2.0, 0.0, -1.0]], requires_grad=True)
+    x.max(axis=1).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[0, 0.5, 0.5], [1, 0, 0]])
+
+
+def test_linear_forward_backward_bit_identical_for_1_and_2_threads():
+    rng = np.random.default_rng(7)
+    x, w, b = rng.standard_normal((64, 300)), rng.standard_normal((300, 130)), rng.standard_normal(130)
+
+    def run():
+        ts = [fastnn.tensor(a, requires_grad=True) for a in (x, w, b)]
+        y = F.linear(*ts, activation="relu")
+        (y * y).mean().backward()
+        return [y.numpy()] + [t.grad.numpy() for t in ts]
+
+    old = fastnn.get_num_threads()
+    try:
+        fastnn.set_num_threads(1)
+        one = run()
+        fastnn.set_num_threads(2)
+        two = run()
+    finally:
+        fastnn.set_num_threads(old)
+    for a, c in zip(one, two):
+        np.testing.assert_array_equal(a, c)
+
+
+def _scaled_backward(cls, which, factor):
+    """A copy of Function `cls` whose gradient for input `which` is off by `factor`."""
+    class Mutant(cls):
+        def backward(self, g):
+            grads = list(super().backward(g))
+            grads[which] = grads[which] * factor
+            return tuple(grads)
+    return Mutant
+
+
+@pytest.mark.parametrize("fn_name,which", [("MatMul", 0), ("MatMul", 1), ("Linear", 1), ("Linear", 2)])
+def test_gradcheck_resolves_a_two_percent_error_through_a_long_gemm_reduction(fn_name, which):
+    from fastnn.ops import linear as L
+    rng = np.random.default_rng(11)
+    x, w, b = rng.standard_normal((2, 256)), rng.standard_normal((256, 3)), rng.standard_normal(3)
+    good, bad = getattr(L, fn_name), _scaled_backward(getattr(L, fn_name), which, 1.02)
+
+    def loss(cls):
+        if fn_name == "MatMul":
+            return lambda x, w, b: (cls.apply(x, w) + b).mean()
+        return lambda x, w, b: cls.apply(x, w, b).mean()
+
+    inputs = [fastnn.tensor(a, requires_grad=True) for a in (x, w, b)]
+    assert gradcheck(loss(good), inputs)
+    with pytest.raises(GradcheckError, match=f"input {which}"):
+        gradcheck(loss(bad), inputs)
+
+
+def _t(a):
+    return fastnn.tensor(a, requires_grad=True)
+
+
+FUNCTIONAL = {  # the other op groups through fastnn.functional, composed with the basic ops
+    "conv2d_same_bias": (lambda x, k, b: F.conv2d(x, k, b, padding="same"),
+                         [(2, 5, 5, 3), (3, 3, 3, 4), (4,)]),
+    "conv2d_strided_mean": (lambda x, k: F.conv2d(x, k, strides=2).mean(), [(1, 7, 7, 2), (3, 3, 2, 3)]),
+    "avg_pool2d": (lambda x: F.avg_pool2d(x, 2), [(2, 4, 4, 3)]),
+    "softmax_log_softmax": (lambda z: F.softmax(z) * F.log_softmax(z, axis=0), [(4, 3)]),
+    "gelu_silu_softplus": (lambda z: F.gelu(z) + F.silu(z) * F.softplus(z), [(4, 3)]),
+    "mlp_cross_entropy": (lambda x, w1, b1, w2: F.cross_entropy(F.linear(F.linear(x, w1, b1, "tanh"), w2),
+                                                                np.array([1, 0, 2])),
+                          [(3, 5), (5, 4), (4,), (4, 3)]),
+}
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONAL))
+def test_functional_ops_pass_gradcheck(name):
+    fn, shapes = FUNCTIONAL[name]
+    rng = np.random.default_rng(list(FUNCTIONAL).index(name))
+    assert gradcheck(fn, [_t(rng.standard_normal(s)) for s in shapes])

@@ -299,6 +299,10 @@ def test_safe_pickle_round_trip(protocol):
     (lambda: b"\x80\x02cbuiltins\neval\n.", "builtins.eval"),
     (lambda: b"\x80\x02K\x01K\x02.", "unbalanced"),
     (lambda: b"\x80\x02\xff.", "opcode"),
+    (lambda: b"\x80\x02K\x01K\x02a.", "list expected"),                    # APPEND onto an int
+    (lambda: pickle.dumps(np.arange(4), 2).replace(b"K\x04\x85", b"\x8a\x08" + (2**62).to_bytes(8, "little") + b"\x85"),
+     "needs"),                                                                  # shape far beyond the data
+    (lambda: b"\x80\x02" + b"]" * 100000 + b"a" * 99999 + b".", "malformed"),  # nesting deeper than the stack
 ])
 def test_safe_pickle_refusals(bad, match):
     with pytest.raises(_safe_pickle.UnsafePickleError, match=match):

@@ -357,3 +357,15 @@ def test_pooling_layers():
     _check_grads(gap, x)
     xm = np.arange(2 * 4 * 4 * 1, dtype=np.float32).reshape(2, 4, 4, 1) * 0.1  # distinct values: max is unique
     _check_grads(layers.MaxPooling2D(), xm)
+
+
+def test_activation_layers_softmax_relu_leaky():
+    x = np.array([[-2.0, 0.5, 1.0]], np.float32)
+    np.testing.assert_allclose(layers.Softmax()(x).numpy(), np.exp(x) / np.exp(x).sum(), rtol=1e-6)
+    np.testing.assert_allclose(layers.ReLU()(x).numpy(), [[0.0, 0.5, 1.0]])
+    np.testing.assert_allclose(layers.LeakyReLU()(x).numpy(), [[-0.6, 0.5, 1.0]], rtol=1e-6)  # layer slope 0.3
+    np.testing.assert_allclose(fastnn.activations.leaky_relu(x).numpy(), [[-0.4, 0.5, 1.0]], rtol=1e-6)  # fn 0.2
+    leaky = layers.LeakyReLU(negative_slope=0.1)
+    assert layers.LeakyReLU.from_config(leaky.get_config()).negative_slope == pytest.approx(0.1)
+    assert layers.Softmax.from_config(layers.Softmax().get_config())._act == "softmax"
+    _check_grads(leaky, x)

@@ -136,6 +136,14 @@ def test_errors(kwargs, exc, match):
         BatchLoader(**kwargs)
 
 
+def test_prefetch_env_switch(monkeypatch):
+    x = make_x(np.float32, (20, 3))
+    assert BatchLoader(x, batch_size=5).prefetch
+    assert not BatchLoader(x, batch_size=20).prefetch          # one batch: nothing to prefetch
+    monkeypatch.setenv("FASTNN_PREFETCH", "0")
+    assert not BatchLoader(x, batch_size=5).prefetch
+
+
 def _threads():
     return len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else 0
 

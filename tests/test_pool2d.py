@@ -19,6 +19,8 @@ CASES = [
     (1, 4, 4, 5, 1, 1, "valid"),
     (1, 5, 5, 2, 5, None, "valid"),       # window = whole image
     (2, 6, 6, 4, 4, 3, "same"),
+    (2, 11, 10, 3, 2, 3, "valid"),        # gaps between windows: their dx cells are zero
+    (1, 5, 5, 4, 4, 4, "same"),           # leading pad row/column
 ]
 
 
@@ -47,6 +49,13 @@ def test_matches_reference_every_isa(kind, case):
     for name, t in backend.tables().items():
         assert_close(getattr(t, kind + "_forward")(x, **geo), want, n, f"{name} forward")
         assert_close(getattr(t, kind + "_backward")(g, x, **geo), rdx, n, f"{name} dx")
+    if kind == "maxpool2d":  # the saved window cell numbers: same as the reference's, same dx
+        _, rarg = _C.ref.maxpool2d_forward(x, return_argmax=True, **geo)
+        for name, t in backend.tables().items():
+            out, arg = t.maxpool2d_forward(x, return_argmax=True, **geo)
+            np.testing.assert_array_equal(out, want, err_msg=name)
+            np.testing.assert_array_equal(arg, rarg, err_msg=name)
+            np.testing.assert_array_equal(t.maxpool2d_backward(g, x, argmax=arg, **geo), rdx, err_msg=name)
 
 
 def _torch_pool(kind, x, g, pool_size, strides, padding):
@@ -96,6 +105,19 @@ def test_max_ties_go_to_first_cell():
         want = np.zeros_like(x)
         want[0, ::2, ::2] = g[0]  # top-left cell of each window
         np.testing.assert_array_equal(dx, want, err_msg=name)
+
+
+def test_argmax_validation_and_out_of_window_values():
+    x = np.random.default_rng(0).standard_normal((1, 4, 4, 2)).astype(np.float32)
+    g = np.ones((1, 2, 2, 2), np.float32)
+    with pytest.raises(ValueError, match="argmax must be the uint8 array"):
+        backend.cpu.maxpool2d_backward(g, x, argmax=np.zeros((1, 2, 2, 2), np.int64))
+    with pytest.raises(ValueError, match=r"argmax has shape \(1, 2, 2\)"):
+        backend.cpu.maxpool2d_backward(g, x, argmax=np.zeros((1, 2, 2), np.uint8))
+    for t in (_C.ref, *backend.tables().values()):  # cell numbers past the window route nowhere
+        dx = t.maxpool2d_backward(g, x, argmax=np.full((1, 2, 2, 2), 200, np.uint8))
+        np.testing.assert_array_equal(dx, np.zeros_like(x))
+    assert backend.cpu.maxpool2d_forward(np.zeros((1, 16, 16, 1)), pool_size=16, return_argmax=True)[1] is None
 
 
 def test_same_padding_never_wins_max():

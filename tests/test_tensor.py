@@ -7,7 +7,7 @@ import pytest
 
 import fastnn
 from fastnn import Tensor, no_grad, tensor
-from fastnn.tensor import _FREED
+from fastnn.tensor import _FREED, Function
 
 
 def test_construction_is_float32():
@@ -172,3 +172,75 @@ def test_float64_operands_stay_float32():
     x = tensor([1.0, 2.0])
     assert (x * np.array([1.5, 2.5])).dtype == np.float32
     assert (x + np.float64(1e-3)).dtype == np.float32
+
+
+def test_grads_never_share_memory():
+    x = tensor([1.0, 2.0], requires_grad=True)
+    h = x * 1.0
+    z = (x + h) + x        # x receives the same array along several paths
+    g = np.ones(2, np.float32)
+    z.backward(g)
+    np.testing.assert_array_equal(x.grad.numpy(), [3, 3])
+    assert not np.shares_memory(x.grad.numpy(), g)
+    a = tensor(np.ones((2, 2)), requires_grad=True)
+    b = tensor(np.ones((2, 2)), requires_grad=True)
+    c = tensor(np.ones(4), requires_grad=True)
+    loss = (a + b) + c.reshape(2, 2)
+    loss.backward(np.ones((2, 2)))
+    assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
+    assert not np.shares_memory(c.grad.numpy(), a.grad.numpy())
+    for t in (a, b, c):
+        t.grad.data *= 2  # writable, and changing one leaves the others alone
+    np.testing.assert_array_equal(b.grad.numpy(), np.full((2, 2), 2.0))
+
+
+def test_function_contract():
+    class Scale(Function):
+        def forward(self, x, k, *, shift=0.0):
+            self.k = k
+            return x * k + shift
+
+        def backward(self, g):
+            return (g * self.k,)  # trailing constant's entry omitted
+
+    x = tensor([1.0, 2.0], requires_grad=True)
+    y = Scale.apply(x, 3.0, shift=1.0)
+    assert y.dtype == np.float32 and y.requires_grad
+    np.testing.assert_allclose(y.numpy(), [4, 7])
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3, 3])
+    with pytest.raises(TypeError, match="keyword 'shift'"):
+        Scale.apply(x, 3.0, shift=x)
+
+    class Seen(Function):
+        def forward(self, a, b, c):
+            self.seen = self.needs_input_grad
+            return a + b
+
+        def backward(self, g):
+            return g, None, None
+
+    z = Seen.apply(x, tensor([1.0, 1.0]), "const")
+    assert z._ctx.seen == (True, False, False)
+    with no_grad():
+        assert Seen.apply(x, x, None).requires_grad is False
+
+
+class _WrongShape(Function):
+    def forward(self, a):
+        return a.sum()
+
+    def backward(self, g):
+        return (g,)  # wrong: should be broadcast to the input's shape
+
+
+def test_wrong_gradient_shape_names_the_function():
+    x = tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"_WrongShape.backward returned a gradient of shape \(\)"):
+        _WrongShape.apply(x).backward()
+
+
+def test_wrong_gradient_shape_is_caught_for_intermediate_inputs():
+    x = tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"_WrongShape.backward returned a gradient of shape \(\) for an input of shape \(2,\)"):
+        _WrongShape.apply(x * 2).backward()

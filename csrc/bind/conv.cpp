@@ -156,46 +156,98 @@ void bind_conv(py::module_& m, const KernelTable* t) {
       py::arg("dbias") = true,
       "Gradients (dx, dkernel, dbias) of conv2d given dout (B,OH,OW,OC); an entry is None when its flag is False.");
 
-  // Pooling: forward(x) and backward(dout, x) share one signature shape for max and average.
-  using PoolFwd = void (*)(float*, const float*, const Pool2dParams&);
-  const auto def_pool = [&](const char* name, const char* doc, PoolFwd ConvOps::*fwd, bool is_max) {
-    const std::string fname = std::string(name) + "_forward", bname = std::string(name) + "_backward";
-    m.def(
-        fname.c_str(),
-        [t, fwd, name](const py::object& x_in, const py::object& pool_size, const py::object& strides,
-                       const std::string& padding, const py::object& out) {
-          farray x = as_f32_contig(x_in, (std::string(name) + ": x").c_str());
-          check_x(x, name, "x");
-          const Pool2dParams p = pool_params(shape_of(x), pool_size, strides, padding, name);
-          farray o = out_or_new(out, {p.B, p.OH, p.OW, p.C}, name);
-          py::gil_scoped_release nogil;
-          (t->conv.*fwd)(o.mutable_data(), x.data(), p);
-          return o;
-        },
-        py::arg("x"), py::kw_only(), py::arg("pool_size") = 2, py::arg("strides") = py::none(),
-        py::arg("padding") = "valid", py::arg("out") = py::none(), doc);
-    m.def(
-        bname.c_str(),
-        [t, is_max, bname](const py::object& dout_in, const py::object& x_in, const py::object& pool_size,
-                           const py::object& strides, const std::string& padding) {
-          farray x = as_f32_contig(x_in, (bname + ": x").c_str());
-          farray dout = as_f32_contig(dout_in, (bname + ": dout").c_str());
-          check_x(x, bname, "x");
-          const Pool2dParams p = pool_params(shape_of(x), pool_size, strides, padding, bname);
-          check_shape(dout, {p.B, p.OH, p.OW, p.C}, bname + ": dout");
-          farray dx = zeros(shape_of(x));
-          py::gil_scoped_release nogil;
-          if (is_max) t->conv.maxpool2d_backward(dx.mutable_data(), dout.data(), x.data(), p);
-          else t->conv.avgpool2d_backward(dx.mutable_data(), dout.data(), p);
-          return dx;
-        },
-        py::arg("dout"), py::arg("x"), py::kw_only(), py::arg("pool_size") = 2, py::arg("strides") = py::none(),
-        py::arg("padding") = "valid", "Gradient dx (the shape of x) of the pooling given dout.");
+  // Pooling. The argument set (pool_size, strides, padding) is resolved by pool_args for every entry.
+  struct PoolIO {
+    farray x;
+    Pool2dParams p;
   };
-  def_pool("maxpool2d", "Max pooling of x (B,H,W,C) -> (B,OH,OW,C); strides default to pool_size.",
-           &ConvOps::maxpool2d_forward, true);
-  def_pool("avgpool2d",
-           "Average pooling of x (B,H,W,C) -> (B,OH,OW,C) over each window's cells inside the image.",
-           &ConvOps::avgpool2d_forward, false);
+  const auto pool_args = [](const py::object& x_in, const py::object& pool_size, const py::object& strides,
+                            const std::string& padding, const std::string& op) {
+    farray x = as_f32_contig(x_in, (op + ": x").c_str());
+    check_x(x, op, "x");
+    return PoolIO{x, pool_params(shape_of(x), pool_size, strides, padding, op)};
+  };
+  const auto dout_arg = [](const py::object& dout_in, const Pool2dParams& p, const std::string& op) {
+    farray dout = as_f32_contig(dout_in, (op + ": dout").c_str());
+    check_shape(dout, {p.B, p.OH, p.OW, p.C}, op + ": dout");
+    return dout;
+  };
+  using u8array = py::array_t<uint8_t, py::array::c_style>;
+
+  m.def(
+      "maxpool2d_forward",
+      [t, pool_args](const py::object& x_in, const py::object& pool_size, const py::object& strides,
+                     const std::string& padding, const py::object& out, bool return_argmax) -> py::object {
+        const PoolIO a = pool_args(x_in, pool_size, strides, padding, "maxpool2d");
+        const Pool2dParams& p = a.p;
+        farray o = out_or_new(out, {p.B, p.OH, p.OW, p.C}, "maxpool2d");
+        const bool keep = return_argmax && p.KH * p.KW <= 255;  // cell numbers fit a byte
+        u8array arg = keep ? u8array({p.B, p.OH, p.OW, p.C}) : u8array();
+        {
+          py::gil_scoped_release nogil;
+          t->conv.maxpool2d_forward(o.mutable_data(), keep ? arg.mutable_data() : nullptr, a.x.data(), p);
+        }
+        if (!return_argmax) return std::move(o);
+        return py::make_tuple(o, keep ? py::object(arg) : py::none());
+      },
+      py::arg("x"), py::kw_only(), py::arg("pool_size") = 2, py::arg("strides") = py::none(),
+      py::arg("padding") = "valid", py::arg("out") = py::none(), py::arg("return_argmax") = false,
+      "Max pooling of x (B,H,W,C) -> (B,OH,OW,C); strides default to pool_size. With return_argmax, returns "
+      "(out, argmax): uint8 window cell numbers for maxpool2d_backward (None for windows over 255 cells).");
+
+  m.def(
+      "maxpool2d_backward",
+      [t, pool_args, dout_arg](const py::object& dout_in, const py::object& x_in, const py::object& pool_size,
+                               const py::object& strides, const std::string& padding, const py::object& argmax) {
+        const std::string op = "maxpool2d_backward";
+        const PoolIO a = pool_args(x_in, pool_size, strides, padding, op);
+        const Pool2dParams& p = a.p;
+        farray dout = dout_arg(dout_in, p, op);
+        u8array arg;
+        if (!argmax.is_none()) {
+          FASTNN_CHECK(py::isinstance<py::array>(argmax) && py::array(argmax).dtype().is(py::dtype::of<uint8_t>()),
+                       op + ": argmax must be the uint8 array returned by maxpool2d_forward");
+          arg = u8array::ensure(argmax);  // C-contiguous (copied if it was not)
+          FASTNN_CHECK(std::vector<int64_t>(arg.shape(), arg.shape() + arg.ndim()) ==
+                           std::vector<int64_t>({p.B, p.OH, p.OW, p.C}),
+                       op + ": argmax has shape " + shape_str(arg) + ", expected " + shape_str(shape_of(dout)));
+        }
+        farray dx(shape_of(a.x));  // the pooling backwards overwrite dx
+        py::gil_scoped_release nogil;
+        t->conv.maxpool2d_backward(dx.mutable_data(), dout.data(), a.x.data(), argmax.is_none() ? nullptr : arg.data(), p);
+        return dx;
+      },
+      py::arg("dout"), py::arg("x"), py::kw_only(), py::arg("pool_size") = 2, py::arg("strides") = py::none(),
+      py::arg("padding") = "valid", py::arg("argmax") = py::none(),
+      "Gradient dx (the shape of x) of max pooling given dout; argmax from maxpool2d_forward skips re-reading x.");
+
+  m.def(
+      "avgpool2d_forward",
+      [t, pool_args](const py::object& x_in, const py::object& pool_size, const py::object& strides,
+                     const std::string& padding, const py::object& out) {
+        const PoolIO a = pool_args(x_in, pool_size, strides, padding, "avgpool2d");
+        farray o = out_or_new(out, {a.p.B, a.p.OH, a.p.OW, a.p.C}, "avgpool2d");
+        py::gil_scoped_release nogil;
+        t->conv.avgpool2d_forward(o.mutable_data(), a.x.data(), a.p);
+        return o;
+      },
+      py::arg("x"), py::kw_only(), py::arg("pool_size") = 2, py::arg("strides") = py::none(),
+      py::arg("padding") = "valid", py::arg("out") = py::none(),
+      "Average pooling of x (B,H,W,C) -> (B,OH,OW,C) over each window's cells inside the image.");
+
+  m.def(
+      "avgpool2d_backward",
+      [t, pool_args, dout_arg](const py::object& dout_in, const py::object& x_in, const py::object& pool_size,
+                               const py::object& strides, const std::string& padding) {
+        const std::string op = "avgpool2d_backward";
+        const PoolIO a = pool_args(x_in, pool_size, strides, padding, op);
+        farray dout = dout_arg(dout_in, a.p, op);
+        farray dx(shape_of(a.x));  // the pooling backwards overwrite dx
+        py::gil_scoped_release nogil;
+        t->conv.avgpool2d_backward(dx.mutable_data(), dout.data(), a.p);
+        return dx;
+      },
+      py::arg("dout"), py::arg("x"), py::kw_only(), py::arg("pool_size") = 2, py::arg("strides") = py::none(),
+      py::arg("padding") = "valid", "Gradient dx (the shape of x; only its shape is read) of average pooling.");
 }
 }  // namespace fastnn

@@ -23,7 +23,8 @@ constexpr int kPartialSlot = 1;  // calling thread only: per-chunk dkernel/dbias
 constexpr int kTableSlot = 2;    // calling thread only: the small path's SmallTables
 constexpr int kRowsSlot = 3;     // per-thread: the small path's row pointers
 constexpr int64_t kColBlockFloats = 128 * 1024;  // 512 KB of col per block: fits L2 next to the packs
-constexpr int64_t kMaxChunks = 8;                // dkernel partials (thread-count independent)
+constexpr int64_t kMaxChunks = 8;                // dkernel partials (thread-count independent) ...
+constexpr int64_t kPartialFloats = 8 << 20;      // ... and at most 32 MB of them for huge kernels
 
 struct Geometry {
   int64_t M, K;   // col is (M, K): M = B*OH*OW output pixels, K = KH*KW*C taps
@@ -194,8 +195,9 @@ void conv2d_forward(float* out, const float* x, const float* kernel, const float
 // dkernel += colᵀ · dout, dbias += column sums of dout (either may be null).
 void weight_grads(float* dkernel, float* dbias, const float* dout, const float* x, const Conv2dParams& p, const Geometry& g) {
   const int64_t N = p.OC, KN = g.K * N;
-  const int64_t nblk = (g.M + g.MB - 1) / g.MB, nch = std::min(nblk, kMaxChunks);
   const int64_t stride = KN + N;  // one chunk's partials: dkernel (K, N) then dbias (N,)
+  const int64_t nblk = (g.M + g.MB - 1) / g.MB;
+  const int64_t nch = std::max<int64_t>(1, std::min({nblk, kMaxChunks, kPartialFloats / stride}));
   float* part = scratch(kPartialSlot, size_t(nch * stride));
   const SmallTables st = g.small ? small_tables(p, g, nullptr) : SmallTables{};
   parallel_for(0, nch, 1, [&](int64_t c0, int64_t c1) {

@@ -19,14 +19,27 @@ void for_window(const Pool2dParams& p, int64_t b, int64_t oh, int64_t ow, const 
   }
 }
 
-// Index (cell*C + c) of the first maximal cell of the window, channel c.
-int64_t argmax(const float* x, const Pool2dParams& p, int64_t b, int64_t oh, int64_t ow, int64_t c) {
-  int64_t best = -1;
+// Index (cell*C + c) into x of the first maximal cell of the window, channel c, and its cell number.
+int64_t argmax(const float* x, const Pool2dParams& p, int64_t b, int64_t oh, int64_t ow, int64_t c, int64_t* k = nullptr) {
+  int64_t best = -1, n = 0;
   for_window(p, b, oh, ow, [&](int64_t cell) {
     const int64_t i = cell * p.C + c;
-    if (best < 0 || x[i] > x[best]) best = i;
+    if (best < 0 || x[i] > x[best]) {
+      best = i;
+      if (k) *k = n;
+    }
+    ++n;
   });
   return best;
+}
+
+// Index into x of cell number k of the window (channel c), or -1 when the window has no such cell.
+int64_t nth_cell(const Pool2dParams& p, int64_t b, int64_t oh, int64_t ow, int64_t c, int64_t k) {
+  int64_t n = 0, found = -1;
+  for_window(p, b, oh, ow, [&](int64_t cell) {
+    if (n++ == k) found = cell * p.C + c;
+  });
+  return found;
 }
 
 // Calls f(b, oh, ow, c, index into out) for every output element.
@@ -38,12 +51,25 @@ void for_output(const Pool2dParams& p, const F& f) {
         for (int64_t c = 0; c < p.C; ++c) f(b, oh, ow, c, ((b * p.OH + oh) * p.OW + ow) * p.C + c);
 }
 
-void maxpool2d_forward(float* out, const float* x, const Pool2dParams& p) {
-  for_output(p, [&](int64_t b, int64_t oh, int64_t ow, int64_t c, int64_t o) { out[o] = x[argmax(x, p, b, oh, ow, c)]; });
+void maxpool2d_forward(float* out, uint8_t* arg, const float* x, const Pool2dParams& p) {
+  for_output(p, [&](int64_t b, int64_t oh, int64_t ow, int64_t c, int64_t o) {
+    int64_t k = 0;
+    out[o] = x[argmax(x, p, b, oh, ow, c, &k)];
+    if (arg) arg[o] = uint8_t(k);
+  });
 }
 
-void maxpool2d_backward(float* dx, const float* dout, const float* x, const Pool2dParams& p) {
-  for_output(p, [&](int64_t b, int64_t oh, int64_t ow, int64_t c, int64_t o) { dx[argmax(x, p, b, oh, ow, c)] += dout[o]; });
+// The backwards overwrite dx (see ops/conv.h).
+void zero_dx(float* dx, const Pool2dParams& p) {
+  for (int64_t i = 0; i < p.B * p.H * p.W * p.C; ++i) dx[i] = 0.0f;
+}
+
+void maxpool2d_backward(float* dx, const float* dout, const float* x, const uint8_t* arg, const Pool2dParams& p) {
+  zero_dx(dx, p);
+  for_output(p, [&](int64_t b, int64_t oh, int64_t ow, int64_t c, int64_t o) {
+    const int64_t i = arg ? nth_cell(p, b, oh, ow, c, arg[o]) : argmax(x, p, b, oh, ow, c);
+    if (i >= 0) dx[i] += dout[o];
+  });
 }
 
 int64_t count(const Pool2dParams& p, int64_t oh, int64_t ow) {
@@ -61,6 +87,7 @@ void avgpool2d_forward(float* out, const float* x, const Pool2dParams& p) {
 }
 
 void avgpool2d_backward(float* dx, const float* dout, const Pool2dParams& p) {
+  zero_dx(dx, p);
   for_output(p, [&](int64_t b, int64_t oh, int64_t ow, int64_t c, int64_t o) {
     const float g = float(double(dout[o]) / double(count(p, oh, ow)));
     for_window(p, b, oh, ow, [&](int64_t cell) { dx[cell * p.C + c] += g; });

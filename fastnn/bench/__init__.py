@@ -6,4 +6,6 @@ environment is fixed, and emits one ``RESULT {json}`` line per measurement). Eve
 measured in its own subprocess, so thread pools never compete and each peer runs at its best
 configuration (see ``_harness.peer_env``).
 """
-GROUPS = {"gemm": "fastnn.bench.gemm"}
+GROUPS = {"gemm": "fastnn.bench.gemm", "conv": "fastnn.bench.conv", "elementwise": "fastnn.bench.elementwise",
+          "train": "fastnn.bench.train", "import": "fastnn.bench.startup"}
+ALL = ("gemm", "conv", "elementwise", "train", "import")  # what `python -m fastnn.bench all` runs

@@ -15,6 +15,7 @@ Any other global, an unknown opcode, an object-dtype array, a truncated or malfo
 `UnsafePickleError` (a ValueError). Python 2 `str` values (CIFAR's keys) come back as bytes, as
 `pickle.load(f, encoding="bytes")` would return them.
 """
+import math
 import re
 import struct
 
@@ -105,7 +106,7 @@ def _build(obj, state):
             raise UnsafePickleError("ndarray state needs a plain dtype and raw bytes")
         if not isinstance(shape, tuple) or not all(isinstance(s, int) and s >= 0 for s in shape):
             raise UnsafePickleError(f"malformed ndarray shape {shape!r}")
-        count = int(np.prod(shape, dtype=np.int64))
+        count = math.prod(shape)
         if count * dtype.itemsize != len(raw):
             raise UnsafePickleError(f"ndarray of shape {shape} {dtype} needs {count * dtype.itemsize} bytes, "
                                     f"got {len(raw)}")
@@ -156,13 +157,19 @@ def loads(data):
         return _loads(data)
     except UnsafePickleError:
         raise
-    except (IndexError, KeyError, TypeError, ValueError, UnicodeDecodeError, struct.error) as e:
+    except (IndexError, KeyError, TypeError, ValueError, UnicodeDecodeError, struct.error, RecursionError) as e:
         raise UnsafePickleError(f"malformed pickle: {type(e).__name__}: {e}") from None
 
 
 def _loads(data):
     r = _Reader(data)
     stack, marks, memo = [], [], {}
+
+    def target(kind):
+        """The container under construction for APPEND(S)/SETITEM(S): only lists and dicts."""
+        if not stack or type(stack[-1]) is not kind:
+            raise UnsafePickleError(f"malformed pickle: {kind.__name__} expected below an item opcode")
+        return stack[-1]
 
     def pop_mark():
         m = marks.pop()
@@ -213,17 +220,17 @@ def _loads(data):
             stack.append(items)
         elif op == b"a":                                    # APPEND
             v = stack.pop()
-            stack[-1].append(v)
+            target(list).append(v)
         elif op == b"e":                                    # APPENDS
             items = pop_mark()
-            stack[-1].extend(items)
+            target(list).extend(items)
         elif op == b"s":                                    # SETITEM
             v = stack.pop()
             k = stack.pop()
-            stack[-1][k] = v
+            target(dict)[k] = v
         elif op == b"u":                                    # SETITEMS
             items = pop_mark()
-            stack[-1].update(zip(items[::2], items[1::2]))
+            target(dict).update(zip(items[::2], items[1::2]))
         elif op == b"q":                                    # BINPUT
             memo[r.take(1)[0]] = stack[-1]
         elif op == b"r":                                    # LONG_BINPUT

@@ -4,6 +4,8 @@ import math
 import numpy as np
 
 from fastnn import activations, initializers, regularizers
+from fastnn import random as _random
+from fastnn.ops.activation import Dropout as _dropout_function
 from fastnn.layers._bridge import grads, run
 from fastnn.layers.base import Layer, shape_str
 
@@ -65,6 +67,8 @@ class _WithActivation:
     autograd. ``logits=True`` in ``_forward`` skips a final softmax (the model fuses it into the loss).
     """
 
+    _act_kwargs = {}  # keyword constants of the activation Function (LeakyReLU's slope)
+
     def _init_activation(self, activation):
         self.activation = activations.get(activation)
         self._act = activations.canonical_name(activation)  # None for a custom callable
@@ -77,7 +81,7 @@ class _WithActivation:
             t = Tensor(z, requires_grad=True)
             out = self.activation(t)
             return np.asarray(out.data, dtype=np.float32), (t, out)
-        fn, y = run(activations.function_class(self._act), (True,), z)
+        fn, y = run(activations.function_class(self._act), (True,), z, **self._act_kwargs)
         return y, fn
 
     @staticmethod
@@ -108,9 +112,11 @@ class _KernelLayer(_WithActivation, Layer):
         self.kernel = self.bias = None
 
     def _build_kernel(self, kernel_shape):
-        self.kernel = self.add_weight(kernel_shape, self.kernel_initializer, "kernel", regularizer=self.kernel_regularizer)
+        self.kernel = self.add_weight(kernel_shape, self.kernel_initializer, "kernel",
+                                      regularizer=self.kernel_regularizer)
         if self.use_bias:
-            self.bias = self.add_weight(kernel_shape[-1:], self.bias_initializer, "bias", regularizer=self.bias_regularizer)
+            self.bias = self.add_weight(kernel_shape[-1:], self.bias_initializer, "bias",
+                                        regularizer=self.bias_regularizer)
 
     def _run(self, fn_cls, x, logits, **kwargs):
         bias = self.bias.value if self.use_bias else None
@@ -205,6 +211,51 @@ class Activation(_WithActivation, Layer):
         return config
 
 
+class Softmax(Activation):
+    """Keras ``layers.Softmax(axis=-1)``: softmax over the last axis (fused into a cross-entropy loss
+    when it ends the model)."""
+
+    def __init__(self, axis=-1, **kwargs):
+        if axis != -1:
+            raise ValueError(f"Softmax: only axis=-1 is supported, got axis={axis!r}")
+        super().__init__("softmax", **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["activation"]
+        config["axis"] = -1
+        return config
+
+
+class ReLU(Activation):
+    """max(x, 0) as a layer (Keras defaults only: no max_value, slope or threshold)."""
+
+    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
+        if max_value is not None or negative_slope or threshold:
+            raise ValueError("ReLU: only max_value=None, negative_slope=0 and threshold=0 are supported")
+        super().__init__("relu", **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["activation"]
+        return config
+
+
+class LeakyReLU(Activation):
+    """x if x >= 0 else negative_slope * x (the layer's Keras default slope is 0.3)."""
+
+    def __init__(self, negative_slope=0.3, **kwargs):
+        super().__init__("leaky_relu", **kwargs)
+        self.negative_slope = float(negative_slope)
+        self._act_kwargs = {"alpha": self.negative_slope}
+
+    def get_config(self):
+        config = super().get_config()
+        del config["activation"]
+        config["negative_slope"] = self.negative_slope
+        return config
+
+
 class Dropout(Layer):
     """Inverted dropout: at training time zeroes each input with probability ``rate`` and scales the
     rest by ``1 / (1 - rate)``; identity at inference. ``seed`` fixes the masks."""
@@ -222,12 +273,9 @@ class Dropout(Layer):
     def _forward(self, x, training):
         if not training or self.rate == 0.0:
             return x, None
-        if self._seed is None:
-            from fastnn import random as _random
-            from fastnn.ops.activation import Dropout as dropout_function
+        if self._seed is None:  # drawn on first use (after set_random_seed), restored by load_model
             self._seed = (self.seed if self.seed is not None else _random.next_seed()) & _MASK64
-            self._dropout = dropout_function
-        fn, y = run(self._dropout, (True,), x, rate=self.rate, seed=self._seed, offset=self._offset)
+        fn, y = run(_dropout_function, (True,), x, rate=self.rate, seed=self._seed, offset=self._offset)
         self._offset = (self._offset + x.size) & _MASK64
         return y, fn
 
@@ -246,7 +294,8 @@ class Flatten(Layer):
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
         if data_format not in (None, "channels_last"):
-            raise ValueError(f"Flatten '{self.name}': only data_format='channels_last' is supported, got {data_format!r}")
+            raise ValueError(f"Flatten '{self.name}': only data_format='channels_last' is supported, "
+                             f"got {data_format!r}")
 
     def compute_output_shape(self, input_shape):
         rest = input_shape[1:]

@@ -24,9 +24,9 @@ def _unbroadcast(g, shape):
 
 
 def _norm_axes(axis, ndim):
-    """axis (None, int or sequence, negatives allowed) -> sorted tuple of non-negative axes."""
+    """axis (int or sequence, negatives allowed) -> sorted tuple of non-negative axes; None stays."""
     if axis is None:
-        return tuple(range(ndim))
+        return None
     if type(axis) is int and -ndim <= axis < ndim:  # the common case, fast
         return (axis % ndim,)
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
@@ -160,9 +160,11 @@ class Mean(Function):
     def forward(self, a, axis=None, keepdims=False):
         self.axes = axes = _norm_axes(axis, a.ndim)
         self.keepdims = keepdims
-        count = 1
-        for i in axes:
-            count *= a.shape[i]
+        count = a.size
+        if axes is not None:
+            count = 1
+            for i in axes:
+                count *= a.shape[i]
         if count == 0:
             raise ValueError(f"mean over an empty axis of a tensor of shape {a.shape}")
         self.scale = _F32(1.0 / count)

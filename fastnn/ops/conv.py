@@ -35,13 +35,28 @@ class _Pool2D(Function):
     def backward(self, grad):
         if not self.needs_input_grad[0]:
             return (None,) * len(self.needs_input_grad)
-        dx = getattr(_backend.cpu, self._kernel + "_backward")(grad, self.x, **self.geometry)
+        dx = getattr(_backend.cpu, self._kernel + "_backward")(grad, self.x, **self.geometry, **self._saved())
         return (dx,) + (None,) * (len(self.needs_input_grad) - 1)
+
+    def _saved(self):
+        return {}
 
 
 class MaxPool2D(_Pool2D):
-    """Max over each window (gradient to the window's first maximal cell); strides default to pool_size."""
+    """Max over each window (gradient to the window's first maximal cell); strides default to pool_size.
+    Forward keeps each output's window cell number (1 byte) so backward does not re-read x."""
     _kernel = "maxpool2d"
+
+    def forward(self, x, pool_size=2, strides=None, padding="valid"):
+        self.x = x
+        self.geometry = dict(pool_size=pool_size, strides=strides, padding=padding)
+        if not self.needs_input_grad[0]:  # no graph: nothing to save
+            return _backend.cpu.maxpool2d_forward(x, **self.geometry)
+        out, self.argmax = _backend.cpu.maxpool2d_forward(x, return_argmax=True, **self.geometry)
+        return out
+
+    def _saved(self):
+        return {"argmax": self.argmax}
 
 
 class AvgPool2D(_Pool2D):

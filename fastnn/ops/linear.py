@@ -1,7 +1,9 @@
 """MatMul and Linear (x @ kernel + bias, optional fused relu) on the C++ GEMM.
 
-Backward never transposes in memory: dX = dY @ W^T and dW = X^T @ dY are GEMM calls with the
-trans flags (packing absorbs the strides).
+Backward never transposes in memory: dX = dY @ W^T and dW = X^T @ dY are GEMM calls on
+transposed views, which the packing reads through their strides (see the NOTE in MatMul).
+NOTE: forward keeps its inputs unconditionally: they are alive anyway as the parent Tensors'
+data while a graph exists, and without a graph the Function is dropped right after forward.
 """
 import math
 
@@ -13,23 +15,26 @@ from fastnn.tensor import Function
 
 _gemm = backend.cpu.gemm
 _F32 = np.float32
+_F32_DTYPE = np.dtype(np.float32)
 
 
 def _f32(x):
-    return x if type(x) is np.ndarray and x.dtype == _F32 else np.asarray(x, _F32)
+    return x if type(x) is np.ndarray and x.dtype is _F32_DTYPE else np.asarray(x, _F32)
 
 
 class MatMul(Function):
     """numpy.matmul semantics: 1-D operands are promoted (and the added axis removed), leading
     (batch) axes broadcast. a (..., M, K) @ b (K, N) runs as one (prod(...)*M, K) x (K, N) GEMM."""
 
+    shapes = None  # the original shapes, set when forward leaves the 2-D fast path
+
     def forward(self, a, b):
-        a, b = _f32(a), _f32(b)
-        na, nb = self.needs_input_grad
-        self.a = a if nb else None
-        self.b = b if na else None
+        if type(a) is not np.ndarray or a.dtype is not _F32_DTYPE:
+            a = np.asarray(a, _F32)
+        if type(b) is not np.ndarray or b.dtype is not _F32_DTYPE:
+            b = np.asarray(b, _F32)
+        self.a, self.b = a, b
         if a.ndim == 2 and b.ndim == 2 and a.shape[1] == b.shape[0]:  # fast path
-            self.shapes = None
             return _gemm(a, b)
         return self._forward_general(a, b)
 
@@ -45,10 +50,7 @@ class MatMul(Function):
             raise ValueError(f"matmul: shapes {sa} and {sb} are not aligned: {a.shape[-1]} (last axis of a) "
                              f"!= {b.shape[-2]} ({'axis 0' if b.ndim < 3 else 'second to last axis'} of b)")
         self.promoted = (a.shape, b.shape)
-        if self.a is not None:
-            self.a = a
-        if self.b is not None:
-            self.b = b
+        self.a, self.b = a, b
         if b.ndim == 2:  # one GEMM over all rows of a
             out = _gemm(a.reshape(math.prod(a.shape[:-1]), a.shape[-1]), b).reshape(a.shape[:-1] + b.shape[-1:])
         else:
@@ -131,9 +133,7 @@ class Linear(Function):
         self.x_shape = x.shape
         x2 = x if x.ndim == 2 else x.reshape(math.prod(x.shape[:-1]), K)
         out = _gemm(x2, kernel, bias=bias, activation=act) if bias is not None or act != "none" else _gemm(x2, kernel)
-        nx, nk = self.needs_input_grad[:2]
-        self.x2 = x2 if nk else None
-        self.kernel = kernel if nx else None
+        self.x2, self.kernel = x2, kernel
         self.out = out if act == "relu" else None
         return out if x.ndim == 2 else out.reshape(x.shape[:-1] + (N,))
 

@@ -32,6 +32,7 @@ struct Vec {
 // 6x16: 12 accumulators + 2 B vectors + 1 broadcast. Narrow tile for N <= 8: 12x8.
 constexpr int kMainMR = 6, kMainNV = 2;
 constexpr int kNarrowMR = 12, kNarrowNV = 1;
+constexpr int kAltMR = 6;  // the C^T tile (N <= kAltMR): kAltMR x kMainNV vectors
 
 }  // namespace gemm_detail
 }  // namespace CPU_CAPABILITY

@@ -1,0 +1,299 @@
+"""Saving and loading models: one `.keras` zip modelled on Keras 3's layout, and weights-only files.
+
+A `.keras` file is a zip holding
+  metadata.json      {"keras_version", "fastnn_version", "date_saved"}
+  config.json        {"module", "class_name", "config", "build_config", "compile_config"}
+  model.weights.npz  layer weights under "layers/<class>[_k]/vars/<i>" (see _layer_paths) and the optimizer state under
+                     "optimizer/vars/<i>" (0: the iteration count, then each slot array of each trainable
+                     variable in model order) — Keras's `weights_format="npz"` object paths.
+Nothing in a file is executed: classes are looked up by name among fastnn's own layers, losses,
+metrics and optimizers, and arrays are read with `allow_pickle=False`. Every write goes to a
+temporary file in the target folder that is renamed into place, so a failed or interrupted save
+never leaves a half-written file (and never removes the previous one).
+Weights-only files: `.weights.npz` (the same npz layout). `.weights.h5` (Keras's layout:
+`layers/<class>[_k]/vars/<i>` datasets) needs h5py, an optional dependency.
+"""
+import datetime
+import io
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from fastnn.layers.base import _snake_case
+
+_FORMAT_KERAS_VERSION = "3.0.0"  # the Keras file layout these files follow
+
+
+def _atomic_write(filepath, write, overwrite=True):
+    """Call ``write(fileobj)`` on a temporary file next to ``filepath``, then rename it into place."""
+    filepath = os.fspath(filepath)
+    if not overwrite and os.path.exists(filepath):
+        raise FileExistsError(f"{filepath} exists and overwrite=False")
+    folder = os.path.dirname(os.path.abspath(filepath))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(filepath) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, filepath)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+# ---- weights ---------------------------------------------------------------------------------------
+def _layer_paths(model):
+    """(path, layer) per layer. As in Keras 3's saving_lib, a path names the layer by its class and its
+    rank among same-class layers of the model ("layers/dense", "layers/dense_1"), not by its global
+    name, so weights load into another instance of the same architecture."""
+    seen = {}
+    for layer in model.layers:
+        base = _snake_case(type(layer).__name__)
+        k = seen.get(base, 0)
+        seen[base] = k + 1
+        yield f"layers/{base}" + (f"_{k}" if k else ""), layer
+
+
+def _weight_arrays(model):
+    """{"<path>/vars/<i>": array} for every layer's weights (trainable and not), in layer order,
+    plus "<path>/seed_generator" = [seed, offset] for layers that draw random numbers (Dropout),
+    so that training resumes with the same masks (Keras saves its SeedGenerator state the same way)."""
+    out = {}
+    for path, layer in _layer_paths(model):
+        for i, var in enumerate(layer.weights):
+            out[f"{path}/vars/{i}"] = var.value
+        if getattr(layer, "_seed", None) is not None:
+            out[f"{path}/seed_generator"] = np.array([layer._seed, layer._offset], dtype=np.uint64)
+    return out
+
+
+def _set_weight_arrays(model, arrays, source):
+    for path, layer in _layer_paths(model):
+        values = []
+        for i in range(len(layer.weights)):
+            key = f"{path}/vars/{i}"
+            if key not in arrays:
+                raise ValueError(f"{source}: no weights for layer '{layer.name}' (missing '{key}'); the file holds "
+                                 f"{sorted(k for k in arrays if k.startswith('layers/'))[:8]}")
+            values.append(arrays[key])
+        if f"{path}/vars/{len(layer.weights)}" in arrays:
+            raise ValueError(f"{source}: layer '{layer.name}' has {len(layer.weights)} weights but the file holds more")
+        if values:
+            layer.set_weights(values)
+        rng = arrays.get(f"{path}/seed_generator")
+        if rng is not None and hasattr(layer, "_offset"):
+            layer._seed, layer._offset = int(rng[0]), int(rng[1])
+
+
+def _optimizer_arrays(model):
+    opt = getattr(model, "optimizer", None)
+    if opt is None or not opt.built:
+        return {}
+    out = {"optimizer/vars/0": np.array(opt.iterations, dtype=np.int64)}
+    k = 1
+    for var in model.trainable_weights:
+        for slot in opt.variables_for(var):
+            if slot is not None:
+                out[f"optimizer/vars/{k}"] = slot
+                k += 1
+    return out
+
+
+def _set_optimizer_arrays(model, arrays, source):
+    if "optimizer/vars/0" not in arrays:
+        return
+    opt = model.optimizer
+    variables = model.trainable_weights
+    opt.build(variables)
+    slots = [s for var in variables for s in opt.variables_for(var) if s is not None]
+    n_file = sum(1 for key in arrays if key.startswith("optimizer/vars/")) - 1
+    if n_file != len(slots):
+        raise ValueError(f"{source}: the optimizer state holds {n_file} arrays, the model's optimizer "
+                         f"{type(opt).__name__} needs {len(slots)}")
+    for k, slot in enumerate(slots, start=1):
+        value = arrays[f"optimizer/vars/{k}"]
+        if value.shape != slot.shape:
+            raise ValueError(f"{source}: optimizer array {k} has shape {value.shape}, expected {slot.shape}")
+        slot[...] = value
+    opt.iterations = int(arrays["optimizer/vars/0"])
+
+
+def _npz_bytes(arrays):
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _read_npz(data, source):
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        raise ValueError(f"{source}: the weights are not a readable npz archive ({e})") from None
+
+
+# ---- configs -----------------------------------------------------------------------------------------
+def _serialize(obj):
+    """A loss/metric/optimizer as JSON: its name (str) or {"class_name", "config"}."""
+    if isinstance(obj, str):
+        return obj
+    if hasattr(obj, "get_config"):
+        return {"class_name": type(obj).__name__, "config": obj.get_config()}
+    name = getattr(obj, "__name__", None)
+    if name is None:
+        raise ValueError(f"cannot save {obj!r}: it has neither a name nor get_config()")
+    return name
+
+
+def _deserialize(entry, module, what):
+    """Inverse of _serialize: only names and classes defined in `module` (fastnn's own) are accepted."""
+    if isinstance(entry, str):
+        return entry
+    if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
+        raise ValueError(f"bad {what} entry in config.json: {entry!r}")
+    cls = getattr(module, entry["class_name"], None)
+    if not isinstance(cls, type) or not hasattr(cls, "from_config"):
+        raise ValueError(f"unknown {what} class in config.json: {entry['class_name']!r}")
+    return cls.from_config(entry.get("config") or {})
+
+
+def _compile_config(model):
+    if not getattr(model, "compiled", False):
+        return None
+    return {"optimizer": _serialize(model.optimizer), "loss": _serialize(model.loss),
+            "metrics": [_serialize(m) for m in model._metric_ids]}
+
+
+def _compile_from_config(model, config):
+    from fastnn import losses, metrics, optimizers
+    optimizer = config["optimizer"]
+    if isinstance(optimizer, dict):
+        optimizer = optimizers.get(optimizer)
+    model.compile(optimizer=optimizer, loss=_deserialize(config["loss"], losses, "loss"),
+                  metrics=[_deserialize(m, metrics, "metric") for m in config.get("metrics", [])])
+
+
+# ---- public ------------------------------------------------------------------------------------------
+def save_model(model, filepath, overwrite=True):
+    """Save architecture, weights, compile configuration and optimizer state to a `.keras` zip."""
+    filepath = os.fspath(filepath)
+    if not filepath.endswith(".keras"):
+        raise ValueError(f"save: the filepath must end in `.keras`, got {filepath!r} "
+                         f"(use save_weights() for `.weights.npz` / `.weights.h5`)")
+    if not model.built:
+        raise ValueError(f"save: model '{model.name}' is not built yet: call it on data or build() it first")
+    from fastnn import __version__
+    config = {"module": "fastnn.models", "class_name": type(model).__name__, "config": model.get_config(),
+              "registered_name": None, "build_config": {"input_shape": list(model._input_shape)},
+              "compile_config": _compile_config(model)}
+    metadata = {"keras_version": _FORMAT_KERAS_VERSION, "fastnn_version": __version__,
+                "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
+    weights = _npz_bytes({**_weight_arrays(model), **_optimizer_arrays(model)})
+
+    def write(f):
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            z.writestr("metadata.json", json.dumps(metadata))
+            z.writestr("config.json", json.dumps(config))
+            z.writestr("model.weights.npz", weights)
+
+    _atomic_write(filepath, write, overwrite)
+
+
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
+    """Load a model saved by `model.save(path)`: same architecture, weights, compile configuration and
+    optimizer state (training resumes exactly where it stopped)."""
+    from fastnn import models
+    filepath = os.fspath(filepath)
+    source = f"load_model({filepath!r})"
+    if custom_objects:
+        raise ValueError(f"{source}: custom_objects are not supported (fastnn files hold only fastnn's own classes)")
+    try:
+        with zipfile.ZipFile(filepath) as z:
+            names = set(z.namelist())
+            missing = {"config.json", "model.weights.npz"} - names
+            if missing:
+                raise ValueError(f"{source}: not a fastnn/Keras model file: it lacks {sorted(missing)}")
+            config = json.loads(z.read("config.json"))
+            weights = _read_npz(z.read("model.weights.npz"), source)
+    except zipfile.BadZipFile as e:
+        raise ValueError(f"{source}: not a `.keras` model file (not a zip archive, or truncated: {e})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{source}: config.json is not valid JSON ({e})") from None
+    except (OSError, EOFError, RuntimeError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise ValueError(f"{source}: the file is corrupted ({e})") from None
+    if not isinstance(config, dict) or config.get("class_name") != "Sequential":
+        raise ValueError(f"{source}: unsupported model class {config.get('class_name') if isinstance(config, dict) else config!r}"
+                         " (fastnn loads Sequential models)")
+    try:
+        model = models.Sequential.from_config(config["config"])
+        shape = (config.get("build_config") or {}).get("input_shape")
+        if shape is not None and not model.built:
+            model.build(tuple(shape))
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"{source}: config.json does not describe a model ({type(e).__name__}: {e})") from None
+    _set_weight_arrays(model, weights, source)
+    if compile and config.get("compile_config"):
+        _compile_from_config(model, config["compile_config"])
+        _set_optimizer_arrays(model, weights, source)
+    return model
+
+
+def save_weights(model, filepath, overwrite=True):
+    """Save the layers' weights to `<name>.weights.npz` (or `.weights.h5`, which needs h5py)."""
+    filepath = os.fspath(filepath)
+    arrays = _weight_arrays(model)
+    if filepath.endswith(".weights.npz"):
+        data = _npz_bytes(arrays)
+        _atomic_write(filepath, lambda f: f.write(data), overwrite)
+    elif filepath.endswith(".weights.h5"):
+        h5py = _h5py("save_weights")
+
+        def write(f):
+            with h5py.File(f, "w") as h5:
+                for key, value in arrays.items():
+                    h5.create_dataset(key, data=value)
+
+        _atomic_write(filepath, write, overwrite)
+    else:
+        raise ValueError(f"save_weights: the filename must end in `.weights.npz` or `.weights.h5`, got {filepath!r}")
+
+
+def load_weights(model, filepath):
+    """Load weights saved by `save_weights` (or the weights of a `.keras` file) into a built model."""
+    filepath = os.fspath(filepath)
+    source = f"load_weights({filepath!r})"
+    if not model.built:
+        raise ValueError(f"{source}: model '{model.name}' is not built yet: call it on data or build() it first")
+    if filepath.endswith(".keras"):
+        try:
+            with zipfile.ZipFile(filepath) as z:
+                arrays = _read_npz(z.read("model.weights.npz"), source)
+        except (zipfile.BadZipFile, KeyError) as e:
+            raise ValueError(f"{source}: not a `.keras` model file ({e})") from None
+    elif filepath.endswith(".weights.h5"):
+        h5py = _h5py("load_weights")
+        arrays = {}
+        with h5py.File(filepath, "r") as h5:
+            h5.visititems(lambda k, v: arrays.__setitem__(k, v[()]) if isinstance(v, h5py.Dataset) else None)
+    else:
+        with open(filepath, "rb") as f:
+            arrays = _read_npz(f.read(), source)
+    _set_weight_arrays(model, arrays, source)
+
+
+def _h5py(who):
+    try:
+        import h5py
+    except ImportError:
+        raise ValueError(f"{who}: `.weights.h5` files need the optional package h5py (pip install h5py); "
+                         f"`.weights.npz` works without it") from None
+    return h5py

@@ -1,0 +1,55 @@
+"""Smoke test of `python -m fastnn.bench`: tiny cases, fastnn only (no torch, no Keras), a few seconds."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _bench(*argv, tmp_path=None):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.run([sys.executable, "-m", "fastnn.bench", *argv], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    return p.stdout
+
+
+def test_gemm_quick_table_fastnn_only(tmp_path):
+    out_json = tmp_path / "gemm.json"
+    out = _bench("gemm", "--quick", "--threads", "1", "--libs", "fastnn", "--json", str(out_json))
+    assert "SIMD path" in out and "commit" in out
+    assert "| case" in out and "square 64" in out and "fastnn GF/s" in out
+    rows = json.loads(out_json.read_text())["groups"]["gemm"]
+    assert rows and all(r["lib"] == "fastnn" and r["gflops"] > 0 for r in rows)
+
+
+def test_train_worker_and_profile_tiny():
+    """One fastnn end-to-end worker on a tiny epoch reports samples/s, loss and RSS."""
+    worker = os.path.join(ROOT, "fastnn", "bench", "_train_worker.py")
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
+    p = subprocess.run([sys.executable, worker, "fastnn", "mlp32", "--n", "256", "--epochs", "1", "--reps", "2"],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    rows = [json.loads(line[7:]) for line in p.stdout.splitlines() if line.startswith("RESULT ")]
+    kinds = {r["kind"]: r for r in rows}
+    assert kinds["train"]["sps"] > 0 and np.isfinite(kinds["train"]["final_loss"])
+    assert kinds["predict"]["batch"] == 1 and kinds["predict"]["latency_us"] > 0
+    assert kinds["rss"]["rss_mb"] > 0
+
+
+def test_train_table_from_measurements():
+    """The train tables render from measured rows (no subprocess), targets judged against the best peer."""
+    from fastnn.bench import train
+    acc = {lib: {"epochs": {m: [1.0] for m in train.MODELS}, "loss": {m: 2.3 for m in train.MODELS},
+                 "rss": {m: 100.0 + i for m in train.MODELS}, "how": {},
+                 "predict": {"cnn": [{"batch": 1024, "s": 1.0, "sps": 1000.0 * (2 - i)}],
+                             "mlp32": [{"batch": 1, "s": 1e-4 * (1 + i), "sps": 1.0}]}}
+           for i, lib in enumerate(("fastnn", "torch"))}
+    res = {"libs": ["fastnn", "torch"], 2: acc}
+    text = train.tables(res, 2, quick=True)
+    assert "CNN predict, batch 1024" in text and "2.00x" in text and "MLP predict, batch 1 (latency)" in text
+    rows = train.summarize(res, 2, quick=True)
+    assert rows[1]["met"] and not rows[0]["met"]
