@@ -90,7 +90,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true", help="fewer and shorter samples")
-    ap.add_argument("--threads", type=int, action="append", help="thread count (repeatable; default 1 and 2)")
+    ap.add_argument("--threads", type=int, nargs="+", action="extend",
+                    help="thread counts (`--threads 1 2` or repeated; default 1 and 2)")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="cpu: time by thread CPU time (busy machines; single-threaded runs only)")
     a = ap.parse_args()
