@@ -1,12 +1,16 @@
 // Vectorised float32 math for the elementwise kernels: exp, expm1, log, log1p, tanh, sigmoid and
-// the normal CDF (erf/erfc, for gelu), written once with GCC/Clang vector extensions so every ISA
-// gets full-width code from the same source (AVX-512: 16 lanes, AVX2: 8, DEFAULT/SSE2: 4). The
-// functions are templates over the vector type, so the same code also runs one lane at a time.
+// the normal CDF (erfc, for gelu), written once with GCC/Clang vector extensions so every ISA gets
+// full-width code from the same source (AVX-512: 16 lanes, AVX2: 8, DEFAULT/SSE2: 4). The functions
+// are templates over the vector type (vf = one register; v1 = one lane, for scalars).
+// Intrinsics appear only in marked spots: streaming and masked stores/loads, and on AVX-512
+// rcp14 / roundscale / scalef (exp, reciprocals) and the exact product error (fmsub).
 //
-// Accuracy (tests/test_activation.py): a few ulp over the whole float range, Cephes-style
-// polynomials (S. Moshier's single-precision Cephes library) with range reduction; saturation is
-// explicit: exp underflows to (correctly rounded) subnormals then 0 and overflows to inf, tanh and
-// sigmoid reach exactly +-1 / 0 / 1 and never produce NaN for finite input. NaN propagates.
+// Accuracy (tests/test_activation.py): a few ulp over the whole float range. exp and log: Cephes
+// (S. Moshier's single-precision library) polynomials with Cody-Waite range reduction; tanh: Eigen's
+// 13/6 rational; erfc: Numerical Recipes' erfcc Chebyshev fit with the exponent carried in extra
+// precision. Saturation is explicit: exp underflows to (correctly rounded) subnormals then 0 and
+// overflows to inf, tanh and sigmoid reach exactly +-1 / 0 / 1 and never produce NaN for finite
+// input. NaN propagates.
 // NOTE: never compile this with -ffast-math (the NaN/inf selects and the 1.5*2^23 rounding trick
 // rely on IEEE semantics).
 #pragma once
