@@ -7,6 +7,7 @@ sized to --threads):
                       Dense10), categorical CE, Adadelta(1.0): one fit epoch of 1,280 samples
   overhead b32        Dense(8, relu)-Dense(4, softmax) on 8 features: the per-step cost of the loop
   predict b1          the MLP's predict on one sample (latency)
+  cnn predict b1024   the CNN's predict on 2,048 samples with batch_size=1024
 torch runs the idiomatic equivalent (nn.Sequential, CrossEntropyLoss on logits, randperm batches).
 --clock cpu times by thread CPU time (steadier on a busy machine; single-threaded runs only).
 
@@ -23,7 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from fastnn.bench._harness import emit, have, machine_line, markdown_table, peer_env  # noqa: E402
 
 CASES = {"mlp b32": (6400, 32), "mlp b256": (25600, 256), "cnn b128": (1280, 128), "overhead b32": (6400, 32),
-         "predict b1": (1, 1)}
+         "predict b1": (1, 1), "cnn predict b1024": (2048, 1024)}
 
 
 def _data(case, n):
@@ -38,7 +39,7 @@ def _fastnn_job(case, n, bs):
     from fastnn import layers
     keras.utils.set_random_seed(0)
     x, y = _data(case, n)
-    if case == "cnn b128":
+    if case.startswith("cnn"):
         model = keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(32, 3, activation="relu"),
                                   layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(), layers.Dropout(0.25),
                                   layers.Flatten(), layers.Dense(128, activation="relu"), layers.Dropout(0.5),
@@ -51,8 +52,8 @@ def _fastnn_job(case, n, bs):
         model = keras.Sequential([keras.Input(x.shape[1:])] + head + [layers.Dense(10 if x.ndim > 2 else 4,
                                                                                    activation="softmax")])
         model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    if case == "predict b1":
-        return lambda: model.predict(x, verbose=0)
+    if "predict" in case:
+        return lambda: model.predict(x, batch_size=bs, verbose=0)
     return lambda: model.fit(x, y, batch_size=bs, epochs=1, verbose=0)
 
 
@@ -63,7 +64,7 @@ def _torch_job(case, n, bs):
     x, y = _data(case, n)
     x = torch.from_numpy(x if x.ndim == 2 else np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
     y = torch.from_numpy(y)
-    if case == "cnn b128":
+    if case.startswith("cnn"):
         model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
                               nn.Dropout(0.25), nn.Flatten(), nn.Linear(9216, 128), nn.ReLU(), nn.Dropout(0.5),
                               nn.Linear(128, 10))
@@ -72,12 +73,12 @@ def _torch_job(case, n, bs):
         width = (8, 8, 4) if case == "overhead b32" else (784, 128, 10)
         model = nn.Sequential(nn.Flatten(), nn.Linear(width[0], width[1]), nn.ReLU(), nn.Linear(width[1], width[2]))
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    if case == "predict b1":
+    if "predict" in case:
         model.eval()
 
         def predict():
             with torch.inference_mode():
-                return torch.softmax(model(x), -1).numpy()
+                return np.concatenate([torch.softmax(model(x[i:i + bs]), -1).numpy() for i in range(0, n, bs)])
         return predict
     crit = nn.CrossEntropyLoss()
 
@@ -103,7 +104,7 @@ def worker(lib, threads, clock, cases):
         n, bs = CASES[case]
         job = (_torch_job if lib == "torch" else _fastnn_job)(case, n, bs)
         job()  # warm-up (first-call costs, allocations)
-        reps = 200 if case == "predict b1" else 1
+        reps = 200 if n == 1 else 1
         times = []
         for _ in range(5):
             t0 = timer()
@@ -122,7 +123,7 @@ def main():
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--cases", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    cases = args.cases.split(",") if args.cases else [c for c in CASES if not (args.quick and c == "cnn b128")]
+    cases = args.cases.split(",") if args.cases else [c for c in CASES if not (args.quick and c.startswith("cnn"))]
     if args.worker:
         worker(args.worker, args.threads, args.clock, cases)
         return
@@ -143,7 +144,7 @@ def main():
     for case in cases:
         n = CASES[case][0]
         f, t = rows.get((case, "fastnn")), rows.get((case, "torch"))
-        unit = (lambda r: f"{r['median'] * 1e6:.0f} us") if case == "predict b1" else (
+        unit = (lambda r: f"{r['median'] * 1e6:.0f} us") if n == 1 else (
             lambda r: f"{n / r['median']:,.0f}/s")
         ratio = f"{t['median'] / f['median']:.2f}x" if t else "-"
         table.append([case, unit(f), unit(t) if t else "-", ratio])

@@ -72,19 +72,20 @@ def dropout(x, rate, seed, offset=0, *, out=None):
     return _backend.cpu.dropout(x, rate, seed, offset, out=out)
 
 
-def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1, out=None):
+def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1, activation=None, out=None):
     """Return the 2-D convolution of ``x`` (B, H, W, C) with ``kernel`` (KH, KW, C, OC) (+ ``bias`` (OC,)).
 
     Keras layout and semantics: NHWC input, HWIO kernel, output (B, OH, OW, OC); ``strides`` and
     ``dilation_rate`` are an int or a pair; ``padding`` is "valid" or "same" (TF rule: the odd padding
-    cell goes to the bottom/right). ``out``: optional C-contiguous float32 array of the output shape.
+    cell goes to the bottom/right). ``activation``: None/"linear" or "relu" (fused into the store).
+    ``out``: optional C-contiguous float32 array of the output shape.
 
     >>> import numpy as np, fastnn
     >>> fastnn.kernels.conv2d(np.ones((1, 3, 3, 1)), np.ones((2, 2, 1, 1))).ravel().tolist()
     [4.0, 4.0, 4.0, 4.0]
     """
     return _backend.cpu.conv2d_forward(x, kernel, bias, strides=strides, padding=padding,
-                                       dilation_rate=dilation_rate, out=out)
+                                       dilation_rate=dilation_rate, activation=activation, out=out)
 
 
 def max_pool2d(x, pool_size=2, strides=None, padding="valid", *, out=None):

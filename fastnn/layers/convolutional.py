@@ -99,7 +99,7 @@ class Conv2D(_KernelLayer):
 
     def _forward(self, x, training, logits=False):
         return self._run(self._conv, x, logits, strides=self.strides, padding=self.padding,
-                         dilation_rate=self.dilation_rate)
+                         dilation_rate=self.dilation_rate, activation="relu" if self._act == "relu" else None)
 
     def get_config(self):
         config = super().get_config()
