@@ -8,9 +8,10 @@ Each (library, threads) pair runs in a fresh subprocess (fastnn.bench._harness.p
 variables set, OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset), so OpenMP pools never spin against each
 other. Timing (fastnn.bench._harness.timeit): warm-up, an inner loop of >= 0.2 s per sample, 7
 samples, median; samples during which other processes used the CPU are retaken, '*' marks rows that
-never got enough clean samples.
+never got enough clean samples. On a busy machine, `--threads 1 --clock cpu` times by thread CPU
+time instead (robust to other processes; the work of a single-threaded run is all in this thread).
 
-    python benchmarks/bench_elementwise.py [--quick] [--threads N]
+    python benchmarks/bench_elementwise.py [--quick] [--threads N] [--clock cpu]
     pytest benchmarks/bench_elementwise.py        # pytest-benchmark, the fastnn kernels only
 """
 import argparse
@@ -66,12 +67,12 @@ def cases(lib):
             ("dropout", lambda: torch.nn.functional.dropout(xt, 0.5, True))]
 
 
-def worker(lib, threads, quick):
+def worker(lib, threads, quick, cpu_clock):
     if lib == "fastnn":
         import fastnn
         fastnn.set_num_threads(threads)
     for op, fn in cases(lib):
-        t = timeit(fn, reps=3 if quick else 7, min_sample_s=0.05 if quick else 0.2)
+        t = timeit(fn, reps=3 if quick else 7, min_sample_s=0.05 if quick else 0.2, cpu_clock=cpu_clock)
         emit(op=op, lib=lib, threads=threads, gbs=2 * N * 4 / t["median"] / 1e9, noisy=t["noisy"])
 
 
@@ -89,18 +90,24 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true", help="fewer and shorter samples")
-    ap.add_argument("--threads", type=int, action="append", help="thread count (repeatable; default 1 and 2)")
+    ap.add_argument("--threads", type=int, nargs="+", action="extend",
+                    help="thread counts (`--threads 1 2` or repeated; default 1 and 2)")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="cpu: time by thread CPU time (busy machines; single-threaded runs only)")
     a = ap.parse_args()
     threads = a.threads or [1, 2]
+    if a.clock == "cpu" and threads != [1]:
+        sys.exit("--clock cpu measures single-threaded runs only: add --threads 1")
     if a.worker:
-        worker(a.worker, threads[0], a.quick)
+        worker(a.worker, threads[0], a.quick, a.clock == "cpu")
         return
     rows = []
     for t in threads:
         for lib in libs():
             env = peer_env(t)
             env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-            cmd = [sys.executable, __file__, "--worker", lib, "--threads", str(t)] + (["--quick"] if a.quick else [])
+            cmd = [sys.executable, __file__, "--worker", lib, "--threads", str(t), "--clock", a.clock]
+            cmd += ["--quick"] if a.quick else []
             p = subprocess.run(cmd, env=env, capture_output=True, text=True)
             if p.returncode:
                 sys.exit(p.stdout[-2000:] + p.stderr[-4000:])

@@ -52,11 +52,19 @@ void map(float* y, const float* const (&in)[N], int64_t n, int64_t grain, const 
   const int64_t lines = (n - head) / kLine;
   const bool stream = addr % 4 == 0 && n * int64_t(sizeof(float)) >= kStreamBytes;
   parallel_for(0, lines, grain / kLine, [&](int64_t b, int64_t e) {
-    for (int64_t i = head + b * kLine; i < head + e * kLine; i += vm::W) {
-      const vf r = apply_at(f, in, i, Seq{});
-      if (stream) vm::store_stream(y + i, r); else vm::store(y + i, r);
+    // NOTE: local copies: the streaming-store builtin may alias anything, which would make the
+    // compiler reload every captured pointer and flag on each iteration.
+    const float* src[N];
+    for (size_t a = 0; a < N; ++a) src[a] = in[a];
+    float* const out = y;
+    const F fn = f;
+    const int64_t i0 = head + b * kLine, i1 = head + e * kLine;
+    if (stream) {
+      for (int64_t i = i0; i < i1; i += vm::W) vm::store_stream(out + i, apply_at(fn, src, i, Seq{}));
+      vm::stream_fence();
+    } else {
+      for (int64_t i = i0; i < i1; i += vm::W) vm::store(out + i, apply_at(fn, src, i, Seq{}));
     }
-    if (stream) vm::stream_fence();
   });
   const int64_t done = head + lines * kLine;
   if (done < n) partial(done, n - done);

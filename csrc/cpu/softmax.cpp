@@ -30,7 +30,7 @@ struct Lanes {
 // ---- the reductions and passes shared by both layouts --------------------------------------------
 // A slice is K vectors of `l.m` lanes, vector k at p + k * step (last axis: step W, each vector
 // another part of the row; other axes: step inner, each lane another column).
-// For the last axis the lanes are finally reduced to one value (hmax / hsum in lane order).
+// For the last axis the lanes are finally reduced to one value (vm::hmax / vm::hsum: a fixed tree).
 template <class F>
 inline vf fold(int64_t K, int64_t step, vf init, const F& f) {
   vf acc = init;
