@@ -46,6 +46,7 @@ SHAPES = [  # (M, K, N)
     (17, 4, 40), (15, 3, 16), (16, 2, 15), (17, 5, 14), (11, 13, 31), (12, 32, 32),
     (13, 29, 33), (23, 5, 15), (24, 8, 16), (25, 9, 17), (3, 257, 47), (37, 256, 48), (41, 513, 49),
     (1000, 7, 3), (4, 9, 1000), (1, 300, 97), (97, 300, 1),
+    (1, 784, 128), (2, 600, 70), (3, 513, 17), (4, 1030, 65),  # the 1/2/4-row tiles of small M
 ]
 
 
@@ -110,7 +111,7 @@ def test_strided_views(name, mod):
 def test_bias_relu_epilogue(name, mod):
     rng = np.random.default_rng(5)
     # (40, 50, 7) and (100, 20, 12) with trans_a take the narrow-N path that computes C^T.
-    for (m, k, n) in [(1, 1, 1), (13, 29, 33), (25, 9, 17), (20, 600, 40), (7, 3, 10), (40, 50, 7), (100, 20, 12)]:
+    for (m, k, n) in [(1, 1, 1), (1, 60, 40), (3, 50, 70), (13, 29, 33), (25, 9, 17), (20, 600, 40), (7, 3, 10), (40, 50, 7), (100, 20, 12)]:
         a, b, c, bias = rand(rng, m, k), rand(rng, k, n), rand(rng, m, n), rand(rng, n)
         for ta in (False, True):
             A = np.ascontiguousarray(a.T) if ta else a

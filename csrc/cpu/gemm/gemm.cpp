@@ -169,6 +169,15 @@ void gemm(const GemmParams& p) {
     t.A = p.B; t.rsa = p.csb; t.csa = p.rsb;
     t.B = p.A; t.rsb = p.csa; t.csb = p.rsa;
     gemm_with<kAltMR, kMainNV, true>(t);
+  } else if (p.M <= kMainMR / 2 && p.N > Vec::W) {
+    // A few rows (batch-1 inference): a main tile would multiply kMainMR rows for each real one;
+    // tiles of exactly 1, 2 or 4 rows, kSmallNV vectors wide, keep the FMAs useful.
+    if (p.M == 1)
+      gemm_with<1, kSmallNV, false>(p);
+    else if (p.M == 2)
+      gemm_with<2, kSmallNV, false>(p);
+    else
+      gemm_with<4, kSmallNV, false>(p);
   } else if (p.N <= Vec::W) {  // narrow C: a taller tile of one vector per row
     gemm_with<kNarrowMR, kNarrowNV, false>(p);
   } else if (kAltMR != kMainMR && ceil_div(p.M, kAltMR) * kAltMR < ceil_div(p.M, kMainMR) * kMainMR) {

@@ -34,6 +34,7 @@ struct Vec {
 constexpr int kMainMR = 8, kMainNV = 2;
 constexpr int kNarrowMR = 16, kNarrowNV = 1;
 constexpr int kAltMR = 12;
+constexpr int kSmallNV = 4;  // tiles of 1, 2 or 4 rows (M <= kMainMR / 2): up to 4 x kSmallNV accumulators
 
 }  // namespace gemm_detail
 }  // namespace CPU_CAPABILITY

@@ -37,6 +37,7 @@ struct Vec {
 constexpr int kMainMR = 6, kMainNV = 2;
 constexpr int kNarrowMR = 12, kNarrowNV = 1;
 constexpr int kAltMR = 6;  // the C^T tile (N <= kAltMR): kAltMR x kMainNV vectors
+constexpr int kSmallNV = 2;  // tiles of 1, 2 or 4 rows (M <= kMainMR / 2): up to 4 x kSmallNV accumulators
 
 }  // namespace gemm_detail
 }  // namespace CPU_CAPABILITY
