@@ -6,7 +6,10 @@ import sys
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import fastnn
+
+# the directory holding the fastnn under test (the source tree, or site-packages when installed)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
 
 
 def _bench(*argv, tmp_path=None):
