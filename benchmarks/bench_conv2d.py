@@ -11,24 +11,24 @@ first layer needs no input gradient). GFLOP/s counts F = 2*B*OH*OW*OC*KH*KW*C pe
 per-image GEMM shape (M=3136, K=576, N=128) for fastnn and torch.mm.
 
 Each thread count and each library runs in its own subprocess (separate OpenMP runtimes never spin
-against each other). Medians of 7 samples, each >= 0.1 s (0.03 s with --quick); samples taken while
-other processes used the CPU are retaken when possible.
+against each other). Timing is fastnn.bench's harness: medians of 7 samples, each >= 0.1 s (0.03 s
+with --quick), samples disturbed by other processes retaken; --clock cpu times by thread CPU time
+(for a busy machine; single-threaded runs only).
 
-    python benchmarks/bench_conv2d.py [--quick] [--threads N]    # table (default: 1 and 2 threads)
+    python benchmarks/bench_conv2d.py [--quick] [--threads N] [--clock cpu] [--layers conv1,pool]
     pytest benchmarks/bench_conv2d.py                              # pytest-benchmark, fastnn only
 """
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # the in-tree build (tools/dev_build.sh) when not installed
+from fastnn.bench import _harness as H  # noqa: E402
 
 CONVS = {  # name: (B, H, W, C, OC, K, padding)
     "conv1": (128, 28, 28, 1, 32, 3, "valid"),
@@ -43,40 +43,6 @@ def conv_flop(name):
     B, H, W, C, OC, K, pad = CONVS[name]
     OH, OW = (H, W) if pad == "same" else (H - K + 1, W - K + 1)
     return 2.0 * B * OH * OW * OC * K * K * C, (B, OH, OW, OC)
-
-
-def _cpu_busy():
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / os.sysconf("SC_CLK_TCK")
-
-
-def timeit(fn, reps=7, min_s=0.1):
-    """Median and min seconds per call; a sample during which other processes used > 0.35 cores is
-    retaken (at most 3*reps tries), so the shared machine's bursts are mostly filtered out."""
-    fn()
-    fn()
-    inner = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        dt = time.perf_counter() - t0
-        if dt >= min_s:
-            break
-        inner = max(inner * 2, int(inner * min_s / max(dt, 1e-9) * 1.2))
-    clean, dirty = [], []
-    for _ in range(3 * reps):
-        b0, c0, t0 = _cpu_busy(), time.process_time(), time.perf_counter()
-        for _ in range(inner):
-            fn()
-        wall = time.perf_counter() - t0
-        foreign = (_cpu_busy() - b0 - (time.process_time() - c0)) / wall
-        (clean if foreign < 0.35 else dirty).append(wall / inner)
-        if len(clean) >= reps:
-            break
-    samples = clean if len(clean) >= 3 else sorted(clean + dirty)[:reps]
-    return statistics.median(samples), min(samples)
 
 
 def _fastnn_ops():
@@ -106,7 +72,11 @@ def _fastnn_ops():
     x = rng.standard_normal(POOL).astype(np.float32)
     g = rng.standard_normal((POOL[0], POOL[1] // 2, POOL[2] // 2, POOL[3])).astype(np.float32)
     ops.append(("pool", "fwd", None, lambda: cpu.maxpool2d_forward(x)))
-    ops.append(("pool", "fwd+bwd", None, lambda: (cpu.maxpool2d_forward(x), cpu.maxpool2d_backward(g, x))))
+    def pool_fwdbwd():  # as autograd runs it: the forward keeps the window cell numbers
+        _, arg = cpu.maxpool2d_forward(x, return_argmax=True)
+        return cpu.maxpool2d_backward(g, x, argmax=arg)
+
+    ops.append(("pool", "fwd+bwd", None, pool_fwdbwd))
     M, K, N = GEMM
     a, bm = rng.random((M, K), dtype=np.float32), rng.random((K, N), dtype=np.float32)
     ops.append(("gemm", "sgemm", 2.0 * M * N * K, lambda: cpu.gemm(a, bm)))
@@ -163,7 +133,8 @@ def _torch_ops():
     return ops
 
 
-def worker(lib, threads, min_s, layers):
+def worker(a):
+    lib, threads = a.worker, a.threads[0]
     if lib == "torch":
         import torch
         torch.set_num_threads(threads)
@@ -173,59 +144,58 @@ def worker(lib, threads, min_s, layers):
         fastnn.set_num_threads(threads)
         ops = [op + ("NHWC",) for op in _fastnn_ops()]
     for layer, op, flop, fn, fmt in ops:
-        if layer not in layers:
-            continue
-        med, best = timeit(fn, min_s=min_s)
-        print("RESULT " + json.dumps(dict(lib=lib, threads=threads, layer=layer, op=op, fmt=fmt, flop=flop,
-                                          ms=med * 1e3, ms_min=best * 1e3)), flush=True)
+        if layer in a.layers.split(","):
+            t = H.timeit(fn, min_sample_s=0.03 if a.quick else 0.1, cpu_clock=a.clock == "cpu")
+            H.emit(lib=lib, threads=threads, layer=layer, op=op, fmt=fmt, flop=flop, ms=t["median"] * 1e3,
+                   ms_min=t["min"] * 1e3, noisy=t["noisy"])
 
 
-def run(lib, threads, min_s, layers):
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
-        env.pop(k, None)
+def run(lib, threads, a):
+    env = H.peer_env(threads)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    p = subprocess.run([sys.executable, __file__, "--worker", lib, "--threads", str(threads), "--min-s", str(min_s),
-                        "--layers", layers],
-                       env=env, capture_output=True, text=True)
+    cmd = [sys.executable, __file__, "--worker", lib, "--threads", str(threads), "--layers", a.layers,
+           "--clock", a.clock] + (["--quick"] if a.quick else [])
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if p.returncode != 0:
-        if lib == "torch" and "No module named 'torch'" in p.stderr:
-            return []
         raise RuntimeError(p.stderr[-3000:])
     return [json.loads(line[7:]) for line in p.stdout.splitlines() if line.startswith("RESULT ")]
+
+
+def table(rows):
+    key = lambda r: (r["layer"], r["op"], r["threads"])  # noqa: E731
+    gf = lambda x: f"{x['flop'] / x['ms'] * 1e-6:.1f}" if x["flop"] else "-"  # noqa: E731
+    ms = lambda x: f"{x['ms']:.3f} ({x['ms_min']:.3f})" + ("*" if x["noisy"] else "")  # noqa: E731
+    out = []
+    for r in [r for r in rows if r["lib"] == "fastnn"]:
+        peers = [p for p in rows if p["lib"] == "torch" and key(p) == key(r)]
+        tb = min(peers, key=lambda p: p["ms"]) if peers else None
+        out.append([r["layer"], r["op"], str(r["threads"]), ms(r), gf(r)] +
+                   ([ms(tb), tb["fmt"], gf(tb), f"{tb['ms'] / r['ms']:.2f}x"] if tb else ["-"] * 4))
+    return H.markdown_table(["layer", "op", "threads", "fastnn ms (min)", "GFLOP/s", "torch ms (min)",
+                             "torch layout", "GFLOP/s", "speed-up"], out)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="shorter samples (noisier)")
     ap.add_argument("--threads", type=int, action="append", help="thread count(s); default 1 and 2")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="cpu: time by thread CPU time (busy machine; single-threaded runs only)")
     ap.add_argument("--layers", default=",".join(list(CONVS) + ["pool", "gemm"]),
                     help="comma-separated subset of: " + ", ".join(list(CONVS) + ["pool", "gemm"]))
     ap.add_argument("--worker", help=argparse.SUPPRESS)
-    ap.add_argument("--min-s", type=float, default=0.1, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
-        worker(a.worker, a.threads[0], a.min_s, a.layers.split(","))
-        return
-    min_s = 0.03 if a.quick else 0.1
-    rows = []
-    for t in a.threads or [1, 2]:
-        rows += run("fastnn", t, min_s, a.layers) + run("torch", t, min_s, a.layers)
-    import fastnn
+        return worker(a)
+    if a.clock == "cpu" and any(t != 1 for t in a.threads or (1, 2)):
+        sys.exit("--clock cpu measures single-threaded runs only: add --threads 1")
+    libs = ["fastnn"] + (["torch"] if H.have("torch") else [])
+    rows = [r for t in a.threads or [1, 2] for lib in libs for r in run(lib, t, a)]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=ROOT).stdout.strip()
-    print(f"fastnn {fastnn.__version__} ({fastnn.backend.capability()}), commit {commit}, "
-          f"{os.cpu_count()} CPUs; median ms (min ms); torch = best of NCHW / channels_last\n")
-    print("| layer | op | threads | fastnn ms | GFLOP/s | torch ms | torch layout | GFLOP/s | speed-up |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    key = lambda r: (r["layer"], r["op"], r["threads"])  # noqa: E731
-    for r in [r for r in rows if r["lib"] == "fastnn"]:
-        peers = [p for p in rows if p["lib"] == "torch" and key(p) == key(r)]
-        tb = min(peers, key=lambda p: p["ms"]) if peers else None
-        gf = lambda x: f"{x['flop'] / x['ms'] * 1e-6:.1f}" if x and x["flop"] else "-"  # noqa: E731
-        print(f"| {r['layer']} | {r['op']} | {r['threads']} | {r['ms']:.3f} ({r['ms_min']:.3f}) | {gf(r)} | "
-              + (f"{tb['ms']:.3f} ({tb['ms_min']:.3f}) | {tb['fmt']} | {gf(tb)} | {tb['ms'] / r['ms']:.2f}x |"
-                 if tb else "- | - | - | - |"))
+    print(f"{H.machine_line()}; commit {commit}")
+    print(f"median ms (min ms) by {a.clock} clock, * = disturbed samples kept; torch = its faster layout\n")
+    print(table(rows))
 
 
 # ---- pytest-benchmark entry points (fastnn only) ----

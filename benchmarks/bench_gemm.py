@@ -1,7 +1,9 @@
-"""SGEMM benchmark: fastnn vs numpy vs torch, see fastnn/bench/gemm.py (owned by the GEMM group).
+"""SGEMM benchmark: fastnn vs numpy (OpenBLAS at its best) and torch, 1 and 2 threads.
 
-    python benchmarks/bench_gemm.py [--quick] [--threads N]   # = python -m fastnn.bench gemm ...
-    pytest benchmarks/bench_gemm.py                           # pytest-benchmark, fastnn only, quick cases
+Script:  python benchmarks/bench_gemm.py [--quick] [--threads N] [--clock cpu]
+         (the same as `python -m fastnn.bench gemm ...`: prints the markdown tables of RESULTS.md)
+pytest:  pytest benchmarks/bench_gemm.py   (pytest-benchmark; times fastnn and numpy in-process,
+         so numpy runs with this process's environment: unset OPENBLAS_CORETYPE first)
 """
 import os
 import sys
@@ -9,20 +11,20 @@ import sys
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)  # the in-tree build (tools/dev_build.sh) when not installed
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from fastnn.bench import gemm as G  # noqa: E402
 
-from fastnn.bench import gemm  # noqa: E402
+CASES = list(G.cases(quick=True))
+IDS = [f"{case.replace(' ', '')}-{form}" for case, form, _ in CASES]
 
-CASES = list(gemm.cases(quick=True))
 
-
-@pytest.mark.parametrize("case,form,mkn", CASES, ids=[f"{c}-{f}" for c, f, _ in CASES])
-def test_gemm(benchmark, case, form, mkn):
-    import fastnn
-    x, y = gemm.operands(form, *mkn, np.random.default_rng(0))
-    out = benchmark(fastnn.kernels.gemm, x, y)
-    assert out.shape == (x.shape[0], y.shape[1])
+@pytest.mark.parametrize("case,form,mkn", CASES, ids=IDS)
+@pytest.mark.parametrize("lib", ["fastnn", "numpy"])
+def test_gemm(benchmark, lib, case, form, mkn):
+    mm, conv = G.matmul_for(lib, nthreads=int(os.environ.get("OMP_NUM_THREADS", "1")))
+    x, y = (conv(v) for v in G.operands(form, *mkn, np.random.default_rng(0)))
+    benchmark.extra_info["gflop"] = 2e-9 * mkn[0] * mkn[1] * mkn[2]
+    benchmark(mm, x, y)
 
 
 if __name__ == "__main__":

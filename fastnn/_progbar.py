@@ -1,10 +1,10 @@
 """Keras 3's progress bar (``keras/src/utils/progbar.py``), exact format.
 
-``verbose=1``: ``\\x1b[1m 93/469\\x1b[0m \\x1b[32m━━━━\\x1b[0m\\x1b[37m━━━━━━━━━━━━━━━━\\x1b[0m \\x1b[1m3s\\x1b[0m 8ms/step -
-accuracy: 0.7012 - loss: 0.9311`` redrawn in place (``\\b``... ``\\r``) on a terminal or notebook, with
-the ETA while running and the elapsed time when done; when stdout is not a terminal only the final
-line of each epoch is printed. ``verbose=2``: one plain line at the end:
-``469/469 - 5s - 9ms/step - accuracy: 0.8817 - loss: 0.3980``.
+``verbose=1``: `` 93/469 ━━━━━━━━━━━━━━━━━━━━ 3s 8ms/step - accuracy: 0.7012 - loss: 0.9311`` (counter
+and time in bold, the done part of the bar green, the rest white, via ANSI codes), redrawn in place
+(``\\b``... ``\\r``) on a terminal or notebook with the ETA while running and the elapsed time when
+done; when stdout is not a terminal only the final line of each epoch is printed.
+``verbose=2``: one plain line at the end: ``469/469 - 5s - 9ms/step - accuracy: 0.8817 - loss: 0.3980``.
 """
 import math
 import os
@@ -42,7 +42,8 @@ class Progbar:
     list of ``(name, value)``; values are shown as given (fit passes the epoch's running means)."""
 
     def __init__(self, target, width=20, verbose=1, interval=0.05, unit_name="step"):
-        self.target, self.width, self.verbose, self.interval, self.unit_name = target, width, verbose, interval, unit_name
+        self.target, self.width, self.verbose = target, width, verbose
+        self.interval, self.unit_name = interval, unit_name
         self._dynamic = _dynamic_display()
         self._values = {}
         self._prev_total_width = 0

@@ -35,13 +35,21 @@ _NAMES = sorted(_PAIRS) + sorted(_OP_CLASSES)
 _ALIASES = {"swish": "silu", None: "linear"}
 
 
+_FUNCTION_CLASSES = {}
+
+
 def function_class(name):
     """The autograd Function class computing activation ``name`` (a canonical name)."""
-    if name in _OP_CLASSES:
-        from fastnn.ops import activation
-        return getattr(activation, _OP_CLASSES[name])
-    from fastnn.layers._bridge import pair_function
-    return pair_function(name, *_PAIRS[name])
+    cls = _FUNCTION_CLASSES.get(name)
+    if cls is None:
+        if name in _OP_CLASSES:
+            from fastnn.ops import activation
+            cls = getattr(activation, _OP_CLASSES[name])
+        else:
+            from fastnn.layers._bridge import pair_function
+            cls = pair_function(name, *_PAIRS[name])
+        _FUNCTION_CLASSES[name] = cls
+    return cls
 
 
 def _apply(name, x):

@@ -141,7 +141,8 @@ class CallbackList:
         if progbar_custom:
             self._batch_end.append(self.progbar)
         self._fast_progbar = self.progbar if self.progbar is not None and not progbar_custom else None
-        self.needs_batch_logs = bool(self._batch_end)
+        self.needs_batch_begin = bool(self._batch_begin)
+        self.needs_batch_end = bool(self._batch_end) or self._fast_progbar is not None
 
     def _call(self, hook, *args):
         for cb in self.callbacks:
@@ -271,7 +272,8 @@ class EarlyStopping(Callback):
 
 class ModelCheckpoint(Callback):
     """Saves the model (``model.save``, path ending ``.keras``) or its weights (``save_weights_only=True``,
-    ``.weights.npz``, or ``.weights.h5`` with h5py) every epoch, or only when ``monitor`` improves (``save_best_only=True``).
+    ``.weights.npz``, or ``.weights.h5`` with h5py) every epoch, or only when ``monitor`` improves
+    (``save_best_only=True``).
     The path may hold format fields: ``"ckpt-{epoch:02d}-{val_loss:.2f}.keras"``."""
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
@@ -355,7 +357,8 @@ class ReduceLROnPlateau(Callback):
         if mode not in ("auto", "min", "max"):
             warnings.warn(f"Learning rate reduction mode {mode} is unknown, fallback to auto mode.", stacklevel=2)
             mode = "auto"
-        self.monitor, self.factor, self.patience, self.verbose, self.mode = monitor, float(factor), patience, verbose, mode
+        self.monitor, self.factor, self.patience, self.verbose = monitor, float(factor), patience, verbose
+        self.mode = mode
         self.min_delta, self.cooldown, self.min_lr = min_delta, cooldown, min_lr
         self._reset()
 

@@ -11,7 +11,7 @@ is fused into one softmax cross-entropy on the logits (``_logits_value_and_grad`
 better (no clipping of probabilities) and one pass over the data.
 
 >>> import fastnn
->>> fastnn.losses.SparseCategoricalCrossentropy()([1], [[0.1, 0.9]]).round(4)
+>>> round(float(fastnn.losses.SparseCategoricalCrossentropy()([1], [[0.1, 0.9]])), 4)
 0.1054
 """
 import numpy as np
@@ -23,7 +23,7 @@ _F32 = np.float32
 
 
 def _f32(x):
-    return np.asarray(getattr(x, "data", x), dtype=_F32)
+    return np.asarray(x, dtype=_F32)
 
 
 def _one_hot(labels, n):
@@ -34,13 +34,14 @@ def _one_hot(labels, n):
 
 def _sparse_labels(y_true, y_pred, who):
     """Integer labels of shape y_pred.shape[:-1] (accepts a trailing axis of 1), range-checked."""
-    y = np.asarray(getattr(y_true, "data", y_true))
+    y = np.asarray(y_true)
     if y.shape != y_pred.shape[:-1]:
         if y.shape == y_pred.shape[:-1] + (1,):
             y = y.reshape(y.shape[:-1])
         else:
+            hint = " (one-hot labels need categorical_crossentropy)" if y.shape == y_pred.shape else ""
             raise ValueError(f"{who}: labels of shape {y.shape} do not match predictions of shape {y_pred.shape} "
-                             f"(expected labels of shape {y_pred.shape[:-1]})")
+                             f"(expected integer labels of shape {y_pred.shape[:-1]}){hint}")
     if y.dtype.kind == "f":
         if np.isnan(y).any():
             raise ValueError(f"{who}: labels contain NaN")
@@ -63,7 +64,10 @@ def _dense_targets(y_true, y_pred, who):
         if y.size == y_pred.size and y.shape[:1] == y_pred.shape[:1]:
             y = y.reshape(y_pred.shape)
         else:
-            raise ValueError(f"{who}: targets of shape {y.shape} do not match predictions of shape {y_pred.shape}")
+            hint = (" (integer class labels need sparse_categorical_crossentropy, or one-hot encode them with "
+                    "fastnn.utils.to_categorical)" if y.shape == y_pred.shape[:-1] and "categorical" in who else "")
+            raise ValueError(f"{who}: targets of shape {y.shape} do not match predictions of shape "
+                             f"{y_pred.shape}{hint}")
     if np.isnan(y).any():
         raise ValueError(f"{who}: targets contain NaN")
     return y
@@ -216,6 +220,22 @@ class Loss:
         """Reduced loss (float) and its gradient w.r.t. the model output ``p``, for prepared targets ``y``."""
         return self._scaled(p, *self._mean_and_grad(p, y))
 
+    def _value(self, p, y, w=None, logits=False):
+        """The reduced loss only (evaluation), optionally with per-sample weights ``w`` (N,): Keras's
+        ``sum(w * l) / size`` ("sum_over_batch_size" still divides by the element count)."""
+        per = _xent_rows(p, y, True) if logits else self._per_sample(y, p)
+        if w is not None:
+            per = per * np.asarray(w, dtype=_F32).reshape((len(w),) + (1,) * (per.ndim - 1))
+        total = float(per.sum(dtype=np.float64))
+        return total if self.reduction == "sum" else total / max(per.size, 1)
+
+    def _weighted_value_and_grad(self, p, y, w, logits=False):
+        """Loss with per-sample weights ``w`` (see ``_value``) and its gradient (each row's gradient scaled
+        by its weight)."""
+        _, grad = self._logits_value_and_grad(p, y) if logits else self._value_and_grad(p, y)
+        w = np.asarray(w, dtype=_F32)
+        return self._value(p, y, w, logits), grad * w.reshape((len(w),) + (1,) * (grad.ndim - 1))
+
     def get_config(self):
         return {"name": self.name, "reduction": self.reduction}
 
@@ -346,7 +366,8 @@ class LossFunctionWrapper(Loss):
 
 
 _BY_NAME = {
-    "categorical_crossentropy": CategoricalCrossentropy, "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "binary_crossentropy": BinaryCrossentropy, "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
     "MSE": MeanSquaredError, "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
     "MAE": MeanAbsoluteError,

@@ -41,7 +41,7 @@ class Metric:
     def update_state(self, y_true, y_pred, sample_weight=None):
         if sample_weight is not None:
             raise ValueError(f"{self.name}: sample_weight is not supported yet")
-        y_true = np.asarray(getattr(y_true, "data", y_true))
+        y_true = np.asarray(y_true)
         self._update(y_true, _f32(y_pred))
 
     def __call__(self, y_true, y_pred, sample_weight=None):
@@ -78,10 +78,7 @@ class _MeanOfMatches(Metric):
 
 def _labels(y, p):
     """Integer labels for predictions p (N, ..., C): y of shape p.shape[:-1] or with a trailing 1."""
-    y = np.asarray(y)
-    if y.ndim == p.ndim:
-        y = y.reshape(y.shape[:-1])
-    return y
+    return y.reshape(y.shape[:-1]) if y.ndim == p.ndim else y
 
 
 class Accuracy(_MeanOfMatches):
@@ -114,7 +111,7 @@ class CategoricalAccuracy(_MeanOfMatches):
         super().__init__(name, dtype)
 
     def _matches(self, y, p):
-        return np.argmax(y, axis=-1) == np.argmax(p, axis=-1)
+        return y.argmax(axis=-1) == p.argmax(axis=-1)
 
 
 class SparseCategoricalAccuracy(_MeanOfMatches):
@@ -126,7 +123,7 @@ class SparseCategoricalAccuracy(_MeanOfMatches):
         super().__init__(name, dtype)
 
     def _matches(self, y, p):
-        return _labels(y, p) == np.argmax(p, axis=-1)
+        return _labels(y, p) == p.argmax(axis=-1)
 
 
 class _Confusion(Metric):
@@ -148,8 +145,8 @@ class _Confusion(Metric):
     def _update(self, y, p):
         y = np.asarray(y)
         if y.shape != p.shape:
-            y = _one_hot(_labels(y, p).astype(np.intp), p.shape[-1]) if p.shape[-1] > 1 and y.size * p.shape[-1] == p.size \
-                else y.reshape(p.shape)
+            sparse = p.shape[-1] > 1 and y.size * p.shape[-1] == p.size
+            y = _one_hot(_labels(y, p).astype(np.intp), p.shape[-1]) if sparse else y.reshape(p.shape)
         if self.class_id is not None:
             y, p = y[..., self.class_id], p[..., self.class_id]
         pos, true = p > self.thresholds, y > 0.5
@@ -235,8 +232,9 @@ class Mean(Metric):
         self._total, self._count = 0.0, 0.0
 
     def update_state(self, values, sample_weight=None):
-        v = np.asarray(getattr(values, "data", values), dtype=np.float64)
-        w = np.ones_like(v) if sample_weight is None else np.broadcast_to(np.asarray(sample_weight, np.float64), v.shape)
+        v = np.asarray(values, dtype=np.float64)
+        w = np.ones_like(v) if sample_weight is None else np.broadcast_to(np.asarray(sample_weight, np.float64),
+                                                                          v.shape)
         self._total += float((v * w).sum())
         self._count += float(w.sum())
 
@@ -324,7 +322,7 @@ class _FunctionMetric(_LossMetric):
 
     def _update(self, y, p):
         out = self.fn(y, p)
-        per = np.asarray(getattr(out, "data", out), np.float64)
+        per = np.asarray(out, np.float64)
         self._total += float(per.sum())
         self._count += max(per.size, 1)
 

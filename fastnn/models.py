@@ -13,10 +13,12 @@ parameter with one fused optimizer call.
 ['accuracy', 'loss']
 """
 import math
+import os
 import shutil
 
 import numpy as np
 
+from fastnn import backend
 from fastnn import callbacks as callbacks_module
 from fastnn import losses as losses_module
 from fastnn import metrics as metrics_module
@@ -25,19 +27,22 @@ from fastnn import saving
 from fastnn._progbar import Progbar
 from fastnn.layers.base import Layer, shape_str
 from fastnn.layers.core import InputLayer
+from fastnn.tensor import no_grad
 
 _F32 = np.float32
-_PREDICT_CHUNK = 1024  # rows per forward pass in evaluate/predict (results do not depend on it)
-# NOTE: the loader's background prefetch measured slower here (MLP 784-128-10, 1 thread: 4.5 vs 2.9 ms/step at
-# batch 256 on the shared 2-core machine): a batch gather costs tens of microseconds, the thread hand-off more.
-_PREFETCH = False
+# evaluate/predict run the forward pass in chunks sized by the model, not by batch_size (each sample's output
+# does not depend on the chunk): the largest activation of a chunk is kept near this many floats, which keeps
+# it in cache and the memory bounded (measured, MNIST CNN predict, 1 thread: 3,200 samples/s in chunks of 64
+# rows vs 1,500 in chunks of 1,024), clamped to [_CHUNK_MIN, _CHUNK_MAX] rows.
+_CHUNK_FLOATS = 2 * 1024 * 1024
+_CHUNK_MIN, _CHUNK_MAX = 16, 1024
 
 
 def _as_array(data, what):
     """A numeric numpy array (no copy for arrays; Tensors unwrap) or a ValueError/TypeError naming ``what``."""
     if data is None:
         raise ValueError(f"{what} is required, got None")
-    arr = np.asarray(getattr(data, "data", data))
+    arr = np.asarray(data)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{what} must be numeric (int, uint or float), got dtype {arr.dtype}")
     if arr.ndim == 0:
@@ -66,7 +71,43 @@ def _batch_size(batch_size, what="batch_size"):
 def _check_cardinality(x, y):
     if len(x) != len(y):
         raise ValueError(f"Data cardinality is ambiguous: x has {len(x)} samples (shape {x.shape}) but y has "
-                         f"{len(y)} samples (shape {y.shape}). Make sure all arrays contain the same number of samples.")
+                         f"{len(y)} samples (shape {y.shape}). Make sure all arrays contain the same number of "
+                         f"samples.")
+
+
+def _prefetch():
+    """Whether fit's loader gathers the next batch in its background thread: only when the kernels' OpenMP
+    threads leave a core free. NOTE: with every core busy the gather thread competes with OpenMP and was
+    measured to slow steps down (MLP 784-128-10, batch 256, loaded 2-core machine: 4.5 vs 2.9 ms/step)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return cores > backend.get_num_threads()
+
+
+def _sample_weights(n, targets, class_weight, sample_weight, what):
+    """Per-sample float32 weights from ``sample_weight`` (N,) and/or ``class_weight`` {class: weight} (Keras:
+    classes from integer labels, the arg-max of one-hot targets or rounded binary targets), or None."""
+    if class_weight is None and sample_weight is None:
+        return None
+    w = np.ones(n, np.float32)
+    if sample_weight is not None:
+        sw = np.asarray(sample_weight, dtype=np.float32)
+        if sw.shape not in ((n,), (n, 1)):
+            raise ValueError(f"{what}: sample_weight must have shape ({n},), got {sw.shape}")
+        if not np.isfinite(sw).all():
+            raise ValueError(f"{what}: sample_weight contains NaN or infinite values")
+        w *= sw.reshape(n)
+    if class_weight is not None:
+        if not isinstance(class_weight, dict):
+            raise ValueError(f"{what}: class_weight must be a dict {{class index: weight}}, got {class_weight!r}")
+        labels = np.asarray(targets)
+        if labels.ndim > 1:
+            labels = labels.argmax(axis=-1) if labels.shape[-1] != 1 else labels[..., 0]
+        labels = np.round(labels).astype(np.int64).reshape(n)
+        table = np.ones(max(int(labels.max()) + 1, max(class_weight) + 1), np.float32)
+        for cls, weight in class_weight.items():
+            table[int(cls)] = weight
+        w *= table[labels]
+    return w
 
 
 def _rows(x, idx):
@@ -76,8 +117,7 @@ def _rows(x, idx):
 
 
 def _softmax(z):
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    return backend.cpu.softmax_forward(z)
 
 
 class _Plan:
@@ -110,9 +150,11 @@ class _Plan:
                 h, ctxs[i] = layer._forward(h, training)
         return h
 
-    def train_step(self, model, xb, yb):
+    def train_step(self, model, xb, yb, wb=None):
         h = self.forward(xb, True, self.fused)
-        if self.fused:
+        if wb is not None:
+            loss, dh = self.loss._weighted_value_and_grad(h, yb, wb, self.fused)
+        elif self.fused:
             loss, dh = self.loss._logits_value_and_grad(h, yb)
         else:
             loss, dh = self.loss._value_and_grad(h, yb)
@@ -180,7 +222,8 @@ class Sequential(Layer):
                             f"{type(layer).__name__}.")
         if any(existing.name == layer.name for existing in self._layers):
             raise ValueError(f"All layers added to a Sequential model should have unique names. Name '{layer.name}' is "
-                             f"already the name of a layer in this model. Update the `name` argument to pass a unique name.")
+                             f"already the name of a layer in this model. Update the `name` argument to pass a "
+                             f"unique name.")
         if not self._layers and self._batch_input_shape is None and layer._batch_input_shape is not None:
             self._batch_input_shape = (None,) + tuple(layer._batch_input_shape[1:])
         self._layers.append(layer)
@@ -234,6 +277,8 @@ class Sequential(Layer):
 
     def _check_input_shape(self, input_shape):
         expected = self._input_shape
+        if input_shape[1:] == expected[1:]:
+            return
         if len(input_shape) != len(expected) or any(
                 e is not None and g != e for e, g in zip(expected[1:], input_shape[1:])):
             first = self._layers[0]
@@ -384,10 +429,11 @@ class Sequential(Layer):
         """Train for ``epochs`` epochs; returns a ``History`` (``.history``: dict of per-epoch lists)."""
         self._require_compiled("fit")
         verbose, batch_size = _verbose(verbose), _batch_size(batch_size)
-        if class_weight is not None or sample_weight is not None or steps_per_epoch is not None:
-            raise ValueError("fit: class_weight, sample_weight and steps_per_epoch are not supported yet")
+        if steps_per_epoch is not None:
+            raise ValueError("fit: steps_per_epoch is not supported yet")
         for arg, value in (("epochs", epochs), ("initial_epoch", initial_epoch), ("validation_freq", validation_freq)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (1 if arg == "validation_freq" else 0):
+            least = 1 if arg == "validation_freq" else 0
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
                 raise ValueError(f"fit: {arg} must be a non-negative integer, got {value!r}")
         x = _as_array(x, "fit: x")
         y = _as_array(y, "fit: y")
@@ -400,53 +446,65 @@ class Sequential(Layer):
                 raise ValueError(f"Training data contains {len(x)} samples, which is not sufficient to split it into a "
                                  f"validation and training set as specified by `validation_split={validation_split}`. "
                                  f"Either provide more data, or a different value for the `validation_split` argument.")
-            validation_data = (x[split_at:], y[split_at:])  # the LAST fraction, taken before shuffling
+            # the LAST fraction, taken before shuffling (sample weights are split the same way)
+            val_sw = None if sample_weight is None else np.asarray(sample_weight)[split_at:]
+            validation_data = (x[split_at:], y[split_at:], val_sw)
             x, y = x[:split_at], y[:split_at]
+            sample_weight = None if sample_weight is None else np.asarray(sample_weight)[:split_at]
         x, yt, y_shape = self._prepare_xy(x, y, "fit")
+        weights = _sample_weights(len(x), yt, class_weight, sample_weight, "fit")
         val = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise ValueError("fit: validation_data must be a tuple (x_val, y_val)")
-            if len(validation_data) == 3 and validation_data[2] is not None:
-                raise ValueError("fit: sample weights in validation_data are not supported yet")
-            val = self._prepare_xy(validation_data[0], validation_data[1], "fit: validation_data")[:2]
+                raise ValueError("fit: validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight)")
+            xv, yv, _ = self._prepare_xy(validation_data[0], validation_data[1], "fit: validation_data")
+            vw = validation_data[2] if len(validation_data) == 3 else None
+            val = (xv, yv, _sample_weights(len(xv), yv, None, vw, "fit: validation_data"))
         val_bs = _batch_size(validation_batch_size or batch_size, "validation_batch_size")
         self._resolve_metrics(y_shape)
         plan = _Plan(self)
 
         from fastnn._pipeline import BatchLoader
         # shuffled gather + cast into reused float32 buffers, next batch prefetched while a step runs
-        loader = BatchLoader(x, yt, batch_size=batch_size, shuffle=bool(shuffle), prefetch=_PREFETCH)
+        loader = BatchLoader(x, yt, batch_size=batch_size, shuffle=bool(shuffle), prefetch=_prefetch())
         steps = len(loader)
         cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose, "epochs": epochs, "steps": steps},
                                             add_history=True, add_progbar=verbose != 0)
         self.stop_training = False
         metrics = plan.metrics
-        state = {"loss_sum": 0.0, "seen": 0}
+        totals = [0.0, 0]  # the epoch's loss summed over samples, samples seen
 
         def batch_logs():
             logs = {m.name: _pythonify(m.result()) for m in metrics}
-            logs["loss"] = state["loss_sum"] / max(state["seen"], 1)
+            logs["loss"] = totals[0] / max(totals[1], 1)
             return dict(sorted(logs.items()))
 
+        train_step, begin_hooks, end_hooks = plan.train_step, cbs.needs_batch_begin, cbs.needs_batch_end
         cbs.on_train_begin()
         epoch_logs = {}
         for epoch in range(initial_epoch, epochs):
             for m in metrics:
                 m.reset_state()
-            state["loss_sum"], state["seen"] = 0.0, 0
+            totals[0] = totals[1] = 0
             cbs.on_epoch_begin(epoch)
+            order = loader.epoch_indices(epoch) if weights is not None else None
             for step, (xb, yb) in enumerate(loader.epoch(epoch)):
-                cbs.train_batch_begin(step)
-                loss = plan.train_step(self, xb, yb)
-                state["loss_sum"] += loss * len(xb)
-                state["seen"] += len(xb)
-                cbs.train_batch_end(step, batch_logs)
+                if begin_hooks:
+                    cbs.train_batch_begin(step)
+                rows = len(xb)
+                if order is None:
+                    loss = train_step(self, xb, yb)
+                else:
+                    loss = train_step(self, xb, yb, weights[order[totals[1]:totals[1] + rows]])
+                totals[0] += loss * rows
+                totals[1] += rows
+                if end_hooks:
+                    cbs.train_batch_end(step, batch_logs)
                 if self.stop_training:
                     break
             epoch_logs = batch_logs()
             if val is not None and (epoch + 1) % validation_freq == 0:
-                val_logs = self._evaluate_arrays(val[0], val[1], val_bs)
+                val_logs = self._evaluate_arrays(val[0], val[1], val_bs, weights=val[2])
                 epoch_logs.update(("val_" + k, v) for k, v in val_logs.items())
             cbs.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
@@ -465,6 +523,11 @@ class Sequential(Layer):
         loss = plan.train_step(self, _rows(x, slice(None)), yt)
         return loss if not plan.metrics else [loss] + [_pythonify(m.result()) for m in plan.metrics]
 
+    def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
+        """Loss (and metrics) on one batch, inference mode."""
+        return self.evaluate(x, y, batch_size=max(1, len(_as_array(x, "test_on_batch: x"))), verbose=0,
+                             sample_weight=sample_weight, return_dict=return_dict)
+
     # ---- inference ------------------------------------------------------------------------------
     def _inference_plan(self):
         """A forward-only plan over the current layers, reused across predict/evaluate calls."""
@@ -472,25 +535,24 @@ class Sequential(Layer):
         if plan is None or plan.layers != self._layers:
             plan = _Plan.__new__(_Plan)
             plan.layers, plan.ctxs = list(self._layers), [None] * len(self._layers)
+            # rows per inference chunk (see _CHUNK_FLOATS)
+            widest = max([math.prod(d or 1 for d in layer._output_shape[1:]) for layer in self._layers] + [1])
+            plan.rows = int(min(_CHUNK_MAX, max(_CHUNK_MIN, _CHUNK_FLOATS // widest)))
             self._infer = plan
         return plan
 
-    def _inference_chunks(self, x, batch_size, logits):
-        """Yield (start, stop, outputs) over x in chunks, in inference mode (no graph, no dropout).
-
-        Chunks hold at least _PREDICT_CHUNK rows: each sample's output does not depend on the chunk."""
-        from fastnn.tensor import no_grad
+    def _inference_chunks(self, x, logits):
+        """Yield (start, stop, outputs) over x in chunks, in inference mode (no graph, no dropout)."""
         plan = self._inference_plan()
-        chunk = max(batch_size, _PREDICT_CHUNK)
+        chunk = plan.rows
         n = len(x)
         with no_grad():
             for lo in range(0, n, chunk):
                 hi = min(n, lo + chunk)
                 yield lo, hi, plan.forward(_rows(x, slice(lo, hi)), False, logits)
 
-    def _evaluate_arrays(self, x, yt, batch_size, progbar=None):
+    def _evaluate_arrays(self, x, yt, batch_size, progbar=None, weights=None):
         fused = self.loss._softmax_fusable and not self.loss.from_logits and self._act == "softmax"
-        value_and_grad = self.loss._logits_value_and_grad if fused else self.loss._value_and_grad
         metrics = self._compiled_metrics
         for m in metrics:
             m.reset_state()
@@ -502,9 +564,9 @@ class Sequential(Layer):
             out["loss"] = total / max(seen, 1)
             return dict(sorted(out.items()))
 
-        for lo, hi, h in self._inference_chunks(x, batch_size, fused):
+        for lo, hi, h in self._inference_chunks(x, fused):
             yb = yt[lo:hi]
-            total += value_and_grad(h, yb)[0] * (hi - lo)
+            total += self.loss._value(h, yb, None if weights is None else weights[lo:hi], fused) * (hi - lo)
             seen = hi
             pred = _softmax(h) if probs_needed else h
             for m in metrics:
@@ -518,17 +580,19 @@ class Sequential(Layer):
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None, callbacks=None,
                  return_dict=False):
-        """Loss (and metrics) on (x, y) in inference mode: a float, or ``[loss, *metrics]`` when metrics were compiled."""
+        """Loss (and metrics) on (x, y) in inference mode: a float, or ``[loss, *metrics]`` when metrics
+        were compiled (``return_dict=True``: a dict)."""
         self._require_compiled("evaluate")
         verbose, batch_size = _verbose(verbose), _batch_size(batch_size)
-        if sample_weight is not None or steps is not None:
-            raise ValueError("evaluate: sample_weight and steps are not supported yet")
+        if steps is not None:
+            raise ValueError("evaluate: steps is not supported yet")
         x, yt, y_shape = self._prepare_xy(x, y, "evaluate")
+        weights = _sample_weights(len(x), yt, None, sample_weight, "evaluate")
         self._resolve_metrics(y_shape)
         cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose}, add_history=False)
         cbs.on_test_begin()
         progbar = Progbar(-(-len(x) // batch_size), verbose=verbose) if verbose else None
-        logs = self._evaluate_arrays(x, yt, batch_size, progbar)
+        logs = self._evaluate_arrays(x, yt, batch_size, progbar, weights)
         if progbar is not None:
             progbar.update(progbar.target, list(logs.items()), finalize=True)
         cbs.on_test_end(logs)
@@ -544,13 +608,13 @@ class Sequential(Layer):
         if steps is not None:
             raise ValueError("predict: steps is not supported yet")
         x = self._prepare_x(x, "predict")
-        if not verbose and callbacks is None and len(x) <= max(batch_size, _PREDICT_CHUNK):
+        if not verbose and callbacks is None and len(x) <= self._inference_plan().rows:
             return self._predict_small(x)
         out = np.empty((len(x),) + tuple(self._output_shape[1:]), _F32)
         cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose}, add_history=False)
         cbs.on_predict_begin()
         progbar = Progbar(-(-len(x) // batch_size), verbose=verbose) if verbose else None
-        for lo, hi, h in self._inference_chunks(x, batch_size, False):
+        for lo, hi, h in self._inference_chunks(x, False):
             out[lo:hi] = h
             if progbar is not None and hi < len(x):
                 progbar.update(-(-hi // batch_size))
@@ -561,7 +625,6 @@ class Sequential(Layer):
 
     def _predict_small(self, x):
         """One forward pass, no progress bar or callbacks (the low-latency path of predict)."""
-        from fastnn.tensor import no_grad
         with no_grad():
             h = self._inference_plan().forward(_rows(x, slice(None)), False, False)
         return h.copy() if np.may_share_memory(h, x) else np.ascontiguousarray(h)

@@ -11,6 +11,7 @@ raise ``ValueError`` as in Keras 3.
 0.001
 """
 import math
+import types
 
 import numpy as np
 
@@ -137,7 +138,7 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}.apply: got {len(grads)} gradients for {len(variables)} variables")
         arrays = []
         for g, v in zip(grads, variables):
-            g = np.ascontiguousarray(getattr(g, "data", g), dtype=np.float32)
+            g = np.ascontiguousarray(g, dtype=np.float32)
             if g.shape != v.shape:
                 raise ValueError(f"{type(self).__name__}.apply: gradient of shape {g.shape} for variable "
                                  f"'{v.path}' of shape {v.shape}")
@@ -154,12 +155,20 @@ class Optimizer:
 
     def get_config(self):
         lr = self._learning_rate
-        return {"name": self.name, "learning_rate": lr if not callable(lr) else repr(lr),
+        if isinstance(lr, LearningRateSchedule):
+            lr = {"class_name": type(lr).__name__, "config": lr.get_config()}
+        elif callable(lr):
+            raise ValueError(f"{type(self).__name__}.get_config: a plain function learning rate cannot be "
+                             f"serialized; use a fastnn.optimizers.schedules class")
+        return {"name": self.name, "learning_rate": lr,
                 "weight_decay": self.weight_decay, "clipnorm": self.clipnorm, "clipvalue": self.clipvalue,
                 "global_clipnorm": self.global_clipnorm}
 
     @classmethod
     def from_config(cls, config):
+        lr = config.get("learning_rate")
+        if isinstance(lr, dict):
+            config = {**config, "learning_rate": getattr(schedules, lr["class_name"]).from_config(lr["config"])}
         return cls(**config)
 
 
@@ -231,7 +240,8 @@ class RMSprop(Optimizer):
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, weight_decay=None,
                  name="rmsprop", **kwargs):
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name, **kwargs)
-        self.rho, self.momentum, self.epsilon, self.centered = float(rho), float(momentum), float(epsilon), bool(centered)
+        self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
+        self.centered = bool(centered)
 
     def _used_slots(self):
         return ("velocities", "momentums" if self.momentum > 0 else None, "average_grads" if self.centered else None)
@@ -286,6 +296,85 @@ class Adadelta(Optimizer):
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
 
+
+# ---- learning-rate schedules (keras.optimizers.schedules): lr = schedule(iterations) -------------------
+
+class LearningRateSchedule:
+    """Base class: ``schedule(step) -> learning rate`` (step = the optimizer's iterations so far)."""
+
+    def __call__(self, step):
+        raise NotImplementedError
+
+    def get_config(self):
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class _StepDecay(LearningRateSchedule):
+    """Shared by the decays of ``step / decay_steps`` (floored when ``staircase``)."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
+        if decay_steps <= 0:
+            raise ValueError(f"{type(self).__name__}: decay_steps must be > 0, got {decay_steps}")
+        self.initial_learning_rate, self.decay_steps, self.decay_rate = initial_learning_rate, decay_steps, decay_rate
+        self.staircase, self.name = staircase, name or type(self).__name__
+
+    def _progress(self, step):
+        p = step / self.decay_steps
+        return math.floor(p) if self.staircase else p
+
+
+class ExponentialDecay(_StepDecay):
+    """``initial_learning_rate * decay_rate ** (step / decay_steps)``."""
+
+    def __call__(self, step):
+        return self.initial_learning_rate * self.decay_rate ** self._progress(step)
+
+
+class InverseTimeDecay(_StepDecay):
+    """``initial_learning_rate / (1 + decay_rate * step / decay_steps)``."""
+
+    def __call__(self, step):
+        return self.initial_learning_rate / (1 + self.decay_rate * self._progress(step))
+
+
+class PiecewiseConstantDecay(LearningRateSchedule):
+    """``values[i]`` while ``boundaries[i-1] < step <= boundaries[i]`` (Keras semantics)."""
+
+    def __init__(self, boundaries, values, name="PiecewiseConstant"):
+        if len(values) != len(boundaries) + 1:
+            raise ValueError(f"PiecewiseConstantDecay: needs len(values) == len(boundaries) + 1, got "
+                             f"{len(values)} values and {len(boundaries)} boundaries")
+        self.boundaries, self.values, self.name = list(boundaries), list(values), name
+
+    def __call__(self, step):
+        for boundary, value in zip(self.boundaries, self.values):
+            if step <= boundary:
+                return value
+        return self.values[-1]
+
+
+class CosineDecay(LearningRateSchedule):
+    """Cosine decay from ``initial_learning_rate`` to ``alpha * initial_learning_rate`` over ``decay_steps``."""
+
+    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name="CosineDecay"):
+        if decay_steps <= 0:
+            raise ValueError(f"CosineDecay: decay_steps must be > 0, got {decay_steps}")
+        self.initial_learning_rate, self.decay_steps, self.alpha, self.name = (initial_learning_rate, decay_steps,
+                                                                                alpha, name)
+
+    def __call__(self, step):
+        done = min(step, self.decay_steps) / self.decay_steps
+        cosine = 0.5 * (1 + math.cos(math.pi * done))
+        return self.initial_learning_rate * ((1 - self.alpha) * cosine + self.alpha)
+
+
+schedules = types.SimpleNamespace(LearningRateSchedule=LearningRateSchedule, ExponentialDecay=ExponentialDecay,
+                                  InverseTimeDecay=InverseTimeDecay, PiecewiseConstantDecay=PiecewiseConstantDecay,
+                                  CosineDecay=CosineDecay)
 
 _BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad, "adadelta": Adadelta}
 

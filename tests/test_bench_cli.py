@@ -8,14 +8,15 @@ import numpy as np
 
 import fastnn
 
-# the directory holding the fastnn under test (the source tree, or site-packages when installed)
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
+# NOTE: subprocesses run outside the checkout, so they import the same fastnn as this test (the
+# installed package in CI, whose source tree has no compiled modules to shadow it with).
+CWD = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
 
 
 def _bench(*argv, tmp_path=None):
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), FASTNN_BENCH_SMOKE="1")
+    env = dict(os.environ, FASTNN_BENCH_SMOKE="1")
     p = subprocess.run([sys.executable, "-m", "fastnn.bench", *argv], env=env, capture_output=True, text=True,
-                       timeout=120)
+                       timeout=120, cwd=CWD)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     return p.stdout
 
@@ -31,10 +32,10 @@ def test_gemm_quick_table_fastnn_only(tmp_path):
 
 def test_train_worker_and_profile_tiny():
     """One fastnn end-to-end worker on a tiny epoch reports samples/s, loss and RSS."""
-    worker = os.path.join(ROOT, "fastnn", "bench", "_train_worker.py")
-    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
+    worker = os.path.join(os.path.dirname(os.path.abspath(fastnn.__file__)), "bench", "_train_worker.py")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
     p = subprocess.run([sys.executable, worker, "fastnn", "mlp32", "--n", "128", "--epochs", "1", "--reps", "1"],
-                       env=env, capture_output=True, text=True, timeout=120)
+                       env=env, capture_output=True, text=True, timeout=120, cwd=CWD)
     assert p.returncode == 0, p.stderr[-2000:]
     rows = [json.loads(line[7:]) for line in p.stdout.splitlines() if line.startswith("RESULT ")]
     kinds = {r["kind"]: r for r in rows}

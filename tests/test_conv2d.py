@@ -109,8 +109,8 @@ def test_matches_torch_float64(case):
 
 
 # Several row blocks, several dkernel chunks and several images, so both threads get work.
-BIG = [(3, 12, 12, 33, 16, 5, 5, 1, 1, "same"), (4, 20, 20, 8, 8, 3, 3, 1, 1, "valid"),
-       (2, 30, 30, 1, 32, 3, 3, 1, 1, "valid"), (4, 9, 9, 16, 8, 1, 1, 1, 1, "valid")]
+BIG = [(3, 12, 12, 33, 16, 5, 5, 1, 1, "same"), (8, 16, 16, 16, 16, 3, 3, 1, 1, "same"),
+       (4, 40, 40, 1, 32, 3, 3, 1, 1, "same"), (4, 9, 9, 16, 8, 1, 1, 1, 1, "valid")]
 
 
 @pytest.mark.parametrize("case", BIG, ids=str)
@@ -151,6 +151,10 @@ def test_keras_same_output_sizes():
     assert fastnn.kernels.conv2d(x, np.zeros((3, 3, 2, 4)), strides=2, padding="same").shape == (1, 4, 4, 4)
     assert fastnn.kernels.conv2d(x, np.zeros((3, 3, 2, 4)), strides=(1, 3), padding="SAME").shape == (1, 7, 3, 4)
     assert fastnn.kernels.conv2d(x, np.zeros((3, 2, 2, 4)), strides=2).shape == (1, 3, 4, 4)
+    assert fastnn.kernels.conv2d(x, np.zeros((3, 3, 2, 4)), strides=np.int64(2),
+                                 dilation_rate=(np.int32(1), 2)).shape == (1, 3, 2, 4)
+    with pytest.raises(TypeError, match="strides must be an int or a pair"):
+        fastnn.kernels.conv2d(x, np.zeros((3, 3, 2, 4)), strides=True)
 
 
 @pytest.mark.parametrize("x_shape,k_shape,kw,msg", [
@@ -179,34 +183,36 @@ def test_backward_validates_dout():
 
 # ---- autograd (needs fastnn.tensor from the autograd issue) ----
 
-def _numeric_grad(f, a, eps=1e-3):
-    g = np.zeros_like(a, dtype=np.float64)
-    it = np.nditer(a, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = a[i]
-        a[i] = old + eps
-        hi = f()
-        a[i] = old - eps
-        lo = f()
-        a[i] = old
-        g[i] = (hi - lo) / (2 * eps)
-    return g
-
-
 @pytest.mark.parametrize("case", [CASES[1], CASES[4], (1, 5, 4, 2, 3, 3, 2, (1, 2), (2, 1), "same")], ids=str)
 def test_autograd_conv2d(case):
     tensor = pytest.importorskip("fastnn.tensor")
+    from fastnn.autograd import gradcheck
     from fastnn.ops.conv import conv2d
     x, k, b, geo = _data(case)
-    w = np.random.default_rng(5).standard_normal(_out_shape(case)).astype(np.float32)
     tx, tk, tb = (tensor.Tensor(a, requires_grad=True) for a in (x, k, b))
     y = conv2d(tx, tk, tb, **geo)
     assert isinstance(y, tensor.Tensor) and y.shape == _out_shape(case)
-    y.backward(w)
-    x64, k64, b64 = (a.astype(np.float64) for a in (x, k, b))
+    assert gradcheck(lambda *a: conv2d(*a, **geo), [tx, tk, tb], eps=1e-2, atol=1e-3, rtol=1e-2)
 
-    def loss():
-        return float((_C.ref.conv2d_forward(x64, k64, b64, **geo).astype(np.float64) * w).sum())
-    for t, a in ((tx, x64), (tk, k64), (tb, b64)):
-        np.testing.assert_allclose(t.grad.data, _numeric_grad(loss, a, eps=1e-2), rtol=2e-2, atol=2e-2)
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[4], CASES[13]], ids=str)
+def test_fused_relu(case):
+    x, k, b, geo = _data(case)
+    z = _C.ref.conv2d_forward(x, k, b, **geo)
+    np.testing.assert_array_equal(_C.ref.conv2d_forward(x, k, b, activation="relu", **geo), np.maximum(z, 0))
+    n = case[5] * case[6] * case[3]
+    for name, t in backend.tables().items():
+        y = t.conv2d_forward(x, k, b, activation="relu", **geo)
+        assert_close(y, np.maximum(z, 0), n, f"{name} relu forward")
+        assert (y >= 0).all()
+        assert_close(t.conv2d_forward(x, k, b, activation="linear", **geo), z, n, f"{name} linear")
+    tensor = pytest.importorskip("fastnn.tensor")
+    from fastnn.ops.conv import conv2d
+    tx, tk, tb = (tensor.Tensor(a, requires_grad=True) for a in (x, k, b))
+    w = np.random.default_rng(7).standard_normal(z.shape).astype(np.float32)
+    conv2d(tx, tk, tb, activation="relu", **geo).backward(w)
+    want = _C.ref.conv2d_backward(w * (z > 0), x, k, **geo)
+    for got, ref, m in zip((tx.grad, tk.grad, tb.grad), want, (case[5] * case[6] * case[4], z.size, z.size)):
+        assert_close(got.data, ref, m, "relu backward")
+    with pytest.raises(ValueError, match="activation must be None, 'linear' or 'relu', got 'tanh'"):
+        fastnn.kernels.conv2d(x, k, activation="tanh", **geo)

@@ -40,9 +40,10 @@ def op(x, t):
     return x.T if t else x
 
 
-# Edge sizes for every ISA's tiles: MR 6/12/24 (+-1), NR 4/8/16/32 (+-1), KC 256 (+1), primes.
+# Edge sizes for every ISA's tiles: MR 6/8/12/16 (+-1), NR 4/8/16/32 (+-1), KC 512 (+1), primes.
 SHAPES = [  # (M, K, N)
-    (1, 1, 1), (1, 7, 1), (2, 3, 5), (5, 11, 7), (6, 16, 8), (7, 17, 9), (11, 13, 31), (12, 32, 32),
+    (1, 1, 1), (1, 7, 1), (2, 3, 5), (5, 11, 7), (6, 16, 8), (7, 17, 9), (7, 5, 33), (8, 6, 32), (9, 7, 31),
+    (17, 4, 40), (15, 3, 16), (16, 2, 15), (17, 5, 14), (11, 13, 31), (12, 32, 32),
     (13, 29, 33), (23, 5, 15), (24, 8, 16), (25, 9, 17), (3, 257, 47), (37, 256, 48), (41, 513, 49),
     (1000, 7, 3), (4, 9, 1000), (1, 300, 97), (97, 300, 1),
 ]
@@ -108,14 +109,18 @@ def test_strided_views(name, mod):
 @pytest.mark.parametrize("name,mod", TABLES)
 def test_bias_relu_epilogue(name, mod):
     rng = np.random.default_rng(5)
-    for (m, k, n) in [(1, 1, 1), (13, 29, 33), (25, 9, 17), (40, 600, 70), (7, 3, 10)]:
+    # (40, 50, 7) and (100, 20, 12) with trans_a take the narrow-N path that computes C^T.
+    for (m, k, n) in [(1, 1, 1), (13, 29, 33), (25, 9, 17), (20, 600, 40), (7, 3, 10), (40, 50, 7), (100, 20, 12)]:
         a, b, c, bias = rand(rng, m, k), rand(rng, k, n), rand(rng, m, n), rand(rng, n)
-        check(mod.gemm(a, b, bias=bias), a, b, bias=bias)
-        check(mod.gemm(a, b, bias=bias, activation="relu"), a, b, bias=bias, relu=True)
-        check(mod.gemm(a, b, c, beta=1.0, bias=bias, activation="relu"), a, b, c=c, beta=1.0, bias=bias, relu=True)
-        got = mod.gemm(a, b, activation="relu")
-        check(got, a, b, relu=True)
-        assert got.min() >= 0.0
+        for ta in (False, True):
+            A = np.ascontiguousarray(a.T) if ta else a
+            check(mod.gemm(A, b, trans_a=ta, bias=bias), a, b, bias=bias)
+            check(mod.gemm(A, b, trans_a=ta, bias=bias, activation="relu"), a, b, bias=bias, relu=True)
+            check(mod.gemm(A, b, c, trans_a=ta, alpha=-1.5, beta=1.0, bias=bias, activation="relu"),
+                  a, b, c=c, alpha=-1.5, beta=1.0, bias=bias, relu=True)
+            got = mod.gemm(A, b, trans_a=ta, activation="relu")
+            check(got, a, b, relu=True)
+            assert got.min() >= 0.0
 
 
 @pytest.mark.parametrize("name,mod", TABLES)

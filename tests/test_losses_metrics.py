@@ -195,3 +195,32 @@ def test_error_metrics_and_custom_function():
     mean.update_state([1.0, 3.0])
     mean.update_state(5.0, sample_weight=2.0)
     assert mean.result() == pytest.approx((1 + 3 + 10) / 4)
+
+
+def test_label_format_mismatch_hints():
+    _, p = _probs(4, 3)
+    with pytest.raises(ValueError, match="need sparse_categorical_crossentropy"):
+        losses.CategoricalCrossentropy()(np.array([0, 1, 2, 0]), p)
+    with pytest.raises(ValueError, match="need categorical_crossentropy"):
+        losses.SparseCategoricalCrossentropy()(np.eye(3)[[0, 1, 2, 0]], p)
+
+
+@pytest.mark.parametrize("loss", [losses.MeanSquaredError(), losses.SparseCategoricalCrossentropy(),
+                                  losses.BinaryCrossentropy(from_logits=True),
+                                  losses.CategoricalCrossentropy(reduction="sum")])
+def test_weighted_loss_value_and_gradient(loss):
+    z, p = _probs(5, 3)
+    labels = RNG.integers(0, 3, 5)
+    w = RNG.uniform(0.1, 2.0, 5).astype(np.float32)
+    raw = {"MeanSquaredError": RNG.standard_normal((5, 3)), "SparseCategoricalCrossentropy": labels,
+           "BinaryCrossentropy": RNG.integers(0, 2, (5, 3)).astype(np.float32),
+           "CategoricalCrossentropy": np.eye(3, dtype=np.float32)[labels]}[type(loss).__name__]
+    pred = z if isinstance(loss, (losses.MeanSquaredError, losses.BinaryCrossentropy)) else p
+    y = loss._prepare_targets(raw, pred)
+    value, grad = loss._weighted_value_and_grad(pred, y, w)
+    assert value == pytest.approx(float(loss(raw, pred, sample_weight=w)), rel=1e-5)
+    np.testing.assert_allclose(grad, _num_grad(lambda q: loss._weighted_value_and_grad(q, y, w)[0], pred),
+                               atol=2e-3, rtol=2e-2)
+    if isinstance(loss, losses.SparseCategoricalCrossentropy):  # the fused softmax path agrees
+        fused = loss._weighted_value_and_grad(z, y, w, logits=True)[0]
+        assert fused == pytest.approx(float(loss(raw, p, sample_weight=w)), rel=1e-5)

@@ -140,6 +140,19 @@ def test_mlp_learns_digits_sparse_labels(digits):
     assert (pred.argmax(1) == yt).mean() == pytest.approx(acc)
 
 
+def test_uint8_float64_and_float32_inputs_train_identically(digits):
+    (x8, y), _ = fastnn.datasets.digits.load_data()
+    x8 = x8[:200].reshape(200, 64)
+    runs = []
+    for x in (x8, x8.astype(np.float64), x8.astype(np.float32), x8.tolist()):
+        clear_session()
+        fastnn.utils.set_random_seed(5)
+        model = _mlp()
+        model.compile("adam", "sparse_categorical_crossentropy")
+        runs.append(model.fit(x, y[:200], epochs=2, verbose=0).history["loss"])
+    assert runs[0] == runs[1] == runs[2] == runs[3]
+
+
 def test_input_dim_one_hot_categorical_and_raw_uint8(digits):
     (x8, y), (xt8, yt) = fastnn.datasets.digits.load_data()
     model = Sequential([layers.Flatten(input_shape=(8, 8)), layers.Dense(64, activation="relu"),
@@ -208,6 +221,7 @@ def test_train_on_batch_and_predict_on_batch(digits):
     for _ in range(20):
         last = model.train_on_batch(x[:32], y[:32])
     assert last[0] < first[0] and model.predict_on_batch(x[:4]).shape == (4, 10)
+    assert model.test_on_batch(x[:32], y[:32]) == pytest.approx(model.evaluate(x[:32], y[:32], verbose=0))
 
 
 # ---- fit arguments ------------------------------------------------------------------------------
@@ -264,24 +278,31 @@ def test_shuffle_and_seed_reproducibility(digits):
     assert run(False)[0] == l3 and run(True, seed=1)[0] != l1
 
 
-def test_same_seed_bit_identical_for_1_and_2_threads(digits):
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_same_seed_bit_identical_for_1_and_2_threads(digits, kind):
     x, y, xt, _ = digits
+    if kind == "cnn":
+        x, xt = x.reshape(-1, 8, 8, 1), xt.reshape(-1, 8, 8, 1)
     saved = fastnn.get_num_threads()
     results = []
     try:
-        for threads in (1, 2):
+        for threads in (1, 2, 1):
             fastnn.set_num_threads(threads)
             clear_session()
             fastnn.utils.set_random_seed(123)
-            model = Sequential([layers.Dense(48, activation="relu", input_shape=(64,)), layers.Dropout(0.2),
-                                layers.Dense(10, activation="softmax")])
+            if kind == "mlp":
+                body = [layers.Dense(48, activation="relu", input_shape=(64,)), layers.Dropout(0.2)]
+            else:
+                body = [layers.Conv2D(8, 3, activation="relu", input_shape=(8, 8, 1)), layers.BatchNormalization(),
+                        layers.MaxPooling2D(), layers.Dropout(0.25), layers.Flatten()]
+            model = Sequential(body + [layers.Dense(10, activation="softmax")])
             model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-            h = model.fit(x, y, epochs=2, batch_size=64, verbose=0)
+            h = model.fit(x[:512], y[:512], epochs=2, batch_size=64, verbose=0)
             results.append((h.history, model.get_weights(), model.predict(xt, verbose=0)))
     finally:
         fastnn.set_num_threads(saved)
-    (h1, w1, p1), (h2, w2, p2) = results
-    assert h1 == h2
+    (h1, w1, p1), (h2, w2, p2), (h3, _, _) = results
+    assert h1 == h2 == h3
     assert all(np.array_equal(a, b) for a, b in zip(w1, w2)) and np.array_equal(p1, p2)
 
 
@@ -290,7 +311,8 @@ def test_evaluate_return_forms(digits):
     model = _mlp()
     model.compile("adam", "sparse_categorical_crossentropy")
     assert isinstance(model.evaluate(x[:50], y[:50], verbose=0), float)
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy", fastnn.metrics.F1Score(average="macro")])
+    model.compile("adam", "sparse_categorical_crossentropy",
+                  metrics=["accuracy", fastnn.metrics.F1Score(average="macro")])
     result = model.evaluate(x[:50], y[:50], verbose=0)
     assert isinstance(result, list) and len(result) == 3
     assert model.metrics_names == ["loss", "accuracy", "f1_score"]
@@ -388,3 +410,72 @@ def test_nested_sequential_and_softmax_layer(digits):
     logits = model.predict(xt[:5], verbose=0)
     np.testing.assert_allclose(probs, np.exp(logits) / np.exp(logits).sum(1, keepdims=True), rtol=1e-5)
     assert probability_model.output_shape == (None, 10) and probability_model.count_params() == model.count_params()
+
+
+def test_summary_design_doc_cnn_matches_keras3(capsys):
+    model = Sequential([layers.Conv2D(32, kernel_size=(3, 3), activation="relu", input_shape=(28, 28, 1)),
+                        layers.Conv2D(64, (3, 3), activation="relu"), layers.MaxPooling2D(pool_size=(2, 2)),
+                        layers.Dropout(0.25), layers.Flatten(), layers.Dense(128, activation="relu"),
+                        layers.Dropout(0.5), layers.Dense(10, activation="softmax")])
+    model.summary()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[4] == "│ conv2d (Conv2D)                 │ (None, 26, 26, 32)     │           320 │"
+    assert lines[6] == "│ conv2d_1 (Conv2D)               │ (None, 24, 24, 64)     │        18,496 │"
+    assert lines[8] == "│ max_pooling2d (MaxPooling2D)    │ (None, 12, 12, 64)     │             0 │"
+    assert lines[14] == "│ dense (Dense)                   │ (None, 128)            │     1,179,776 │"
+    assert lines[18] == "│ dense_1 (Dense)                 │ (None, 10)             │         1,290 │"
+    assert lines[-3:] == [" Total params: 1,199,882 (4.58 MB)", " Trainable params: 1,199,882 (4.58 MB)",
+                          " Non-trainable params: 0 (0.00 B)"]
+
+
+def test_sample_weight_and_class_weight(digits):
+    x, y, _, _ = digits
+    x, y = x[:200], y[:200]
+    w = np.random.default_rng(3).uniform(0.5, 2.0, 200).astype(np.float32)
+    model = _mlp()
+    model.compile(optimizers.SGD(learning_rate=0.0), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, sample_weight=w, validation_split=0.25, epochs=1, batch_size=16, verbose=0)
+    per = losses.sparse_categorical_crossentropy(y, model.predict(x, verbose=0))
+    assert history.history["loss"][0] == pytest.approx(float((per[:150] * w[:150]).mean()), rel=1e-5)
+    assert history.history["val_loss"][0] == pytest.approx(float((per[150:] * w[150:]).mean()), rel=1e-5)
+    assert model.evaluate(x, y, sample_weight=w, verbose=0)[0] == pytest.approx(float((per * w).mean()), rel=1e-5)
+    # class_weight == the equivalent sample weights, also while training
+    class_weight = {c: 1.0 + c / 10 for c in range(10)}
+
+    def train(**kwargs):
+        clear_session()
+        fastnn.utils.set_random_seed(4)
+        m = _mlp()
+        m.compile("adam", "sparse_categorical_crossentropy")
+        return m.fit(x, y, epochs=2, verbose=0, **kwargs).history["loss"]
+    by_class = train(class_weight=class_weight)
+    assert by_class == train(sample_weight=np.array([class_weight[int(c)] for c in y]))
+    assert by_class != train()
+    onehot = Sequential([layers.Dense(8, activation="relu", input_shape=(64,)), layers.Dense(10, activation="softmax")])
+    onehot.compile("adam", "categorical_crossentropy")
+    onehot.fit(x, fastnn.utils.to_categorical(y, 10), class_weight=class_weight, verbose=0)
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(200,\)"):
+        model.fit(x, y, sample_weight=w[:10], verbose=0)
+    with pytest.raises(ValueError, match="class_weight must be a dict"):
+        model.fit(x, y, class_weight=[1.0, 2.0], verbose=0)
+
+
+def test_custom_loss_metric_and_activation_functions():
+    rng = np.random.default_rng(6)
+    x = rng.random((128, 3)).astype(np.float32)
+    y = x.sum(1, keepdims=True)
+
+    def my_loss(y_true, y_pred):  # written with Tensor ops: differentiated by the autograd
+        return ((y_true - y_pred) ** 2).mean(axis=-1)
+
+    def max_error(y_true, y_pred):
+        return np.abs(y_true - y_pred).max(axis=-1)
+
+    model = Sequential([layers.Dense(8, activation=lambda t: t.tanh() * 2, input_shape=(3,)), layers.Dense(1)])
+    model.compile(optimizers.Adam(0.05), my_loss, metrics=[max_error, "mae"])
+    history = model.fit(x, y, epochs=15, validation_split=0.25, verbose=0)
+    assert sorted(history.history) == ["loss", "mae", "max_error", "val_loss", "val_mae", "val_max_error"]
+    assert history.history["loss"][-1] < 0.1 * history.history["loss"][0]
+    loss, err, mae = model.evaluate(x, y, verbose=0)
+    assert loss == pytest.approx(float(np.mean((model.predict(x, verbose=0) - y) ** 2)), rel=1e-5)
+    assert err == pytest.approx(mae, rel=1e-6)

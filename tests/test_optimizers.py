@@ -1,59 +1,13 @@
 """Optimizers: Keras 3 defaults, update rules against a float64 replay of Keras's formulas, API."""
-import math
-
 import numpy as np
 import pytest
 
 from fastnn import optimizers
 from fastnn.layers.base import Variable
+from test_optimizer_kernels import replay  # the float64 replay of Keras 3's rules the kernel tests use
 
-
-def _replay(name, p, grads, **h):
-    """Keras 3's update rules (keras/src/optimizers/*.py) in float64, one step per gradient."""
-    p = p.astype(np.float64).copy()
-    lr, wd = h.get("learning_rate"), h.get("weight_decay") or 0.0
-    s = [np.zeros_like(p) for _ in range(3)]
-    if name == "adagrad":
-        s[0][...] = h.get("initial_accumulator_value", 0.1)
-    for t, g in enumerate(grads, start=1):
-        g = g.astype(np.float64)
-        p -= p * wd * lr
-        if name == "sgd":
-            mu = h.get("momentum", 0.0)
-            if mu:
-                s[0] = mu * s[0] - lr * g
-                p += (mu * s[0] - lr * g) if h.get("nesterov") else s[0]
-            else:
-                p -= lr * g
-        elif name in ("adam", "adamw"):
-            b1, b2, eps = h.get("beta_1", 0.9), h.get("beta_2", 0.999), h.get("epsilon", 1e-7)
-            s[0] += (g - s[0]) * (1 - b1)
-            s[1] += (g * g - s[1]) * (1 - b2)
-            alpha = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
-            p -= alpha * s[0] / (np.sqrt(s[1]) + eps)
-        elif name == "rmsprop":
-            rho, mu, eps = h.get("rho", 0.9), h.get("momentum", 0.0), h.get("epsilon", 1e-7)
-            s[0] = rho * s[0] + (1 - rho) * g * g
-            denom = s[0] + eps
-            if h.get("centered"):
-                s[2] = rho * s[2] + (1 - rho) * g
-                denom = s[0] - s[2] ** 2 + eps
-            inc = lr * g / np.sqrt(denom)
-            if mu:
-                s[1] = mu * s[1] + inc
-                p -= s[1]
-            else:
-                p -= inc
-        elif name == "adagrad":
-            s[0] += g * g
-            p -= lr * g / np.sqrt(s[0] + h.get("epsilon", 1e-7))
-        elif name == "adadelta":
-            rho, eps = h.get("rho", 0.95), h.get("epsilon", 1e-7)
-            s[0] = rho * s[0] + (1 - rho) * g * g
-            delta = -np.sqrt(s[1] + eps) / np.sqrt(s[0] + eps) * g
-            s[1] = rho * s[1] + (1 - rho) * delta * delta
-            p += lr * delta
-    return p
+DEFAULTS = {"sgd": {}, "adam": {"beta_1": 0.9, "beta_2": 0.999}, "rmsprop": {"rho": 0.9}, "adagrad": {},
+            "adadelta": {"rho": 0.95}}
 
 
 CASES = [
@@ -82,11 +36,10 @@ def test_update_rule_matches_keras_formula(name, cls, hyper):
     for g, gb in zip(grads, bgrads):
         w.grad, b.grad = g, gb
         opt._apply_vars([w, b])
-    full = dict(hyper)
-    if name == "adamw":
-        full.setdefault("weight_decay", 0.004)
-    np.testing.assert_allclose(w.value, _replay(name, p0, grads, **full), rtol=2e-5, atol=2e-6)
-    np.testing.assert_allclose(b.value, _replay(name, b0, bgrads, **full), rtol=2e-5, atol=2e-6)
+    rule = "adam" if name == "adamw" else name
+    full = {**DEFAULTS[rule], **({"weight_decay": 0.004} if name == "adamw" else {}), **hyper}
+    np.testing.assert_allclose(w.value, replay(rule, p0, grads, full)[-1], rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(b.value, replay(rule, b0, bgrads, full)[-1], rtol=2e-5, atol=2e-6)
     assert opt.iterations == 6
 
 
@@ -168,3 +121,33 @@ def test_state_is_per_variable_and_counted():
     m, v = opt.variables_for(a)
     np.testing.assert_allclose(m, 0.1) and np.testing.assert_allclose(v, 0.001, rtol=1e-6)
     assert optimizers.SGD().count_params() == 0
+
+
+def test_learning_rate_schedules():
+    sched = optimizers.schedules
+    exp = sched.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
+    assert exp(0) == pytest.approx(0.1) and exp(10) == pytest.approx(0.05) and exp(5) == pytest.approx(0.1 * 0.5 ** 0.5)
+    assert sched.ExponentialDecay(0.1, 10, 0.5, staircase=True)(15) == pytest.approx(0.05)
+    assert sched.InverseTimeDecay(1.0, 1, 0.5)(2) == pytest.approx(0.5)
+    piece = sched.PiecewiseConstantDecay([10, 20], [1.0, 0.5, 0.1])
+    assert [piece(s) for s in (0, 10, 11, 20, 21)] == [1.0, 1.0, 0.5, 0.5, 0.1]
+    cos = sched.CosineDecay(1.0, 100, alpha=0.1)
+    assert cos(0) == pytest.approx(1.0) and cos(100) == pytest.approx(0.1) and cos(500) == pytest.approx(0.1)
+    opt = optimizers.SGD(learning_rate=exp)
+    v = Variable(np.zeros(1, np.float32), "w", "w")
+    for _ in range(3):
+        v.grad = np.ones(1, np.float32)
+        opt._apply_vars([v])
+    expected = -sum(0.1 * 0.5 ** (k / 10) for k in range(3))
+    np.testing.assert_allclose(v.value, [expected], rtol=1e-6)
+    with pytest.raises(ValueError, match="len\\(values\\)"):
+        sched.PiecewiseConstantDecay([1], [1.0])
+
+
+def test_optimizer_config_round_trip_with_schedule():
+    opt = optimizers.Adam(learning_rate=optimizers.schedules.ExponentialDecay(0.01, 100, 0.9), beta_1=0.8)
+    again = optimizers.Adam.from_config(opt.get_config())
+    assert again.beta_1 == 0.8 and again.learning_rate == pytest.approx(0.01)
+    assert isinstance(again._learning_rate, optimizers.schedules.ExponentialDecay)
+    plain = optimizers.RMSprop(learning_rate=0.02, momentum=0.5)
+    assert optimizers.RMSprop.from_config(plain.get_config()).get_config() == plain.get_config()

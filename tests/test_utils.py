@@ -82,3 +82,12 @@ def test_next_seed_without_set_is_fresh(monkeypatch):
 def test_set_random_seed_rejects(bad):
     with pytest.raises(ValueError, match="seed"):
         set_random_seed(bad)
+
+
+def test_clear_session_resets_auto_names():
+    from fastnn.layers import Dense
+    fastnn.utils.clear_session()
+    assert Dense(2).name == "dense"
+    assert Dense(2).name == "dense_1"
+    fastnn.utils.clear_session()
+    assert Dense(2).name == "dense"

@@ -13,20 +13,24 @@ namespace fastnn {
 namespace {
 using Pair = std::array<int64_t, 2>;
 
-// An int or a pair of ints, each >= 1 (Keras accepts both for strides, pool_size, dilation_rate).
+// An int or a pair of ints (anything with __index__, e.g. numpy integers; not bool), each >= 1: Keras
+// accepts both forms for strides, pool_size and dilation_rate.
 Pair pair_arg(const py::handle& h, const std::string& what) {
+  const auto is_int = [](const py::handle& v) { return PyIndex_Check(v.ptr()) && !py::isinstance<py::bool_>(v); };
+  const auto fail = [&]() {
+    return py::type_error(what + " must be an int or a pair of ints, got " + std::string(py::repr(h)));
+  };
   Pair r{};
-  if (py::isinstance<py::int_>(h) && !py::isinstance<py::bool_>(h)) {
-    r[0] = r[1] = h.cast<int64_t>();
+  if (is_int(h)) {
+    r[0] = r[1] = py::int_(py::reinterpret_borrow<py::object>(h)).cast<int64_t>();
   } else if (py::isinstance<py::sequence>(h) && !py::isinstance<py::str>(h) && py::len(h) == 2) {
     py::sequence s = py::reinterpret_borrow<py::sequence>(h);
     for (int i = 0; i < 2; ++i) {
-      if (!py::isinstance<py::int_>(s[i]) || py::isinstance<py::bool_>(s[i]))
-        throw py::type_error(what + " must be an int or a pair of ints, got " + std::string(py::repr(h)));
-      r[i] = s[i].cast<int64_t>();
+      if (!is_int(s[i])) throw fail();
+      r[i] = py::int_(py::object(s[i])).cast<int64_t>();
     }
   } else {
-    throw py::type_error(what + " must be an int or a pair of ints, got " + std::string(py::repr(h)));
+    throw fail();
   }
   FASTNN_CHECK(r[0] >= 1 && r[1] >= 1, what + " must be >= 1, got " + std::string(py::repr(h)));
   return r;
@@ -98,6 +102,16 @@ Pool2dParams pool_params(const std::vector<int64_t>& xs, const py::handle& pool_
   return p;
 }
 
+// activation: None, "linear" or "none" (no activation), or "relu" (fused into the store).
+int act_arg(const py::object& a, const std::string& op) {
+  if (a.is_none()) return kActNone;
+  if (!py::isinstance<py::str>(a)) throw py::type_error(op + ": activation must be None or a string");
+  const std::string s = a.cast<std::string>();
+  FASTNN_CHECK(s == "relu" || s == "linear" || s == "none",
+               op + ": activation must be None, 'linear' or 'relu', got '" + s + "'");
+  return s == "relu" ? kActRelu : kActNone;
+}
+
 std::vector<int64_t> shape_of(const farray& a) { return std::vector<int64_t>(a.shape(), a.shape() + a.ndim()); }
 
 // A new zero-filled float32 array (backward kernels add into their gradients).
@@ -112,8 +126,10 @@ void bind_conv(py::module_& m, const KernelTable* t) {
   m.def(
       "conv2d_forward",
       [t](const py::object& x_in, const py::object& k_in, const py::object& bias_in, const py::object& strides,
-          const std::string& padding, const py::object& dilation, const py::object& out) {
+          const std::string& padding, const py::object& dilation, const py::object& activation,
+          const py::object& out) {
         const std::string op = "conv2d";
+        const int act = act_arg(activation, op);
         farray x = as_f32_contig(x_in, "conv2d: x"), k = as_f32_contig(k_in, "conv2d: kernel");
         const Conv2dParams p = conv_params(x, k, strides, padding, dilation, op);
         farray bias;  // NOTE: a default farray is an empty array, not null: test bias_in instead
@@ -124,12 +140,14 @@ void bind_conv(py::module_& m, const KernelTable* t) {
         farray o = out_or_new(out, {p.B, p.OH, p.OW, p.OC}, "conv2d");
         const float* bp = bias_in.is_none() ? nullptr : bias.data();
         py::gil_scoped_release nogil;
-        t->conv.conv2d_forward(o.mutable_data(), x.data(), k.data(), bp, p);
+        t->conv.conv2d_forward(o.mutable_data(), x.data(), k.data(), bp, act, p);
         return o;
       },
       py::arg("x"), py::arg("kernel"), py::arg("bias") = py::none(), py::kw_only(), py::arg("strides") = 1,
-      py::arg("padding") = "valid", py::arg("dilation_rate") = 1, py::arg("out") = py::none(),
-      "2-D convolution: x (B,H,W,C) * kernel (KH,KW,C,OC) (+ bias (OC,)) -> (B,OH,OW,OC), Keras padding.");
+      py::arg("padding") = "valid", py::arg("dilation_rate") = 1, py::arg("activation") = py::none(),
+      py::arg("out") = py::none(),
+      "2-D convolution: x (B,H,W,C) * kernel (KH,KW,C,OC) (+ bias (OC,)) -> (B,OH,OW,OC), Keras padding; "
+      "activation None/'linear' or 'relu' (fused).");
 
   m.def(
       "conv2d_backward",

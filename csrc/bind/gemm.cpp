@@ -45,7 +45,7 @@ void bind_gemm(py::module_& m, const KernelTable* t) {
         }
         return c;
       },
-      py::arg("a"), py::arg("b"), py::arg("c") = py::none(), py::kw_only(), py::arg("trans_a") = false,
+      py::arg("a"), py::arg("b"), py::arg("c") = py::none(), py::arg("trans_a") = false,
       py::arg("trans_b") = false, py::arg("alpha") = 1.0f, py::arg("beta") = 0.0f, py::arg("bias") = py::none(),
       py::arg("activation") = "none", py::arg("out") = py::none(),
       "alpha*op(a)@op(b) + beta*c (+bias per column, then activation) as float32 (M, N).");

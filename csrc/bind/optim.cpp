@@ -68,15 +68,16 @@ std::vector<Job> collect(const std::string& name, const py::object& param, const
   return jobs;
 }
 
-void run(OptimUpdateFn fn, const OptimHyper& h, const std::vector<Job>& jobs) {
-  py::gil_scoped_release nogil;
-  for (const Job& j : jobs) fn(h, j.p, j.g, j.s[0], j.s[1], j.s[2], j.n);
-}
-
-void check_required(const std::string& name, const std::vector<std::pair<const char*, py::object>>& slots,
-                     size_t nrequired) {
+// Checks the arguments (the first `nrequired` slots must be given), then updates every tensor.
+void update(const std::string& name, OptimUpdateFn fn, const OptimHyper& h, const py::object& param,
+            const py::object& grad, const std::vector<std::pair<const char*, py::object>>& slots,
+            size_t nrequired = 0) {
   for (size_t k = 0; k < nrequired; ++k)
     FASTNN_CHECK(!slots[k].second.is_none(), name + ": slot " + slots[k].first + " is required");
+  std::vector<farray> keep;
+  const std::vector<Job> jobs = collect(name, param, grad, slots, keep);
+  py::gil_scoped_release nogil;
+  for (const Job& j : jobs) fn(h, j.p, j.g, j.s[0], j.s[1], j.s[2], j.n);
 }
 }  // namespace
 
@@ -92,9 +93,7 @@ void bind_optim(py::module_& m, const KernelTable* t) {
         h.nesterov = nesterov;
         h.weight_decay = weight_decay;
         FASTNN_CHECK(momentum == 0.0 || !momentums.is_none(), "sgd_update: momentum > 0 needs the momentums slot");
-        std::vector<farray> keep;
-        run(o->sgd_update, h,
-            collect("sgd_update", param, grad, {{"momentums", momentum == 0.0 ? py::none() : momentums}}, keep));
+        update("sgd_update", o->sgd_update, h, param, grad, {{"momentums", momentum == 0.0 ? py::none() : momentums}});
       },
       py::arg("param"), py::arg("grad"), py::arg("momentums") = py::none(), py::kw_only(),
       py::arg("learning_rate") = 0.01, py::arg("momentum") = 0.0, py::arg("nesterov") = false,
@@ -111,10 +110,7 @@ void bind_optim(py::module_& m, const KernelTable* t) {
         h.epsilon = epsilon;
         h.step = step;
         h.weight_decay = weight_decay;
-        const std::vector<std::pair<const char*, py::object>> slots = {{"m", m_}, {"v", v_}};
-        check_required("adam_update", slots, 2);
-        std::vector<farray> keep;
-        run(o->adam_update, h, collect("adam_update", param, grad, slots, keep));
+        update("adam_update", o->adam_update, h, param, grad, {{"m", m_}, {"v", v_}}, 2);
       },
       py::arg("param"), py::arg("grad"), py::arg("m"), py::arg("v"), py::kw_only(), py::arg("learning_rate") = 0.001,
       py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.999, py::arg("epsilon") = 1e-7, py::arg("step"),
@@ -134,13 +130,11 @@ void bind_optim(py::module_& m, const KernelTable* t) {
         h.weight_decay = weight_decay;
         FASTNN_CHECK(momentum == 0.0 || !momentums.is_none(), "rmsprop_update: momentum > 0 needs the momentums slot");
         FASTNN_CHECK(!centered || !average_grads.is_none(), "rmsprop_update: centered needs the average_grads slot");
-        const std::vector<std::pair<const char*, py::object>> slots = {
-            {"velocities", velocities},
-            {"momentums", momentum > 0.0 ? momentums : py::none()},
-            {"average_grads", centered ? average_grads : py::none()}};
-        check_required("rmsprop_update", slots, 1);
-        std::vector<farray> keep;
-        run(o->rmsprop_update, h, collect("rmsprop_update", param, grad, slots, keep));
+        update("rmsprop_update", o->rmsprop_update, h, param, grad,
+               {{"velocities", velocities},
+                {"momentums", momentum > 0.0 ? momentums : py::none()},
+                {"average_grads", centered ? average_grads : py::none()}},
+               1);
       },
       py::arg("param"), py::arg("grad"), py::arg("velocities"), py::arg("momentums") = py::none(),
       py::arg("average_grads") = py::none(), py::kw_only(), py::arg("learning_rate") = 0.001, py::arg("rho") = 0.9,
@@ -154,10 +148,7 @@ void bind_optim(py::module_& m, const KernelTable* t) {
         h.learning_rate = learning_rate;
         h.epsilon = epsilon;
         h.weight_decay = weight_decay;
-        const std::vector<std::pair<const char*, py::object>> slots = {{"accumulators", accumulators}};
-        check_required("adagrad_update", slots, 1);
-        std::vector<farray> keep;
-        run(o->adagrad_update, h, collect("adagrad_update", param, grad, slots, keep));
+        update("adagrad_update", o->adagrad_update, h, param, grad, {{"accumulators", accumulators}}, 1);
       },
       py::arg("param"), py::arg("grad"), py::arg("accumulators"), py::kw_only(), py::arg("learning_rate") = 0.001,
       py::arg("epsilon") = 1e-7, py::arg("weight_decay") = 0.0,
@@ -172,11 +163,8 @@ void bind_optim(py::module_& m, const KernelTable* t) {
         h.rho = rho;
         h.epsilon = epsilon;
         h.weight_decay = weight_decay;
-        const std::vector<std::pair<const char*, py::object>> slots = {{"accumulated_grads", accumulated_grads},
-                                                                       {"accumulated_deltas", accumulated_deltas}};
-        check_required("adadelta_update", slots, 2);
-        std::vector<farray> keep;
-        run(o->adadelta_update, h, collect("adadelta_update", param, grad, slots, keep));
+        update("adadelta_update", o->adadelta_update, h, param, grad,
+               {{"accumulated_grads", accumulated_grads}, {"accumulated_deltas", accumulated_deltas}}, 2);
       },
       py::arg("param"), py::arg("grad"), py::arg("accumulated_grads"), py::arg("accumulated_deltas"), py::kw_only(),
       py::arg("learning_rate") = 0.001, py::arg("rho") = 0.95, py::arg("epsilon") = 1e-7,

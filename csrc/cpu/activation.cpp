@@ -15,10 +15,13 @@ using vm::vf;
 // Outputs at least this large (bytes) are written with streaming stores: they cannot stay in the
 // 32 MiB L3 anyway, and skipping the read-for-ownership of y saves a third of the traffic.
 constexpr int64_t kStreamBytes = int64_t(16) << 20;
-// Elements per parallel task below which a kernel stays serial (measured in bench_elementwise:
-// an OpenMP fork/join costs a few microseconds, ~ 64K elements of relu at memory speed).
-constexpr int64_t kGrainCheap = 64 * 1024;     // relu, leaky_relu and their backward
-constexpr int64_t kGrainMath = 16 * 1024;      // anything that calls exp/log/tanh/erf
+// Elements per parallel task below which a kernel stays serial. Measured (bench: 1 vs 2 threads on
+// L2-resident data): an OpenMP fork/join costs ~2.3 us here, so splitting pays once half the serial
+// time exceeds it: ~32K elements for relu-like ops (~0.14 ns/element), ~12K for sigmoid/tanh/exp
+// (~0.4 ns), ~6K for gelu/softplus/elu/selu (~0.8 ns and more).
+constexpr int64_t kGrainCheap = 32 * 1024;     // relu, leaky_relu and the multiply-only backward kernels
+constexpr int64_t kGrainMath = 16 * 1024;      // one exp/log/tanh per element
+constexpr int64_t kGrainHeavy = 8 * 1024;      // erf (gelu), exp + log (softplus), expm1 (elu, selu)
 constexpr int kLine = 16;                      // floats per 64-byte cache line (a multiple of W)
 
 template <class F, size_t... I>
@@ -49,11 +52,19 @@ void map(float* y, const float* const (&in)[N], int64_t n, int64_t grain, const 
   const int64_t lines = (n - head) / kLine;
   const bool stream = addr % 4 == 0 && n * int64_t(sizeof(float)) >= kStreamBytes;
   parallel_for(0, lines, grain / kLine, [&](int64_t b, int64_t e) {
-    for (int64_t i = head + b * kLine; i < head + e * kLine; i += vm::W) {
-      const vf r = apply_at(f, in, i, Seq{});
-      if (stream) vm::store_stream(y + i, r); else vm::store(y + i, r);
+    // NOTE: local copies: the streaming-store builtin may alias anything, which would make the
+    // compiler reload every captured pointer and flag on each iteration.
+    const float* src[N];
+    for (size_t a = 0; a < N; ++a) src[a] = in[a];
+    float* const out = y;
+    const F fn = f;
+    const int64_t i0 = head + b * kLine, i1 = head + e * kLine;
+    if (stream) {
+      for (int64_t i = i0; i < i1; i += vm::W) vm::store_stream(out + i, apply_at(fn, src, i, Seq{}));
+      vm::stream_fence();
+    } else {
+      for (int64_t i = i0; i < i1; i += vm::W) vm::store(out + i, apply_at(fn, src, i, Seq{}));
     }
-    if (stream) vm::stream_fence();
   });
   const int64_t done = head + lines * kLine;
   if (done < n) partial(done, n - done);
@@ -66,14 +77,14 @@ void unary_forward(int op, float* y, const float* x, int64_t n, float alpha) {
   switch (op) {
     case kRelu: return map(y, in, n, kGrainCheap, [](vf v) { return v < 0.0f ? vf{} : v; });
     case kLeakyRelu: return map(y, in, n, kGrainCheap, [alpha](vf v) { return v < 0.0f ? v * alpha : v; });
-    case kElu: return map(y, in, n, kGrainMath, [alpha](vf v) { return v > 0.0f ? v : alpha * vm::expm1(v); });
+    case kElu: return map(y, in, n, kGrainHeavy, [alpha](vf v) { return v > 0.0f ? v : alpha * vm::expm1(v); });
     case kSelu:
-      return map(y, in, n, kGrainMath,
+      return map(y, in, n, kGrainHeavy,
                  [](vf v) { return kSeluScale * (v > 0.0f ? v : kSeluAlpha * vm::expm1(v)); });
-    case kGelu: return map(y, in, n, kGrainMath, [](vf v) { return v * vm::normal_cdf(v); });
+    case kGelu: return map(y, in, n, kGrainHeavy, [](vf v) { return v * vm::normal_cdf(v); });
     case kSilu: return map(y, in, n, kGrainMath, [](vf v) { return v * vm::sigmoid(v); });
     case kSoftplus:
-      return map(y, in, n, kGrainMath,
+      return map(y, in, n, kGrainHeavy,
                  [](vf v) { return (v > 0.0f ? v : vf{}) + vm::log1p(vm::exp(-vm::vabs(v))); });
     case kSigmoid: return map(y, in, n, kGrainMath, [](vf v) { return vm::sigmoid(v); });
     case kTanh: return map(y, in, n, kGrainMath, [](vf v) { return vm::tanh(v); });
@@ -94,7 +105,7 @@ void unary_backward(int op, float* dx, const float* dy, const float* s, int64_t 
         return kSeluScale * (x > 0.0f ? g : g * kSeluAlpha * vm::exp(x));
       });
     case kGelu:
-      return map(dx, in, n, kGrainMath, [](vf g, vf x) {
+      return map(dx, in, n, kGrainHeavy, [](vf g, vf x) {
         const vf pdf = 0.3989422804014327f * vm::exp_neg_half_sq(x);
         return g * (vm::normal_cdf(x) + x * pdf);
       });

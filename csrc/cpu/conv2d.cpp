@@ -20,10 +20,11 @@ namespace CPU_CAPABILITY {
 namespace {
 constexpr int kColSlot = 0;      // per-thread im2col / dcol block
 constexpr int kPartialSlot = 1;  // calling thread only: per-chunk dkernel/dbias partial sums
-constexpr int kTableSlot = 2;    // calling thread only: the small path's SmallTables
+constexpr int kTableSlot = 2;    // calling thread only: SmallTables, or kernelᵀ for dx
 constexpr int kRowsSlot = 3;     // per-thread: the small path's row pointers
 constexpr int64_t kColBlockFloats = 128 * 1024;  // 512 KB of col per block: fits L2 next to the packs
-constexpr int64_t kMaxChunks = 8;                // dkernel partials (thread-count independent)
+constexpr int64_t kMaxChunks = 8;                // dkernel partials (thread-count independent) ...
+constexpr int64_t kPartialFloats = 8 << 20;      // ... and at most 32 MB of them for huge kernels
 
 struct Geometry {
   int64_t M, K;   // col is (M, K): M = B*OH*OW output pixels, K = KH*KW*C taps
@@ -36,7 +37,8 @@ Geometry geometry(const Conv2dParams& p) {
   Geometry g;
   g.M = p.B * p.OH * p.OW;
   g.K = p.KH * p.KW * p.C;
-  g.MB = std::min<int64_t>(std::max<int64_t>(kColBlockFloats / g.K, 16), 2048);
+  // A multiple of 48 rows: whole register tiles (MR = 6, 12 or 24) in every block but the last.
+  g.MB = std::min<int64_t>(std::max<int64_t>(kColBlockFloats / g.K / 48 * 48, 48), 2016);
   g.pointwise = p.KH == 1 && p.KW == 1 && p.SH == 1 && p.SW == 1 && p.pad_top == 0 && p.pad_left == 0;
   g.small = !g.pointwise && g.K <= small::kSmallK && p.OC % small::kVec == 0;
   return g;
@@ -163,13 +165,14 @@ small::Rows small_rows(const float* x, const Conv2dParams& p, const Geometry& g,
   return {src, off};
 }
 
-// x (B,H,W,C), kernel (KH,KW,C,OC), bias (OC,) or null -> out (B,OH,OW,OC).
-void conv2d_forward(float* out, const float* x, const float* kernel, const float* bias, const Conv2dParams& p) {
+// x (B,H,W,C), kernel (KH,KW,C,OC), bias (OC,) or null -> out (B,OH,OW,OC), then act.
+void conv2d_forward(float* out, const float* x, const float* kernel, const float* bias, int act,
+                    const Conv2dParams& p) {
   const Geometry g = geometry(p);
   const int64_t N = p.OC;
   GemmParams q{};
   q.N = N; q.K = g.K; q.alpha = 1.0f; q.rsa = g.K; q.csa = 1;
-  q.B = kernel; q.rsb = N; q.csb = 1; q.beta = 0.0f; q.ldc = N; q.bias = bias; q.act = kActNone;
+  q.B = kernel; q.rsb = N; q.csb = 1; q.beta = 0.0f; q.ldc = N; q.bias = bias; q.act = act;
   if (g.pointwise) {  // one GEMM over every pixel, threaded inside
     q.M = g.M; q.A = x; q.C = out;
     gemm(q);
@@ -181,7 +184,7 @@ void conv2d_forward(float* out, const float* x, const float* kernel, const float
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t m0 = blk * g.MB, m1 = std::min(g.M, m0 + g.MB);
       if (g.small) {
-        small::forward(out + m0 * N, small_rows(x, p, g, st, m0, m1), kernel, bias, m1 - m0, g.K, N);
+        small::forward(out + m0 * N, small_rows(x, p, g, st, m0, m1), kernel, bias, act == kActRelu, m1 - m0, g.K, N);
         continue;
       }
       GemmParams r = q;
@@ -194,8 +197,9 @@ void conv2d_forward(float* out, const float* x, const float* kernel, const float
 // dkernel += colᵀ · dout, dbias += column sums of dout (either may be null).
 void weight_grads(float* dkernel, float* dbias, const float* dout, const float* x, const Conv2dParams& p, const Geometry& g) {
   const int64_t N = p.OC, KN = g.K * N;
-  const int64_t nblk = (g.M + g.MB - 1) / g.MB, nch = std::min(nblk, kMaxChunks);
   const int64_t stride = KN + N;  // one chunk's partials: dkernel (K, N) then dbias (N,)
+  const int64_t nblk = (g.M + g.MB - 1) / g.MB;
+  const int64_t nch = std::max<int64_t>(1, std::min({nblk, kMaxChunks, kPartialFloats / stride}));
   float* part = scratch(kPartialSlot, size_t(nch * stride));
   const SmallTables st = g.small ? small_tables(p, g, nullptr) : SmallTables{};
   parallel_for(0, nch, 1, [&](int64_t c0, int64_t c1) {
@@ -239,8 +243,13 @@ void input_grad(float* dx, const float* dout, const float* kernel, const Conv2dP
   const int64_t N = p.OC;
   GemmParams q{};
   q.N = g.K; q.K = N; q.alpha = 1.0f; q.rsa = N; q.csa = 1;
-  q.B = kernel; q.rsb = 1; q.csb = N;  // op(B)(oc, k) = kernel[k*OC + oc]
   q.act = kActNone;
+  if (!g.small) {  // op(B) = kernelᵀ, transposed once here: GEMM then packs it by rows in every block
+    float* kt = scratch(kTableSlot, size_t(g.K * N));
+    for (int64_t k = 0; k < g.K; ++k)
+      for (int64_t oc = 0; oc < N; ++oc) kt[oc * g.K + k] = kernel[k * N + oc];
+    q.B = kt; q.rsb = g.K; q.csb = 1;
+  }
   if (g.pointwise) {  // dx (B*H*W, C) += dout · kernelᵀ, no col2im
     q.M = g.M; q.A = dout; q.beta = 1.0f; q.C = dx; q.ldc = p.C;
     gemm(q);

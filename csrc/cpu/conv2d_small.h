@@ -5,26 +5,19 @@
 // source is SSE on DEFAULT, AVX2 ymm and AVX-512 zmm: no intrinsics.
 // Included only by conv2d.cpp (inner-loop section of this ISA's namespace).
 #pragma once
-#include <cstring>
-
+#include "cpu/vmath.h"
 #include "fastnn.h"
 
 namespace fastnn {
 namespace CPU_CAPABILITY {
 namespace small {
-#if defined(CPU_CAPABILITY_AVX512)
-constexpr int kVec = 16;
-#elif defined(CPU_CAPABILITY_AVX2)
-constexpr int kVec = 8;
-#else
-constexpr int kVec = 4;
-#endif
+constexpr int kVec = vm::W;
 constexpr int64_t kSmallK = 32;
-typedef float vec __attribute__((vector_size(kVec * sizeof(float))));
-
-inline vec load(const float* p) { vec v; std::memcpy(&v, p, sizeof v); return v; }
-inline void store(float* p, vec v) { std::memcpy(p, &v, sizeof v); }
-inline vec splat(float a) { return a - vec{}; }  // exact for every a (also -0.0), folds to a broadcast
+using vec = vm::vf;
+inline vec load(const float* p) { return vm::load<vec>(p); }
+using vm::store;
+// NOTE: not vm::splat (0 + a): a - 0 is exact for every a (also -0.0), so it folds to a bare broadcast.
+inline vec splat(float a) { return a - vec{}; }
 
 // Row m of the (virtual) col matrix is src[m][off[m][t]], t < K: interior rows read x in place
 // through the tap offset table, rows touching the padding read their im2col copy (off = 0, 1, ...).
@@ -34,8 +27,8 @@ struct Rows {
   float at(int64_t m, int64_t t) const { return src[m][off[m][t]]; }
 };
 
-// out[r, :NV*kVec] = bias + row r of the tile · w[:K, :NV*kVec], rows [0, R) of a tile.
-template <int R, int NV>
+// out[r, :NV*kVec] = bias + row r of the tile · w[:K, :NV*kVec] (then relu), rows [0, R) of a tile.
+template <int R, int NV, bool RELU>
 inline void fwd_tile(float* out, int64_t ldo, Rows rows, int64_t K, const float* w, int64_t ldw, const float* bias) {
   vec acc[R][NV];
   for (int v = 0; v < NV; ++v) {
@@ -51,11 +44,11 @@ inline void fwd_tile(float* out, int64_t ldo, Rows rows, int64_t K, const float*
     }
   }
   for (int r = 0; r < R; ++r)
-    for (int v = 0; v < NV; ++v) store(out + r * ldo + v * kVec, acc[r][v]);
+    for (int v = 0; v < NV; ++v) store(out + r * ldo + v * kVec, RELU ? (acc[r][v] > 0 ? acc[r][v] : vec{}) : acc[r][v]);
 }
 
-// out (M, OC) = rows (M, K) · w (K, OC) (+ bias). Requires OC % kVec == 0.
-inline void forward(float* out, Rows rows, const float* w, const float* bias, int64_t M, int64_t K, int64_t OC) {
+template <bool RELU>
+inline void forward_act(float* out, Rows rows, const float* w, const float* bias, int64_t M, int64_t K, int64_t OC) {
   constexpr int R = 4;
   for (int64_t j = 0; j < OC; j += 2 * kVec) {
     const bool two = j + 2 * kVec <= OC;
@@ -63,15 +56,22 @@ inline void forward(float* out, Rows rows, const float* w, const float* bias, in
     int64_t m = 0;
     for (; m + R <= M; m += R) {
       const Rows rm{rows.src + m, rows.off + m};
-      if (two) fwd_tile<R, 2>(out + m * OC + j, OC, rm, K, w + j, OC, bj);
-      else fwd_tile<R, 1>(out + m * OC + j, OC, rm, K, w + j, OC, bj);
+      if (two) fwd_tile<R, 2, RELU>(out + m * OC + j, OC, rm, K, w + j, OC, bj);
+      else fwd_tile<R, 1, RELU>(out + m * OC + j, OC, rm, K, w + j, OC, bj);
     }
     for (; m < M; ++m) {
       const Rows rm{rows.src + m, rows.off + m};
-      if (two) fwd_tile<1, 2>(out + m * OC + j, OC, rm, K, w + j, OC, bj);
-      else fwd_tile<1, 1>(out + m * OC + j, OC, rm, K, w + j, OC, bj);
+      if (two) fwd_tile<1, 2, RELU>(out + m * OC + j, OC, rm, K, w + j, OC, bj);
+      else fwd_tile<1, 1, RELU>(out + m * OC + j, OC, rm, K, w + j, OC, bj);
     }
   }
+}
+
+// out (M, OC) = rows (M, K) · w (K, OC) (+ bias) (then relu). Requires OC % kVec == 0.
+inline void forward(float* out, Rows rows, const float* w, const float* bias, bool relu, int64_t M, int64_t K,
+                    int64_t OC) {
+  if (relu) forward_act<true>(out, rows, w, bias, M, K, OC);
+  else forward_act<false>(out, rows, w, bias, M, K, OC);
 }
 
 // dw[t0 : t0+T, :NV*kVec] (+)= rows[:, t0 : t0+T]ᵀ · dy (M, NV*kVec): the T x NV tile stays in

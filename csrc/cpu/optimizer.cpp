@@ -7,24 +7,20 @@ namespace fastnn {
 namespace CPU_CAPABILITY {
 namespace {
 // Elements per task below which an update stays serial: most layers' parameters are smaller, and
-// a step updates them one after another (an OpenMP fork costs about as much as 32K updates).
+// a step updates them one after another (an OpenMP fork costs about as much as 10-30K updates).
 constexpr int64_t kGrain = 32 * 1024;
 
 template <auto Rule>
-void update(const OptimHyper& h, float* p, const float* g, float* s1, float* s2, float* s3, int64_t n) {
-  const optim_rules::Consts c = optim_rules::consts(h);
-  parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) Rule(c, p, g, s1, s2, s3, i);
-  });
-}
+struct Update {
+  static void run(const OptimHyper& h, float* p, const float* g, float* s1, float* s2, float* s3, int64_t n) {
+    const optim_rules::Consts c = optim_rules::consts(h);
+    parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) Rule(c, p, g, s1, s2, s3, i);
+    });
+  }
+};
 }  // namespace
 
-void fill_optim(OptimOps& t) {
-  t.sgd_update = update<optim_rules::sgd>;
-  t.adam_update = update<optim_rules::adam>;
-  t.rmsprop_update = update<optim_rules::rmsprop>;
-  t.adagrad_update = update<optim_rules::adagrad>;
-  t.adadelta_update = update<optim_rules::adadelta>;
-}
+void fill_optim(OptimOps& t) { optim_rules::fill_rules<Update>(t); }
 }  // namespace CPU_CAPABILITY
 }  // namespace fastnn

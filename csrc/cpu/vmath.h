@@ -1,12 +1,16 @@
 // Vectorised float32 math for the elementwise kernels: exp, expm1, log, log1p, tanh, sigmoid and
-// the normal CDF (erf/erfc, for gelu), written once with GCC/Clang vector extensions so every ISA
-// gets full-width code from the same source (AVX-512: 16 lanes, AVX2: 8, DEFAULT/SSE2: 4). The
-// functions are templates over the vector type, so the same code also runs one lane at a time.
+// the normal CDF (erfc, for gelu), written once with GCC/Clang vector extensions so every ISA gets
+// full-width code from the same source (AVX-512: 16 lanes, AVX2: 8, DEFAULT/SSE2: 4). The functions
+// are templates over the vector type (vf = one register; v1 = one lane, for scalars).
+// Intrinsics appear only in marked spots: streaming and masked stores/loads, and on AVX-512
+// rcp14 / roundscale / scalef (exp, reciprocals) and the exact product error (fmsub).
 //
-// Accuracy (tests/test_activation.py): a few ulp over the whole float range, Cephes-style
-// polynomials (S. Moshier's single-precision Cephes library) with range reduction; saturation is
-// explicit: exp underflows to (correctly rounded) subnormals then 0 and overflows to inf, tanh and
-// sigmoid reach exactly +-1 / 0 / 1 and never produce NaN for finite input. NaN propagates.
+// Accuracy (tests/test_activation.py): a few ulp over the whole float range. exp and log: Cephes
+// (S. Moshier's single-precision library) polynomials with Cody-Waite range reduction; tanh: Eigen's
+// 13/6 rational; erfc: Numerical Recipes' erfcc Chebyshev fit with the exponent carried in extra
+// precision. Saturation is explicit: exp underflows to (correctly rounded) subnormals then 0 and
+// overflows to inf, tanh and sigmoid reach exactly +-1 / 0 / 1 and never produce NaN for finite
+// input. NaN propagates.
 // NOTE: never compile this with -ffast-math (the NaN/inf selects and the 1.5*2^23 rounding trick
 // rely on IEEE semantics).
 #pragma once
@@ -52,19 +56,31 @@ template <class V>
 static inline V vmax(V a, V b) { return a > b ? a : b; }
 template <class V>
 static inline V vmin(V a, V b) { return a < b ? a : b; }
-// Horizontal reductions (lane order fixed, so results do not depend on threads).
-template <class V>
-static inline float hmax(V v) {
-  float m = v[0];
-  for (int i = 1; i < int(sizeof(V) / 4); ++i) m = v[i] > m ? v[i] : m;
-  return m;
+// ---- inner-loop intrinsics: horizontal sum / max of one register as a halving tree in registers
+// (a fixed order, so results do not depend on threads). ADD / MAX select the operation.
+// NOTE: maskz extracts, not _mm512_reduce_* / casts: GCC 12 warns on their _mm512_undefined_*.
+enum Reduce { kAdd, kMax };
+template <Reduce R>
+static inline float hreduce(vf v) {
+#if defined(CPU_CAPABILITY_AVX512)
+  const __m512 z = (__m512)v;
+  const __m256 lo = _mm512_maskz_extractf32x8_ps(0xFF, z, 0), hi = _mm512_maskz_extractf32x8_ps(0xFF, z, 1);
+  const __m256 h = R == kAdd ? _mm256_add_ps(lo, hi) : _mm256_max_ps(lo, hi);
+#elif defined(CPU_CAPABILITY_AVX2)
+  const __m256 h = (__m256)v;
+#endif
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+  const __m128 a = _mm256_castps256_ps128(h), b = _mm256_extractf128_ps(h, 1);
+  __m128 s = R == kAdd ? _mm_add_ps(a, b) : _mm_max_ps(a, b);
+#else
+  __m128 s = (__m128)v;
+#endif
+  s = R == kAdd ? _mm_add_ps(s, _mm_movehl_ps(s, s)) : _mm_max_ps(s, _mm_movehl_ps(s, s));
+  const __m128 t = _mm_shuffle_ps(s, s, 1);
+  return _mm_cvtss_f32(R == kAdd ? _mm_add_ss(s, t) : _mm_max_ss(s, t));
 }
-template <class V>
-static inline float hsum(V v) {
-  float s = v[0];
-  for (int i = 1; i < int(sizeof(V) / 4); ++i) s += v[i];
-  return s;
-}
+static inline float hsum(vf v) { return hreduce<kAdd>(v); }
+static inline float hmax(vf v) { return hreduce<kMax>(v); }
 
 // ---- inner-loop intrinsics: non-temporal (streaming) stores, p 64-byte aligned -----------------
 static inline void store_stream(float* p, vf v) {
@@ -78,13 +94,37 @@ static inline void store_stream(float* p, vf v) {
 }
 static inline void stream_fence() { _mm_sfence(); }
 
+// The first m (1..W) lanes at p; the other lanes read as `fill` / are not written.
+static inline vf load_part(const float* p, int m, float fill) {
+#if defined(CPU_CAPABILITY_AVX512)
+  return (vf)_mm512_mask_loadu_ps(_mm512_set1_ps(fill), __mmask16((1u << m) - 1), p);
+#elif defined(CPU_CAPABILITY_AVX2)
+  const __m256i on = _mm256_cmpgt_epi32(_mm256_set1_epi32(m), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  return (vf)_mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, on), _mm256_castsi256_ps(on));
+#else
+  vf v = splat<vf>(fill);
+  for (int i = 0; i < m; ++i) v[i] = p[i];
+  return v;
+#endif
+}
+static inline void store_part(float* p, vf v, int m) {
+#if defined(CPU_CAPABILITY_AVX512)
+  _mm512_mask_storeu_ps(p, __mmask16((1u << m) - 1), (__m512)v);
+#elif defined(CPU_CAPABILITY_AVX2)
+  const __m256i on = _mm256_cmpgt_epi32(_mm256_set1_epi32(m), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  _mm256_maskstore_ps(p, on, (__m256)v);
+#else
+  for (int i = 0; i < m; ++i) p[i] = v[i];
+#endif
+}
+
 // 1/d. AVX-512: rcp14 refined by one Newton step (error ~2^-28 before the final rounding, so within
 // 1 ulp) instead of a division, whose throughput is the bottleneck of sigmoid/tanh/gelu otherwise.
 template <class V>
 static inline V recip(V d) {
 #if defined(CPU_CAPABILITY_AVX512)
   if constexpr (sizeof(V) == 64) {
-    const V r = (V)_mm512_rcp14_ps((__m512)d);
+    const V r = (V)_mm512_maskz_rcp14_ps(0xFFFF, (__m512)d);  // maskz: no _mm512_undefined (GCC 12 warns)
     return r + r * (1.0f - d * r);
   }
 #endif
@@ -101,7 +141,8 @@ static inline V exp_core(V x) {
   constexpr bool kScalef = false;
 #endif
   V n;
-  if constexpr (kScalef) n = (V)_mm512_roundscale_ps((__m512)(x * 1.44269504088896341f), _MM_FROUND_TO_NEAREST_INT);
+  if constexpr (kScalef)
+    n = (V)_mm512_maskz_roundscale_ps(0xFFFF, (__m512)(x * 1.44269504088896341f), _MM_FROUND_TO_NEAREST_INT);
   else n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // 1.5*2^23 rounds to an integer
   V r = x - n * 0.693359375f;  // ln2 split in two (Cody-Waite): r in [-ln2/2, ln2/2]
   r = r - n * -2.12194440e-4f;
@@ -113,7 +154,7 @@ static inline V exp_core(V x) {
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
 #if defined(CPU_CAPABILITY_AVX512)
-  if constexpr (kScalef) return (V)_mm512_scalef_ps((__m512)p, (__m512)n);  // p * 2^n, subnormals rounded once
+  if constexpr (kScalef) return (V)_mm512_maskz_scalef_ps(0xFFFF, (__m512)p, (__m512)n);  // p*2^n, rounded once
 #endif
   // 2^n in two factors (n in [-150, 128]) so subnormal results are rounded only by the last product.
   using VI = IntOf<V>;

@@ -6,6 +6,8 @@
 #pragma once
 #include <cstdint>
 
+#include "ops/gemm.h"
+
 namespace fastnn {
 // x is (B,H,W,C), kernel is (KH,KW,C,OC), out is (B,OH,OW,OC).
 struct Conv2dParams {
@@ -18,8 +20,9 @@ struct Pool2dParams {
 };
 
 struct ConvOps {
-  // out = conv(x, kernel) (+ bias per output channel when bias != nullptr).
-  void (*conv2d_forward)(float* out, const float* x, const float* kernel, const float* bias,
+  // out = act(conv(x, kernel) (+ bias per output channel when bias != nullptr)); act is an Act
+  // (ops/gemm.h): kActRelu fuses Keras's activation="relu" into the store.
+  void (*conv2d_forward)(float* out, const float* x, const float* kernel, const float* bias, int act,
                          const Conv2dParams& p);
   // ADDS the gradients into dx (B,H,W,C), dkernel (KH,KW,C,OC), dbias (OC,); any may be nullptr (skipped).
   void (*conv2d_backward)(float* dx, float* dkernel, float* dbias, const float* dout, const float* x,

@@ -111,5 +111,15 @@ static inline void adadelta(const Consts& c, float* p, const float* g, float* s1
   s2[i] = c.rho * s2[i] + c.rhoc * (delta * delta);
   p[i] = pi + c.lr * delta;
 }
+
+// Fills t with Update<rule>::run for every rule: backends differ only in their Update loop.
+template <template <auto> class Update>
+static inline void fill_rules(OptimOps& t) {
+  t.sgd_update = Update<sgd>::run;
+  t.adam_update = Update<adam>::run;
+  t.rmsprop_update = Update<rmsprop>::run;
+  t.adagrad_update = Update<adagrad>::run;
+  t.adadelta_update = Update<adadelta>::run;
+}
 }  // namespace optim_rules
 }  // namespace fastnn

@@ -11,8 +11,9 @@ inline bool tap(const Conv2dParams& p, int64_t oh, int64_t ow, int64_t kh, int64
   return ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
 }
 
-// x (B,H,W,C), kernel (KH,KW,C,OC), bias (OC,) or null -> out (B,OH,OW,OC).
-void conv2d_forward(float* out, const float* x, const float* kernel, const float* bias, const Conv2dParams& p) {
+// x (B,H,W,C), kernel (KH,KW,C,OC), bias (OC,) or null -> out (B,OH,OW,OC), then act.
+void conv2d_forward(float* out, const float* x, const float* kernel, const float* bias, int act,
+                    const Conv2dParams& p) {
   for (int64_t b = 0; b < p.B; ++b)
     for (int64_t oh = 0; oh < p.OH; ++oh)
       for (int64_t ow = 0; ow < p.OW; ++ow)
@@ -26,6 +27,7 @@ void conv2d_forward(float* out, const float* x, const float* kernel, const float
                 acc += double(x[((b * p.H + ih) * p.W + iw) * p.C + c]) *
                        double(kernel[((kh * p.KW + kw) * p.C + c) * p.OC + oc]);
             }
+          if (act == kActRelu && !(acc > 0.0)) acc = (acc != acc) ? acc : 0.0;  // relu keeps NaN as NaN
           out[((b * p.OH + oh) * p.OW + ow) * p.OC + oc] = float(acc);
         }
 }

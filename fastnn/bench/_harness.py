@@ -88,8 +88,12 @@ def peer_env(nthreads):
 
 def run_worker(group, lib, nthreads, extra_args=()):
     """Run `python -m fastnn.bench GROUP --worker LIB --threads N ...`; return its RESULT rows."""
+    import fastnn
     cmd = [sys.executable, "-m", "fastnn.bench", group, "--worker", lib, "--threads", str(nthreads), *extra_args]
-    p = subprocess.run(cmd, env=peer_env(nthreads), capture_output=True, text=True)
+    # NOTE: cwd is where this fastnn was imported from: `python -m` puts cwd first on sys.path, and a
+    # source checkout's fastnn/ (without the compiled module after `pip install .`) would shadow it.
+    p = subprocess.run(cmd, env=peer_env(nthreads), capture_output=True, text=True,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__))))
     if p.returncode != 0:
         sys.stderr.write(p.stdout[-2000:] + p.stderr[-4000:])
         raise RuntimeError(f"benchmark worker failed: {' '.join(cmd)}")

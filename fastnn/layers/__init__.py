@@ -9,5 +9,6 @@ from fastnn.layers.normalization import BatchNormalization
 MaxPool2D, AvgPool2D, GlobalAvgPool2D, Convolution2D = MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Conv2D
 
 __all__ = ["Layer", "Variable", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
-           "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "BatchNormalization", "Softmax", "ReLU", "LeakyReLU",
+           "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "BatchNormalization", "Softmax",
+           "ReLU", "LeakyReLU",
            "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Convolution2D"]

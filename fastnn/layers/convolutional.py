@@ -82,7 +82,8 @@ class Conv2D(_KernelLayer):
                                  f"kernel_size={self.kernel_size}, strides={self.strides}, "
                                  f"dilation_rate={self.dilation_rate}")
         if input_shape[3] is None:
-            raise ValueError(f"Conv2D '{self.name}' needs a known channel dimension, got shape {shape_str(input_shape)}")
+            raise ValueError(f"Conv2D '{self.name}' needs a known channel dimension, got shape "
+                             f"{shape_str(input_shape)}")
         return (input_shape[0], oh, ow, self.filters)
 
     def build(self, input_shape):
@@ -98,7 +99,7 @@ class Conv2D(_KernelLayer):
 
     def _forward(self, x, training, logits=False):
         return self._run(self._conv, x, logits, strides=self.strides, padding=self.padding,
-                         dilation_rate=self.dilation_rate)
+                         dilation_rate=self.dilation_rate, activation="relu" if self._act == "relu" else None)
 
     def get_config(self):
         config = super().get_config()

@@ -112,9 +112,11 @@ class _KernelLayer(_WithActivation, Layer):
         self.kernel = self.bias = None
 
     def _build_kernel(self, kernel_shape):
-        self.kernel = self.add_weight(kernel_shape, self.kernel_initializer, "kernel", regularizer=self.kernel_regularizer)
+        self.kernel = self.add_weight(kernel_shape, self.kernel_initializer, "kernel",
+                                      regularizer=self.kernel_regularizer)
         if self.use_bias:
-            self.bias = self.add_weight(kernel_shape[-1:], self.bias_initializer, "bias", regularizer=self.bias_regularizer)
+            self.bias = self.add_weight(kernel_shape[-1:], self.bias_initializer, "bias",
+                                        regularizer=self.bias_regularizer)
 
     def _run(self, fn_cls, x, logits, **kwargs):
         bias = self.bias.value if self.use_bias else None
@@ -210,15 +212,17 @@ class Activation(_WithActivation, Layer):
 
 
 class Softmax(Activation):
-    """Softmax over the last axis (fused into a cross-entropy loss when it ends the model)."""
+    """Keras ``layers.Softmax(axis=-1)``: softmax over the last axis (fused into a cross-entropy loss
+    when it ends the model)."""
 
     def __init__(self, axis=-1, **kwargs):
         if axis != -1:
-            raise ValueError(f"Softmax: only axis=-1 is supported, got {axis!r}")
+            raise ValueError(f"Softmax: only axis=-1 is supported, got axis={axis!r}")
         super().__init__("softmax", **kwargs)
 
     def get_config(self):
-        config = Layer.get_config(self)
+        config = super().get_config()
+        del config["activation"]
         config["axis"] = -1
         return config
 
@@ -232,7 +236,9 @@ class ReLU(Activation):
         super().__init__("relu", **kwargs)
 
     def get_config(self):
-        return Layer.get_config(self)
+        config = super().get_config()
+        del config["activation"]
+        return config
 
 
 class LeakyReLU(Activation):
@@ -244,7 +250,8 @@ class LeakyReLU(Activation):
         self._act_kwargs = {"alpha": self.negative_slope}
 
     def get_config(self):
-        config = Layer.get_config(self)
+        config = super().get_config()
+        del config["activation"]
         config["negative_slope"] = self.negative_slope
         return config
 
@@ -287,7 +294,8 @@ class Flatten(Layer):
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
         if data_format not in (None, "channels_last"):
-            raise ValueError(f"Flatten '{self.name}': only data_format='channels_last' is supported, got {data_format!r}")
+            raise ValueError(f"Flatten '{self.name}': only data_format='channels_last' is supported, "
+                             f"got {data_format!r}")
 
     def compute_output_shape(self, input_shape):
         rest = input_shape[1:]

@@ -19,7 +19,8 @@ class BatchNormalization(Layer):
                  synchronized=False, **kwargs):
         super().__init__(**kwargs)
         if axis != -1:
-            raise ValueError(f"BatchNormalization '{self.name}': only axis=-1 (channels_last) is supported, got {axis!r}")
+            raise ValueError(f"BatchNormalization '{self.name}': only axis=-1 (channels_last) is supported, "
+                             f"got {axis!r}")
         if beta_constraint is not None or gamma_constraint is not None:
             raise ValueError(f"BatchNormalization '{self.name}': constraints are not supported yet")
         self.axis, self.momentum, self.epsilon = -1, float(momentum), float(epsilon)

@@ -15,24 +15,24 @@ _K = _backend.cpu
 
 
 class _Unary(Function):
-    """y = f(x) through ``<kernel>_forward``; dx through ``<kernel>_backward``."""
-    kernel = None          # kernel name prefix in the backend module
+    """y = f(x) through the kernel pair ``fwd`` / ``bwd`` (``<name>_forward`` / ``<name>_backward``)."""
+    fwd = bwd = None       # the bound kernels (builtins: no method binding through self)
     saves_output = False   # backward needs y (True) or x (False)
 
     def forward(self, x, **alpha):
-        y = getattr(_K, self.kernel + "_forward")(x, **alpha)
+        y = self.fwd(x, **alpha)
         if self.needs_input_grad[0]:
             self.saved = y if self.saves_output else x
             self.alpha = alpha
         return y
 
     def backward(self, grad):
-        return (getattr(_K, self.kernel + "_backward")(grad, self.saved, **self.alpha),)
+        return (self.bwd(grad, self.saved, **self.alpha),)
 
 
 def _unary_class(name, kernel, saves_output, doc):
-    return type(name, (_Unary,), {"kernel": kernel, "saves_output": saves_output, "__doc__": doc,
-                                  "__module__": __name__})
+    return type(name, (_Unary,), {"fwd": getattr(_K, kernel + "_forward"), "bwd": getattr(_K, kernel + "_backward"),
+                                  "saves_output": saves_output, "__doc__": doc, "__module__": __name__})
 
 
 Relu = _unary_class("Relu", "relu", True, "max(x, 0).")

@@ -8,16 +8,21 @@ from fastnn.tensor import Function
 
 
 class Conv2D(Function):
-    """y = conv2d(x, kernel) + bias with Keras padding; x (B,H,W,C), kernel (KH,KW,C,OC), bias (OC,) or None."""
+    """y = act(conv2d(x, kernel) + bias) with Keras padding; x (B,H,W,C), kernel (KH,KW,C,OC), bias (OC,)
+    or None; activation None/"linear" or "relu" (fused into the kernel's store; backward masks dY by y > 0)."""
 
-    def forward(self, x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1):
+    def forward(self, x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, activation=None):
         self.x, self.kernel = x, kernel
         self.geometry = dict(strides=strides, padding=padding, dilation_rate=dilation_rate)
-        return _backend.cpu.conv2d_forward(x, kernel, bias, **self.geometry)
+        out = _backend.cpu.conv2d_forward(x, kernel, bias, activation=activation, **self.geometry)
+        self.out = out if activation == "relu" else None
+        return out
 
     def backward(self, grad):
         n = len(self.needs_input_grad)  # positional args: x, kernel[, bias[, constants]]
         need = tuple(self.needs_input_grad[:3]) + (False,) * 3
+        if self.out is not None:
+            grad = grad * (self.out > 0)
         dx, dk, db = _backend.cpu.conv2d_backward(grad, self.x, self.kernel, dx=need[0], dkernel=need[1],
                                                   dbias=need[2], **self.geometry)
         return ((dx, dk, db) + (None,) * n)[:n]
@@ -81,14 +86,16 @@ class GlobalAvgPool2D(Function):
         return (_backend.cpu.avgpool2d_backward(g, self.x, pool_size=self.pool),)
 
 
-def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1):
-    """2-D convolution, NHWC x HWIO (+ bias), Keras "valid"/"same" padding; returns a Tensor.
+def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, activation=None):
+    """2-D convolution, NHWC x HWIO (+ bias), Keras "valid"/"same" padding, then the optional fused
+    activation (None/"linear" or "relu"); returns a Tensor.
 
     >>> import numpy as np
     >>> conv2d(np.ones((1, 3, 3, 1)), np.ones((2, 2, 1, 1))).shape
     (1, 2, 2, 1)
     """
-    return Conv2D.apply(x, kernel, bias, strides=strides, padding=padding, dilation_rate=dilation_rate)
+    return Conv2D.apply(x, kernel, bias, strides=strides, padding=padding, dilation_rate=dilation_rate,
+                        activation=activation)
 
 
 def max_pool2d(x, pool_size=2, strides=None, padding="valid"):

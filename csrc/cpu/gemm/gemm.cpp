@@ -4,6 +4,8 @@
 // op(B)'s kc x nc block is packed once per (jc, pc) into a buffer shared by the threads; each
 // thread packs its own mc x kc blocks of op(A). Threads split the ic or the jr loop, never K, so
 // each C element sees the same sequence of operations whatever the thread count (bit-identical).
+// Small problems: no threads below kParallelFlops; panels used only a few times are read in place
+// instead of packed; a narrow C (N <= MR) is computed as C^T so that its rows fill vector lanes.
 #include "cpu/gemm/gemm.h"
 
 #include <omp.h>
@@ -18,15 +20,16 @@ namespace gemm_detail {
 // NOTE: GEMM owns the two highest scratch slots; a caller of gemm() (conv) must use lower ones.
 constexpr int kSlotA = kScratchSlots - 2, kSlotB = kScratchSlots - 1;
 
-// Cache blocking, measured (1 thread, square 512..2048; flat within +-2% for KC 384..1024 and
-// MC 96..288): the mc x kc block of A (384 KB) stays in L2, the kc x NR panel of B (64 KB) in
+// Cache blocking, measured on the project's 2-core AMD EPYC (1 thread, square 512..2048; flat
+// within +-2% for KC 384..1024 and MC 96..288): the mc x kc block of A (384 KB) stays in L2, the kc x NR panel of B (64 KB) in
 // L1/L2, the kc x nc block of B in L3. A large KC means fewer read-modify-write passes over C.
 constexpr int64_t kKC = 512, kMC = 192, kNC = 4096;
 // Read an operand's panels in place (no packing) when each is used at most this many times:
 // an A panel once per NR-column panel, a B panel once per MR-row tile (measured on the training
 // shapes: packing costs about as much as 4 A uses / 8 B uses).
 constexpr int64_t kInPlaceAUses = 4, kInPlaceBUses = 8;
-// Below this many flops (2*M*N*K) one thread is faster than waking a second one.
+// Below this many flops (2*M*N*K, about 20 us on one core) one thread is faster than waking a
+// second one (128^3 = 4.2 MFLOP already runs 1.76x faster on two threads, 64^3 stays serial).
 constexpr double kParallelFlops = 2.0e6;
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -88,11 +91,13 @@ struct Driver {
         const Epilogue e{p.alpha, pc == 0 ? p.beta : 1.f, last ? p.act : int(kActNone)};
         const float* bias = last ? p.bias : nullptr;
         const float* B = p.B + pc * p.rsb + jc * p.csb;
+        // Packed B is shared: barriers around it (none when every B panel is read in place).
+        const bool packs_b = !direct_b || nc % NR != 0;
         for (int64_t jr = panels * t / nt; jr < panels * (t + 1) / nt; ++jr) {  // this thread's share
           const int64_t n = min64(NR, nc - jr * NR);
           if (!(direct_b && n == NR)) pack_b<NR>(B + jr * NR * p.csb, p.rsb, p.csb, kc, n, Bp + jr * NR * kc);
         }
-        barrier(nt);
+        if (packs_b) barrier(nt);
         const int64_t tiles_m = ceil_div(M, MR);
         const int64_t i0 = split_ic ? tiles_m * t / nt * MR : 0;
         const int64_t i1 = split_ic ? min64(M, tiles_m * (t + 1) / nt * MR) : M;
@@ -126,7 +131,7 @@ struct Driver {
             }
           }
         }
-        if (q + 1 < npc || jc + NC < N) barrier(nt);  // B is repacked next
+        if (packs_b && (q + 1 < npc || jc + NC < N)) barrier(nt);  // B is repacked next
       }
     }
   }
@@ -137,6 +142,9 @@ void gemm_with(const GemmParams& p) {
   const double flops = 2.0 * double(p.M) * double(p.N) * double(p.K);
   int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
   if (flops < kParallelFlops) nt = 1;
+  constexpr int NR = NV * Vec::W;
+  const int64_t tiles = ceil_div(p.M, MR) * ceil_div(p.N, NR);  // threads never split K
+  if (tiles < nt) nt = int(tiles);
   Driver<MR, NV, kTransC> d(p, nt);
   if (nt == 1) {
     d.run(0, 1);
@@ -152,17 +160,19 @@ void gemm_with(const GemmParams& p) {
 void gemm(const GemmParams& p) {
   using namespace gemm_detail;
   if (p.M <= 0 || p.N <= 0) return;
-  // Narrow C (N within one MR tile, many rows): a tile row of one vector would leave most lanes
+  // Narrow C (N within one C^T tile, many rows): a tile row of one vector would leave most lanes
   // idle, so compute C^T = op(B)^T op(A)^T (rows of C become vector lanes), unless op(A) is
   // row-major (its columns would then need a transposing pack that costs more than it saves).
-  if (p.N <= kMainMR && p.M >= kMainNV * Vec::W && p.csa != 1) {
+  if (p.N <= kAltMR && p.M >= kMainNV * Vec::W && p.csa != 1) {
     GemmParams t = p;
     t.M = p.N; t.N = p.M;
     t.A = p.B; t.rsa = p.csb; t.csa = p.rsb;
     t.B = p.A; t.rsb = p.csa; t.csb = p.rsa;
-    gemm_with<kMainMR, kMainNV, true>(t);
+    gemm_with<kAltMR, kMainNV, true>(t);
   } else if (p.N <= Vec::W) {  // narrow C: a taller tile of one vector per row
     gemm_with<kNarrowMR, kNarrowNV, false>(p);
+  } else if (kAltMR != kMainMR && ceil_div(p.M, kAltMR) * kAltMR < ceil_div(p.M, kMainMR) * kMainMR) {
+    gemm_with<kAltMR, kMainNV, false>(p);  // the taller tile pads fewer rows of C
   } else {
     gemm_with<kMainMR, kMainNV, false>(p);
   }

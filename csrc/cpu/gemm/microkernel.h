@@ -39,13 +39,24 @@ inline void store_tile(typename Vec::T (&acc)[MR][NV], float* c, int64_t ldc, in
   constexpr int W = Vec::W;
   const typename Vec::T alpha = Vec::set1(e.alpha);
   if (kTransC) {
+    // beta == 0 (C write-only): the whole epilogue runs on the vectors, the transpose is a copy.
+    const bool vec_epi = e.beta == 0.f;
     alignas(64) float t[MR][NV * W];
 #pragma GCC unroll 32
-    for (int i = 0; i < MR; ++i)
+    for (int i = 0; i < MR; ++i) {
+      const typename Vec::T bi = vec_epi && bias && i < m ? Vec::set1(bias[i]) : Vec::zero();
 #pragma GCC unroll 8
-      for (int v = 0; v < NV; ++v) Vec::store(&t[i][v * W], Vec::mul(acc[i][v], alpha));
+      for (int v = 0; v < NV; ++v) {
+        typename Vec::T x = Vec::mul(acc[i][v], alpha);
+        if (vec_epi) {
+          if (bias) x = Vec::add(x, bi);
+          if (e.act == kActRelu) x = Vec::relu(x);
+        }
+        Vec::store(&t[i][v * W], x);
+      }
+    }
     for (int j = 0; j < n; ++j, c += ldc)
-      for (int i = 0; i < m; ++i) c[i] = epilogue_scalar(t[i][j], c + i, bias ? bias + i : nullptr, e);
+      for (int i = 0; i < m; ++i) c[i] = vec_epi ? t[i][j] : epilogue_scalar(t[i][j], c + i, bias ? bias + i : nullptr, e);
     return;
   }
   const typename Vec::T beta = Vec::set1(e.beta);
@@ -78,8 +89,8 @@ inline void store_tile(typename Vec::T (&acc)[MR][NV], float* c, int64_t ldc, in
 //   a(i,p) = a[p*sa + i]  (kRowA false: a packed MR-row micro-panel, sa = MR, or a column-major op(A))
 //   a(i,p) = a[i*sa + p]  (kRowA true: MR rows of a row-major op(A) read in place)
 //   b(p,j) = b[p*sb + j]  (a packed NR-column micro-panel, sb = NR, or a row-major op(B) in place).
-// kTransC: the tile is of C^T (see store_tile). All MR rows and NR columns are read (packing pads partial panels with zeros); the p order is fixed,
-// so the result does not depend on the thread count.
+// kTransC: the tile is of C^T (see store_tile). All MR rows and NR columns are read (packing pads
+// partial panels with zeros); the p order is fixed, so the result does not depend on the thread count.
 template <int MR, int NV, bool kRowA, bool kTransC>
 inline void microkernel(int64_t kc, const float* a, int64_t sa, const float* b, int64_t sb, float* c, int64_t ldc,
                         int m, int n, const float* bias, const Epilogue& e) {

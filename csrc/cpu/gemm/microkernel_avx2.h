@@ -26,12 +26,12 @@ struct Vec {
   static inline T add(T a, T b) { return _mm256_add_ps(a, b); }
   // NOTE: max_ps returns its second operand when either is NaN: max(0, v) keeps NaN as NaN (like ref).
   static inline T relu(T v) { return _mm256_max_ps(_mm256_setzero_ps(), v); }
-  static inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
 };
 
 // 6x16: 12 accumulators + 2 B vectors + 1 broadcast. Narrow tile for N <= 8: 12x8.
 constexpr int kMainMR = 6, kMainNV = 2;
 constexpr int kNarrowMR = 12, kNarrowNV = 1;
+constexpr int kAltMR = 6;  // the C^T tile (N <= kAltMR): kAltMR x kMainNV vectors
 
 }  // namespace gemm_detail
 }  // namespace CPU_CAPABILITY

@@ -31,12 +31,12 @@ struct Vec {
     for (int i = 0; i < W; ++i) v[i] = (v[i] > 0.f || v[i] != v[i]) ? v[i] : 0.f;
     return v;
   }
-  static inline void prefetch(const void* p) { __builtin_prefetch(p); }
 };
 
 // 6x8: 12 accumulators + 2 B vectors + 1 broadcast in 16 xmm. Narrow tile for N <= 4: 12x4.
 constexpr int kMainMR = 6, kMainNV = 2;
 constexpr int kNarrowMR = 12, kNarrowNV = 1;
+constexpr int kAltMR = 6;  // the C^T tile (N <= kAltMR): kAltMR x kMainNV vectors
 
 }  // namespace gemm_detail
 }  // namespace CPU_CAPABILITY
