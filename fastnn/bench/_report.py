@@ -97,9 +97,11 @@ def plot(groups, path):
     if not gemm and not train:
         print("--plot: run the gemm and/or train group to have something to plot; no plot written")
         return
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
-    ax = axes[0]
+    fig, axes = plt.subplots(1, bool(gemm) + bool(train), figsize=(6.5 * (bool(gemm) + bool(train)), 4.8),
+                             squeeze=False)
+    axes = list(axes[0])
     if gemm:
+        ax = axes.pop(0)
         squares = [r for r in gemm if r["case"].startswith("square")]
         t = max(r["threads"] for r in squares)
         for lib in ("fastnn", "numpy", "torch"):
@@ -110,10 +112,8 @@ def plot(groups, path):
         ax.set_xscale("log", base=2)
         ax.set(xlabel="n (square SGEMM n x n x n)", ylabel="GFLOP/s", title=f"SGEMM, {t} threads", ylim=(0, None))
         ax.legend()
-    else:
-        ax.set_axis_off()
-    ax = axes[1]
     if train:
+        ax = axes.pop(0)
         t = max(train["rows"])
         rows = train["rows"][t]
         peers = [p for p in train["libs"] if p != "fastnn"]
@@ -129,8 +129,6 @@ def plot(groups, path):
         ax.set_yscale("log")  # ratios span 0.1x..100x
         ax.set(ylabel="fastnn speed-up (x, log scale)", title=f"End-to-end speed-up of fastnn, {t} threads")
         ax.legend()
-    else:
-        ax.set_axis_off()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"wrote {path}")
