@@ -22,7 +22,7 @@ class Conv2D(Function):
         n = len(self.needs_input_grad)  # positional args: x, kernel[, bias[, constants]]
         need = tuple(self.needs_input_grad[:3]) + (False,) * 3
         if self.out is not None:
-            grad = grad * (self.out > 0)
+            grad = _backend.cpu.relu_backward(grad, self.out)  # dY * (y > 0), threaded kernel
         dx, dk, db = _backend.cpu.conv2d_backward(grad, self.x, self.kernel, dx=need[0], dkernel=need[1],
                                                   dbias=need[2], **self.geometry)
         return ((dx, dk, db) + (None,) * n)[:n]

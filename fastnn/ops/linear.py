@@ -142,7 +142,7 @@ class Linear(Function):
         nbias = len(self.needs_input_grad) > 2 and self.needs_input_grad[2]
         g2 = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])
         if self.out is not None:
-            g2 = g2 * (self.out > 0)
+            g2 = backend.cpu.relu_backward(g2, self.out)  # dY * (y > 0)
         # transposed views instead of trans flags: see the NOTE in MatMul
         dx = _gemm(g2, self.kernel.T) if nx else None
         if dx is not None and len(self.x_shape) != 2:
