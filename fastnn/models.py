@@ -150,6 +150,12 @@ class _Plan:
                 h, ctxs[i] = layer._forward(h, training)
         return h
 
+    def infer(self, x):
+        """Inference outputs of x through every layer's ``_infer`` (predict's low-latency path)."""
+        for layer in self.layers:
+            x = layer._infer(x)
+        return x
+
     def train_step(self, model, xb, yb, wb=None):
         h = self.forward(xb, True, self.fused)
         if wb is not None:
@@ -626,7 +632,7 @@ class Sequential(Layer):
     def _predict_small(self, x):
         """One forward pass, no progress bar or callbacks (the low-latency path of predict)."""
         with no_grad():
-            h = self._inference_plan().forward(_rows(x, slice(None)), False, False)
+            h = self._inference_plan().infer(_rows(x, slice(None)))
         return h.copy() if np.may_share_memory(h, x) else np.ascontiguousarray(h)
 
     def predict_on_batch(self, x):

@@ -479,3 +479,15 @@ def test_custom_loss_metric_and_activation_functions():
     loss, err, mae = model.evaluate(x, y, verbose=0)
     assert loss == pytest.approx(float(np.mean((model.predict(x, verbose=0) - y) ** 2)), rel=1e-5)
     assert err == pytest.approx(mae, rel=1e-6)
+
+
+@pytest.mark.parametrize("act", [None, "relu", "softmax", "sigmoid", "tanh", lambda t: t * 2.0])
+@pytest.mark.parametrize("rows", [1, 3, 2000])
+def test_predict_fast_path_equals_forward(act, rows):
+    """predict's low-latency path (Layer._infer: Dense as one GEMM) gives the training forward's outputs."""
+    from fastnn.layers import Dense, Flatten, Input
+    from fastnn.models import Sequential
+    model = Sequential([Input((4, 5)), Flatten(), Dense(7, activation="relu"), Dense(3, activation=act)])
+    x = np.random.default_rng(0).standard_normal((rows, 4, 5)).astype(np.float32)
+    expected = model._inference_plan().forward(x, False, False)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-6, atol=1e-6)

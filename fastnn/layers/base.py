@@ -255,6 +255,11 @@ class Layer:
     def _forward(self, x, training):
         raise NotImplementedError(f"{type(self).__name__} does not implement _forward")
 
+    def _infer(self, x):
+        """Inference output only (predict's low-latency path); layers may override it to skip the
+        bookkeeping that ``_forward`` does for a backward pass."""
+        return self._forward(x, False)[0]
+
     def _backward(self, ctx, dy, need_dx):
         raise NotImplementedError(f"{type(self).__name__} does not implement _backward")
 

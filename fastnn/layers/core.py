@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from fastnn import activations, initializers, regularizers
+from fastnn import activations, backend, initializers, regularizers
 from fastnn import random as _random
 from fastnn.ops.activation import Dropout as _dropout_function
 from fastnn.layers._bridge import grads, run
@@ -185,6 +185,15 @@ class Dense(_KernelLayer):
 
     def _forward(self, x, training, logits=False):
         return self._run(self._linear, x, logits, activation="relu" if self._act == "relu" else None)
+
+    def _infer(self, x):
+        # predict's fast path: one GEMM with the bias (+relu) epilogue, no Function, nothing saved
+        if x.ndim != 2 or self._act is None:
+            return self._forward(x, False)[0]
+        relu = self._act == "relu"
+        z = backend.cpu.gemm(x, self.kernel.value, None, False, False, 1.0, 0.0,
+                             self.bias.value if self.use_bias else None, "relu" if relu else "none", None)
+        return z if relu else self._act_forward(z)[0]
 
     def get_config(self):
         config = super().get_config()
