@@ -30,3 +30,17 @@ def test_demo_learns_digits():
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     line = [ln for ln in r.stdout.splitlines() if ln.startswith("test accuracy:")][0]
     assert float(line.split()[2]) > 0.9, r.stdout
+
+
+def test_console_scripts_of_an_installed_package():
+    """pip installs `fastnn-demo` and `fastnn-bench` next to the interpreter (the README's commands)."""
+    bindir = os.path.dirname(sys.executable)
+    demo, bench = os.path.join(bindir, "fastnn-demo"), os.path.join(bindir, "fastnn-bench")
+    if not os.path.exists(demo):
+        pytest.skip("fastnn is not pip-installed in this interpreter (in-tree development build)")
+    r = subprocess.run([demo, "--epochs", "1", "--verbose", "0"], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, OMP_NUM_THREADS="1"), cwd=ROOT)  # cwd: the checkout must not shadow it
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert "test accuracy:" in r.stdout
+    r = subprocess.run([bench, "--help"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 0 and "gemm" in r.stdout
