@@ -555,7 +555,8 @@ class Sequential(Layer):
         with no_grad():
             for lo in range(0, n, chunk):
                 hi = min(n, lo + chunk)
-                yield lo, hi, plan.forward(_rows(x, slice(lo, hi)), False, logits)
+                rows = _rows(x, slice(lo, hi))
+                yield lo, hi, plan.forward(rows, False, True) if logits else plan.infer(rows)
 
     def _evaluate_arrays(self, x, yt, batch_size, progbar=None, weights=None):
         fused = self.loss._softmax_fusable and not self.loss.from_logits and self._act == "softmax"

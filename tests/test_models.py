@@ -491,3 +491,15 @@ def test_predict_fast_path_equals_forward(act, rows):
     x = np.random.default_rng(0).standard_normal((rows, 4, 5)).astype(np.float32)
     expected = model._inference_plan().forward(x, False, False)
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("rows", [1, 300])
+def test_predict_fast_path_equals_forward_cnn(rows):
+    """predict's inference path (pooling without argmax bookkeeping) gives the training forward's outputs."""
+    from fastnn.layers import AveragePooling2D, Conv2D, Dense, Dropout, Flatten, Input, MaxPooling2D
+    from fastnn.models import Sequential
+    model = Sequential([Input((9, 9, 2)), Conv2D(4, 3, activation="relu"), MaxPooling2D(), Dropout(0.5),
+                        AveragePooling2D(pool_size=(2, 1), padding="same"), Flatten(), Dense(3, activation="softmax")])
+    x = np.random.default_rng(1).standard_normal((rows, 9, 9, 2)).astype(np.float32)
+    expected = model._inference_plan().forward(x, False, False)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-6, atol=1e-6)

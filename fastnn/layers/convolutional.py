@@ -131,6 +131,10 @@ class _Pooling2D(Layer):
     def _forward(self, x, training):
         return run(self._pool, (True,), x, pool_size=self.pool_size, strides=self.strides, padding=self.padding)[::-1]
 
+    def _infer(self, x):
+        # no gradient wanted: max pooling then skips recording each window's argmax (2x faster)
+        return run(self._pool, (False,), x, pool_size=self.pool_size, strides=self.strides, padding=self.padding)[1]
+
     def _backward(self, ctx, dy, need_dx):
         return grads(ctx, (True,), dy)[0] if need_dx else None
 
