@@ -25,6 +25,7 @@ except ImportError:  # run from a checkout without installing
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     import fastnn
     import fastnn.functional as F
+from fastnn.bench._harness import calibrate  # noqa: E402
 
 CHAIN = 16
 N = 4
@@ -125,24 +126,10 @@ def _numpy_step(op):
     return step
 
 
-def _calibrate(fn, min_sample_s):
-    """Calls per sample so one sample lasts >= min_sample_s."""
-    for _ in range(3):
-        fn()
-    inner = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        if time.perf_counter() - t0 >= min_sample_s:
-            return inner
-        inner *= 2
-
-
 def timeit_interleaved(fns, reps=7, min_sample_s=0.03):
     """Median seconds per call of each fn in `fns` (a dict). Samples of the different fns are
     taken in turn, so load from other processes on this shared machine hits them alike."""
-    inner = {k: _calibrate(f, min_sample_s) for k, f in fns.items()}
+    inner = {k: calibrate(f, min_sample_s, warmup=3) for k, f in fns.items()}
     samples = {k: [] for k in fns}
     for _ in range(reps):
         for k, f in fns.items():

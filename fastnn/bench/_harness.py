@@ -33,12 +33,8 @@ def foreign_load(fn):
     return wall, max(0.0, other / max(wall, 1e-9))
 
 
-def timeit(fn, reps=7, min_sample_s=0.1, warmup=2, cpu_clock=False):
-    """Per-call seconds of fn(): warm up, size an inner loop so a sample lasts >= min_sample_s, take
-    `reps` samples, retaking (up to 3*reps tries) those disturbed by other processes.
-    cpu_clock: time with this thread's CPU time instead (robust on a busy machine, meaningful only
-    for single-threaded runs, where the library computes in the calling thread).
-    Returns {"median", "min", "noisy"} (noisy: disturbed samples had to be kept)."""
+def calibrate(fn, min_sample_s=0.1, warmup=2):
+    """Calls of fn() per sample so that one sample lasts >= min_sample_s (after `warmup` calls)."""
     for _ in range(warmup):
         fn()
     inner = 1
@@ -48,8 +44,17 @@ def timeit(fn, reps=7, min_sample_s=0.1, warmup=2, cpu_clock=False):
             fn()
         dt = time.perf_counter() - t0
         if dt >= min_sample_s or inner >= 1 << 20:
-            break
+            return inner
         inner = max(inner * 2, int(inner * min_sample_s / max(dt, 1e-9) * 1.2))
+
+
+def timeit(fn, reps=7, min_sample_s=0.1, warmup=2, cpu_clock=False):
+    """Per-call seconds of fn(): warm up, size an inner loop so a sample lasts >= min_sample_s, take
+    `reps` samples, retaking (up to 3*reps tries) those disturbed by other processes.
+    cpu_clock: time with this thread's CPU time instead (robust on a busy machine, meaningful only
+    for single-threaded runs, where the library computes in the calling thread).
+    Returns {"median", "min", "noisy"} (noisy: disturbed samples had to be kept)."""
+    inner = calibrate(fn, min_sample_s, warmup)
 
     def sample():
         for _ in range(inner):
