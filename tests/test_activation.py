@@ -161,6 +161,38 @@ def test_softmax_forward_backward(name, mod, shape, axis):
 
 
 @pytest.mark.parametrize("name,mod", TABLES)
+def test_softmax_every_row_length(name, mod):
+    """Last-axis rows of 1..300 floats: each register-resident width (1..16 vectors, ragged ends) and
+    the longer-row loop; NaN in one row stays in that row."""
+    rng = np.random.default_rng(3)
+    for K in range(1, 301):
+        x = (rng.standard_normal((3, K)) * 6).astype(np.float32)
+        for log in (False, True):
+            y = getattr(mod, ("log_softmax" if log else "softmax") + "_forward")(x, -1)
+            np.testing.assert_allclose(y, np_softmax(x, -1, log), rtol=2e-6, atol=1e-6 if log else 1e-7,
+                                       err_msg=f"K={K} log={log}")
+    x = rng.standard_normal((3, 40)).astype(np.float32)
+    x[1, 7] = np.nan
+    y = mod.softmax_forward(x, -1)
+    assert np.isnan(y[1]).all() and np.isfinite(y[[0, 2]]).all()
+
+
+@pytest.mark.parametrize("name,mod", TABLES)
+def test_gelu_dense_grid_within_2e6(name, mod):
+    """Every piece of the AVX-512 table (and the erfc path around it) on a fine grid, including the
+    piece boundaries x = -4 + (k + 1/2)/4 and the table's ends, in vectors that mix both paths."""
+    edges = -4 + (np.arange(-2, 34) + 0.5) / 4
+    x = np.concatenate([np.linspace(-6, 6, 300001), edges, np.nextafter(edges.astype(np.float32), -np.inf),
+                        np.nextafter(edges.astype(np.float32), np.inf)]).astype(np.float32)
+    r = np_forward("gelu", x, 0.0)
+    y = mod.gelu_forward(x).astype(np.float64)
+    nz = r != 0
+    rel = np.abs(y[nz] - r[nz]) / np.abs(r[nz])
+    assert rel.max() <= 2e-6, f"{name}: max rel err {rel.max():.3g} at x={x[nz][rel.argmax()]}"
+    assert np.all(y[~nz] == 0)
+
+
+@pytest.mark.parametrize("name,mod", TABLES)
 def test_softmax_extreme_logits(name, mod):
     x = np.array([[1e4, -1e4, 0, 3e38], [-3e38, -3e38, -1e30, -1e30], [88.8, -88.8, 104, -104],
                   [1e-40, 0, -1e-40, 1e-45]], dtype=np.float32)

@@ -81,7 +81,7 @@ void unary_forward(int op, float* y, const float* x, int64_t n, float alpha) {
     case kSelu:
       return map(y, in, n, kGrainHeavy,
                  [](vf v) { return kSeluScale * (v > 0.0f ? v : kSeluAlpha * vm::expm1(v)); });
-    case kGelu: return map(y, in, n, kGrainHeavy, [](vf v) { return v * vm::normal_cdf(v); });
+    case kGelu: return map(y, in, n, kGrainHeavy, [](vf v) { return vm::gelu(v); });
     case kSilu: return map(y, in, n, kGrainMath, [](vf v) { return v * vm::sigmoid(v); });
     case kSoftplus:
       return map(y, in, n, kGrainHeavy,
