@@ -8,7 +8,7 @@
 // Accuracy (tests/test_activation.py): a few ulp over the whole float range. exp: Cody-Waite range
 // reduction and a degree-6 minimax polynomial (fitted here); log: Cephes (S. Moshier's
 // single-precision library); tanh: Eigen's 13/6 rational; erfc: Numerical Recipes' erfcc Chebyshev
-// fit with the exponent carried in extra precision; gelu's Phi on [-4.125, 3.875): a piecewise
+// fit with the exponent carried in extra precision; gelu's Phi on [-9, 9]: a piecewise
 // polynomial table (tools/gen_normal_cdf_table.py). Saturation is explicit: exp underflows to (correctly rounded) subnormals then 0 and
 // overflows to inf, tanh and sigmoid reach exactly +-1 / 0 / 1 and never produce NaN for finite
 // input. NaN propagates.
@@ -343,30 +343,33 @@ static inline V normal_cdf(V x) {
   return xx < 196.0f ? phi : (x < 0.0f ? V{} : splat<V>(1.0f));
 }
 
-// gelu(x) = x * Phi(x). AVX-512 fast path for [-4.125, 3.875) (where nearly all activations lie):
-// Phi from a 32-piece degree-6 polynomial table (normal_cdf_table.h, relative error ~2e-7), the
-// piece's coefficients picked by two-register permutes - ~17 cycles per 16 lanes against ~46 for
-// normal_cdf's erfc + exp (the FMA pipe is the bottleneck of both). A vector with any lane outside
-// (or NaN) takes normal_cdf for all lanes.
+// gelu(x) = x * Phi(x). AVX-512 fast path: Phi(-|x|) for |x| <= 8.99 from a 32-piece degree-6
+// polynomial table (normal_cdf_table.h: pieces narrowing with |x|, relative error ~6e-7; Phi(x) =
+// 1 - Phi(-x) for x > 0, where nothing cancels), each piece's centre and coefficients picked by
+// two-register permutes: ~20 cycles per 16 lanes against ~46 for normal_cdf's erfc + exp (the FMA
+// pipe bounds both). x > 8.99 gives Phi = 1 (exact in float from x = 5.3 on); a vector with a lane
+// below -8.99 (or NaN) takes normal_cdf for all its lanes.
 template <class V>
 static inline V gelu(V x) {
 #if defined(CPU_CAPABILITY_AVX512)
   if constexpr (sizeof(V) == 64) {
-    const __m512 v = (__m512)x, four = _mm512_set1_ps(4.0f);
-    // s = 1.5*2^23 + rint(4x + 16): its low mantissa bits are the piece k (permutes read 5 bits)
-    const __m512 s = _mm512_fmadd_ps(v, four, _mm512_set1_ps(12582912.0f + 16.0f));
-    const __m512i k = _mm512_castps_si512(s);
-    const __m512 w = _mm512_fmadd_ps(v, four, _mm512_sub_ps(_mm512_set1_ps(12582912.0f + 16.0f), s));
-    const __mmask16 in = _mm512_cmplt_epu32_mask(_mm512_sub_epi32(k, _mm512_set1_epi32(0x4B400000)),
-                                                 _mm512_set1_epi32(32));
-    const auto coef = [&](int j) {
-      return _mm512_permutex2var_ps(_mm512_load_ps(kNormalCdfTable[j]), k, _mm512_load_ps(kNormalCdfTable[j] + 16));
+    const __m512 v = (__m512)x;
+    const __m512 t = _mm512_maskz_min_ps(0xFFFF, (__m512)vabs(x), _mm512_set1_ps(kNormalCdfT));  // NaN -> T
+    // q = A t + B t^2; s = 1.5*2^23 + rint(q): its low mantissa bits are the piece k (permutes read 5)
+    const __m512 u = _mm512_fmadd_ps(t, _mm512_set1_ps(kNormalCdfB), _mm512_set1_ps(kNormalCdfA));
+    const __m512i k = _mm512_castps_si512(_mm512_fmadd_ps(u, t, _mm512_set1_ps(12582912.0f)));
+    const auto pick = [&](const float* tab) {
+      return _mm512_permutex2var_ps(_mm512_load_ps(tab), k, _mm512_load_ps(tab + 16));
     };
-    __m512 p = coef(6);
-    for (int j = 5; j >= 0; --j) p = _mm512_fmadd_ps(p, w, coef(j));
+    const __m512 w = _mm512_sub_ps(t, pick(kNormalCdfCentre));
+    __m512 p = pick(kNormalCdfTable[kNormalCdfDegree]);
+    for (int j = kNormalCdfDegree - 1; j >= 0; --j) p = _mm512_fmadd_ps(p, w, pick(kNormalCdfTable[j]));
+    const __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
+    p = _mm512_mask_sub_ps(p, pos, _mm512_set1_ps(1.0f), p);  // Phi(x) = 1 - Phi(-x)
     const V r = (V)_mm512_mul_ps(v, p);
-    if (__builtin_expect(in == 0xFFFF, 1)) return r;
-    return (V)_mm512_mask_blend_ps(in, (__m512)(x * normal_cdf(x)), (__m512)r);
+    const __mmask16 ok = _mm512_cmp_ps_mask(v, _mm512_set1_ps(-kNormalCdfT), _CMP_GE_OQ);  // false for NaN
+    if (__builtin_expect(ok == 0xFFFF, 1)) return r;
+    return (V)_mm512_mask_blend_ps(ok, (__m512)(x * normal_cdf(x)), (__m512)r);
   }
 #endif
   return x * normal_cdf(x);
