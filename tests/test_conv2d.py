@@ -26,6 +26,13 @@ CASES = [
     (2, 9, 9, 3, 32, 3, 3, 1, 1, "same"),       # few taps: the register-tiled small path
     (1, 8, 8, 2, 48, 2, 2, 2, 2, "valid"),
     (1, 6, 7, 32, 16, 1, 1, 2, 1, "valid"),
+    # 3x3 stride 1 with >= 8 in and >= 16 out channels: Winograd F(2x2, 3x3) (forward and dx)
+    (2, 9, 7, 8, 16, 3, 3, 1, 1, "valid"),      # odd output (7x5): partial edge tiles
+    (1, 6, 11, 17, 33, 3, 3, 1, 1, "same"),     # ragged channel vectors, padded output panels
+    (3, 5, 4, 33, 40, 3, 3, 1, 1, "same"),
+    (1, 3, 3, 16, 16, 3, 3, 1, 1, "valid"),     # a single output pixel
+    (1, 3, 3, 16, 17, 3, 3, 1, 1, "same"),
+    (2, 4, 4, 40, 8, 3, 3, 1, 1, "same"),       # forward by GEMM (8 outputs), dx by Winograd
 ]
 
 
@@ -109,7 +116,7 @@ def test_matches_torch_float64(case):
 
 
 # Several row blocks, several dkernel chunks and several images, so both threads get work.
-BIG = [(3, 12, 12, 33, 16, 5, 5, 1, 1, "same"), (8, 16, 16, 16, 16, 3, 3, 1, 1, "same"),
+BIG = [(3, 12, 12, 33, 16, 5, 5, 1, 1, "same"), (8, 16, 16, 16, 16, 3, 3, 1, 1, "same"),  # the latter: Winograd
        (4, 40, 40, 1, 32, 3, 3, 1, 1, "same"), (4, 9, 9, 16, 8, 1, 1, 1, 1, "valid")]
 
 
@@ -195,7 +202,7 @@ def test_autograd_conv2d(case):
     assert gradcheck(lambda *a: conv2d(*a, **geo), [tx, tk, tb], eps=1e-2, atol=1e-3, rtol=1e-2)
 
 
-@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[4], CASES[13]], ids=str)
+@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[4], CASES[13], CASES[17]], ids=str)
 def test_fused_relu(case):
     x, k, b, geo = _data(case)
     z = _C.ref.conv2d_forward(x, k, b, **geo)

@@ -8,10 +8,12 @@
 // Backward: dkernel = colᵀ · dout summed over fixed chunks of blocks in chunk order (bit-identical
 // for any thread count); dbias = column sums of dout, same chunks; dx = col2im(dout · kernelᵀ), one
 // image per thread. Convolutions with few taps (K <= small::kSmallK) replace the GEMM calls by the
-// register-tiled loops of conv2d_small.h on the same blocks.
+// register-tiled loops of conv2d_small.h on the same blocks. 3x3 stride-1 layers with enough channels
+// run forward and dx as Winograd F(2x2, 3x3) (conv2d_winograd.cpp: 2.25x fewer multiply-adds).
 #include <algorithm>
 
 #include "cpu/conv2d_small.h"
+#include "cpu/conv2d_winograd.h"
 #include "cpu/gemm/gemm.h"
 #include "parallel.h"
 
@@ -169,6 +171,7 @@ small::Rows small_rows(const float* x, const Conv2dParams& p, const Geometry& g,
 void conv2d_forward(float* out, const float* x, const float* kernel, const float* bias, int act,
                     const Conv2dParams& p) {
   const Geometry g = geometry(p);
+  if (!g.small && winograd::applies(p, p.C, p.OC)) return winograd::forward(out, x, kernel, bias, act, p);
   const int64_t N = p.OC;
   GemmParams q{};
   q.N = N; q.K = g.K; q.alpha = 1.0f; q.rsa = g.K; q.csa = 1;
@@ -282,7 +285,8 @@ void conv2d_backward(float* dx, float* dkernel, float* dbias, const float* dout,
                      const Conv2dParams& p) {
   const Geometry g = geometry(p);
   if (dkernel || dbias) weight_grads(dkernel, dbias, dout, x, p, g);
-  if (dx) input_grad(dx, dout, kernel, p, g);
+  if (dx && !g.small && winograd::applies(p, p.OC, p.C)) winograd::input_grad(dx, dout, kernel, p);
+  else if (dx) input_grad(dx, dout, kernel, p, g);
 }
 }  // namespace
 

@@ -24,6 +24,7 @@ struct Vec {
   static inline T fma(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
   static inline T mul(T a, T b) { return _mm256_mul_ps(a, b); }
   static inline T add(T a, T b) { return _mm256_add_ps(a, b); }
+  static inline T sub(T a, T b) { return _mm256_sub_ps(a, b); }
   // NOTE: max_ps returns its second operand when either is NaN: max(0, v) keeps NaN as NaN (like ref).
   static inline T relu(T v) { return _mm256_max_ps(_mm256_setzero_ps(), v); }
 };

@@ -22,6 +22,7 @@ struct Vec {
   static inline T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
   static inline T mul(T a, T b) { return _mm512_mul_ps(a, b); }
   static inline T add(T a, T b) { return _mm512_add_ps(a, b); }
+  static inline T sub(T a, T b) { return _mm512_sub_ps(a, b); }
   // NOTE: max_ps returns its second operand when either is NaN: max(0, v) keeps NaN as NaN (like ref).
   // (The maskz form only avoids a GCC 12 false -Wmaybe-uninitialized in _mm512_max_ps.)
   static inline T relu(T v) { return _mm512_maskz_max_ps(__mmask16(0xffff), _mm512_setzero_ps(), v); }

@@ -26,6 +26,7 @@ struct Vec {
   static inline T fma(T a, T b, T c) { return a * b + c; }
   static inline T mul(T a, T b) { return a * b; }
   static inline T add(T a, T b) { return a + b; }
+  static inline T sub(T a, T b) { return a - b; }
   // Keeps NaN as NaN (like ref): !(v > 0) selects 0 only for non-NaN v.
   static inline T relu(T v) {
     for (int i = 0; i < W; ++i) v[i] = (v[i] > 0.f || v[i] != v[i]) ? v[i] : 0.f;
