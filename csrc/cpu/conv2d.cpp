@@ -9,7 +9,8 @@
 // for any thread count); dbias = column sums of dout, same chunks; dx = col2im(dout · kernelᵀ), one
 // image per thread. Convolutions with few taps (K <= small::kSmallK) replace the GEMM calls by the
 // register-tiled loops of conv2d_small.h on the same blocks. 3x3 stride-1 layers with enough channels
-// run forward and dx as Winograd F(2x2, 3x3) (conv2d_winograd.cpp: 2.25x fewer multiply-adds).
+// run forward and dx as Winograd F(2x2, 3x3) and dkernel as F(3x3, 2x2) (conv2d_winograd.cpp: 2.25x
+// fewer multiply-adds).
 #include <algorithm>
 
 #include "cpu/conv2d_small.h"
@@ -284,7 +285,12 @@ void input_grad(float* dx, const float* dout, const float* kernel, const Conv2dP
 void conv2d_backward(float* dx, float* dkernel, float* dbias, const float* dout, const float* x, const float* kernel,
                      const Conv2dParams& p) {
   const Geometry g = geometry(p);
-  if (dkernel || dbias) weight_grads(dkernel, dbias, dout, x, p, g);
+  if (dkernel && !g.small && winograd::applies(p, p.C, p.OC)) {
+    winograd::weight_grad(dkernel, dout, x, p);
+    if (dbias) weight_grads(nullptr, dbias, dout, x, p, g);
+  } else if (dkernel || dbias) {
+    weight_grads(dkernel, dbias, dout, x, p, g);
+  }
   if (dx && !g.small && winograd::applies(p, p.OC, p.C)) winograd::input_grad(dx, dout, kernel, p);
   else if (dx) input_grad(dx, dout, kernel, p, g);
 }

@@ -24,6 +24,8 @@ using gemm_detail::Vec;
 using V = Vec::T;
 constexpr int MR = gemm_detail::kMainMR, NV = gemm_detail::kMainNV, NR = NV * Vec::W;
 constexpr int kUSlot = 4;                    // calling thread: the transformed kernel
+constexpr int kSumSlot = 5;                  // calling thread: dkernel's per-chunk sums S
+constexpr int64_t kMaxChunks = 8;            // dkernel: fixed chunks of blocks, summed in order
 constexpr int kBlockSlot = 0;                // per thread: V and M of one block of tiles
 constexpr int64_t kBlockFloats = 96 * 1024;  // 384 KB of V + M per block: L2 next to U
 
@@ -69,7 +71,9 @@ float* transform_kernel(int64_t Ci, int64_t Co, int64_t CoP, const Tap& tap) {
   return U;
 }
 
-// Bᵀ d B for the tiles [t0, t0 + n) -> V (16, T, Ci). Bᵀ = [[1,0,-1,0], [0,1,1,0], [0,-1,1,0], [0,1,0,-1]].
+// Bᵀ d B for the tiles [t0, t0 + n) -> V (16, T, Ci). F(2x2, 3x3): Bᵀ = [[1,0,-1,0], [0,1,1,0],
+// [0,-1,1,0], [0,1,0,-1]]; F(3x3, 2x2) (kF32, for dkernel) has the last row negated.
+template <bool kF32 = false>
 void input_transform(const Job& j, int64_t t0, int64_t n, int64_t T, float* Vb) {
   const int64_t TH = (j.OH + 1) / 2, TW = (j.OW + 1) / 2, Ci = j.Ci;
   for (int64_t i = 0; i < n; ++i) {
@@ -92,11 +96,11 @@ void input_transform(const Job& j, int64_t t0, int64_t n, int64_t T, float* Vb) 
         u[0][s] = Vec::sub(d[0][s], d[2][s]);
         u[1][s] = Vec::add(d[1][s], d[2][s]);
         u[2][s] = Vec::sub(d[2][s], d[1][s]);
-        u[3][s] = Vec::sub(d[1][s], d[3][s]);
+        u[3][s] = kF32 ? Vec::sub(d[3][s], d[1][s]) : Vec::sub(d[1][s], d[3][s]);
       }
       for (int r = 0; r < 4; ++r) {
         const V v[4] = {Vec::sub(u[r][0], u[r][2]), Vec::add(u[r][1], u[r][2]), Vec::sub(u[r][2], u[r][1]),
-                        Vec::sub(u[r][1], u[r][3])};
+                        kF32 ? Vec::sub(u[r][3], u[r][1]) : Vec::sub(u[r][1], u[r][3])};
         for (int s = 0; s < 4; ++s) {
           float* o = dst + (r * 4 + s) * T * Ci + c;
           if (m == Vec::W) Vec::store(o, v[s]);
@@ -169,6 +173,45 @@ void run(const Job& j) {
 }
 }  // namespace
 
+// ---- dkernel: F(3x3, 2x2) ---------------------------------------------------------------------------
+// dkernel[kh][kw] = sum over output pixels of x[oh + kh - pt][ow + kw - pl] * dout[oh][ow]: for each
+// 2x2 tile of dout (zeros outside) and the same 4x4 patch of x as the forward's, a 3x3 correlation
+// = Aᵀ [(G dy Gᵀ) ⊙ (Bᵀ x B)] A with G = [[1,0], [1/2,1/2], [1/2,-1/2], [0,1]], Aᵀ = [[1,1,1,0],
+// [0,1,-1,0], [0,1,1,1]]. Summed over tiles in the transformed domain, that is 16 GEMMs
+// S[ξ] (C, OCP) += X[ξ]ᵀ (C, T) · D[ξ] (T, OCP) per block; the 3x3 output transform runs once.
+
+// G dy Gᵀ for the tiles [t0, t0 + n) of dout (B, OH, OW, OC) -> D (16, T, OCP), zeros past OC.
+void grad_transform(const float* dout, const Job& j, int64_t t0, int64_t n, int64_t T, float* Db) {
+  const int64_t TH = (j.OH + 1) / 2, TW = (j.OW + 1) / 2, OC = j.Co, OCP = j.CoP;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t t = t0 + i, tw = t % TW, th = t / TW % TH, b = t / (TW * TH);
+    const float* src[2][2];
+    for (int y = 0; y < 2; ++y)
+      for (int x = 0; x < 2; ++x)
+        src[y][x] = 2 * th + y < j.OH && 2 * tw + x < j.OW ? dout + ((b * j.OH + 2 * th + y) * j.OW + 2 * tw + x) * OC
+                                                            : nullptr;
+    for (int64_t c = 0; c < OCP; c += Vec::W) {
+      const int m = int(std::min<int64_t>(Vec::W, OC - c));  // <= 0: padding lanes only
+      V g[2][2], h[4][2];
+      for (int y = 0; y < 2; ++y)
+        for (int x = 0; x < 2; ++x)
+          g[y][x] = !src[y][x] || m <= 0 ? Vec::zero() : m == Vec::W ? Vec::load(src[y][x] + c) : Vec::load_n(src[y][x] + c, m);
+      const V half = Vec::set1(0.5f);
+      for (int x = 0; x < 2; ++x) {
+        h[0][x] = g[0][x];
+        h[1][x] = Vec::mul(half, Vec::add(g[0][x], g[1][x]));
+        h[2][x] = Vec::mul(half, Vec::sub(g[0][x], g[1][x]));
+        h[3][x] = g[1][x];
+      }
+      for (int r = 0; r < 4; ++r) {
+        const V v[4] = {h[r][0], Vec::mul(half, Vec::add(h[r][0], h[r][1])), Vec::mul(half, Vec::sub(h[r][0], h[r][1])),
+                        h[r][1]};
+        for (int s = 0; s < 4; ++s) Vec::store(Db + ((r * 4 + s) * T + i) * OCP + c, v[s]);
+      }
+    }
+  }
+}
+
 bool applies(const Conv2dParams& p, int64_t Ci, int64_t Co) {
   return p.KH == 3 && p.KW == 3 && p.SH == 1 && p.SW == 1 && p.DH == 1 && p.DW == 1 && p.pad_top <= 2 &&
          p.pad_left <= 2 && Ci >= 8 && Co >= 16;
@@ -192,6 +235,58 @@ void input_grad(float* dx, const float* dout, const float* kernel, const Conv2dP
   });
   run(Job{dout, p.B, p.OH, p.OW, OC, 2 - p.pad_top, 2 - p.pad_left, dx, p.H, p.W, C, U, CoP, nullptr, kActNone,
           true});
+}
+
+// dkernel += the kernel gradient of conv(x, kernel) for dout (B, OH, OW, OC).
+void weight_grad(float* dkernel, const float* dout, const float* x, const Conv2dParams& p) {
+  const int64_t C = p.C, OC = p.OC, OCP = round_up(OC, NR), CP = round_up(C, MR);
+  const Job j{x, p.B, p.H, p.W, C, p.pad_top, p.pad_left, nullptr, p.OH, p.OW, OC, nullptr, OCP, nullptr, kActNone,
+              false};
+  const int64_t ntiles = p.B * ((p.OH + 1) / 2) * ((p.OW + 1) / 2);
+  const int64_t T = std::max<int64_t>(MR, std::min<int64_t>(kBlockFloats / (16 * (C + OCP)), 512));
+  const int64_t nblk = (ntiles + T - 1) / T, nch = std::min(nblk, kMaxChunks), per = 16 * CP * OCP;
+  float* S = scratch(kSumSlot, size_t(nch * per));
+  parallel_for(0, nch, 1, [&](int64_t c0, int64_t c1) {
+    // X (16, T, C) then D (16, T, OCP); X's column reads run up to MR - 1 floats past its end (into D)
+    float* Xb = scratch(kBlockSlot, size_t(16 * T * (C + OCP)));
+    float* Db = Xb + 16 * T * C;
+    for (int64_t ch = c0; ch < c1; ++ch) {
+      float* Sc = S + ch * per;
+      for (int64_t blk = ch * nblk / nch; blk < (ch + 1) * nblk / nch; ++blk) {
+        const int64_t t0 = blk * T, n = std::min(T, ntiles - t0);
+        input_transform<true>(j, t0, n, T, Xb);
+        grad_transform(dout, j, t0, n, T, Db);
+        const gemm_detail::Epilogue e{1.0f, blk == ch * nblk / nch ? 0.0f : 1.0f, kActNone};
+        for (int xi = 0; xi < 16; ++xi)
+          for (int64_t i = 0; i < C; i += MR)  // S rows are input channels: A = Xᵀ, column-major in X
+            for (int64_t c = 0; c < OCP; c += NR)
+              gemm_detail::microkernel<MR, NV, false, false>(n, Xb + xi * T * C + i, C, Db + xi * T * OCP + c, OCP,
+                                                             Sc + (xi * CP + i) * OCP + c, OCP,
+                                                             int(std::min<int64_t>(MR, C - i)), NR, nullptr, e);
+      }
+    }
+  });
+  // Fixed-order sum of the chunks, then Aᵀ S A per (c, oc): parallel over input channels.
+  parallel_for(0, C, 4, [&](int64_t i0, int64_t i1) {
+    for (int64_t ci = i0; ci < i1; ++ci)
+      for (int64_t oc = 0; oc < OC; ++oc) {
+        float m[4][4], q[3][4];
+        for (int xi = 0; xi < 16; ++xi) {
+          float v = 0.0f;
+          for (int64_t ch = 0; ch < nch; ++ch) v += S[ch * per + (xi * CP + ci) * OCP + oc];
+          m[xi / 4][xi % 4] = v;
+        }
+        for (int s = 0; s < 4; ++s) {
+          q[0][s] = m[0][s] + m[1][s] + m[2][s];
+          q[1][s] = m[1][s] - m[2][s];
+          q[2][s] = m[1][s] + m[2][s] + m[3][s];
+        }
+        for (int kh = 0; kh < 3; ++kh) {
+          const float y[3] = {q[kh][0] + q[kh][1] + q[kh][2], q[kh][1] - q[kh][2], q[kh][1] + q[kh][2] + q[kh][3]};
+          for (int kw = 0; kw < 3; ++kw) dkernel[((kh * 3 + kw) * C + ci) * OC + oc] += y[kw];
+        }
+      }
+  });
 }
 
 }  // namespace winograd
