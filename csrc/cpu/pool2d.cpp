@@ -4,7 +4,9 @@
 // and backwards write dx once when the windows tile the image exactly (the 2x2 / stride 2 case).
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 
+#include "cpu/vmath.h"
 #include "parallel.h"
 
 namespace fastnn {
@@ -56,20 +58,57 @@ inline void for_cells(const Pool2dParams& p, T* base, int64_t b, const Window& w
     for (int64_t iw = w.w0; iw < w.w1; ++iw) f(base + ((b * p.H + ih) * p.W + iw) * p.C, int32_t((ih - w.h0) * (w.w1 - w.w0) + iw - w.w0));
 }
 
-// out = window max; arg (C,) = cell number of the first max (strictly greater wins: ties keep the first).
-inline void window_max(float* o, int32_t* arg, const float* x, const Pool2dParams& p, int64_t b, const Window& w) {
+using vm::vf;
+using vi = vm::IntOf<vf>;
+typedef uint8_t vb __attribute__((vector_size(vm::W)));  // W cell numbers as bytes
+constexpr int kMaxCells = 256;  // windows with more cells take the scalar loops below
+
+// The window's cells in scan order: cell[k] = &x[b][ih][iw][0]; returns their count.
+template <class T>
+inline int window_cells(T** cell, const Pool2dParams& p, T* base, int64_t b, const Window& w) {
+  int n = 0;
+  for_cells(p, base, b, w, [&](T* c, int32_t) { cell[n++] = c; });
+  return n;
+}
+
+// out = window max; arg (C,) int32 and/or argmax (C,) bytes (either may be null) = cell number of
+// the first max (strictly greater wins: ties keep the first; a NaN first cell stays). W channels at a
+// time (max and cell number selected together), the ragged end scalar.
+inline void window_max(float* o, int32_t* arg, uint8_t* argmax, const float* const* cell, int n, int64_t C) {
+  int64_t c = 0;
+  for (; c + vm::W <= C; c += vm::W) {
+    vf m = vm::load<vf>(cell[0] + c);
+    vi a{};
+    for (int k = 1; k < n; ++k) {
+      const vf v = vm::load<vf>(cell[k] + c);
+      const vi gt = v > m;
+      m = gt ? v : m;
+      a = gt ? vi{} + k : a;
+    }
+    vm::store(o + c, m);
+    if (arg) std::memcpy(arg + c, &a, sizeof a);
+    if (argmax) {
+      const vb bytes = __builtin_convertvector(a, vb);
+      std::memcpy(argmax + c, &bytes, sizeof bytes);
+    }
+  }
+  for (; c < C; ++c) {
+    float m = cell[0][c];
+    int32_t a = 0;
+    for (int k = 1; k < n; ++k)
+      if (cell[k][c] > m) { m = cell[k][c]; a = k; }
+    o[c] = m;
+    if (arg) arg[c] = a;
+    if (argmax) argmax[c] = uint8_t(a);
+  }
+}
+
+// Windows of more than kMaxCells cells (no byte argmax): the plain scan.
+inline void window_max_large(float* o, int32_t* arg, const float* x, const Pool2dParams& p, int64_t b, const Window& w) {
   const int64_t C = p.C;
   for_cells(p, x, b, w, [&](const float* s, int32_t k) {
-    if (k == 0) {
-      std::copy(s, s + C, o);
-      std::fill(arg, arg + C, 0);
-      return;
-    }
-    for (int64_t c = 0; c < C; ++c) {
-      const bool gt = s[c] > o[c];
-      o[c] = gt ? s[c] : o[c];
-      arg[c] = gt ? k : arg[c];
-    }
+    for (int64_t c = 0; c < C; ++c)
+      if (k == 0 || s[c] > o[c]) { o[c] = s[c]; arg[c] = k; }
   });
 }
 
@@ -77,12 +116,16 @@ inline void window_max(float* o, int32_t* arg, const float* x, const Pool2dParam
 void maxpool2d_forward(float* out, uint8_t* argmax, const float* x, const Pool2dParams& p) {
   const int64_t C = p.C;
   for_rows(p, nullptr, [&](int64_t b, int64_t oh) {
-    int32_t* arg = reinterpret_cast<int32_t*>(scratch(kArgSlot, size_t(C)));
+    const float* cell[kMaxCells];
     for (int64_t ow = 0; ow < p.OW; ++ow) {
       const int64_t o = ((b * p.OH + oh) * p.OW + ow) * C;
-      window_max(out + o, arg, x, p, b, window(p, oh, ow));
-      if (argmax)
-        for (int64_t c = 0; c < C; ++c) argmax[o + c] = uint8_t(arg[c]);
+      const Window w = window(p, oh, ow);
+      if (w.cells() <= kMaxCells) {
+        window_max(out + o, nullptr, argmax ? argmax + o : nullptr, cell, window_cells(cell, p, x, b, w), C);
+      } else {
+        int32_t* arg = reinterpret_cast<int32_t*>(scratch(kArgSlot, size_t(C)));
+        window_max_large(out + o, arg, x, p, b, w);  // (argmax is never asked for these windows)
+      }
     }
   });
 }
@@ -94,16 +137,41 @@ void maxpool2d_backward(float* dx, const float* dout, const float* x, const uint
   for_rows(p, dx, [&](int64_t b, int64_t oh) {
     float* tmp = scratch(kArgSlot, size_t(2 * C));
     int32_t* arg = reinterpret_cast<int32_t*>(tmp + C);
+    const float* xcell[kMaxCells];
+    float* dcell[kMaxCells];
     for (int64_t ow = 0; ow < p.OW; ++ow) {
       const Window w = window(p, oh, ow);
       const int64_t o = ((b * p.OH + oh) * p.OW + ow) * C;
-      if (argmax) for (int64_t c = 0; c < C; ++c) arg[c] = argmax[o + c];
-      else window_max(tmp, arg, x, p, b, w);
       const float* g = dout + o;
-      for_cells(p, dx, b, w, [&](float* d, int32_t k) {
-        if (assign) for (int64_t c = 0; c < C; ++c) d[c] = arg[c] == k ? g[c] : 0.0f;
-        else for (int64_t c = 0; c < C; ++c) d[c] += arg[c] == k ? g[c] : 0.0f;
-      });
+      if (w.cells() > kMaxCells) {  // scalar, from x
+        window_max_large(tmp, arg, x, p, b, w);
+        for_cells(p, dx, b, w, [&](float* d, int32_t k) {
+          for (int64_t c = 0; c < C; ++c) d[c] = (assign ? 0.0f : d[c]) + (arg[c] == k ? g[c] : 0.0f);
+        });
+        continue;
+      }
+      const int n = window_cells(dcell, p, dx, b, w);
+      if (!argmax) window_max(tmp, arg, nullptr, xcell, window_cells(xcell, p, x, b, w), C);
+      int64_t c = 0;
+      for (; c + vm::W <= C; c += vm::W) {
+        vi a;
+        if (argmax) {
+          vb bytes;
+          std::memcpy(&bytes, argmax + o + c, sizeof bytes);
+          a = __builtin_convertvector(bytes, vi);
+        } else {
+          std::memcpy(&a, arg + c, sizeof a);
+        }
+        const vf gv = vm::load<vf>(g + c);
+        for (int k = 0; k < n; ++k) {
+          const vf v = a == k ? gv : vf{};
+          vm::store(dcell[k] + c, assign ? v : vm::load<vf>(dcell[k] + c) + v);
+        }
+      }
+      for (; c < C; ++c) {
+        const int32_t a = argmax ? argmax[o + c] : arg[c];
+        for (int k = 0; k < n; ++k) dcell[k][c] = (assign ? 0.0f : dcell[k][c]) + (a == k ? g[c] : 0.0f);
+      }
     }
   });
 }
