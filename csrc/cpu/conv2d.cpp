@@ -12,12 +12,10 @@
 // run forward and dx as Winograd F(2x2, 3x3) and dkernel as F(3x3, 2x2) (conv2d_winograd.cpp: 2.25x
 // fewer multiply-adds).
 #include <algorithm>
-#include <cstdlib>
 
 #include "cpu/conv2d_small.h"
 #include "cpu/conv2d_winograd.h"
 #include "cpu/gemm/gemm.h"
-#include "cpu/gemm/microkernel.h"
 #include "parallel.h"
 
 namespace fastnn {
@@ -170,78 +168,11 @@ small::Rows small_rows(const float* x, const Conv2dParams& p, const Geometry& g,
   return {src, off};
 }
 
-// ---- implicit GEMM forward (undilated rows): no col matrix --------------------------------------
-// For output row (b, oh) and kernel row kh, the pixels' taps (kw, c) are KW*C contiguous floats of
-// x, one pixel SW*C floats after the previous: a row-major A read in place by the micro-kernel, so
-// out_row = sum over the kernel rows inside the image of A_kh · kernel[kh] (C tiles re-read per kh).
-// Pixels whose window leaves the image left/right go through im2col rows. The kernel is packed once
-// into NR-column panels (zero-padded past OC).
-namespace implicit {
-using gemm_detail::Vec;
-constexpr int MR = gemm_detail::kMainMR, NV = gemm_detail::kMainNV, NR = NV * Vec::W;
-
-void forward(float* out, const float* x, const float* kernel, const float* bias, int act, const Conv2dParams& p,
-             const Geometry& g) {
-  const int64_t K = g.K, OC = p.OC, panels = (OC + NR - 1) / NR, rowk = p.KW * p.C;
-  float* wp = scratch(kTableSlot, size_t(panels * K * NR));  // [panel][K][NR]
-  for (int64_t j = 0; j < panels; ++j)
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t c = 0; c < NR; ++c) wp[(j * K + k) * NR + c] = j * NR + c < OC ? kernel[k * OC + j * NR + c] : 0.0f;
-  // interior pixels: ow in [lo, hi]
-  const int64_t lo = std::min<int64_t>(p.OW, (p.pad_left + p.SW - 1) / p.SW);
-  const int64_t last = p.W - p.KW + p.pad_left;  // the last pixel's window start must be <= this
-  const int64_t hi_all = std::min<int64_t>(p.OW - 1, last < 0 ? -1 : last / p.SW);
-  // whole register tiles only: the micro-kernel reads MR rows of A, and a partial tile's missing rows
-  // could lie past the end of x; the rest goes through im2col rows
-  const int64_t hi = lo + std::max<int64_t>(0, hi_all + 1 - lo) / MR * MR - 1;
-  parallel_for(0, p.B * p.OH, 1, [&](int64_t r0, int64_t r1) {
-    float* col = scratch(kColSlot, size_t((p.OW + MR) * K));  // + MR: a partial tile reads MR rows
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t b = r / p.OH, oh = r % p.OH, m0 = r * p.OW;
-      float* orow = out + m0 * OC;
-      int64_t kh0 = p.KH, kh1 = -1;  // kernel rows inside the image
-      for (int64_t kh = 0; kh < p.KH; ++kh) {
-        const int64_t ih = oh * p.SH - p.pad_top + kh * p.DH;
-        if (ih >= 0 && ih < p.H) { kh0 = std::min(kh0, kh); kh1 = kh; }
-      }
-      const bool any = kh0 <= kh1 && lo <= hi;
-      // [a, e) of this row's pixels through im2col rows (one GEMM pass over the whole K)
-      const auto via_col = [&](int64_t a, int64_t e) {
-        if (a >= e) return;
-        im2col(col, x, p, m0 + a, m0 + e, K);
-        const gemm_detail::Epilogue ep{1.0f, 0.0f, act};
-        for (int64_t i = a; i < e; i += MR)
-          for (int64_t j = 0; j < panels; ++j)
-            gemm_detail::microkernel<MR, NV, true, false>(K, col + (i - a) * K, K, wp + j * K * NR, NR,
-                                                          orow + i * OC + j * NR, OC, int(std::min<int64_t>(MR, e - i)),
-                                                          int(std::min<int64_t>(NR, OC - j * NR)), bias ? bias + j * NR : nullptr, ep);
-      };
-      if (!any) { via_col(0, p.OW); continue; }
-      via_col(0, lo);
-      via_col(hi + 1, p.OW);
-      for (int64_t kh = kh0; kh <= kh1; ++kh) {
-        const int64_t ih = oh * p.SH - p.pad_top + kh * p.DH;
-        if (ih < 0 || ih >= p.H) continue;
-        const float* a = x + ((b * p.H + ih) * p.W + lo * p.SW - p.pad_left) * p.C;
-        const gemm_detail::Epilogue ep{1.0f, kh == kh0 ? 0.0f : 1.0f, kh == kh1 ? act : int(kActNone)};
-        for (int64_t i = lo; i <= hi; i += MR)
-          for (int64_t j = 0; j < panels; ++j)
-            gemm_detail::microkernel<MR, NV, true, false>(
-                rowk, a + (i - lo) * p.SW * p.C, p.SW * p.C, wp + (j * K + kh * rowk) * NR, NR, orow + i * OC + j * NR, OC,
-                int(std::min<int64_t>(MR, hi + 1 - i)), int(std::min<int64_t>(NR, OC - j * NR)),
-                kh == kh1 && bias ? bias + j * NR : nullptr, ep);
-      }
-    }
-  });
-}
-}  // namespace implicit
-
 // x (B,H,W,C), kernel (KH,KW,C,OC), bias (OC,) or null -> out (B,OH,OW,OC), then act.
 void conv2d_forward(float* out, const float* x, const float* kernel, const float* bias, int act,
                     const Conv2dParams& p) {
   const Geometry g = geometry(p);
   if (!g.small && winograd::applies(p, p.C, p.OC)) return winograd::forward(out, x, kernel, bias, act, p);
-  if (!g.small && !g.pointwise && p.DW == 1 && getenv("CONV_IMPLICIT")) return implicit::forward(out, x, kernel, bias, act, p, g);
   const int64_t N = p.OC;
   GemmParams q{};
   q.N = N; q.K = g.K; q.alpha = 1.0f; q.rsa = g.K; q.csa = 1;
