@@ -5,8 +5,8 @@ slice per thread on that many Python threads - numpy releases the GIL while it c
 torch's dropout allocates its output and mask (it has no out=), so its row is not like for like.
 
 GB/s counts bytes read + written (2 x 64 MiB per op: DRAM traffic, the arrays are 2x the L3).
-Without --quick every library runs twice (second round in reverse order) and each op keeps its better
-round, so a few seconds of this VM's slow phases cannot decide a ratio.
+Without --quick every library runs three times (every other round in reverse order) and each op keeps
+its best round, so a few seconds of this VM's slow phases (memory or cores) cannot decide a ratio.
 Each (library, threads) pair runs in a fresh subprocess (fastnn.bench._harness.peer_env: thread
 variables set, OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset), so OpenMP pools never spin against each
 other. Timing (fastnn.bench._harness.timeit): warm-up, an inner loop of >= 0.2 s per sample, 7
@@ -119,7 +119,7 @@ def main():
     # Rounds: every library runs once per round, in reversed order every other round, and each op keeps
     # its best round (this VM's slow phases, when its two vCPUs share one core, last seconds and would
     # otherwise hit whichever library happens to run then).
-    rounds = 1 if a.quick else 2
+    rounds = 1 if a.quick else 3
     order = [(t, lib) for t in threads for r in range(rounds) for lib in (libs() if r % 2 == 0 else libs()[::-1])]
     for t, lib in order:
         env = peer_env(t)
