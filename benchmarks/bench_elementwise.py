@@ -6,7 +6,7 @@ torch's dropout allocates its output and mask (it has no out=), so its row is no
 
 GB/s counts bytes read + written (2 x 64 MiB per op: DRAM traffic, the arrays are 2x the L3).
 Without --quick every library runs three times (every other round in reverse order) and each op keeps
-its best round, so a few seconds of this VM's slow phases (memory or cores) cannot decide a ratio.
+its median round, so a few seconds of this VM's slow or fast phases (cores, memory) cannot decide a ratio.
 Each (library, threads) pair runs in a fresh subprocess (fastnn.bench._harness.peer_env: thread
 variables set, OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset), so OpenMP pools never spin against each
 other. Timing (fastnn.bench._harness.timeit): warm-up, an inner loop of >= 0.2 s per sample, 7
@@ -117,8 +117,8 @@ def main():
         return
     rows = []
     # Rounds: every library runs once per round, in reversed order every other round, and each op keeps
-    # its best round (this VM's slow phases, when its two vCPUs share one core, last seconds and would
-    # otherwise hit whichever library happens to run then).
+    # its median round (this VM's phases - two vCPUs sharing one core, memory bandwidth swinging
+    # between ~52 and ~82 GB/s - last seconds and would otherwise decide for whichever library ran then).
     rounds = 1 if a.quick else 3
     order = [(t, lib) for t in threads for r in range(rounds) for lib in (libs() if r % 2 == 0 else libs()[::-1])]
     for t, lib in order:
@@ -130,14 +130,12 @@ def main():
         if p.returncode:
             sys.exit(p.stdout[-2000:] + p.stderr[-4000:])
         rows += [json.loads(line[7:]) for line in p.stdout.splitlines() if line.startswith("RESULT ")]
-    best = {}
-    for r in rows:  # the best round of each (op, lib, threads)
-        k = (r["op"], r["lib"], r["threads"])
-        if k not in best or r["gbs"] > best[k]["gbs"]:
-            best[k] = r
-    rows = list(best.values())
+    by_key = {}
+    for r in rows:
+        by_key.setdefault((r["op"], r["lib"], r["threads"]), []).append(r)
+    rows = [sorted(rs, key=lambda r: r["gbs"])[len(rs) // 2] for rs in by_key.values()]  # the median round
     print(f"{machine_line()}\n{N} float32 elements (softmax over {SM[0]}x{SM[1]}); GB/s = (bytes read + written) "
-          f"/ median time (best of {rounds} rounds), out= preallocated; '*' = samples disturbed by other processes")
+          f"/ median time (median of {rounds} rounds), out= preallocated; '*' = samples disturbed by other processes")
     table = []
     for t in threads:
         by = {(r["op"], r["lib"]): r for r in rows if r["threads"] == t}
