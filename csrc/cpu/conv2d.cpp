@@ -285,7 +285,7 @@ void input_grad(float* dx, const float* dout, const float* kernel, const Conv2dP
 void conv2d_backward(float* dx, float* dkernel, float* dbias, const float* dout, const float* x, const float* kernel,
                      const Conv2dParams& p) {
   const Geometry g = geometry(p);
-  if (dkernel && !g.small && winograd::applies(p, p.C, p.OC)) {
+  if (dkernel && !g.small && winograd::weight_grad_applies(p)) {
     winograd::weight_grad(dkernel, dout, x, p);
     if (dbias) weight_grads(nullptr, dbias, dout, x, p, g);
   } else if (dkernel || dbias) {

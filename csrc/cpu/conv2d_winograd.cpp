@@ -12,6 +12,7 @@
 #include "cpu/conv2d_winograd.h"
 
 #include <algorithm>
+#include <initializer_list>
 
 #include "cpu/gemm/microkernel.h"
 #include "parallel.h"
@@ -25,7 +26,8 @@ using V = Vec::T;
 constexpr int MR = gemm_detail::kMainMR, NV = gemm_detail::kMainNV, NR = NV * Vec::W;
 constexpr int kUSlot = 4;                    // calling thread: the transformed kernel
 constexpr int kSumSlot = 5;                  // calling thread: dkernel's per-chunk sums S
-constexpr int64_t kMaxChunks = 8;            // dkernel: fixed chunks of blocks, summed in order
+constexpr int64_t kMaxChunks = 8;            // dkernel: fixed chunks of blocks, summed in order ...
+constexpr int64_t kSumFloats = 8 << 20;      // ... whose sums S take at most 32 MB
 constexpr int kBlockSlot = 0;                // per thread: V and M of one block of tiles
 constexpr int64_t kBlockFloats = 96 * 1024;  // 384 KB of V + M per block: L2 next to U
 
@@ -217,6 +219,11 @@ bool applies(const Conv2dParams& p, int64_t Ci, int64_t Co) {
          p.pad_left <= 2 && Ci >= 8 && Co >= 16;
 }
 
+bool weight_grad_applies(const Conv2dParams& p) {
+  // at least two chunks of sums within kSumFloats, so that two threads share the work
+  return applies(p, p.C, p.OC) && 2 * 16 * round_up(p.C, MR) * round_up(p.OC, NR) <= kSumFloats;
+}
+
 void forward(float* out, const float* x, const float* kernel, const float* bias, int act, const Conv2dParams& p) {
   const int64_t C = p.C, OC = p.OC, CoP = round_up(OC, NR);
   const float* U = transform_kernel(C, OC, CoP, [&](int kh, int kw, int64_t ci, int64_t co) {
@@ -244,7 +251,8 @@ void weight_grad(float* dkernel, const float* dout, const float* x, const Conv2d
               false};
   const int64_t ntiles = p.B * ((p.OH + 1) / 2) * ((p.OW + 1) / 2);
   const int64_t T = std::max<int64_t>(MR, std::min<int64_t>(kBlockFloats / (16 * (C + OCP)), 512));
-  const int64_t nblk = (ntiles + T - 1) / T, nch = std::min(nblk, kMaxChunks), per = 16 * CP * OCP;
+  const int64_t per = 16 * CP * OCP, nblk = (ntiles + T - 1) / T;
+  const int64_t nch = std::max<int64_t>(1, std::min({nblk, kMaxChunks, kSumFloats / per}));
   float* S = scratch(kSumSlot, size_t(nch * per));
   parallel_for(0, nch, 1, [&](int64_t c0, int64_t c1) {
     // X (16, T, C) then D (16, T, OCP); X's column reads run up to MR - 1 floats past its end (into D)

@@ -20,6 +20,9 @@ void forward(float* out, const float* x, const float* kernel, const float* bias,
 // dx += the input gradient of conv(x, kernel) for dout (B, OH, OW, OC).
 void input_grad(float* dx, const float* dout, const float* kernel, const Conv2dParams& p);
 
+// Whether weight_grad takes this layer (applies(), and its per-chunk sums fit the scratch bound).
+bool weight_grad_applies(const Conv2dParams& p);
+
 // dkernel += the kernel gradient (F(3x3, 2x2): the same 16-GEMM structure summed over tiles).
 void weight_grad(float* dkernel, const float* dout, const float* x, const Conv2dParams& p);
 
