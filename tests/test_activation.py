@@ -200,6 +200,18 @@ def test_gelu_dense_grid_within_2e6(name, mod):
 
 
 @pytest.mark.parametrize("name,mod", TABLES)
+def test_gelu_backward_dense_grid(name, mod):
+    """gelu'(x) = Phi(x) + x phi(x) on the same grid (the table's Phi, an exact-form phi)."""
+    x, _ = _gelu_grid()
+    x64 = x.astype(np.float64)
+    phi = 0.5 * _erfc(-x64 / math.sqrt(2))
+    xpdf = x64 * np.exp(-0.5 * x64 * x64) / math.sqrt(2 * math.pi)
+    got = mod.gelu_backward(np.ones_like(x), x).astype(np.float64)
+    err = np.abs(got - (phi + xpdf))
+    assert np.all(err <= 2e-6 * (np.abs(phi) + np.abs(xpdf)) + 1e-41), f"{name}: worst at x={x[err.argmax()]}"
+
+
+@pytest.mark.parametrize("name,mod", TABLES)
 def test_softmax_extreme_logits(name, mod):
     x = np.array([[1e4, -1e4, 0, 3e38], [-3e38, -3e38, -1e30, -1e30], [88.8, -88.8, 104, -104],
                   [1e-40, 0, -1e-40, 1e-45]], dtype=np.float32)

@@ -105,10 +105,7 @@ void unary_backward(int op, float* dx, const float* dy, const float* s, int64_t 
         return kSeluScale * (x > 0.0f ? g : g * kSeluAlpha * vm::exp(x));
       });
     case kGelu:
-      return map(dx, in, n, kGrainHeavy, [](vf g, vf x) {
-        const vf pdf = 0.3989422804014327f * vm::exp_neg_half_sq(x);
-        return g * (vm::normal_cdf(x) + x * pdf);
-      });
+      return map(dx, in, n, kGrainHeavy, [](vf g, vf x) { return g * vm::gelu_grad(x); });
     case kSilu:
       return map(dx, in, n, kGrainMath, [](vf g, vf x) {
         const vf sg = vm::sigmoid(x);

@@ -343,36 +343,57 @@ static inline V normal_cdf(V x) {
   return xx < 196.0f ? phi : (x < 0.0f ? V{} : splat<V>(1.0f));
 }
 
-// gelu(x) = x * Phi(x). AVX-512 fast path: Phi(-|x|) for |x| <= 8.99 from a 32-piece degree-6
-// polynomial table (normal_cdf_table.h: pieces narrowing with |x|, relative error ~6e-7; Phi(x) =
-// 1 - Phi(-x) for x > 0, where nothing cancels), each piece's centre and coefficients picked by
-// two-register permutes: ~20 cycles per 16 lanes against ~46 for normal_cdf's erfc + exp (the FMA
-// pipe bounds both). x > 8.99 gives Phi = 1 (exact in float from x = 5.3 on); a vector with a lane
-// below -8.99 (or NaN) takes normal_cdf for all its lanes.
+// Phi(x) by table, AVX-512 (gelu's forward and backward): Phi(-|x|) for |x| <= 8.99 from a 32-piece
+// degree-6 polynomial table (normal_cdf_table.h: pieces narrowing with |x|, relative error ~6e-7;
+// Phi(x) = 1 - Phi(-x) for x > 0, where nothing cancels), each piece's centre and coefficients picked
+// by two-register permutes: ~20 cycles per 16 lanes against ~46 for normal_cdf's erfc + exp (the FMA
+// pipe bounds both). x > 8.99 gives Phi = 1 (exact in float from x = 5.3 on). Lanes below -8.99 (and
+// NaN) are not served: *ok has their bits clear, and the caller takes normal_cdf for them.
+#if defined(CPU_CAPABILITY_AVX512)
+static inline __m512 normal_cdf_table(__m512 v, __mmask16* ok) {
+  const __m512 t = _mm512_maskz_min_ps(0xFFFF, (__m512)vabs((vf)v), _mm512_set1_ps(kNormalCdfT));  // NaN -> T
+  // q = A t + B t^2; s = 1.5*2^23 + rint(q): its low mantissa bits are the piece k (permutes read 5)
+  const __m512 u = _mm512_fmadd_ps(t, _mm512_set1_ps(kNormalCdfB), _mm512_set1_ps(kNormalCdfA));
+  const __m512i k = _mm512_castps_si512(_mm512_fmadd_ps(u, t, _mm512_set1_ps(12582912.0f)));
+  const auto pick = [&](const float* tab) {
+    return _mm512_permutex2var_ps(_mm512_load_ps(tab), k, _mm512_load_ps(tab + 16));
+  };
+  const __m512 w = _mm512_sub_ps(t, pick(kNormalCdfCentre));
+  __m512 p = pick(kNormalCdfTable[kNormalCdfDegree]);
+  for (int j = kNormalCdfDegree - 1; j >= 0; --j) p = _mm512_fmadd_ps(p, w, pick(kNormalCdfTable[j]));
+  const __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
+  *ok = _mm512_cmp_ps_mask(v, _mm512_set1_ps(-kNormalCdfT), _CMP_GE_OQ);  // false for NaN
+  return _mm512_mask_sub_ps(p, pos, _mm512_set1_ps(1.0f), p);  // Phi(x) = 1 - Phi(-x)
+}
+#endif
+
+// gelu(x) = x * Phi(x): the table where it serves every lane, else normal_cdf.
 template <class V>
 static inline V gelu(V x) {
 #if defined(CPU_CAPABILITY_AVX512)
   if constexpr (sizeof(V) == 64) {
-    const __m512 v = (__m512)x;
-    const __m512 t = _mm512_maskz_min_ps(0xFFFF, (__m512)vabs(x), _mm512_set1_ps(kNormalCdfT));  // NaN -> T
-    // q = A t + B t^2; s = 1.5*2^23 + rint(q): its low mantissa bits are the piece k (permutes read 5)
-    const __m512 u = _mm512_fmadd_ps(t, _mm512_set1_ps(kNormalCdfB), _mm512_set1_ps(kNormalCdfA));
-    const __m512i k = _mm512_castps_si512(_mm512_fmadd_ps(u, t, _mm512_set1_ps(12582912.0f)));
-    const auto pick = [&](const float* tab) {
-      return _mm512_permutex2var_ps(_mm512_load_ps(tab), k, _mm512_load_ps(tab + 16));
-    };
-    const __m512 w = _mm512_sub_ps(t, pick(kNormalCdfCentre));
-    __m512 p = pick(kNormalCdfTable[kNormalCdfDegree]);
-    for (int j = kNormalCdfDegree - 1; j >= 0; --j) p = _mm512_fmadd_ps(p, w, pick(kNormalCdfTable[j]));
-    const __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
-    p = _mm512_mask_sub_ps(p, pos, _mm512_set1_ps(1.0f), p);  // Phi(x) = 1 - Phi(-x)
-    const V r = (V)_mm512_mul_ps(v, p);
-    const __mmask16 ok = _mm512_cmp_ps_mask(v, _mm512_set1_ps(-kNormalCdfT), _CMP_GE_OQ);  // false for NaN
+    __mmask16 ok;
+    const V r = x * (V)normal_cdf_table((__m512)x, &ok);
     if (__builtin_expect(ok == 0xFFFF, 1)) return r;
     return (V)_mm512_mask_blend_ps(ok, (__m512)(x * normal_cdf(x)), (__m512)r);
   }
 #endif
   return x * normal_cdf(x);
+}
+
+// gelu'(x) = Phi(x) + x * phi(x), phi = e^{-x^2/2} / sqrt(2 pi) (from exp_neg_half_sq, accurate).
+template <class V>
+static inline V gelu_grad(V x) {
+  const V xpdf = x * (0.3989422804014327f * exp_neg_half_sq(x));
+#if defined(CPU_CAPABILITY_AVX512)
+  if constexpr (sizeof(V) == 64) {
+    __mmask16 ok;
+    const V r = (V)normal_cdf_table((__m512)x, &ok) + xpdf;
+    if (__builtin_expect(ok == 0xFFFF, 1)) return r;
+    return (V)_mm512_mask_blend_ps(ok, (__m512)(normal_cdf(x) + xpdf), (__m512)r);
+  }
+#endif
+  return normal_cdf(x) + xpdf;
 }
 
 }  // namespace vm
