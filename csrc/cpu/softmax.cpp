@@ -120,7 +120,7 @@ void row_forward_regs(float* y, const float* x, int64_t K, bool log) {
   const int tail = int(K - (NV - 1) * W);  // 1..W
   vf v[NV];
   for (int j = 0; j < NV - 1; ++j) v[j] = vm::load<vf>(x + j * W);
-  v[NV - 1] = tail == W ? vm::load<vf>(x + (NV - 1) * W) : vm::load_part(x + (NV - 1) * W, tail, kNegInf);
+  v[NV - 1] = Lanes{tail}.ld(x + (NV - 1) * W, kNegInf);
   const vf m = vm::splat<vf>(vm::hmax(tree<0, NV>(v, [](vf a, vf b) { return vm::vmax(a, b); })));
   vf e[NV];
   for (int j = 0; j < NV; ++j) e[j] = exp_nonpos(v[j] - m);
@@ -133,8 +133,7 @@ void row_forward_regs(float* y, const float* x, int64_t K, bool log) {
     for (int j = 0; j < NV; ++j) e[j] *= r;
   }
   for (int j = 0; j < NV - 1; ++j) vm::store(y + j * W, e[j]);
-  if (tail == W) vm::store(y + (NV - 1) * W, e[NV - 1]);
-  else vm::store_part(y + (NV - 1) * W, e[NV - 1], tail);
+  Lanes{tail}.st(y + (NV - 1) * W, e[NV - 1]);
 }
 
 constexpr int kRegVectors = 16;  // rows of at most this many vectors take row_forward_regs
@@ -202,18 +201,12 @@ void over_slices(int64_t outer, int64_t K, int64_t inner, const Row& row, const 
 }
 
 void softmax_forward(float* y, const float* x, int64_t outer, int64_t K, int64_t inner, int log) {
+  // NOTE: streaming stores for outputs >= 16 MiB measured no faster (38.4 vs 38.8 GB/s, 8
+  // interleaved runs on two threads): the register rows are compute-bound, not bound by RFO traffic.
   const int64_t nv = (K + vm::W - 1) / vm::W;
-  if (inner == 1 && nv <= kRegVectors) {
-    const RowFn row = kRowFns[nv - 1];
-    // NOTE: streaming stores for outputs >= 16 MiB measured no faster (38.4 vs 38.8 GB/s, 8
-    // interleaved runs on two threads): the row is compute-bound, not bound by the RFO traffic.
-    parallel_for(0, outer, std::max<int64_t>(1, kGrain / K), [&](int64_t b, int64_t e) {
-      for (int64_t o = b; o < e; ++o) row(y + o * K, x + o * K, K, log);
-    });
-    return;
-  }
+  const RowFn row = nv >= 1 && nv <= kRegVectors ? kRowFns[nv - 1] : row_forward;
   over_slices(
-      outer, K, inner, [&](int64_t o) { row_forward(y + o * K, x + o * K, K, log); },
+      outer, K, inner, [&](int64_t o) { row(y + o * K, x + o * K, K, log); },
       [&](int64_t off, Lanes l) { col_forward(y + off, x + off, K, inner, l, log); });
 }
 
