@@ -46,6 +46,23 @@ struct Job {
 
 inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 
+// Output tiles of 2x2 pixels, numbered t = (b * TH + th) * TW + tw.
+inline int64_t num_tiles(const Job& j) { return j.B * ((j.OH + 1) / 2) * ((j.OW + 1) / 2); }
+struct Tile {
+  int64_t b, th, tw;
+};
+inline Tile tile_at(const Job& j, int64_t t) {
+  const int64_t TH = (j.OH + 1) / 2, TW = (j.OW + 1) / 2;
+  return {t / (TW * TH), t / TW % TH, t % TW};
+}
+
+// The first m (1..W) lanes at p (the others load as 0 / are not stored); p == nullptr loads zeros.
+inline V load_m(const float* p, int m) { return !p ? Vec::zero() : m == Vec::W ? Vec::load(p) : Vec::load_n(p, m); }
+inline void store_m(float* p, V v, int m) {
+  if (m == Vec::W) Vec::store(p, v);
+  else Vec::store_n(p, v, m);
+}
+
 // U[ξ][ci][co] = (G g Gᵀ)[r][s] for the 3x3 filter g(kh, kw) = tap(kh, kw, ci, co); co >= Co is 0.
 // G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]].
 template <class Tap>
@@ -77,9 +94,9 @@ float* transform_kernel(int64_t Ci, int64_t Co, int64_t CoP, const Tap& tap) {
 // [0,-1,1,0], [0,1,0,-1]]; F(3x3, 2x2) (kF32, for dkernel) has the last row negated.
 template <bool kF32 = false>
 void input_transform(const Job& j, int64_t t0, int64_t n, int64_t T, float* Vb) {
-  const int64_t TH = (j.OH + 1) / 2, TW = (j.OW + 1) / 2, Ci = j.Ci;
+  const int64_t Ci = j.Ci;
   for (int64_t i = 0; i < n; ++i) {
-    const int64_t t = t0 + i, tw = t % TW, th = t / TW % TH, b = t / (TW * TH);
+    const auto [b, th, tw] = tile_at(j, t0 + i);
     const int64_t ih0 = 2 * th - j.pad_top, iw0 = 2 * tw - j.pad_left;
     const float* src[4][4];  // nullptr: padding
     for (int r = 0; r < 4; ++r)
@@ -92,8 +109,7 @@ void input_transform(const Job& j, int64_t t0, int64_t n, int64_t T, float* Vb) 
       const int m = int(std::min<int64_t>(Vec::W, Ci - c));
       V d[4][4], u[4][4];
       for (int r = 0; r < 4; ++r)
-        for (int s = 0; s < 4; ++s)
-          d[r][s] = !src[r][s] ? Vec::zero() : m == Vec::W ? Vec::load(src[r][s] + c) : Vec::load_n(src[r][s] + c, m);
+        for (int s = 0; s < 4; ++s) d[r][s] = load_m(src[r][s] ? src[r][s] + c : nullptr, m);
       for (int s = 0; s < 4; ++s) {
         u[0][s] = Vec::sub(d[0][s], d[2][s]);
         u[1][s] = Vec::add(d[1][s], d[2][s]);
@@ -103,11 +119,7 @@ void input_transform(const Job& j, int64_t t0, int64_t n, int64_t T, float* Vb) 
       for (int r = 0; r < 4; ++r) {
         const V v[4] = {Vec::sub(u[r][0], u[r][2]), Vec::add(u[r][1], u[r][2]), Vec::sub(u[r][2], u[r][1]),
                         kF32 ? Vec::sub(u[r][3], u[r][1]) : Vec::sub(u[r][1], u[r][3])};
-        for (int s = 0; s < 4; ++s) {
-          float* o = dst + (r * 4 + s) * T * Ci + c;
-          if (m == Vec::W) Vec::store(o, v[s]);
-          else Vec::store_n(o, v[s], m);
-        }
+        for (int s = 0; s < 4; ++s) store_m(dst + (r * 4 + s) * T * Ci + c, v[s], m);
       }
     }
   }
@@ -115,9 +127,9 @@ void input_transform(const Job& j, int64_t t0, int64_t n, int64_t T, float* Vb) 
 
 // Aᵀ M A of the tiles [t0, t0 + n) from M (16, T, CoP) -> out. Aᵀ = [[1,1,1,0], [0,1,-1,-1]].
 void output_transform(const Job& j, int64_t t0, int64_t n, int64_t T, const float* Mb) {
-  const int64_t TH = (j.OH + 1) / 2, TW = (j.OW + 1) / 2, Co = j.Co, CoP = j.CoP;
+  const int64_t Co = j.Co, CoP = j.CoP;
   for (int64_t i = 0; i < n; ++i) {
-    const int64_t t = t0 + i, tw = t % TW, th = t / TW % TH, b = t / (TW * TH);
+    const auto [b, th, tw] = tile_at(j, t0 + i);
     const int rows = int(std::min<int64_t>(2, j.OH - 2 * th)), cols = int(std::min<int64_t>(2, j.OW - 2 * tw));
     const float* src = Mb + i * CoP;
     float* dst = j.out + ((b * j.OH + 2 * th) * j.OW + 2 * tw) * Co;
@@ -131,17 +143,16 @@ void output_transform(const Job& j, int64_t t0, int64_t n, int64_t T, const floa
         q[s][0] = Vec::add(m0, s12);
         q[s][1] = Vec::sub(d12, m3);
       }
-      const V bv = !j.bias ? Vec::zero() : m == Vec::W ? Vec::load(j.bias + c) : Vec::load_n(j.bias + c, m);
+      const V bv = load_m(j.bias ? j.bias + c : nullptr, m);
       for (int y = 0; y < rows; ++y) {
         const V s12 = Vec::add(q[1][y], q[2][y]), d12 = Vec::sub(q[1][y], q[2][y]);
         const V out[2] = {Vec::add(q[0][y], s12), Vec::sub(d12, q[3][y])};
         for (int x = 0; x < cols; ++x) {
           float* o = dst + (y * j.OW + x) * Co + c;
           V v = Vec::add(out[x], bv);
-          if (j.accumulate) v = Vec::add(v, m == Vec::W ? Vec::load(o) : Vec::load_n(o, m));
+          if (j.accumulate) v = Vec::add(v, load_m(o, m));
           if (j.act == kActRelu) v = Vec::relu(v);
-          if (m == Vec::W) Vec::store(o, v);
-          else Vec::store_n(o, v, m);
+          store_m(o, v, m);
         }
       }
     }
@@ -149,7 +160,7 @@ void output_transform(const Job& j, int64_t t0, int64_t n, int64_t T, const floa
 }
 
 void run(const Job& j) {
-  const int64_t ntiles = j.B * ((j.OH + 1) / 2) * ((j.OW + 1) / 2);
+  const int64_t ntiles = num_tiles(j);
   // T: a multiple of MR (whole register tiles; V's rows past the block's last tile are read but unused)
   const int64_t T = std::max<int64_t>(MR, std::min<int64_t>(kBlockFloats / (16 * (j.Ci + j.CoP)) / MR * MR, 32 * MR));
   const int64_t nblk = (ntiles + T - 1) / T;
@@ -184,9 +195,9 @@ void run(const Job& j) {
 
 // G dy Gᵀ for the tiles [t0, t0 + n) of dout (B, OH, OW, OC) -> D (16, T, OCP), zeros past OC.
 void grad_transform(const float* dout, const Job& j, int64_t t0, int64_t n, int64_t T, float* Db) {
-  const int64_t TH = (j.OH + 1) / 2, TW = (j.OW + 1) / 2, OC = j.Co, OCP = j.CoP;
+  const int64_t OC = j.Co, OCP = j.CoP;
   for (int64_t i = 0; i < n; ++i) {
-    const int64_t t = t0 + i, tw = t % TW, th = t / TW % TH, b = t / (TW * TH);
+    const auto [b, th, tw] = tile_at(j, t0 + i);
     const float* src[2][2];
     for (int y = 0; y < 2; ++y)
       for (int x = 0; x < 2; ++x)
@@ -196,8 +207,7 @@ void grad_transform(const float* dout, const Job& j, int64_t t0, int64_t n, int6
       const int m = int(std::min<int64_t>(Vec::W, OC - c));  // <= 0: padding lanes only
       V g[2][2], h[4][2];
       for (int y = 0; y < 2; ++y)
-        for (int x = 0; x < 2; ++x)
-          g[y][x] = !src[y][x] || m <= 0 ? Vec::zero() : m == Vec::W ? Vec::load(src[y][x] + c) : Vec::load_n(src[y][x] + c, m);
+        for (int x = 0; x < 2; ++x) g[y][x] = load_m(src[y][x] && m > 0 ? src[y][x] + c : nullptr, m);
       const V half = Vec::set1(0.5f);
       for (int x = 0; x < 2; ++x) {
         h[0][x] = g[0][x];
@@ -249,7 +259,7 @@ void weight_grad(float* dkernel, const float* dout, const float* x, const Conv2d
   const int64_t C = p.C, OC = p.OC, OCP = round_up(OC, NR), CP = round_up(C, MR);
   const Job j{x, p.B, p.H, p.W, C, p.pad_top, p.pad_left, nullptr, p.OH, p.OW, OC, nullptr, OCP, nullptr, kActNone,
               false};
-  const int64_t ntiles = p.B * ((p.OH + 1) / 2) * ((p.OW + 1) / 2);
+  const int64_t ntiles = num_tiles(j);
   const int64_t T = std::max<int64_t>(MR, std::min<int64_t>(kBlockFloats / (16 * (C + OCP)), 512));
   const int64_t per = 16 * CP * OCP, nblk = (ntiles + T - 1) / T;
   const int64_t nch = std::max<int64_t>(1, std::min({nblk, kMaxChunks, kSumFloats / per}));
