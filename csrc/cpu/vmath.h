@@ -367,33 +367,32 @@ static inline __m512 normal_cdf_table(__m512 v, __mmask16* ok) {
 }
 #endif
 
-// gelu(x) = x * Phi(x): the table where it serves every lane, else normal_cdf.
-template <class V>
-static inline V gelu(V x) {
+// f(Phi(x)) with Phi from the table where it serves every lane of the vector, else from normal_cdf
+// (for the lanes it does not serve, or on every lane on other ISAs).
+template <class V, class F>
+static inline V with_normal_cdf(V x, const F& f) {
 #if defined(CPU_CAPABILITY_AVX512)
   if constexpr (sizeof(V) == 64) {
     __mmask16 ok;
-    const V r = x * (V)normal_cdf_table((__m512)x, &ok);
+    const V r = f((V)normal_cdf_table((__m512)x, &ok));
     if (__builtin_expect(ok == 0xFFFF, 1)) return r;
-    return (V)_mm512_mask_blend_ps(ok, (__m512)(x * normal_cdf(x)), (__m512)r);
+    return (V)_mm512_mask_blend_ps(ok, (__m512)f(normal_cdf(x)), (__m512)r);
   }
 #endif
-  return x * normal_cdf(x);
+  return f(normal_cdf(x));
+}
+
+// gelu(x) = x * Phi(x)
+template <class V>
+static inline V gelu(V x) {
+  return with_normal_cdf(x, [&](V phi) { return x * phi; });
 }
 
 // gelu'(x) = Phi(x) + x * phi(x), phi = e^{-x^2/2} / sqrt(2 pi) (from exp_neg_half_sq, accurate).
 template <class V>
 static inline V gelu_grad(V x) {
   const V xpdf = x * (0.3989422804014327f * exp_neg_half_sq(x));
-#if defined(CPU_CAPABILITY_AVX512)
-  if constexpr (sizeof(V) == 64) {
-    __mmask16 ok;
-    const V r = (V)normal_cdf_table((__m512)x, &ok) + xpdf;
-    if (__builtin_expect(ok == 0xFFFF, 1)) return r;
-    return (V)_mm512_mask_blend_ps(ok, (__m512)(normal_cdf(x) + xpdf), (__m512)r);
-  }
-#endif
-  return normal_cdf(x) + xpdf;
+  return with_normal_cdf(x, [&](V phi) { return phi + xpdf; });
 }
 
 }  // namespace vm
