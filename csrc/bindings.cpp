@@ -33,6 +33,7 @@ PYBIND11_MODULE(_C, m) {
     bind_table(sub, isa_table(isa));
   }
   m.attr("supported_isas") = isas;
+  m.attr("unary_ops") = unary_op_table();
   m.attr("best_isa") = best_isa();
   m.attr("active_isa") = active_isa();
   m.attr("cpu") = m.attr(active_isa());

@@ -30,4 +30,7 @@ void bind_gemm(py::module_& m, const KernelTable* t);
 void bind_conv(py::module_& m, const KernelTable* t);
 void bind_elt(py::module_& m, const KernelTable* t);
 void bind_optim(py::module_& m, const KernelTable* t);
+
+// _C.unary_ops: ((name, saves_output, alpha default or None, doc), ...) in UnaryOp order.
+py::tuple unary_op_table();
 }  // namespace fastnn

@@ -1,5 +1,5 @@
 // Bindings of the elementwise group. Binding names map to EltOps entries as follows:
-//   <act>_forward / <act>_backward       -> unary_forward / unary_backward (act from kUnaryNames)
+//   <act>_forward / <act>_backward       -> unary_forward / unary_backward (act from kUnaryOps)
 //   softmax_*, log_softmax_*             -> softmax_forward / softmax_backward (log = 0 / 1)
 //   softmax_xent_*, prob_xent_*          -> the same names
 //   <loss>_forward / <loss>_backward     -> point_loss_forward / point_loss_backward (kPointNames)
@@ -12,17 +12,6 @@
 
 namespace fastnn {
 namespace {
-struct UnaryName {
-  const char* name;
-  int op;
-  float alpha;  // default of the `alpha` keyword (leaky_relu: Keras's negative_slope 0.2; elu: 1)
-};
-const UnaryName kUnaryNames[] = {
-    {"relu", kRelu, 0.f},      {"leaky_relu", kLeakyRelu, 0.2f}, {"elu", kElu, 1.f},
-    {"selu", kSelu, 0.f},      {"gelu", kGelu, 0.f},             {"silu", kSilu, 0.f},
-    {"softplus", kSoftplus, 0.f}, {"sigmoid", kSigmoid, 0.f},    {"tanh", kTanh, 0.f},
-    {"exp", kExp, 0.f},        {"log", kLog, 0.f},
-};
 struct PointName {
   const char* name;
   int kind;
@@ -118,9 +107,10 @@ farray row_grads(const py::object& g_in, int64_t B, const std::string& name) {
 
 void bind_elt(py::module_& m, const KernelTable* t) {
   const EltOps* e = &t->elt;
-  for (const UnaryName& u : kUnaryNames) {
+  for (int op = 0; op < kUnaryCount; ++op) {
+    const UnaryInfo& u = kUnaryOps[op];
     const std::string fwd = std::string(u.name) + "_forward", bwd = std::string(u.name) + "_backward";
-    const int op = u.op;
+    const float alpha = float(u.alpha.value_or(0.0));  // ops without alpha keep the keyword and ignore it
     m.def(
         fwd.c_str(),
         [e, op, fwd](const py::object& x_in, float alpha, const py::object& out) {
@@ -132,8 +122,8 @@ void bind_elt(py::module_& m, const KernelTable* t) {
           }
           return y;
         },
-        py::arg("x"), py::kw_only(), py::arg("alpha") = u.alpha, py::arg("out") = py::none(),
-        (std::string(u.name) + "(x) elementwise as float32 (alpha: leaky_relu's slope / elu's alpha).").c_str());
+        py::arg("x"), py::kw_only(), py::arg("alpha") = alpha, py::arg("out") = py::none(),
+        (std::string(u.name) + "(x) elementwise as float32: " + u.doc).c_str());
     m.def(
         bwd.c_str(),
         [e, op, bwd](const py::object& dy_in, const py::object& s_in, float alpha, const py::object& out) {
@@ -147,9 +137,8 @@ void bind_elt(py::module_& m, const KernelTable* t) {
           }
           return dx;
         },
-        py::arg("dy"), py::arg("saved"), py::kw_only(), py::arg("alpha") = u.alpha, py::arg("out") = py::none(),
-        (std::string("Gradient of ") + u.name + ": saved is the forward " +
-         (unary_backward_uses_output(op) ? "output y." : "input x."))
+        py::arg("dy"), py::arg("saved"), py::kw_only(), py::arg("alpha") = alpha, py::arg("out") = py::none(),
+        (std::string("Gradient of ") + u.name + ": saved is the forward " + (u.saves_output ? "output y." : "input x."))
             .c_str());
   }
 
@@ -316,5 +305,12 @@ void bind_elt(py::module_& m, const KernelTable* t) {
       py::arg("x"), py::arg("rate"), py::arg("seed"), py::arg("offset") = 0, py::kw_only(), py::arg("out") = py::none(),
       "Inverted dropout: x / (1 - rate) where kept, 0 where dropped; the mask is a pure function of "
       "(seed, offset, element index). The gradient is the same call on dy.");
+}
+
+py::tuple unary_op_table() {
+  py::list ops;
+  for (const UnaryInfo& u : kUnaryOps)
+    ops.append(py::make_tuple(u.name, u.saves_output, u.alpha ? py::object(py::float_(*u.alpha)) : py::none(), u.doc));
+  return py::tuple(ops);
 }
 }  // namespace fastnn

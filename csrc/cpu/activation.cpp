@@ -69,54 +69,127 @@ void map(float* y, const float* const (&in)[N], int64_t n, int64_t grain, const 
   const int64_t done = head + lines * kLine;
   if (done < n) partial(done, n - done);
 }
+
+
+// One specialisation per UnaryOp (ops/unary_ops.h): the parallel grain of each direction, and the
+// per-register forward(x) and backward(dy, s), s = y or x as the op's saves_output says.
+// NOTE: comparisons are written so that NaN inputs give NaN outputs (v < 0 is false for NaN) and
+// clamps are vmin(hi, vmax(lo, v)) (maxps/minps return their second operand, here NaN).
+template <int op>
+struct Unary;  // no primary: an op without its kernel does not compile
+
+template <>
+struct Unary<kRelu> {
+  static constexpr int64_t fgrain = kGrainCheap, bgrain = kGrainCheap;
+  static vf forward(vf v, float) { return v < 0.0f ? vf{} : v; }
+  static vf backward(vf g, vf y, float) { return y > 0.0f ? g : vf{}; }
+};
+template <>
+struct Unary<kLeakyRelu> {
+  static constexpr int64_t fgrain = kGrainCheap, bgrain = kGrainCheap;
+  static vf forward(vf v, float alpha) { return v < 0.0f ? v * alpha : v; }
+  static vf backward(vf g, vf x, float alpha) { return x > 0.0f ? g : g * alpha; }
+};
+template <>
+struct Unary<kElu> {
+  static constexpr int64_t fgrain = kGrainHeavy, bgrain = kGrainMath;
+  static vf forward(vf v, float alpha) { return v > 0.0f ? v : alpha * vm::expm1(v); }
+  static vf backward(vf g, vf x, float alpha) { return x > 0.0f ? g : g * alpha * vm::exp(x); }
+};
+template <>
+struct Unary<kSelu> {
+  static constexpr int64_t fgrain = kGrainHeavy, bgrain = kGrainMath;
+  static vf forward(vf v, float) { return kSeluScale * (v > 0.0f ? v : kSeluAlpha * vm::expm1(v)); }
+  static vf backward(vf g, vf x, float) { return kSeluScale * (x > 0.0f ? g : g * kSeluAlpha * vm::exp(x)); }
+};
+template <>
+struct Unary<kGelu> {
+  static constexpr int64_t fgrain = kGrainHeavy, bgrain = kGrainHeavy;
+  static vf forward(vf v, float) { return vm::gelu(v); }
+  static vf backward(vf g, vf x, float) { return g * vm::gelu_grad(x); }
+};
+template <>
+struct Unary<kSilu> {
+  static constexpr int64_t fgrain = kGrainMath, bgrain = kGrainMath;
+  static vf forward(vf v, float) { return v * vm::sigmoid(v); }
+  static vf backward(vf g, vf x, float) {
+    const vf sg = vm::sigmoid(x);
+    return g * sg * (1.0f + x * (1.0f - sg));
+  }
+};
+template <>
+struct Unary<kSoftplus> {
+  static constexpr int64_t fgrain = kGrainHeavy, bgrain = kGrainMath;
+  static vf forward(vf v, float) { return (v > 0.0f ? v : vf{}) + vm::log1p(vm::exp(-vm::vabs(v))); }
+  static vf backward(vf g, vf x, float) { return g * vm::sigmoid(x); }
+};
+template <>
+struct Unary<kSigmoid> {
+  static constexpr int64_t fgrain = kGrainMath, bgrain = kGrainCheap;
+  static vf forward(vf v, float) { return vm::sigmoid(v); }
+  static vf backward(vf g, vf y, float) { return g * y * (1.0f - y); }
+};
+template <>
+struct Unary<kTanh> {
+  static constexpr int64_t fgrain = kGrainMath, bgrain = kGrainCheap;
+  static vf forward(vf v, float) { return vm::tanh(v); }
+  static vf backward(vf g, vf y, float) { return g * (1.0f - y * y); }
+};
+template <>
+struct Unary<kExp> {
+  static constexpr int64_t fgrain = kGrainMath, bgrain = kGrainCheap;
+  static vf forward(vf v, float) { return vm::exp(v); }
+  static vf backward(vf g, vf y, float) { return g * y; }
+};
+template <>
+struct Unary<kLog> {
+  static constexpr int64_t fgrain = kGrainMath, bgrain = kGrainCheap;
+  static vf forward(vf v, float) { return vm::log(v); }
+  static vf backward(vf g, vf x, float) { return g / x; }
+};
+// Divisions, not reciprocal approximations: a few ulp of the float64 reference.
+template <>
+struct Unary<kSoftsign> {
+  static constexpr int64_t fgrain = kGrainMath, bgrain = kGrainMath;
+  static vf forward(vf v, float) { return v / (1.0f + vm::vabs(v)); }
+  // dy / (1 + |x|)^2 as (dy * r) * r: (1 + |x|)^2 would overflow for |x| > 1.8e19
+  static vf backward(vf g, vf x, float) {
+    const vf r = 1.0f / (1.0f + vm::vabs(x));
+    return g * r * r;
+  }
+};
+template <>
+struct Unary<kHardSigmoid> {
+  static constexpr int64_t fgrain = kGrainCheap, bgrain = kGrainCheap;
+  // (x + 3) / 6 == x / 6 + 0.5, without the cancellation of x / 6 + 0.5 near x = -3 (x + 3 is exact there)
+  static vf forward(vf v, float) { return vm::vmin(vm::splat<vf>(1.0f), vm::vmax(vf{}, (v + 3.0f) / 6.0f)); }
+  static vf backward(vf g, vf x, float) { return ((x > -3.0f) & (x < 3.0f)) ? g / 6.0f : vf{}; }
+};
+template <>
+struct Unary<kRelu6> {
+  static constexpr int64_t fgrain = kGrainCheap, bgrain = kGrainCheap;
+  static vf forward(vf v, float) { return vm::vmin(vm::splat<vf>(6.0f), vm::vmax(vf{}, v)); }
+  static vf backward(vf g, vf x, float) { return ((x > 0.0f) & (x < 6.0f)) ? g : vf{}; }
+};
+
+template <int op>
+void forward_op(float* y, const float* x, int64_t n, float alpha) {
+  const float* in[1] = {x};
+  map(y, in, n, Unary<op>::fgrain, [alpha](vf v) { return Unary<op>::forward(v, alpha); });
+}
+template <int op>
+void backward_op(float* dx, const float* dy, const float* s, int64_t n, float alpha) {
+  const float* in[2] = {dy, s};
+  map(dx, in, n, Unary<op>::bgrain, [alpha](vf g, vf sv) { return Unary<op>::backward(g, sv, alpha); });
+}
 }  // namespace
 
 void unary_forward(int op, float* y, const float* x, int64_t n, float alpha) {
-  const float* in[1] = {x};
-  // NOTE: comparisons are written so that NaN inputs give NaN outputs (v < 0 is false for NaN).
-  switch (op) {
-    case kRelu: return map(y, in, n, kGrainCheap, [](vf v) { return v < 0.0f ? vf{} : v; });
-    case kLeakyRelu: return map(y, in, n, kGrainCheap, [alpha](vf v) { return v < 0.0f ? v * alpha : v; });
-    case kElu: return map(y, in, n, kGrainHeavy, [alpha](vf v) { return v > 0.0f ? v : alpha * vm::expm1(v); });
-    case kSelu:
-      return map(y, in, n, kGrainHeavy,
-                 [](vf v) { return kSeluScale * (v > 0.0f ? v : kSeluAlpha * vm::expm1(v)); });
-    case kGelu: return map(y, in, n, kGrainHeavy, [](vf v) { return vm::gelu(v); });
-    case kSilu: return map(y, in, n, kGrainMath, [](vf v) { return v * vm::sigmoid(v); });
-    case kSoftplus:
-      return map(y, in, n, kGrainHeavy,
-                 [](vf v) { return (v > 0.0f ? v : vf{}) + vm::log1p(vm::exp(-vm::vabs(v))); });
-    case kSigmoid: return map(y, in, n, kGrainMath, [](vf v) { return vm::sigmoid(v); });
-    case kTanh: return map(y, in, n, kGrainMath, [](vf v) { return vm::tanh(v); });
-    case kExp: return map(y, in, n, kGrainMath, [](vf v) { return vm::exp(v); });
-    case kLog: return map(y, in, n, kGrainMath, [](vf v) { return vm::log(v); });
-  }
+  visit_unary(op, [&](auto id) { forward_op<decltype(id)::value>(y, x, n, alpha); });
 }
 
 void unary_backward(int op, float* dx, const float* dy, const float* s, int64_t n, float alpha) {
-  const float* in[2] = {dy, s};  // s: y for relu/sigmoid/tanh/exp, x otherwise
-  switch (op) {
-    case kRelu: return map(dx, in, n, kGrainCheap, [](vf g, vf y) { return y > 0.0f ? g : vf{}; });
-    case kLeakyRelu: return map(dx, in, n, kGrainCheap, [alpha](vf g, vf x) { return x > 0.0f ? g : g * alpha; });
-    case kElu:
-      return map(dx, in, n, kGrainMath, [alpha](vf g, vf x) { return x > 0.0f ? g : g * alpha * vm::exp(x); });
-    case kSelu:
-      return map(dx, in, n, kGrainMath, [](vf g, vf x) {
-        return kSeluScale * (x > 0.0f ? g : g * kSeluAlpha * vm::exp(x));
-      });
-    case kGelu:
-      return map(dx, in, n, kGrainHeavy, [](vf g, vf x) { return g * vm::gelu_grad(x); });
-    case kSilu:
-      return map(dx, in, n, kGrainMath, [](vf g, vf x) {
-        const vf sg = vm::sigmoid(x);
-        return g * sg * (1.0f + x * (1.0f - sg));
-      });
-    case kSoftplus: return map(dx, in, n, kGrainMath, [](vf g, vf x) { return g * vm::sigmoid(x); });
-    case kSigmoid: return map(dx, in, n, kGrainCheap, [](vf g, vf y) { return g * y * (1.0f - y); });
-    case kTanh: return map(dx, in, n, kGrainCheap, [](vf g, vf y) { return g * (1.0f - y * y); });
-    case kExp: return map(dx, in, n, kGrainCheap, [](vf g, vf y) { return g * y; });
-    case kLog: return map(dx, in, n, kGrainCheap, [](vf g, vf x) { return g / x; });
-  }
+  visit_unary(op, [&](auto id) { backward_op<decltype(id)::value>(dx, dy, s, n, alpha); });
 }
 
 void fill_softmax(EltOps& t);

@@ -7,15 +7,9 @@
 #pragma once
 #include <cstdint>
 
-namespace fastnn {
-// Pointwise activations, bound as `<name>_forward` / `<name>_backward` (kUnaryNames in bind/elt.cpp).
-// `alpha`: negative slope for leaky_relu, alpha for elu; ignored otherwise.
-enum UnaryOp : int {
-  kRelu = 0, kLeakyRelu, kElu, kSelu, kGelu, kSilu, kSoftplus, kSigmoid, kTanh, kExp, kLog, kUnaryCount
-};
-// unary_backward's `s` is the saved forward OUTPUT y for these ops and the INPUT x for the others.
-static constexpr bool unary_backward_uses_output(int op) { return op == kRelu || op == kSigmoid || op == kTanh || op == kExp; }
+#include "ops/unary_ops.h"
 
+namespace fastnn {
 // SELU constants (Klambauer et al., as in Keras/torch).
 constexpr float kSeluAlpha = 1.6732632423543772f;
 constexpr float kSeluScale = 1.0507009873554805f;
@@ -27,9 +21,10 @@ constexpr float kSeluScale = 1.0507009873554805f;
 enum PointLoss : int { kMse = 0, kMae, kBce, kBceLogits, kPointLossCount };
 
 struct EltOps {
-  // y, x are (n,).
+  // Pointwise activation `op` (a UnaryOp, ops/unary_ops.h). y, x are (n,). alpha: leaky_relu's
+  // negative slope, elu's alpha; ignored by the others.
   void (*unary_forward)(int op, float* y, const float* x, int64_t n, float alpha);
-  // dx, dy, s are (n,); s is y or x (see unary_backward_uses_output).
+  // dx, dy, s are (n,); s is y or x (kUnaryOps[op].saves_output).
   void (*unary_backward)(int op, float* dx, const float* dy, const float* s, int64_t n, float alpha);
 
   // Softmax over the middle axis of a contiguous (outer, K, inner) view (inner == 1: the last axis).
