@@ -52,12 +52,17 @@ const char* best_isa();         // highest ISA that cpuid + the OS allow
 const char* active_isa();       // best_isa() unless FASTNN_CPU_CAPABILITY forces a lower one
 bool isa_supported(const std::string& name);
 
-// Each backend's filler, one per group; defined next to the group's kernels.
-#define FASTNN_DECLARE_FILLERS                \
-  void fill_gemm(GemmOps& t);                 \
-  void fill_conv(ConvOps& t);                 \
-  void fill_elt(EltOps& t);                   \
-  void fill_optim(OptimOps& t);               \
+// Each backend's fillers, one per kernel file, each setting its own entries of a group; defined
+// next to the kernels and all called from the backend's table.cpp.
+#define FASTNN_DECLARE_FILLERS      \
+  void fill_gemm(GemmOps& t);       \
+  void fill_conv(ConvOps& t);       \
+  void fill_pool(ConvOps& t);       \
+  void fill_unary(EltOps& t);       \
+  void fill_softmax(EltOps& t);     \
+  void fill_loss(EltOps& t);        \
+  void fill_dropout(EltOps& t);     \
+  void fill_optim(OptimOps& t);     \
   KernelTable make_table();
 
 namespace ref { FASTNN_DECLARE_FILLERS }

@@ -192,16 +192,9 @@ void unary_backward(int op, float* dx, const float* dy, const float* s, int64_t 
   visit_unary(op, [&](auto id) { backward_op<decltype(id)::value>(dx, dy, s, n, alpha); });
 }
 
-void fill_softmax(EltOps& t);
-void fill_loss(EltOps& t);
-void fill_dropout(EltOps& t);
-
-void fill_elt(EltOps& t) {
+void fill_unary(EltOps& t) {
   t.unary_forward = unary_forward;
   t.unary_backward = unary_backward;
-  fill_softmax(t);
-  fill_loss(t);
-  fill_dropout(t);
 }
 }  // namespace CPU_CAPABILITY
 }  // namespace fastnn

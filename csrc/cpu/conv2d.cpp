@@ -296,11 +296,9 @@ void conv2d_backward(float* dx, float* dkernel, float* dbias, const float* dout,
 }
 }  // namespace
 
-void fill_pool(ConvOps& t);  // pool2d.cpp: the pooling entries of the same table
 void fill_conv(ConvOps& t) {
   t.conv2d_forward = conv2d_forward;
   t.conv2d_backward = conv2d_backward;
-  fill_pool(t);
 }
 }  // namespace CPU_CAPABILITY
 }  // namespace fastnn

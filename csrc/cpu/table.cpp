@@ -16,7 +16,11 @@ KernelTable make_table() {
   t.name = kName;
   fill_gemm(t.gemm);
   fill_conv(t.conv);
-  fill_elt(t.elt);
+  fill_pool(t.conv);
+  fill_unary(t.elt);
+  fill_softmax(t.elt);
+  fill_loss(t.elt);
+  fill_dropout(t.elt);
   fill_optim(t.optim);
   return t;
 }

@@ -4,7 +4,6 @@
 #include <cstdint>
 
 #include "fastnn.h"
-#include "ref/eltwise_ref.h"
 
 namespace fastnn {
 namespace ref {
@@ -110,12 +109,9 @@ void unary_backward(int op, float* dx, const float* dy, const float* s, int64_t 
 }
 }  // namespace
 
-void fill_elt(EltOps& t) {
+void fill_unary(EltOps& t) {
   t.unary_forward = unary_forward;
   t.unary_backward = unary_backward;
-  fill_softmax(t);
-  fill_loss(t);
-  fill_dropout(t);
 }
 }  // namespace ref
 }  // namespace fastnn

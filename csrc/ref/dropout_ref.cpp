@@ -3,7 +3,6 @@
 
 #include "fastnn.h"
 #include "ops/philox.h"
-#include "ref/eltwise_ref.h"
 
 namespace fastnn {
 namespace ref {

@@ -1,5 +1,5 @@
 // Reference kernels of the elementwise group that the ISA tables reuse as they are (small,
-// cold ops: the probability-input and pointwise losses), plus the group's reference fillers.
+// cold ops: the probability-input and pointwise losses).
 #pragma once
 #include <cstdint>
 
@@ -7,10 +7,6 @@
 
 namespace fastnn {
 namespace ref {
-void fill_softmax(EltOps& t);
-void fill_loss(EltOps& t);
-void fill_dropout(EltOps& t);
-
 void prob_xent_forward(float* loss, const float* p, const int32_t* labels, const float* target, int64_t B,
                        int64_t K, float eps);
 void prob_xent_backward(float* dp, const float* dloss, const float* p, const int32_t* labels, const float* target,

@@ -4,7 +4,6 @@
 #include <cstdint>
 
 #include "fastnn.h"
-#include "ref/eltwise_ref.h"
 
 namespace fastnn {
 namespace ref {

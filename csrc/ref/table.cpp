@@ -8,7 +8,11 @@ KernelTable make_table() {
   t.name = "ref";
   fill_gemm(t.gemm);
   fill_conv(t.conv);
-  fill_elt(t.elt);
+  fill_pool(t.conv);
+  fill_unary(t.elt);
+  fill_softmax(t.elt);
+  fill_loss(t.elt);
+  fill_dropout(t.elt);
   fill_optim(t.optim);
   return t;
 }
