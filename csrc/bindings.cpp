@@ -14,7 +14,10 @@ void bind_table(py::module_& m, const KernelTable* t) {
   m.attr("name") = t->name;
   bind_gemm(m, t);
   bind_conv(m, t);
-  bind_elt(m, t);
+  bind_unary(m, t);
+  bind_softmax(m, t);
+  bind_loss(m, t);
+  bind_dropout(m, t);
   bind_optim(m, t);
 }
 }  // namespace

@@ -8,7 +8,7 @@ std::string shape_str(const std::vector<int64_t>& s) {
 }
 
 std::string shape_str(const py::array& a) {
-  return shape_str(std::vector<int64_t>(a.shape(), a.shape() + a.ndim()));
+  return shape_str(shape_of(a));
 }
 
 farray as_f32(const py::handle& h, const char* name) {
@@ -23,6 +23,14 @@ farray as_f32_contig(const py::handle& h, const char* name) {
   auto a = py::array_t<float, py::array::forcecast | py::array::c_style>::ensure(h);
   if (!a) throw py::type_error(std::string(name) + ": expected an array-like of numbers");
   return a;
+}
+
+void check_same_shape(const py::array& a, const py::array& b, const std::string& what) {
+  FASTNN_CHECK(shape_of(a) == shape_of(b), what + " have different shapes: " + shape_str(a) + " and " + shape_str(b));
+}
+
+void check_shape(const py::array& a, const std::vector<int64_t>& want, const std::string& what) {
+  FASTNN_CHECK(shape_of(a) == want, what + " has shape " + shape_str(a) + ", expected " + shape_str(want));
 }
 
 farray out_or_new(const py::object& out, const std::vector<int64_t>& shape, const char* name) {

@@ -25,10 +25,19 @@ inline int64_t estride(const farray& a, int ax) { return a.strides(ax) / int64_t
 // Checks that `out` is a writable C-contiguous float32 array of exactly `shape`, or allocates one.
 farray out_or_new(const py::object& out, const std::vector<int64_t>& shape, const char* name);
 
+inline std::vector<int64_t> shape_of(const py::array& a) { return std::vector<int64_t>(a.shape(), a.shape() + a.ndim()); }
+// Throws "<what> have different shapes: (..) and (..)".
+void check_same_shape(const py::array& a, const py::array& b, const std::string& what);
+// Throws "<what> has shape (..), expected (..)".
+void check_shape(const py::array& a, const std::vector<int64_t>& want, const std::string& what);
+
 // Each group binds its ops into a backend submodule (m is _C.ref, _C.avx512, ...).
 void bind_gemm(py::module_& m, const KernelTable* t);
 void bind_conv(py::module_& m, const KernelTable* t);
-void bind_elt(py::module_& m, const KernelTable* t);
+void bind_unary(py::module_& m, const KernelTable* t);
+void bind_softmax(py::module_& m, const KernelTable* t);
+void bind_loss(py::module_& m, const KernelTable* t);
+void bind_dropout(py::module_& m, const KernelTable* t);
 void bind_optim(py::module_& m, const KernelTable* t);
 
 // _C.unary_ops: ((name, saves_output, alpha default or None, doc), ...) in UnaryOp order.

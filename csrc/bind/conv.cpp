@@ -61,11 +61,6 @@ void check_x(const farray& x, const std::string& op, const char* arg) {
     FASTNN_CHECK(x.shape(ax) > 0, op + ": " + arg + " must not be empty, got shape " + shape_str(x));
 }
 
-void check_shape(const farray& a, const std::vector<int64_t>& want, const std::string& what) {
-  FASTNN_CHECK(std::vector<int64_t>(a.shape(), a.shape() + a.ndim()) == want,
-               what + " has shape " + shape_str(a) + ", expected " + shape_str(want));
-}
-
 Conv2dParams conv_params(const farray& x, const farray& k, const py::handle& strides, const std::string& padding,
                          const py::handle& dilation, const std::string& op) {
   check_x(x, op, "x");
@@ -111,8 +106,6 @@ int act_arg(const py::object& a, const std::string& op) {
                op + ": activation must be None, 'linear' or 'relu', got '" + s + "'");
   return s == "relu" ? kActRelu : kActNone;
 }
-
-std::vector<int64_t> shape_of(const farray& a) { return std::vector<int64_t>(a.shape(), a.shape() + a.ndim()); }
 
 // A new zero-filled float32 array (backward kernels add into their gradients).
 farray zeros(const std::vector<int64_t>& shape) {

@@ -1,11 +1,9 @@
-// Bindings of the elementwise group. Binding names map to EltOps entries as follows:
-//   <act>_forward / <act>_backward       -> unary_forward / unary_backward (act from kUnaryOps)
-//   softmax_*, log_softmax_*             -> softmax_forward / softmax_backward (log = 0 / 1)
-//   softmax_xent_*, prob_xent_*          -> the same names
-//   <loss>_forward / <loss>_backward     -> point_loss_forward / point_loss_backward (kPointNames)
-//   dropout                              -> dropout
+// Bindings of the losses: softmax_xent_*, prob_xent_* -> the EltOps entries of the same names;
+// <loss>_forward / <loss>_backward -> point_loss_forward / point_loss_backward (kPointNames).
 // Inputs are converted to float32 C-contiguous arrays; every result can be written into `out=`.
+#include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "bind/common.h"
@@ -20,26 +18,6 @@ const PointName kPointNames[] = {{"mean_squared_error", kMse},
                                  {"mean_absolute_error", kMae},
                                  {"binary_crossentropy", kBce},
                                  {"binary_crossentropy_logits", kBceLogits}};
-
-std::vector<int64_t> shape_of(const py::array& a) { return std::vector<int64_t>(a.shape(), a.shape() + a.ndim()); }
-
-void check_same_shape(const py::array& a, const py::array& b, const std::string& what) {
-  FASTNN_CHECK(shape_of(a) == shape_of(b), what + " have different shapes: " + shape_str(a) + " and " + shape_str(b));
-}
-
-// (outer, K, inner) of `a` around `axis` (negative counts from the end).
-void split_axis(const py::array& a, int axis, const std::string& name, int64_t& outer, int64_t& K, int64_t& inner) {
-  const int nd = int(a.ndim());
-  FASTNN_CHECK(nd >= 1, name + ": expected at least 1 dimension, got a scalar");
-  FASTNN_CHECK(axis >= -nd && axis < nd,
-               name + ": axis " + std::to_string(axis) + " is out of range for shape " + shape_str(a));
-  if (axis < 0) axis += nd;
-  outer = 1;
-  inner = 1;
-  for (int d = 0; d < axis; ++d) outer *= a.shape(d);
-  K = a.shape(axis);
-  for (int d = axis + 1; d < nd; ++d) inner *= a.shape(d);
-}
 
 // Class ids for a batch of B rows and K classes: integer (or integral float) array of shape (B,)
 // or (B, 1); every id is checked to lie in [0, K).
@@ -105,80 +83,8 @@ farray row_grads(const py::object& g_in, int64_t B, const std::string& name) {
 }
 }  // namespace
 
-void bind_elt(py::module_& m, const KernelTable* t) {
+void bind_loss(py::module_& m, const KernelTable* t) {
   const EltOps* e = &t->elt;
-  for (int op = 0; op < kUnaryCount; ++op) {
-    const UnaryInfo& u = kUnaryOps[op];
-    const std::string fwd = std::string(u.name) + "_forward", bwd = std::string(u.name) + "_backward";
-    const float alpha = float(u.alpha.value_or(0.0));  // ops without alpha keep the keyword and ignore it
-    m.def(
-        fwd.c_str(),
-        [e, op, fwd](const py::object& x_in, float alpha, const py::object& out) {
-          farray x = as_f32_contig(x_in, (fwd + ": x").c_str());
-          farray y = out_or_new(out, shape_of(x), fwd.c_str());
-          {
-            py::gil_scoped_release nogil;
-            e->unary_forward(op, y.mutable_data(), x.data(), x.size(), alpha);
-          }
-          return y;
-        },
-        py::arg("x"), py::kw_only(), py::arg("alpha") = alpha, py::arg("out") = py::none(),
-        (std::string(u.name) + "(x) elementwise as float32: " + u.doc).c_str());
-    m.def(
-        bwd.c_str(),
-        [e, op, bwd](const py::object& dy_in, const py::object& s_in, float alpha, const py::object& out) {
-          farray dy = as_f32_contig(dy_in, (bwd + ": dy").c_str());
-          farray s = as_f32_contig(s_in, (bwd + ": saved").c_str());
-          check_same_shape(dy, s, bwd + ": dy and the saved array");
-          farray dx = out_or_new(out, shape_of(dy), bwd.c_str());
-          {
-            py::gil_scoped_release nogil;
-            e->unary_backward(op, dx.mutable_data(), dy.data(), s.data(), dy.size(), alpha);
-          }
-          return dx;
-        },
-        py::arg("dy"), py::arg("saved"), py::kw_only(), py::arg("alpha") = alpha, py::arg("out") = py::none(),
-        (std::string("Gradient of ") + u.name + ": saved is the forward " + (u.saves_output ? "output y." : "input x."))
-            .c_str());
-  }
-
-  for (int log = 0; log < 2; ++log) {
-    const std::string base = log ? "log_softmax" : "softmax";
-    const std::string fwd = base + "_forward", bwd = base + "_backward";
-    m.def(
-        fwd.c_str(),
-        [e, log, fwd](const py::object& x_in, int axis, const py::object& out) {
-          farray x = as_f32_contig(x_in, (fwd + ": x").c_str());
-          int64_t outer, K, inner;
-          split_axis(x, axis, fwd, outer, K, inner);
-          farray y = out_or_new(out, shape_of(x), fwd.c_str());
-          {
-            py::gil_scoped_release nogil;
-            if (x.size() > 0) e->softmax_forward(y.mutable_data(), x.data(), outer, K, inner, log);
-          }
-          return y;
-        },
-        py::arg("x"), py::arg("axis") = -1, py::kw_only(), py::arg("out") = py::none(),
-        (base + " of x along axis (max-subtracted) as float32.").c_str());
-    m.def(
-        bwd.c_str(),
-        [e, log, bwd](const py::object& dy_in, const py::object& y_in, int axis, const py::object& out) {
-          farray dy = as_f32_contig(dy_in, (bwd + ": dy").c_str());
-          farray y = as_f32_contig(y_in, (bwd + ": y").c_str());
-          check_same_shape(dy, y, bwd + ": dy and y");
-          int64_t outer, K, inner;
-          split_axis(y, axis, bwd, outer, K, inner);
-          farray dx = out_or_new(out, shape_of(y), bwd.c_str());
-          {
-            py::gil_scoped_release nogil;
-            if (y.size() > 0) e->softmax_backward(dx.mutable_data(), dy.data(), y.data(), outer, K, inner, log);
-          }
-          return dx;
-        },
-        py::arg("dy"), py::arg("y"), py::arg("axis") = -1, py::kw_only(), py::arg("out") = py::none(),
-        (std::string("Gradient of ") + base + " from its output y.").c_str());
-  }
-
   m.def(
       "softmax_xent_forward",
       [e](const py::object& x_in, const py::object& t_in, const py::object& out) {
@@ -289,28 +195,5 @@ void bind_elt(py::module_& m, const KernelTable* t) {
         py::arg("y_pred"), py::arg("y_true"), py::kw_only(), py::arg("grad") = 1.0f, py::arg("epsilon") = 1e-7f,
         py::arg("out") = py::none(), "Gradient of the mean loss (times grad) with respect to y_pred.");
   }
-
-  m.def(
-      "dropout",
-      [e](const py::object& x_in, double rate, uint64_t seed, uint64_t offset, const py::object& out) {
-        FASTNN_CHECK(rate >= 0.0 && rate < 1.0, "dropout: rate must be in [0, 1), got " + std::to_string(rate));
-        farray x = as_f32_contig(x_in, "dropout: x");
-        farray y = out_or_new(out, shape_of(x), "dropout");
-        {
-          py::gil_scoped_release nogil;
-          e->dropout(y.mutable_data(), x.data(), x.size(), rate, seed, offset);
-        }
-        return y;
-      },
-      py::arg("x"), py::arg("rate"), py::arg("seed"), py::arg("offset") = 0, py::kw_only(), py::arg("out") = py::none(),
-      "Inverted dropout: x / (1 - rate) where kept, 0 where dropped; the mask is a pure function of "
-      "(seed, offset, element index). The gradient is the same call on dy.");
-}
-
-py::tuple unary_op_table() {
-  py::list ops;
-  for (const UnaryInfo& u : kUnaryOps)
-    ops.append(py::make_tuple(u.name, u.saves_output, u.alpha ? py::object(py::float_(*u.alpha)) : py::none(), u.doc));
-  return py::tuple(ops);
 }
 }  // namespace fastnn
