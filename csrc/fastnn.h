@@ -3,6 +3,12 @@
 // Every backend (ref, each CPU ISA, later cuda) fills one KernelTable. Ops are grouped, one header
 // per group under ops/, so each group's kernels, references and bindings live in their own files.
 //
+// Kernels: outputs first (after an op selector), then inputs, then sizes/params; arrays are float32
+// and dense unless an op says otherwise. Forward kernels write their outputs. Backward kernels WRITE
+// (overwrite) d<input>, never add into it, so callers allocate gradients uninitialised; the Python
+// autograd accumulates gradients that meet. (Optimizer updates are not backward kernels: they update
+// parameters and slots in place.)
+//
 // NOTE (ODR trap): csrc/cpu/ is compiled once per ISA with different -m flags into one .so. Any
 // out-of-line function with external linkage that is emitted in more than one ISA (an inline function
 // or template outside namespace fastnn::CPU_CAPABILITY, std::vector<T> members, ...) may be merged by the

@@ -110,3 +110,27 @@ def test_saves_output_matches_backward(op):
     for name, mod in BACKENDS:
         dx = getattr(mod, op + "_backward")(np.ones_like(x), saved, **kw)
         np.testing.assert_allclose(dx, slope, rtol=2e-3, atol=2e-3, err_msg=f"{name} {op}")
+
+
+CONV_CASES = [  # (x shape, kernel shape, geometry): pointwise, few taps, Winograd, im2col with gaps, dilated
+    ((2, 5, 5, 8), (1, 1, 8, 16), {}),
+    ((2, 6, 6, 2), (3, 3, 2, 16), {"padding": "same"}),
+    ((1, 8, 8, 8), (3, 3, 8, 16), {"padding": "same"}),
+    ((2, 7, 7, 5), (2, 2, 5, 3), {"strides": 3}),
+    ((1, 9, 9, 4), (3, 3, 4, 5), {"dilation_rate": 2, "padding": "same"}),
+]
+
+
+@pytest.mark.parametrize("xs,ks,geo", CONV_CASES)
+def test_conv2d_backward_writes_its_gradients(xs, ks, geo):
+    """Backward kernels overwrite: the gradients come back right in memory that held NaNs before."""
+    rng = np.random.default_rng(0)
+    x, k = rng.standard_normal(xs).astype(np.float32), rng.standard_normal(ks).astype(np.float32)
+    g = rng.standard_normal(_C.ref.conv2d_forward(x, k, **geo).shape).astype(np.float32)
+    want = _C.ref.conv2d_backward(g, x, k, **geo)
+    for name, mod in BACKENDS:
+        for _ in range(3):
+            junk = [np.full(a.shape, np.nan, np.float32) for a in want]  # freed: the next arrays may reuse it
+            del junk
+            for got, ref in zip(mod.conv2d_backward(g, x, k, **geo), want):
+                np.testing.assert_allclose(got, ref, rtol=2e-4, atol=2e-4, err_msg=name)

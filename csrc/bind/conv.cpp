@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <cstring>
 
 #include "bind/common.h"
 
@@ -106,13 +105,6 @@ int act_arg(const py::object& a, const std::string& op) {
                op + ": activation must be None, 'linear' or 'relu', got '" + s + "'");
   return s == "relu" ? kActRelu : kActNone;
 }
-
-// A new zero-filled float32 array (backward kernels add into their gradients).
-farray zeros(const std::vector<int64_t>& shape) {
-  farray a(shape);
-  std::memset(a.mutable_data(), 0, size_t(a.size()) * sizeof(float));
-  return a;
-}
 }  // namespace
 
 void bind_conv(py::module_& m, const KernelTable* t) {
@@ -153,9 +145,10 @@ void bind_conv(py::module_& m, const KernelTable* t) {
         check_shape(dout, {p.B, p.OH, p.OW, p.OC}, "conv2d_backward: dout");
         py::object dx = py::none(), dk = py::none(), db = py::none();
         float *dxp = nullptr, *dkp = nullptr, *dbp = nullptr;
-        if (need_dx) { farray a = zeros(shape_of(x)); dxp = a.mutable_data(); dx = a; }
-        if (need_dkernel) { farray a = zeros(shape_of(k)); dkp = a.mutable_data(); dk = a; }
-        if (need_dbias) { farray a = zeros({p.OC}); dbp = a.mutable_data(); db = a; }
+        // uninitialised: backward kernels write their gradients
+        if (need_dx) { farray a(shape_of(x)); dxp = a.mutable_data(); dx = a; }
+        if (need_dkernel) { farray a(shape_of(k)); dkp = a.mutable_data(); dk = a; }
+        if (need_dbias) { farray a(std::vector<int64_t>{p.OC}); dbp = a.mutable_data(); db = a; }
         {
           py::gil_scoped_release nogil;
           t->conv.conv2d_backward(dxp, dkp, dbp, dout.data(), x.data(), k.data(), p);
@@ -223,7 +216,7 @@ void bind_conv(py::module_& m, const KernelTable* t) {
                            std::vector<int64_t>({p.B, p.OH, p.OW, p.C}),
                        op + ": argmax has shape " + shape_str(arg) + ", expected " + shape_str(shape_of(dout)));
         }
-        farray dx(shape_of(a.x));  // the pooling backwards overwrite dx
+        farray dx(shape_of(a.x));
         py::gil_scoped_release nogil;
         t->conv.maxpool2d_backward(dx.mutable_data(), dout.data(), a.x.data(), argmax.is_none() ? nullptr : arg.data(), p);
         return dx;
@@ -253,7 +246,7 @@ void bind_conv(py::module_& m, const KernelTable* t) {
         const std::string op = "avgpool2d_backward";
         const PoolIO a = pool_args(x_in, pool_size, strides, padding, op);
         farray dout = dout_arg(dout_in, a.p, op);
-        farray dx(shape_of(a.x));  // the pooling backwards overwrite dx
+        farray dx(shape_of(a.x));
         py::gil_scoped_release nogil;
         t->conv.avgpool2d_backward(dx.mutable_data(), dout.data(), a.p);
         return dx;

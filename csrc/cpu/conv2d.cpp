@@ -5,9 +5,9 @@
 // rows are the GEMM's C rows: out = col · kernel. Rows are processed in fixed blocks of MB rows
 // (per-thread scratch, sized to stay in L2); each thread runs serial GEMMs on whole blocks.
 // Pointwise convolutions (1x1, stride 1, no padding) use x itself as the col matrix: no copy.
-// Backward: dkernel = colᵀ · dout summed over fixed chunks of blocks in chunk order (bit-identical
-// for any thread count); dbias = column sums of dout, same chunks; dx = col2im(dout · kernelᵀ), one
-// image per thread. Convolutions with few taps (K <= small::kSmallK) replace the GEMM calls by the
+// Backward (writes its gradients): dkernel = colᵀ · dout summed over fixed chunks of blocks in chunk
+// order (bit-identical for any thread count); dbias = column sums of dout, same chunks;
+// dx = col2im(dout · kernelᵀ), one image per thread, each image zeroed just before its scatter. Convolutions with few taps (K <= small::kSmallK) replace the GEMM calls by the
 // register-tiled loops of conv2d_small.h on the same blocks. 3x3 stride-1 layers with enough channels
 // run forward and dx as Winograd F(2x2, 3x3) and dkernel as F(3x3, 2x2) (conv2d_winograd.cpp: 2.25x
 // fewer multiply-adds).
@@ -198,7 +198,7 @@ void conv2d_forward(float* out, const float* x, const float* kernel, const float
   });
 }
 
-// dkernel += colᵀ · dout, dbias += column sums of dout (either may be null).
+// dkernel = colᵀ · dout, dbias = column sums of dout (either may be null).
 void weight_grads(float* dkernel, float* dbias, const float* dout, const float* x, const Conv2dParams& p, const Geometry& g) {
   const int64_t N = p.OC, KN = g.K * N;
   const int64_t stride = KN + N;  // one chunk's partials: dkernel (K, N) then dbias (N,)
@@ -232,7 +232,8 @@ void weight_grads(float* dkernel, float* dbias, const float* dout, const float* 
   // Fixed-order sum of the chunk partials, parallel over elements.
   const auto reduce = [&](float* dst, int64_t off, int64_t n) {
     parallel_for(0, n, 16384, [&](int64_t i0, int64_t i1) {
-      for (int64_t ch = 0; ch < nch; ++ch) {
+      std::copy(part + off + i0, part + off + i1, dst + i0);
+      for (int64_t ch = 1; ch < nch; ++ch) {
         const float* src = part + ch * stride + off;
         for (int64_t i = i0; i < i1; ++i) dst[i] += src[i];
       }
@@ -242,7 +243,7 @@ void weight_grads(float* dkernel, float* dbias, const float* dout, const float* 
   if (dbias) reduce(dbias, KN, N);
 }
 
-// dx += col2im(dout · kernelᵀ); one image per thread so col2im's overlapping adds never race.
+// dx = col2im(dout · kernelᵀ); one image per thread so col2im's overlapping adds never race.
 void input_grad(float* dx, const float* dout, const float* kernel, const Conv2dParams& p, const Geometry& g) {
   const int64_t N = p.OC;
   GemmParams q{};
@@ -254,17 +255,18 @@ void input_grad(float* dx, const float* dout, const float* kernel, const Conv2dP
       for (int64_t oc = 0; oc < N; ++oc) kt[oc * g.K + k] = kernel[k * N + oc];
     q.B = kt; q.rsb = g.K; q.csb = 1;
   }
-  if (g.pointwise) {  // dx (B*H*W, C) += dout · kernelᵀ, no col2im
-    q.M = g.M; q.A = dout; q.beta = 1.0f; q.C = dx; q.ldc = p.C;
+  if (g.pointwise) {  // dx (B*H*W, C) = dout · kernelᵀ, no col2im
+    q.M = g.M; q.A = dout; q.beta = 0.0f; q.C = dx; q.ldc = p.C;
     gemm(q);
     return;
   }
-  const int64_t per_img = p.OH * p.OW, ldd = g.small ? small::padded_k(g.K) : g.K;
+  const int64_t per_img = p.OH * p.OW, img = p.H * p.W * p.C, ldd = g.small ? small::padded_k(g.K) : g.K;
   const SmallTables st = g.small ? small_tables(p, g, kernel) : SmallTables{};
   parallel_for(0, p.B, 1, [&](int64_t i0, int64_t i1) {
     float* dcol = scratch(kColSlot, size_t(g.MB * ldd));
     for (int64_t m0 = i0 * per_img, m1; m0 < i1 * per_img; m0 = m1) {
       m1 = std::min(m0 + g.MB, (m0 / per_img + 1) * per_img);  // blocks never span images
+      if (m0 % per_img == 0) std::fill(dx + m0 / per_img * img, dx + (m0 / per_img + 1) * img, 0.0f);
       if (g.small) {  // interior rows scatter through the tap offsets, the others through col2im
         small::input_grad(dcol, dout + m0 * N, st.wt, m1 - m0, g.K, N);
         for_rows(p, m0, m1, [&](int64_t r, bool interior, int64_t xo) {

@@ -41,7 +41,6 @@ struct Job {
   int64_t CoP;
   const float* bias;
   int act;
-  bool accumulate;  // out += result (dx) instead of out = result
 };
 
 inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
@@ -150,7 +149,6 @@ void output_transform(const Job& j, int64_t t0, int64_t n, int64_t T, const floa
         for (int x = 0; x < cols; ++x) {
           float* o = dst + (y * j.OW + x) * Co + c;
           V v = Vec::add(out[x], bv);
-          if (j.accumulate) v = Vec::add(v, load_m(o, m));
           if (j.act == kActRelu) v = Vec::relu(v);
           store_m(o, v, m);
         }
@@ -239,7 +237,7 @@ void forward(float* out, const float* x, const float* kernel, const float* bias,
   const float* U = transform_kernel(C, OC, CoP, [&](int kh, int kw, int64_t ci, int64_t co) {
     return kernel[((kh * 3 + kw) * C + ci) * OC + co];
   });
-  run(Job{x, p.B, p.H, p.W, C, p.pad_top, p.pad_left, out, p.OH, p.OW, OC, U, CoP, bias, act, false});
+  run(Job{x, p.B, p.H, p.W, C, p.pad_top, p.pad_left, out, p.OH, p.OW, OC, U, CoP, bias, act});
 }
 
 // dx[ih][iw][c] = sum over (kh, kw, oc) of dout[ih + pt - kh][iw + pl - kw][oc] * kernel[kh][kw][c][oc]:
@@ -250,15 +248,13 @@ void input_grad(float* dx, const float* dout, const float* kernel, const Conv2dP
   const float* U = transform_kernel(OC, C, CoP, [&](int kh, int kw, int64_t oc, int64_t c) {
     return kernel[(((2 - kh) * 3 + (2 - kw)) * C + c) * OC + oc];
   });
-  run(Job{dout, p.B, p.OH, p.OW, OC, 2 - p.pad_top, 2 - p.pad_left, dx, p.H, p.W, C, U, CoP, nullptr, kActNone,
-          true});
+  run(Job{dout, p.B, p.OH, p.OW, OC, 2 - p.pad_top, 2 - p.pad_left, dx, p.H, p.W, C, U, CoP, nullptr, kActNone});
 }
 
-// dkernel += the kernel gradient of conv(x, kernel) for dout (B, OH, OW, OC).
+// dkernel = the kernel gradient of conv(x, kernel) for dout (B, OH, OW, OC).
 void weight_grad(float* dkernel, const float* dout, const float* x, const Conv2dParams& p) {
   const int64_t C = p.C, OC = p.OC, OCP = round_up(OC, NR), CP = round_up(C, MR);
-  const Job j{x, p.B, p.H, p.W, C, p.pad_top, p.pad_left, nullptr, p.OH, p.OW, OC, nullptr, OCP, nullptr, kActNone,
-              false};
+  const Job j{x, p.B, p.H, p.W, C, p.pad_top, p.pad_left, nullptr, p.OH, p.OW, OC, nullptr, OCP, nullptr, kActNone};
   const int64_t ntiles = num_tiles(j);
   const int64_t T = std::max<int64_t>(MR, std::min<int64_t>(kBlockFloats / (16 * (C + OCP)), 512));
   const int64_t per = 16 * CP * OCP, nblk = (ntiles + T - 1) / T;
@@ -301,7 +297,7 @@ void weight_grad(float* dkernel, const float* dout, const float* x, const Conv2d
         }
         for (int kh = 0; kh < 3; ++kh) {
           const float y[3] = {q[kh][0] + q[kh][1] + q[kh][2], q[kh][1] - q[kh][2], q[kh][1] + q[kh][2] + q[kh][3]};
-          for (int kw = 0; kw < 3; ++kw) dkernel[((kh * 3 + kw) * C + ci) * OC + oc] += y[kw];
+          for (int kw = 0; kw < 3; ++kw) dkernel[((kh * 3 + kw) * C + ci) * OC + oc] = y[kw];
         }
       }
   });

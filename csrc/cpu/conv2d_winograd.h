@@ -17,13 +17,13 @@ bool applies(const Conv2dParams& p, int64_t Ci, int64_t Co);
 // out = act(conv(x, kernel) + bias) (NHWC x HWIO; bias may be null; act as in ops/gemm.h).
 void forward(float* out, const float* x, const float* kernel, const float* bias, int act, const Conv2dParams& p);
 
-// dx += the input gradient of conv(x, kernel) for dout (B, OH, OW, OC).
+// dx = the input gradient of conv(x, kernel) for dout (B, OH, OW, OC).
 void input_grad(float* dx, const float* dout, const float* kernel, const Conv2dParams& p);
 
 // Whether weight_grad takes this layer (applies(), and its per-chunk sums fit the scratch bound).
 bool weight_grad_applies(const Conv2dParams& p);
 
-// dkernel += the kernel gradient (F(3x3, 2x2): the same 16-GEMM structure summed over tiles).
+// dkernel = the kernel gradient (F(3x3, 2x2): the same 16-GEMM structure summed over tiles).
 void weight_grad(float* dkernel, const float* dout, const float* x, const Conv2dParams& p);
 
 }  // namespace winograd

@@ -24,15 +24,14 @@ struct ConvOps {
   // (ops/gemm.h): kActRelu fuses Keras's activation="relu" into the store.
   void (*conv2d_forward)(float* out, const float* x, const float* kernel, const float* bias, int act,
                          const Conv2dParams& p);
-  // ADDS the gradients into dx (B,H,W,C), dkernel (KH,KW,C,OC), dbias (OC,); any may be nullptr (skipped).
+  // Writes the gradients dx (B,H,W,C), dkernel (KH,KW,C,OC), dbias (OC,); any may be nullptr (skipped).
   void (*conv2d_backward)(float* dx, float* dkernel, float* dbias, const float* dout, const float* x,
                           const float* kernel, const Conv2dParams& p);
   // Max over the window's cells inside the image (padding never wins). argmax (B,OH,OW,C) or null:
   // each output's window cell number (scan order kh, kw over the cells inside the image; windows of at
   // most 255 cells), so that the backward need not re-read x.
   void (*maxpool2d_forward)(float* out, uint8_t* argmax, const float* x, const Pool2dParams& p);
-  // NOTE: the pooling backwards OVERWRITE dx (B,H,W,C) (no zero-fill pass over a fresh array).
-  // dx = dout routed to each window's first maximal cell: argmax from the forward, or recomputed from
+  // dx (B,H,W,C) = dout routed to each window's first maximal cell: argmax from the forward, or recomputed from
   // x when argmax is null. Cell numbers outside the window route nowhere (never out of bounds).
   void (*maxpool2d_backward)(float* dx, const float* dout, const float* x, const uint8_t* argmax,
                              const Pool2dParams& p);

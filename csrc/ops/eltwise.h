@@ -1,9 +1,7 @@
 // Elementwise, softmax, loss and dropout op group.
 //
 // Conventions for this group (all arrays float32, C-contiguous, n = element count):
-// - Forward kernels write their outputs; they may run in place (y == x).
-// - NOTE: backward kernels here OVERWRITE d<input> (they do not add): the autograd Functions return
-//   fresh gradient arrays, so a zero-fill plus add would be wasted traffic. dx may alias dy.
+// - Kernels may run in place: y may alias x and dx may alias dy (backward writes dx, see fastnn.h).
 #pragma once
 #include <cstdint>
 

@@ -32,7 +32,8 @@ void conv2d_forward(float* out, const float* x, const float* kernel, const float
         }
 }
 
-// Adds dL/dx, dL/dkernel, dL/dbias (each optional) given dout (B,OH,OW,OC).
+// Writes dL/dx, dL/dkernel, dL/dbias (each optional) given dout (B,OH,OW,OC). Each gradient element
+// is one double sum over the outputs it feeds (dx: gathered over the taps that read the cell).
 void conv2d_backward(float* dx, float* dkernel, float* dbias, const float* dout, const float* x,
                      const float* kernel, const Conv2dParams& p) {
   const auto g = [&](int64_t b, int64_t oh, int64_t ow, int64_t oc) {
@@ -44,7 +45,7 @@ void conv2d_backward(float* dx, float* dkernel, float* dbias, const float* dout,
       for (int64_t b = 0; b < p.B; ++b)
         for (int64_t oh = 0; oh < p.OH; ++oh)
           for (int64_t ow = 0; ow < p.OW; ++ow) acc += g(b, oh, ow, oc);
-      dbias[oc] += float(acc);
+      dbias[oc] = float(acc);
     }
   if (dkernel)
     for (int64_t kh = 0; kh < p.KH; ++kh)
@@ -59,23 +60,26 @@ void conv2d_backward(float* dx, float* dkernel, float* dbias, const float* dout,
                   if (tap(p, oh, ow, kh, kw, ih, iw))
                     acc += double(x[((b * p.H + ih) * p.W + iw) * p.C + c]) * g(b, oh, ow, oc);
                 }
-            dkernel[((kh * p.KW + kw) * p.C + c) * p.OC + oc] += float(acc);
+            dkernel[((kh * p.KW + kw) * p.C + c) * p.OC + oc] = float(acc);
           }
   if (dx)
     for (int64_t b = 0; b < p.B; ++b)
-      for (int64_t oh = 0; oh < p.OH; ++oh)
-        for (int64_t ow = 0; ow < p.OW; ++ow)
-          for (int64_t kh = 0; kh < p.KH; ++kh)
-            for (int64_t kw = 0; kw < p.KW; ++kw) {
-              int64_t ih, iw;
-              if (!tap(p, oh, ow, kh, kw, ih, iw)) continue;
-              for (int64_t c = 0; c < p.C; ++c) {
-                double acc = 0.0;
+      for (int64_t ih = 0; ih < p.H; ++ih)
+        for (int64_t iw = 0; iw < p.W; ++iw)
+          for (int64_t c = 0; c < p.C; ++c) {
+            double acc = 0.0;
+            for (int64_t kh = 0; kh < p.KH; ++kh)
+              for (int64_t kw = 0; kw < p.KW; ++kw) {
+                // the output (oh, ow) whose tap (kh, kw) reads (ih, iw), if any
+                const int64_t sh = ih + p.pad_top - kh * p.DH, sw = iw + p.pad_left - kw * p.DW;
+                if (sh < 0 || sw < 0 || sh % p.SH || sw % p.SW) continue;
+                const int64_t oh = sh / p.SH, ow = sw / p.SW;
+                if (oh >= p.OH || ow >= p.OW) continue;
                 for (int64_t oc = 0; oc < p.OC; ++oc)
                   acc += g(b, oh, ow, oc) * double(kernel[((kh * p.KW + kw) * p.C + c) * p.OC + oc]);
-                dx[((b * p.H + ih) * p.W + iw) * p.C + c] += float(acc);
               }
-            }
+            dx[((b * p.H + ih) * p.W + iw) * p.C + c] = float(acc);
+          }
 }
 }  // namespace
 
