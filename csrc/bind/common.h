@@ -1,4 +1,6 @@
-// Helpers shared by the binding files: argument conversion and checks at the Python boundary.
+// Helpers shared by the binding files: argument conversion at the Python boundary. Each binding is a
+// thin adapter: convert the arrays, call the shape-level resolver (resolve/resolve.h), allocate the
+// outputs, release the GIL and call the table.
 #pragma once
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -7,13 +9,14 @@
 #include <vector>
 
 #include "fastnn.h"
+#include "resolve/resolve.h"
 
 namespace fastnn {
 namespace py = pybind11;
 using farray = py::array_t<float, py::array::forcecast>;  // float32, strides kept when already float32
 
-std::string shape_str(const py::array& a);
-std::string shape_str(const std::vector<int64_t>& s);
+inline Shape shape_of(const py::array& a) { return Shape(a.shape(), a.shape() + a.ndim()); }
+inline std::string shape_str(const py::array& a) { return shape_str(shape_of(a)); }
 
 // Any array-like -> float32 array (a copy only when the dtype differs or byte strides are not a
 // multiple of 4). Strides are kept: kernels taking element strides read views without copying.
@@ -24,12 +27,6 @@ farray as_f32_contig(const py::handle& h, const char* name);
 inline int64_t estride(const farray& a, int ax) { return a.strides(ax) / int64_t(sizeof(float)); }
 // Checks that `out` is a writable C-contiguous float32 array of exactly `shape`, or allocates one.
 farray out_or_new(const py::object& out, const std::vector<int64_t>& shape, const char* name);
-
-inline std::vector<int64_t> shape_of(const py::array& a) { return std::vector<int64_t>(a.shape(), a.shape() + a.ndim()); }
-// Throws "<what> have different shapes: (..) and (..)".
-void check_same_shape(const py::array& a, const py::array& b, const std::string& what);
-// Throws "<what> has shape (..), expected (..)".
-void check_shape(const py::array& a, const std::vector<int64_t>& want, const std::string& what);
 
 // Each group binds its ops into a backend submodule (m is _C.ref, _C.avx512, ...).
 void bind_gemm(py::module_& m, const KernelTable* t);

@@ -1,17 +1,9 @@
-// Bindings of the convolution and pooling ops. Keras geometry is resolved here, once: "valid" or
-// "same" padding with the TF rule (out = ceil(in/stride), pad_total = max((out-1)*s + (k-1)*d + 1 - in, 0),
-// pad_before = pad_total // 2, the extra cell at bottom/right), and every shape is checked, so the
-// kernels never see a window that reads outside x.
-#include <algorithm>
-#include <array>
-#include <cctype>
-
+// Bindings of the convolution and pooling ops: Python arguments (int-or-pair, None) converted here,
+// the geometry resolved by resolve/conv.cpp.
 #include "bind/common.h"
 
 namespace fastnn {
 namespace {
-using Pair = std::array<int64_t, 2>;
-
 // An int or a pair of ints (anything with __index__, e.g. numpy integers; not bool), each >= 1: Keras
 // accepts both forms for strides, pool_size and dilation_rate.
 Pair pair_arg(const py::handle& h, const std::string& what) {
@@ -35,65 +27,11 @@ Pair pair_arg(const py::handle& h, const std::string& what) {
   return r;
 }
 
-bool same_padding(std::string s, const std::string& op) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-  FASTNN_CHECK(s == "valid" || s == "same", op + ": padding must be 'valid' or 'same', got '" + s + "'");
-  return s == "same";
-}
-
-// Output size and leading pad of one spatial axis; throws when a valid window does not fit.
-void axis(int64_t in, int64_t k, int64_t s, int64_t d, bool same, int64_t& out, int64_t& pad, const std::string& what) {
-  const int64_t span = (k - 1) * d + 1;  // the dilated window
-  if (same) {
-    out = (in + s - 1) / s;
-    pad = std::max<int64_t>((out - 1) * s + span - in, 0) / 2;
-  } else {
-    FASTNN_CHECK(span <= in, what);
-    out = (in - span) / s + 1;
-    pad = 0;
-  }
-}
-
-void check_x(const farray& x, const std::string& op, const char* arg) {
-  FASTNN_CHECK(x.ndim() == 4, op + ": " + arg + " must be 4-D (batch, height, width, channels), got shape " + shape_str(x));
-  for (int ax = 0; ax < 4; ++ax)
-    FASTNN_CHECK(x.shape(ax) > 0, op + ": " + arg + " must not be empty, got shape " + shape_str(x));
-}
-
 Conv2dParams conv_params(const farray& x, const farray& k, const py::handle& strides, const std::string& padding,
                          const py::handle& dilation, const std::string& op) {
-  check_x(x, op, "x");
-  FASTNN_CHECK(k.ndim() == 4, op + ": kernel must be 4-D (kh, kw, in_channels, out_channels), got shape " + shape_str(k));
-  for (int ax = 0; ax < 4; ++ax)
-    FASTNN_CHECK(k.shape(ax) > 0, op + ": kernel must not be empty, got shape " + shape_str(k));
-  FASTNN_CHECK(k.shape(2) == x.shape(3), op + ": kernel " + shape_str(k) + " expects " + std::to_string(k.shape(2)) +
-                                             " input channels but x " + shape_str(x) + " has " + std::to_string(x.shape(3)));
+  check_conv2d_operands(shape_of(x), shape_of(k), op);  // before the pair arguments, as always
   const Pair s = pair_arg(strides, op + ": strides"), d = pair_arg(dilation, op + ": dilation_rate");
-  const bool same = same_padding(padding, op);
-  Conv2dParams p{};
-  p.B = x.shape(0); p.H = x.shape(1); p.W = x.shape(2); p.C = x.shape(3);
-  p.KH = k.shape(0); p.KW = k.shape(1); p.OC = k.shape(3);
-  p.SH = s[0]; p.SW = s[1]; p.DH = d[0]; p.DW = d[1];
-  const std::string big = op + ": kernel " + shape_str(k) + " with dilation_rate (" + std::to_string(d[0]) + ", " +
-                          std::to_string(d[1]) + ") is larger than the input " + shape_str(x) + " with padding 'valid'";
-  axis(p.H, p.KH, p.SH, p.DH, same, p.OH, p.pad_top, big);
-  axis(p.W, p.KW, p.SW, p.DW, same, p.OW, p.pad_left, big);
-  return p;
-}
-
-Pool2dParams pool_params(const std::vector<int64_t>& xs, const py::handle& pool_size, const py::handle& strides,
-                         const std::string& padding, const std::string& op) {
-  const Pair k = pair_arg(pool_size, op + ": pool_size");
-  const Pair s = strides.is_none() ? k : pair_arg(strides, op + ": strides");  // Keras: strides default to pool_size
-  const bool same = same_padding(padding, op);
-  Pool2dParams p{};
-  p.B = xs[0]; p.H = xs[1]; p.W = xs[2]; p.C = xs[3];
-  p.KH = k[0]; p.KW = k[1]; p.SH = s[0]; p.SW = s[1];
-  const std::string big = op + ": pool_size (" + std::to_string(k[0]) + ", " + std::to_string(k[1]) +
-                          ") is larger than the input " + shape_str(xs) + " with padding 'valid'";
-  axis(p.H, p.KH, p.SH, 1, same, p.OH, p.pad_top, big);
-  axis(p.W, p.KW, p.SW, 1, same, p.OW, p.pad_left, big);
-  return p;
+  return resolve_conv2d(shape_of(x), shape_of(k), s, padding, d, op);
 }
 
 // activation: None, "linear" or "none" (no activation), or "relu" (fused into the store).
@@ -120,7 +58,7 @@ void bind_conv(py::module_& m, const KernelTable* t) {
         farray bias;  // NOTE: a default farray is an empty array, not null: test bias_in instead
         if (!bias_in.is_none()) {
           bias = as_f32_contig(bias_in, "conv2d: bias");
-          check_shape(bias, {p.OC}, "conv2d: bias");
+          check_shape(shape_of(bias), {p.OC}, "conv2d: bias");
         }
         farray o = out_or_new(out, {p.B, p.OH, p.OW, p.OC}, "conv2d");
         const float* bp = bias_in.is_none() ? nullptr : bias.data();
@@ -142,7 +80,7 @@ void bind_conv(py::module_& m, const KernelTable* t) {
         farray x = as_f32_contig(x_in, "conv2d_backward: x"), k = as_f32_contig(k_in, "conv2d_backward: kernel");
         farray dout = as_f32_contig(dout_in, "conv2d_backward: dout");
         const Conv2dParams p = conv_params(x, k, strides, padding, dilation, op);
-        check_shape(dout, {p.B, p.OH, p.OW, p.OC}, "conv2d_backward: dout");
+        check_shape(shape_of(dout), {p.B, p.OH, p.OW, p.OC}, "conv2d_backward: dout");
         py::object dx = py::none(), dk = py::none(), db = py::none();
         float *dxp = nullptr, *dkp = nullptr, *dbp = nullptr;
         // uninitialised: backward kernels write their gradients
@@ -168,12 +106,15 @@ void bind_conv(py::module_& m, const KernelTable* t) {
   const auto pool_args = [](const py::object& x_in, const py::object& pool_size, const py::object& strides,
                             const std::string& padding, const std::string& op) {
     farray x = as_f32_contig(x_in, (op + ": x").c_str());
-    check_x(x, op, "x");
-    return PoolIO{x, pool_params(shape_of(x), pool_size, strides, padding, op)};
+    check_nhwc(shape_of(x), op, "x");
+    const Pair k = pair_arg(pool_size, op + ": pool_size");
+    const std::optional<Pair> s =
+        strides.is_none() ? std::nullopt : std::optional<Pair>(pair_arg(strides, op + ": strides"));
+    return PoolIO{x, resolve_pool2d(shape_of(x), k, s, padding, op)};
   };
   const auto dout_arg = [](const py::object& dout_in, const Pool2dParams& p, const std::string& op) {
     farray dout = as_f32_contig(dout_in, (op + ": dout").c_str());
-    check_shape(dout, {p.B, p.OH, p.OW, p.C}, op + ": dout");
+    check_shape(shape_of(dout), {p.B, p.OH, p.OW, p.C}, op + ": dout");
     return dout;
   };
   using u8array = py::array_t<uint8_t, py::array::c_style>;

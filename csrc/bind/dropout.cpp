@@ -9,7 +9,7 @@ void bind_dropout(py::module_& m, const KernelTable* t) {
   m.def(
       "dropout",
       [e](const py::object& x_in, double rate, uint64_t seed, uint64_t offset, const py::object& out) {
-        FASTNN_CHECK(rate >= 0.0 && rate < 1.0, "dropout: rate must be in [0, 1), got " + std::to_string(rate));
+        check_dropout_rate(rate);
         farray x = as_f32_contig(x_in, "dropout: x");
         farray y = out_or_new(out, shape_of(x), "dropout");
         {

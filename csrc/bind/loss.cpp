@@ -19,12 +19,9 @@ const PointName kPointNames[] = {{"mean_squared_error", kMse},
                                  {"binary_crossentropy", kBce},
                                  {"binary_crossentropy_logits", kBceLogits}};
 
-// Class ids for a batch of B rows and K classes: integer (or integral float) array of shape (B,)
-// or (B, 1); every id is checked to lie in [0, K).
+// Class ids for a batch of B rows and K classes from an integer (or integral float) array whose
+// shape sparse_target has checked.
 std::vector<int32_t> class_ids(const py::array& lab, int64_t B, int64_t K, const std::string& name) {
-  FASTNN_CHECK((lab.ndim() == 1 && lab.shape(0) == B) || (lab.ndim() == 2 && lab.shape(0) == B && lab.shape(1) == 1),
-               name + ": labels have shape " + shape_str(lab) + ", expected (" + std::to_string(B) + ",) or (" +
-                   std::to_string(B) + ", 1) to match logits with " + std::to_string(B) + " rows");
   const char kind = lab.dtype().kind();
   FASTNN_CHECK(kind == 'i' || kind == 'u' || kind == 'f',
                name + ": labels must be integers, got dtype " + std::string(py::str(lab.dtype())));
@@ -32,13 +29,8 @@ std::vector<int32_t> class_ids(const py::array& lab, int64_t B, int64_t K, const
   std::vector<int32_t> ids(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; ++b) {
     const double v = d.data()[b];
-    FASTNN_CHECK(std::isfinite(v) && v == std::floor(v),
-                 name + ": label at index " + std::to_string(b) + " is not an integer class id: " +
-                     std::string(py::str(py::float_(v))));
-    FASTNN_CHECK(v >= 0 && v < double(K), name + ": label " + std::to_string(int64_t(v)) + " at index " +
-                                              std::to_string(b) + " is out of range [0, " + std::to_string(K) +
-                                              ") for logits with " + std::to_string(K) + " classes");
-    ids[size_t(b)] = int32_t(v);
+    const bool whole = std::isfinite(v) && v == std::floor(v);  // else the message shows Python's float
+    ids[size_t(b)] = resolve_class_id(v, whole ? std::string() : std::string(py::str(py::float_(v))), b, K, name);
   }
   return ids;
 }
@@ -56,7 +48,7 @@ Targets targets(const py::object& t_in, const farray& x, const std::string& name
   py::array t = py::array::ensure(t_in);
   FASTNN_CHECK(t, name + ": target must be an array-like");
   Targets r;
-  r.sparse = !(t.ndim() == 2 && t.shape(0) == B && t.shape(1) == K && K != 1);
+  r.sparse = sparse_target(shape_of(t), B, K, name);
   if (r.sparse) r.ids = class_ids(t, B, K, name);
   else r.dist = as_f32_contig(t, (name + ": target").c_str());
   return r;
@@ -64,21 +56,18 @@ Targets targets(const py::object& t_in, const farray& x, const std::string& name
 
 farray logits2d(const py::object& x_in, const std::string& name, const char* what) {
   farray x = as_f32_contig(x_in, (name + ": " + what).c_str());
-  FASTNN_CHECK(x.ndim() == 2 && x.shape(1) > 0,
-               name + ": " + what + " must be 2-D (batch, classes), got " + shape_str(x));
+  check_rows(shape_of(x), name, what);
   return x;
 }
 
 // Per-row upstream gradient: a scalar (broadcast) or an array of B values.
 farray row_grads(const py::object& g_in, int64_t B, const std::string& name) {
   farray g = as_f32_contig(g_in, (name + ": dloss").c_str());
-  if (g.size() == 1 && B != 1) {
+  if (resolve_row_grads(shape_of(g), B, name)) {
     farray full(std::vector<int64_t>{B});
     std::fill(full.mutable_data(), full.mutable_data() + B, g.data()[0]);
     return full;
   }
-  FASTNN_CHECK(g.size() == B, name + ": dloss has shape " + shape_str(g) + ", expected a scalar or (" +
-                                  std::to_string(B) + ",)");
   return g;
 }
 }  // namespace
@@ -112,8 +101,7 @@ void bind_loss(py::module_& m, const KernelTable* t) {
         Targets tg = targets(t_in, x, name);
         farray g = row_grads(dloss_in, B, name);
         farray lse = as_f32_contig(lse_in, (name + ": lse").c_str());
-        FASTNN_CHECK(lse.size() == B, name + ": lse has shape " + shape_str(lse) + ", expected (" +
-                                          std::to_string(B) + ",)");
+        check_lse(shape_of(lse), B, name);
         farray dx = out_or_new(out, {B, K}, name.c_str());
         {
           py::gil_scoped_release nogil;
@@ -167,7 +155,7 @@ void bind_loss(py::module_& m, const KernelTable* t) {
         [e, kind, fwd](const py::object& p_in, const py::object& y_in, float eps) {
           farray p = as_f32_contig(p_in, (fwd + ": y_pred").c_str());
           farray y = as_f32_contig(y_in, (fwd + ": y_true").c_str());
-          check_same_shape(p, y, fwd + ": y_pred and y_true");
+          check_same_shape(shape_of(p), shape_of(y), fwd + ": y_pred and y_true");
           FASTNN_CHECK(p.size() > 0, fwd + ": empty input");
           double s;
           {
@@ -183,7 +171,7 @@ void bind_loss(py::module_& m, const KernelTable* t) {
         [e, kind, bwd](const py::object& p_in, const py::object& y_in, float grad, float eps, const py::object& out) {
           farray p = as_f32_contig(p_in, (bwd + ": y_pred").c_str());
           farray y = as_f32_contig(y_in, (bwd + ": y_true").c_str());
-          check_same_shape(p, y, bwd + ": y_pred and y_true");
+          check_same_shape(shape_of(p), shape_of(y), bwd + ": y_pred and y_true");
           farray dp = out_or_new(out, shape_of(p), bwd.c_str());
           {
             py::gil_scoped_release nogil;

@@ -92,7 +92,7 @@ void bind_optim(py::module_& m, const KernelTable* t) {
         h.momentum = momentum;
         h.nesterov = nesterov;
         h.weight_decay = weight_decay;
-        FASTNN_CHECK(momentum == 0.0 || !momentums.is_none(), "sgd_update: momentum > 0 needs the momentums slot");
+        check_momentum_slot(momentum, !momentums.is_none(), "sgd_update");
         update("sgd_update", o->sgd_update, h, param, grad, {{"momentums", momentum == 0.0 ? py::none() : momentums}});
       },
       py::arg("param"), py::arg("grad"), py::arg("momentums") = py::none(), py::kw_only(),
@@ -102,7 +102,7 @@ void bind_optim(py::module_& m, const KernelTable* t) {
       "adam_update",
       [o](const py::object& param, const py::object& grad, const py::object& m_, const py::object& v_,
           double learning_rate, double beta_1, double beta_2, double epsilon, int64_t step, double weight_decay) {
-        FASTNN_CHECK(step >= 1, "adam_update: step must be >= 1 (Keras iterations + 1), got " + std::to_string(step));
+        check_adam_step(step);
         OptimHyper h;
         h.learning_rate = learning_rate;
         h.beta_1 = beta_1;
@@ -128,8 +128,8 @@ void bind_optim(py::module_& m, const KernelTable* t) {
         h.epsilon = epsilon;
         h.centered = centered;
         h.weight_decay = weight_decay;
-        FASTNN_CHECK(momentum == 0.0 || !momentums.is_none(), "rmsprop_update: momentum > 0 needs the momentums slot");
-        FASTNN_CHECK(!centered || !average_grads.is_none(), "rmsprop_update: centered needs the average_grads slot");
+        check_momentum_slot(momentum, !momentums.is_none(), "rmsprop_update");
+        check_centered_slot(centered, !average_grads.is_none());
         update("rmsprop_update", o->rmsprop_update, h, param, grad,
                {{"velocities", velocities},
                 {"momentums", momentum > 0.0 ? momentums : py::none()},

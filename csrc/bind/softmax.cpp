@@ -5,22 +5,6 @@
 #include "bind/common.h"
 
 namespace fastnn {
-namespace {
-// (outer, K, inner) of `a` around `axis` (negative counts from the end).
-void split_axis(const py::array& a, int axis, const std::string& name, int64_t& outer, int64_t& K, int64_t& inner) {
-  const int nd = int(a.ndim());
-  FASTNN_CHECK(nd >= 1, name + ": expected at least 1 dimension, got a scalar");
-  FASTNN_CHECK(axis >= -nd && axis < nd,
-               name + ": axis " + std::to_string(axis) + " is out of range for shape " + shape_str(a));
-  if (axis < 0) axis += nd;
-  outer = 1;
-  inner = 1;
-  for (int d = 0; d < axis; ++d) outer *= a.shape(d);
-  K = a.shape(axis);
-  for (int d = axis + 1; d < nd; ++d) inner *= a.shape(d);
-}
-}  // namespace
-
 void bind_softmax(py::module_& m, const KernelTable* t) {
   const EltOps* e = &t->elt;
   for (int log = 0; log < 2; ++log) {
@@ -30,12 +14,11 @@ void bind_softmax(py::module_& m, const KernelTable* t) {
         fwd.c_str(),
         [e, log, fwd](const py::object& x_in, int axis, const py::object& out) {
           farray x = as_f32_contig(x_in, (fwd + ": x").c_str());
-          int64_t outer, K, inner;
-          split_axis(x, axis, fwd, outer, K, inner);
+          const AxisSplit sp = resolve_softmax_axis(shape_of(x), axis, fwd);
           farray y = out_or_new(out, shape_of(x), fwd.c_str());
           {
             py::gil_scoped_release nogil;
-            if (x.size() > 0) e->softmax_forward(y.mutable_data(), x.data(), outer, K, inner, log);
+            if (x.size() > 0) e->softmax_forward(y.mutable_data(), x.data(), sp.outer, sp.K, sp.inner, log);
           }
           return y;
         },
@@ -46,13 +29,12 @@ void bind_softmax(py::module_& m, const KernelTable* t) {
         [e, log, bwd](const py::object& dy_in, const py::object& y_in, int axis, const py::object& out) {
           farray dy = as_f32_contig(dy_in, (bwd + ": dy").c_str());
           farray y = as_f32_contig(y_in, (bwd + ": y").c_str());
-          check_same_shape(dy, y, bwd + ": dy and y");
-          int64_t outer, K, inner;
-          split_axis(y, axis, bwd, outer, K, inner);
+          check_same_shape(shape_of(dy), shape_of(y), bwd + ": dy and y");
+          const AxisSplit sp = resolve_softmax_axis(shape_of(y), axis, bwd);
           farray dx = out_or_new(out, shape_of(y), bwd.c_str());
           {
             py::gil_scoped_release nogil;
-            if (y.size() > 0) e->softmax_backward(dx.mutable_data(), dy.data(), y.data(), outer, K, inner, log);
+            if (y.size() > 0) e->softmax_backward(dx.mutable_data(), dy.data(), y.data(), sp.outer, sp.K, sp.inner, log);
           }
           return dx;
         },

@@ -30,7 +30,7 @@ void bind_unary(py::module_& m, const KernelTable* t) {
         [e, op, bwd](const py::object& dy_in, const py::object& s_in, float alpha, const py::object& out) {
           farray dy = as_f32_contig(dy_in, (bwd + ": dy").c_str());
           farray s = as_f32_contig(s_in, (bwd + ": saved").c_str());
-          check_same_shape(dy, s, bwd + ": dy and the saved array");
+          check_same_shape(shape_of(dy), shape_of(s), bwd + ": dy and the saved array");
           farray dx = out_or_new(out, shape_of(dy), bwd.c_str());
           {
             py::gil_scoped_release nogil;
