@@ -1,6 +1,10 @@
 """Backend selection: which compiled kernel table runs, thread control, build information."""
+import functools
+import itertools
 import os
 import warnings
+
+import numpy as np
 
 from fastnn import _C
 
@@ -15,6 +19,27 @@ elif _forced and _forced not in _C.supported_isas:
 
 cpu = _C.cpu     # the active CPU kernel table (a submodule of _C)
 ref = _C.ref     # naive reference kernels: the test oracle
+
+
+# of(array): the kernel table of the array's device; today every array is a CPU numpy array, so it is the
+# active CPU table. NOTE: a C-level callable rather than a def (next() of an endless repeat of the table,
+# the argument taken as next's unused default): every op calls it, 17 times per seed-CNN training step,
+# and a Python frame each was measurable. A second device replaces it with a lookup by the array's type.
+of = functools.partial(next, itertools.repeat(cpu))
+
+
+def _f32_empty(shape):
+    return np.empty(shape, np.float32)
+
+
+def _f32_zeros(shape):
+    return np.zeros(shape, np.float32)
+
+
+# Allocation is part of a device's table, so that layer, op and optimizer code never names numpy:
+# ``of(x).empty(shape)`` / ``of(x).zeros(shape)`` give float32 arrays on x's device.
+for _table in [ref] + [getattr(_C, _name) for _name in _C.supported_isas]:
+    _table.empty, _table.zeros = _f32_empty, _f32_zeros
 
 _SIMD_NAME = {"avx512": "avx512", "avx2": "avx2", "default": "generic"}
 

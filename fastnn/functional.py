@@ -1,16 +1,18 @@
-"""Public differentiable functions (Tensors or arrays in, Tensors out) over the op set in fastnn.ops.
+"""Public differentiable functions (Tensors or arrays in, Tensors out) over the op set in fastnn._ops.
 
-matmul and linear live here; the activation, loss and convolution functions are those of their
-op modules, re-exported.
+matmul and linear live here; the activation (every entry of the kernel table ``_C.unary_ops``, plus
+softmax, log_softmax and dropout), loss and convolution functions are those of their op modules,
+re-exported.
 """
-from fastnn.ops.activation import (dropout, elu, gelu, leaky_relu, log_softmax, relu, selu,  # noqa: F401
-                                   sigmoid, silu, softmax, softplus, tanh)
-from fastnn.ops.conv import avg_pool2d, conv2d, global_avg_pool2d, max_pool2d  # noqa: F401
-from fastnn.ops.linear import _FUSED, Linear as _Linear, MatMul as _MatMul
-from fastnn.ops.loss import cross_entropy  # noqa: F401
+from fastnn import activations as _activations
+from fastnn._ops import activation as _activation_ops
+from fastnn._ops.activation import dropout, log_softmax, softmax  # noqa: F401
+from fastnn._ops.conv import avg_pool2d, conv2d, global_avg_pool2d, max_pool2d  # noqa: F401
+from fastnn._ops.linear import _FUSED, Linear as _Linear, MatMul as _MatMul
+from fastnn._ops.loss import cross_entropy  # noqa: F401
 
-_ACTIVATIONS = {f.__name__: f for f in (elu, gelu, leaky_relu, log_softmax, relu, selu, sigmoid, silu,
-                                        softmax, softplus, tanh)}
+for _name in _activation_ops.UNARY:
+    globals()[_name] = getattr(_activation_ops, _name)  # relu, sigmoid, gelu(x, approximate), ...
 
 
 def matmul(a, b):
@@ -36,10 +38,11 @@ def linear(x, kernel, bias=None, activation=None):
     if activation in _FUSED:
         return _Linear.apply(x, kernel, bias, activation=activation)
     if isinstance(activation, str):
-        fn = _ACTIVATIONS.get(activation)
-        if fn is None:
-            raise ValueError(f"linear: unknown activation {activation!r}; expected None, 'linear' or one "
-                             f"of {sorted(_ACTIVATIONS)}")
+        try:
+            fn = _activations.get(activation)
+        except ValueError:
+            raise ValueError(f"linear: unknown activation {activation!r}; expected None or one of "
+                             f"{_activations._NAMES}") from None
     elif callable(activation):
         fn = activation
     else:

@@ -1,5 +1,10 @@
-"""Direct numpy-in / numpy-out access to the C++ kernels (no autograd). What benchmarks time."""
-from fastnn import backend as _backend
+"""Direct numpy-in / numpy-out access to the C++ kernels (no autograd). What benchmarks time.
+
+Each function calls the kernel table of its input's device (``backend.of``); the elementwise
+functions are made from the C++ table ``_C.unary_ops``, one per entry.
+"""
+from fastnn import _C
+from fastnn.backend import of as _of
 
 
 def gemm(a, b, c=None, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
@@ -14,38 +19,29 @@ def gemm(a, b, c=None, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out
     [[1.0, 2.0], [3.0, 4.0]]
     """
     # NOTE: positional on purpose: pybind11 parses keyword arguments ~1 us slower (as long as a 64^3 GEMM).
-    return _backend.cpu.gemm(a, b, c, trans_a, trans_b, alpha, beta, None, "none", out)
+    return _of(a).gemm(a, b, c, trans_a, trans_b, alpha, beta, None, "none", out)
 
 
-def _unary(name, doc):
+def _unary(name, alpha, doc):
     kernel = name + "_forward"
-
-    def f(x, *, out=None):
-        return getattr(_backend.cpu, kernel)(x, out=out)
+    if alpha is None:
+        def f(x, *, out=None):
+            return getattr(_of(x), kernel)(x, out=out)
+    else:
+        def f(x, alpha=alpha, *, out=None):
+            return getattr(_of(x), kernel)(x, alpha=alpha, out=out)
     f.__name__ = f.__qualname__ = name
-    f.__doc__ = doc + "\n\n``out``: optional C-contiguous float32 array of x's shape (may be x itself)."
+    f.__doc__ = f"{doc} Elementwise, as float32.\n\n``out``: optional C-contiguous float32 array of x's shape (may be x itself)."
     return f
 
 
-relu = _unary("relu", "Return ``max(x, 0)`` elementwise as float32.")
-sigmoid = _unary("sigmoid", "Return ``1 / (1 + exp(-x))`` elementwise as float32 (saturates to exactly 0 and 1).")
-tanh = _unary("tanh", "Return ``tanh(x)`` elementwise as float32.")
-gelu = _unary("gelu", "Return the exact (erf) GELU ``x * Phi(x)`` elementwise as float32 (Keras approximate=False).")
-selu = _unary("selu", "Return SELU (Keras/torch constants) elementwise as float32.")
-silu = _unary("silu", "Return ``x * sigmoid(x)`` elementwise as float32.")
-softplus = _unary("softplus", "Return ``log(1 + exp(x))`` elementwise as float32 (no overflow).")
-exp = _unary("exp", "Return ``exp(x)`` elementwise as float32.")
-log = _unary("log", "Return ``log(x)`` elementwise as float32.")
+for _name, _saves_output, _alpha, _doc in _C.unary_ops:
+    globals()[_name] = _unary(_name, _alpha, _doc)
 
 
 def leaky_relu(x, negative_slope=0.2, *, out=None):
     """Return ``x if x >= 0 else negative_slope * x`` elementwise as float32 (Keras default slope 0.2)."""
-    return _backend.cpu.leaky_relu_forward(x, alpha=negative_slope, out=out)
-
-
-def elu(x, alpha=1.0, *, out=None):
-    """Return ``x if x > 0 else alpha * (exp(x) - 1)`` elementwise as float32."""
-    return _backend.cpu.elu_forward(x, alpha=alpha, out=out)
+    return _of(x).leaky_relu_forward(x, alpha=negative_slope, out=out)
 
 
 def softmax(x, axis=-1, *, out=None):
@@ -55,12 +51,12 @@ def softmax(x, axis=-1, *, out=None):
     >>> fastnn.kernels.softmax(np.zeros((1, 4))).tolist()
     [[0.25, 0.25, 0.25, 0.25]]
     """
-    return _backend.cpu.softmax_forward(x, axis, out=out)
+    return _of(x).softmax_forward(x, axis, out=out)
 
 
 def log_softmax(x, axis=-1, *, out=None):
     """Return ``log(softmax(x))`` along ``axis`` as float32, computed as ``x - max - log(sum(exp))``."""
-    return _backend.cpu.log_softmax_forward(x, axis, out=out)
+    return _of(x).log_softmax_forward(x, axis, out=out)
 
 
 def dropout(x, rate, seed, offset=0, *, out=None):
@@ -69,7 +65,7 @@ def dropout(x, rate, seed, offset=0, *, out=None):
     The mask is a pure function of ``(seed, offset, element index)`` (Philox-4x32-10), identical for
     any thread count and CPU; call again with the same arguments on the gradient for the backward pass.
     """
-    return _backend.cpu.dropout(x, rate, seed, offset, out=out)
+    return _of(x).dropout(x, rate, seed, offset, out=out)
 
 
 def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1, activation=None, out=None):
@@ -84,7 +80,7 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1,
     >>> fastnn.kernels.conv2d(np.ones((1, 3, 3, 1)), np.ones((2, 2, 1, 1))).ravel().tolist()
     [4.0, 4.0, 4.0, 4.0]
     """
-    return _backend.cpu.conv2d_forward(x, kernel, bias, strides=strides, padding=padding,
+    return _of(x).conv2d_forward(x, kernel, bias, strides=strides, padding=padding,
                                        dilation_rate=dilation_rate, activation=activation, out=out)
 
 
@@ -95,7 +91,7 @@ def max_pool2d(x, pool_size=2, strides=None, padding="valid", *, out=None):
     >>> fastnn.kernels.max_pool2d(np.arange(16.0).reshape(1, 4, 4, 1)).ravel().tolist()
     [5.0, 7.0, 13.0, 15.0]
     """
-    return _backend.cpu.maxpool2d_forward(x, pool_size=pool_size, strides=strides, padding=padding, out=out)
+    return _of(x).maxpool2d_forward(x, pool_size=pool_size, strides=strides, padding=padding, out=out)
 
 
 def avg_pool2d(x, pool_size=2, strides=None, padding="valid", *, out=None):
@@ -105,4 +101,4 @@ def avg_pool2d(x, pool_size=2, strides=None, padding="valid", *, out=None):
     >>> fastnn.kernels.avg_pool2d(np.arange(16.0).reshape(1, 4, 4, 1)).ravel().tolist()
     [2.5, 4.5, 10.5, 12.5]
     """
-    return _backend.cpu.avgpool2d_forward(x, pool_size=pool_size, strides=strides, padding=padding, out=out)
+    return _of(x).avgpool2d_forward(x, pool_size=pool_size, strides=strides, padding=padding, out=out)

@@ -11,12 +11,14 @@ is fused into one softmax cross-entropy on the logits (``_logits_value_and_grad`
 better (no clipping of probabilities) and one pass over the data.
 
 >>> import fastnn
->>> round(float(fastnn.losses.SparseCategoricalCrossentropy()([1], [[0.1, 0.9]])), 4)
+>>> round(fastnn.losses.SparseCategoricalCrossentropy()([1], [[0.1, 0.9]]).item(), 4)
 0.1054
 """
 import numpy as np
 
-from fastnn import backend
+from fastnn._naming import _snake_case
+from fastnn._ops import loss as _ops
+from fastnn.tensor import Tensor
 
 EPSILON = 1e-7
 _F32 = np.float32
@@ -73,41 +75,17 @@ def _dense_targets(y_true, y_pred, who):
     return y
 
 
-# ---- per-sample values (public functions) and the fused kernels (training) --------------------------
+# ---- the loss Functions of the op set: per-sample values and training's value and gradient -----------
 
-def _kernels():
-    return backend.cpu
-
-
-def _xent_args(p, y):
-    k = p.shape[-1]
-    return p.reshape(-1, k), (y.reshape(-1) if y.ndim < p.ndim else y.reshape(-1, k))
+def _xent(from_logits, needs):
+    return (_ops.SoftmaxCrossEntropy if from_logits else _ops.CategoricalCrossentropy)(needs)
 
 
 def _xent_rows(p, y, from_logits):
     """Per-sample cross-entropies over the last axis; y: class ids of shape p.shape[:-1] or a distribution."""
-    p2, t = _xent_args(p, y)
-    rows = _kernels().softmax_xent_forward(p2, t)[0] if from_logits else _kernels().prob_xent_forward(p2, t)
-    return rows.reshape(p.shape[:-1])
-
-
-def _xent_mean_and_grad(p, y, from_logits):
-    """Mean cross-entropy over samples and its gradient (fused softmax + log-sum-exp for logits)."""
-    p2, t = _xent_args(p, y)
-    k, scale = _kernels(), _F32(1.0 / p2.shape[0])
-    if from_logits:
-        rows, lse = k.softmax_xent_forward(p2, t)
-        g = k.softmax_xent_backward(scale, p2, lse, t)
-    else:
-        rows = k.prob_xent_forward(p2, t)
-        g = k.prob_xent_backward(scale, p2, t)
-    return float(np.add.reduce(rows, dtype=np.float64)) / rows.size, g.reshape(p.shape)
-
-
-def _point_mean_and_grad(kernel, p, y):
-    """Mean over all elements of a pointwise loss kernel and its gradient."""
-    k = _kernels()
-    return float(getattr(k, kernel + "_forward")(p, y)), getattr(k, kernel + "_backward")(p, y)
+    fn = _xent(from_logits, (False, False))
+    fn.forward(p, y)
+    return fn.rows.reshape(p.shape[:-1])
 
 
 def _bce_per_sample(y, p, from_logits):
@@ -168,11 +146,6 @@ mae = MAE = mean_absolute_error
 _REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "none", None)
 
 
-def _snake(name):
-    from fastnn.layers.base import _snake_case
-    return _snake_case(name)
-
-
 class Loss:
     """Base loss: ``loss(y_true, y_pred, sample_weight=None)`` -> reduced float32 scalar."""
 
@@ -182,15 +155,16 @@ class Loss:
     def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
         if reduction not in _REDUCTIONS:
             raise ValueError(f"{type(self).__name__}: invalid reduction {reduction!r}; expected one of {_REDUCTIONS}")
-        self.name = name or _snake(type(self).__name__)
+        self.name = name or _snake_case(type(self).__name__)
         self.reduction = reduction
 
     def _per_sample(self, y, p):
         """Per-sample losses (shape p.shape[:-1]) for prepared targets ``y``."""
         raise NotImplementedError
 
-    def _mean_and_grad(self, p, y):
-        """Mean of the per-sample losses and its gradient w.r.t. ``p`` (one fused kernel pair)."""
+    def _function(self, logits):
+        """The op-set Function class of this loss and its keyword constants (``logits``: ``p`` holds the
+        logits of a softmax output layer fused into this loss)."""
         raise NotImplementedError
 
     def _prepare_targets(self, y_true, y_pred):
@@ -207,18 +181,20 @@ class Loss:
         return _F32(total if self.reduction == "sum" else total / max(per.size, 1))
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        """The reduced loss as a Tensor (``.numpy()``, ``float()``), as Keras returns a backend tensor."""
         p = _f32(y_pred)
-        return self._reduce(self._per_sample(self._prepare_targets(y_true, p), p), sample_weight)
+        return Tensor(self._reduce(self._per_sample(self._prepare_targets(y_true, p), p), sample_weight))
 
-    def _scaled(self, p, value, grad):
+    def _value_and_grad(self, p, y, logits=False):
+        """Reduced loss (float) and its gradient w.r.t. the model output ``p``, for prepared targets ``y``:
+        the training step's one loss call (forward and backward of the loss's Function)."""
+        cls, constants = self._function(logits)
+        fn = cls((True, False))
+        fn.forward(p, y, **constants)
         if self.reduction == "sum":
             n = p.size // p.shape[-1]
-            return value * n, grad * _F32(n)
-        return value, grad
-
-    def _value_and_grad(self, p, y):
-        """Reduced loss (float) and its gradient w.r.t. the model output ``p``, for prepared targets ``y``."""
-        return self._scaled(p, *self._mean_and_grad(p, y))
+            return fn.value * n, fn.backward(float(n))[0]
+        return fn.value, fn.backward(1.0)[0]
 
     def _value(self, p, y, w=None, logits=False):
         """The reduced loss only (evaluation), optionally with per-sample weights ``w`` (N,): Keras's
@@ -232,7 +208,7 @@ class Loss:
     def _weighted_value_and_grad(self, p, y, w, logits=False):
         """Loss with per-sample weights ``w`` (see ``_value``) and its gradient (each row's gradient scaled
         by its weight)."""
-        _, grad = self._logits_value_and_grad(p, y) if logits else self._value_and_grad(p, y)
+        _, grad = self._value_and_grad(p, y, logits)
         w = np.asarray(w, dtype=_F32)
         return self._value(p, y, w, logits), grad * w.reshape((len(w),) + (1,) * (grad.ndim - 1))
 
@@ -252,12 +228,8 @@ class _Crossentropy(Loss):
     def _per_sample(self, y, p):
         return _xent_rows(p, y, self.from_logits)
 
-    def _mean_and_grad(self, p, y):
-        return _xent_mean_and_grad(p, y, self.from_logits)
-
-    def _logits_value_and_grad(self, z, y):
-        """Loss and gradient w.r.t. the logits of a softmax output layer (the fused training path)."""
-        return self._scaled(z, *_xent_mean_and_grad(z, y, True))
+    def _function(self, logits):
+        return (_ops.SoftmaxCrossEntropy if logits or self.from_logits else _ops.CategoricalCrossentropy), {}
 
 
 class CategoricalCrossentropy(_Crossentropy):
@@ -310,8 +282,8 @@ class BinaryCrossentropy(Loss):
     def _per_sample(self, y, p):
         return _bce_per_sample(y, p, self.from_logits)
 
-    def _mean_and_grad(self, p, y):
-        return _point_mean_and_grad("binary_crossentropy_logits" if self.from_logits else "binary_crossentropy", p, y)
+    def _function(self, logits):
+        return _ops.BinaryCrossentropy, {"from_logits": self.from_logits}
 
     def get_config(self):
         config = super().get_config()
@@ -328,8 +300,8 @@ class MeanSquaredError(Loss):
     def _per_sample(self, y, p):
         return np.square(p - y).mean(axis=-1)
 
-    def _mean_and_grad(self, p, y):
-        return _point_mean_and_grad("mean_squared_error", p, y)
+    def _function(self, logits):
+        return _ops.MeanSquaredError, {}
 
 
 class MeanAbsoluteError(Loss):
@@ -341,8 +313,8 @@ class MeanAbsoluteError(Loss):
     def _per_sample(self, y, p):
         return np.abs(p - y).mean(axis=-1)
 
-    def _mean_and_grad(self, p, y):
-        return _point_mean_and_grad("mean_absolute_error", p, y)
+    def _function(self, logits):
+        return _ops.MeanAbsoluteError, {}
 
 
 class LossFunctionWrapper(Loss):
@@ -353,16 +325,15 @@ class LossFunctionWrapper(Loss):
         self.fn = fn
 
     def _per_sample(self, y, p):
-        from fastnn.tensor import Tensor
         return np.asarray(self.fn(Tensor(y), Tensor(p)).data, dtype=_F32)
 
-    def _mean_and_grad(self, p, y):
-        from fastnn.tensor import Tensor
+    def _value_and_grad(self, p, y, logits=False):
         t = Tensor(p, requires_grad=True)
         per = self.fn(Tensor(y), t)
         mean = per.mean() if per.data.ndim else per
-        mean.backward()
-        return float(mean.data), t.grad.data
+        n = p.size // p.shape[-1] if self.reduction == "sum" else 1
+        mean.backward(np.float32(n))
+        return float(mean.data) * n, t.grad.data
 
 
 _BY_NAME = {

@@ -13,6 +13,7 @@ the shapes of the targets and predictions, as Keras does.
 """
 import numpy as np
 
+from fastnn._naming import _snake_case
 from fastnn.losses import _f32, _one_hot
 
 EPSILON = 1e-7
@@ -24,7 +25,6 @@ class Metric:
     _argmax_only = False  # the metric only needs argmax of the predictions (so logits serve)
 
     def __init__(self, name=None, dtype=None):
-        from fastnn.layers.base import _snake_case
         self.name = name or _snake_case(type(self).__name__)
         self.reset_state()
 

@@ -24,8 +24,9 @@ from fastnn import losses as losses_module
 from fastnn import metrics as metrics_module
 from fastnn import optimizers as optimizers_module
 from fastnn import saving
+from fastnn._naming import shape_str
 from fastnn._progbar import Progbar
-from fastnn.layers.base import Layer, shape_str
+from fastnn.layers.base import _VERSION, Layer
 from fastnn.layers.core import InputLayer
 from fastnn.tensor import no_grad
 
@@ -117,67 +118,89 @@ def _rows(x, idx):
 
 
 def _softmax(z):
-    return backend.cpu.softmax_forward(z)
+    return backend.of(z).softmax_forward(z)
 
 
 class _Plan:
-    """What one training step needs, computed once per fit: layers, fusion, trainable variables."""
+    """The one way a Sequential runs: fit's training step, train_on_batch, evaluate, predict and a nested
+    model's ``_forward``/``_backward`` all walk these lists of layer pairs. Built on first use and cached
+    by the model until its layers, loss, metrics or any layer's weights/trainable state change
+    (``Sequential._plan``)."""
 
-    def __init__(self, model):
-        layers = model._layers
-        self.layers = layers
-        self.loss = model.loss
-        last = layers[-1]
-        self.fused = (self.loss._softmax_fusable and not self.loss.from_logits
-                      and getattr(last, "_act", None) == "softmax")
+    def __init__(self, model, key):
+        self.key = key
+        self.model = model
+        self.layers = layers = list(model._layers)
+        self.last = len(layers) - 1
+        loss = self.loss = model.loss
+        # the softmax-into-loss fusion, decided once here for fit, train_on_batch and evaluate
+        self.fused = (loss is not None and loss._softmax_fusable and not loss.from_logits
+                      and getattr(layers[-1], "_act", None) == "softmax")
+        self.metrics = metrics = model._compiled_metrics
+        # metrics see probabilities: softmax(h) when the softmax was fused away, for those needing more
+        # than the arg-max
+        self.probs_needed = self.fused and any(not m._argmax_only for m in metrics)
         self.variables = [v for layer in layers for v in layer.trainable_weights]
         self.regularized = [v for v in self.variables if v.regularizer is not None]
         trainable = [i for i, layer in enumerate(layers) if layer.trainable_weights]
-        self.first = trainable[0] if trainable else len(layers)
-        self.ctxs = [None] * len(layers)
-        self.metrics = model._compiled_metrics
-        self.probs_needed = self.fused and any(not m._argmax_only for m in self.metrics)
+        self.first = trainable[0] if trainable else len(layers)  # layers below it need no backward
+        # rows per inference chunk (see _CHUNK_FLOATS)
+        widest = max([math.prod(d or 1 for d in layer._output_shape[1:]) for layer in layers] + [1])
+        self.rows = int(min(_CHUNK_MAX, max(_CHUNK_MIN, _CHUNK_FLOATS // widest)))
+
+    # ---- the layer loops ----------------------------------------------------------------------------
+    def forward(self, x, training, need_dx=False, logits=False):
+        """(outputs, ctxs). Layer i must return dx if i > first, or every layer when ``need_dx`` (a nested
+        model whose input gradient is wanted); ``logits`` skips a final softmax."""
+        ctxs = []
+        first = -1 if need_dx else self.first
+        last = self.last
+        for i, layer in enumerate(self.layers):
+            if logits and i == last:
+                x, ctx = layer._forward(x, training, i > first, True)
+            else:
+                x, ctx = layer._forward(x, training, i > first)
+            ctxs.append(ctx)
+        return x, ctxs
+
+    def infer(self, x):
+        """Outputs only: the same layer ``_forward`` calls without keeping their ctxs (predict; the caller
+        holds ``no_grad``, so no op saves anything)."""
+        for layer in self.layers:
+            x = layer._forward(x, False, False)[0]
+        return x
+
+    def backward(self, ctxs, dy, need_dx=False):
+        """dx (None unless ``need_dx``) from the output gradient, through the ctxs of ``forward``."""
+        layers = self.layers
+        for i in range(self.last, -1 if need_dx else self.first - 1, -1):
+            dy = layers[i]._backward(ctxs[i], dy)
+        return dy if need_dx else None
+
+    # ---- loss and metrics on the outputs -------------------------------------------------------------
+    def update_metrics(self, yb, h):
+        pred = _softmax(h) if self.probs_needed else h
+        for m in self.metrics:
+            m._update(yb, h if m._argmax_only else pred)
 
     def penalty(self):
         return sum(v.regularizer(v.value) for v in self.regularized)
 
-    def forward(self, x, training, logits):
-        h, ctxs, n = x, self.ctxs, len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            if i == n and logits:
-                h, ctxs[i] = layer._forward(h, training, logits=True)
-            else:
-                h, ctxs[i] = layer._forward(h, training)
-        return h
-
-    def infer(self, x):
-        """Inference outputs of x through every layer's ``_infer`` (predict's low-latency path)."""
-        for layer in self.layers:
-            x = layer._infer(x)
-        return x
-
-    def train_step(self, model, xb, yb, wb=None):
-        h = self.forward(xb, True, self.fused)
-        if wb is not None:
-            loss, dh = self.loss._weighted_value_and_grad(h, yb, wb, self.fused)
-        elif self.fused:
-            loss, dh = self.loss._logits_value_and_grad(h, yb)
+    def train_step(self, xb, yb, wb=None):
+        h, ctxs = self.forward(xb, True, False, self.fused)
+        if wb is None:
+            loss, dh = self.loss._value_and_grad(h, yb, self.fused)
         else:
-            loss, dh = self.loss._value_and_grad(h, yb)
-        layers, ctxs, first = self.layers, self.ctxs, self.first
-        for i in range(len(layers) - 1, first - 1, -1):
-            dh = layers[i]._backward(ctxs[i], dh, i > first)
+            loss, dh = self.loss._weighted_value_and_grad(h, yb, wb, self.fused)
+        self.backward(ctxs, dh)
         if self.regularized:
             loss += self.penalty()
             for v in self.regularized:
                 v.grad = v.grad + v.regularizer.gradient(v.value)
         if self.variables:
-            model.optimizer._apply_vars(self.variables)
-        self.ctxs = [None] * len(layers)
+            self.model.optimizer._apply_vars(self.variables)
         if self.metrics:
-            pred = _softmax(h) if self.probs_needed else h
-            for m in self.metrics:
-                m._update(yb, h if m._argmax_only else pred)
+            self.update_metrics(yb, h)
         return loss
 
 
@@ -299,7 +322,7 @@ class Sequential(Layer):
 
     @trainable.setter
     def trainable(self, value):
-        self._trainable = bool(value)
+        Layer.trainable.fset(self, value)
         for layer in self._layers:
             layer.trainable = value
 
@@ -321,19 +344,23 @@ class Sequential(Layer):
     def losses(self):
         return [p for layer in self._layers for p in layer.losses]
 
-    # ---- math (a Sequential is also a layer) ------------------------------------------------------
-    def _forward(self, x, training, logits=False):
-        ctxs = []
-        n = len(self._layers) - 1
-        for i, layer in enumerate(self._layers):
-            x, ctx = layer._forward(x, training, logits=True) if (logits and i == n) else layer._forward(x, training)
-            ctxs.append(ctx)
-        return x, ctxs
+    # ---- math (a Sequential is also a layer) -------------------------------------------------------
+    def _plan(self):
+        """The cached plan, rebuilt when the layers, the loss or any layer's weights/trainable state changed."""
+        plan = self.__dict__.get("_cached_plan")
+        key = (_VERSION[0], self.loss, self._compiled_metrics)
+        if plan is None or plan.key != key or plan.layers != self._layers:
+            plan = self._cached_plan = _Plan(self, key)
+        return plan
 
-    def _backward(self, ctxs, dy, need_dx):
-        for i in range(len(self._layers) - 1, -1, -1):
-            dy = self._layers[i]._backward(ctxs[i], dy, need_dx or i > 0)
-        return dy
+    def _forward(self, x, training, need_dx=True, logits=False):
+        plan = self._plan()
+        y, ctxs = plan.forward(x, training, need_dx, logits)
+        return y, (plan, ctxs, need_dx)
+
+    def _backward(self, ctx, dy):
+        plan, ctxs, need_dx = ctx
+        return plan.backward(ctxs, dy, need_dx)
 
     @property
     def _act(self):
@@ -468,7 +495,7 @@ class Sequential(Layer):
             val = (xv, yv, _sample_weights(len(xv), yv, None, vw, "fit: validation_data"))
         val_bs = _batch_size(validation_batch_size or batch_size, "validation_batch_size")
         self._resolve_metrics(y_shape)
-        plan = _Plan(self)
+        plan = self._plan()
 
         from fastnn._pipeline import BatchLoader
         # shuffled gather + cast into reused float32 buffers, next batch prefetched while a step runs
@@ -477,7 +504,7 @@ class Sequential(Layer):
         cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose, "epochs": epochs, "steps": steps},
                                             add_history=True, add_progbar=verbose != 0)
         self.stop_training = False
-        metrics = plan.metrics
+        metrics = self._compiled_metrics
         totals = [0.0, 0]  # the epoch's loss summed over samples, samples seen
 
         def batch_logs():
@@ -499,9 +526,9 @@ class Sequential(Layer):
                     cbs.train_batch_begin(step)
                 rows = len(xb)
                 if order is None:
-                    loss = train_step(self, xb, yb)
+                    loss = train_step(xb, yb)
                 else:
-                    loss = train_step(self, xb, yb, weights[order[totals[1]:totals[1] + rows]])
+                    loss = train_step(xb, yb, weights[order[totals[1]:totals[1] + rows]])
                 totals[0] += loss * rows
                 totals[1] += rows
                 if end_hooks:
@@ -523,11 +550,11 @@ class Sequential(Layer):
         self._require_compiled("train_on_batch")
         x, yt, y_shape = self._prepare_xy(x, y, "train_on_batch")
         self._resolve_metrics(y_shape)
-        plan = _Plan(self)
-        for m in plan.metrics:
+        metrics = self._compiled_metrics
+        for m in metrics:
             m.reset_state()
-        loss = plan.train_step(self, _rows(x, slice(None)), yt)
-        return loss if not plan.metrics else [loss] + [_pythonify(m.result()) for m in plan.metrics]
+        loss = self._plan().train_step(_rows(x, slice(None)), yt)
+        return loss if not metrics else [loss] + [_pythonify(m.result()) for m in metrics]
 
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
         """Loss (and metrics) on one batch, inference mode."""
@@ -535,35 +562,22 @@ class Sequential(Layer):
                              sample_weight=sample_weight, return_dict=return_dict)
 
     # ---- inference ------------------------------------------------------------------------------
-    def _inference_plan(self):
-        """A forward-only plan over the current layers, reused across predict/evaluate calls."""
-        plan = self.__dict__.get("_infer")
-        if plan is None or plan.layers != self._layers:
-            plan = _Plan.__new__(_Plan)
-            plan.layers, plan.ctxs = list(self._layers), [None] * len(self._layers)
-            # rows per inference chunk (see _CHUNK_FLOATS)
-            widest = max([math.prod(d or 1 for d in layer._output_shape[1:]) for layer in self._layers] + [1])
-            plan.rows = int(min(_CHUNK_MAX, max(_CHUNK_MIN, _CHUNK_FLOATS // widest)))
-            self._infer = plan
-        return plan
-
     def _inference_chunks(self, x, logits):
         """Yield (start, stop, outputs) over x in chunks, in inference mode (no graph, no dropout)."""
-        plan = self._inference_plan()
+        plan = self._plan()
         chunk = plan.rows
         n = len(x)
         with no_grad():
             for lo in range(0, n, chunk):
                 hi = min(n, lo + chunk)
                 rows = _rows(x, slice(lo, hi))
-                yield lo, hi, plan.forward(rows, False, True) if logits else plan.infer(rows)
+                yield lo, hi, plan.forward(rows, False, False, True)[0] if logits else plan.infer(rows)
 
     def _evaluate_arrays(self, x, yt, batch_size, progbar=None, weights=None):
-        fused = self.loss._softmax_fusable and not self.loss.from_logits and self._act == "softmax"
+        plan = self._plan()
         metrics = self._compiled_metrics
         for m in metrics:
             m.reset_state()
-        probs_needed = fused and any(not m._argmax_only for m in metrics)
         total, seen = 0.0, 0
 
         def logs():
@@ -571,13 +585,11 @@ class Sequential(Layer):
             out["loss"] = total / max(seen, 1)
             return dict(sorted(out.items()))
 
-        for lo, hi, h in self._inference_chunks(x, fused):
+        for lo, hi, h in self._inference_chunks(x, plan.fused):
             yb = yt[lo:hi]
-            total += self.loss._value(h, yb, None if weights is None else weights[lo:hi], fused) * (hi - lo)
+            total += self.loss._value(h, yb, None if weights is None else weights[lo:hi], plan.fused) * (hi - lo)
             seen = hi
-            pred = _softmax(h) if probs_needed else h
-            for m in metrics:
-                m._update(yb, h if m._argmax_only else pred)
+            plan.update_metrics(yb, h)
             if progbar is not None and hi < len(x):
                 progbar.update(-(-hi // batch_size), list(logs().items()))
         out = logs()
@@ -615,8 +627,11 @@ class Sequential(Layer):
         if steps is not None:
             raise ValueError("predict: steps is not supported yet")
         x = self._prepare_x(x, "predict")
-        if not verbose and callbacks is None and len(x) <= self._inference_plan().rows:
-            return self._predict_small(x)
+        plan = self._plan()
+        if not verbose and callbacks is None and len(x) <= plan.rows:
+            with no_grad():  # one forward pass, no progress bar or callbacks: the low-latency path
+                h = plan.infer(_rows(x, slice(None)))
+            return h.copy() if np.may_share_memory(h, x) else np.ascontiguousarray(h)
         out = np.empty((len(x),) + tuple(self._output_shape[1:]), _F32)
         cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose}, add_history=False)
         cbs.on_predict_begin()
@@ -629,12 +644,6 @@ class Sequential(Layer):
             progbar.update(progbar.target, finalize=True)
         cbs.on_predict_end()
         return out
-
-    def _predict_small(self, x):
-        """One forward pass, no progress bar or callbacks (the low-latency path of predict)."""
-        with no_grad():
-            h = self._inference_plan().infer(_rows(x, slice(None)))
-        return h.copy() if np.may_share_memory(h, x) else np.ascontiguousarray(h)
 
     def predict_on_batch(self, x):
         """Outputs for one batch (inference mode)."""

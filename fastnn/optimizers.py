@@ -66,7 +66,7 @@ class Optimizer:
 
     # ---- state ------------------------------------------------------------------------------------
     def _initial_slot(self, name, var):
-        return np.zeros_like(var.value)
+        return backend.of(var.value).zeros(var.shape)
 
     def build(self, variables):
         """Create the state arrays of ``variables`` (idempotent)."""
@@ -124,7 +124,7 @@ class Optimizer:
         params, slots = self._prepared(variables)
         if self.clipvalue is not None or self.clipnorm is not None or self.global_clipnorm is not None:
             grads = self._clip(grads)
-        getattr(backend.cpu, self._kernel)(params, grads, *slots, **self._hyper(self.learning_rate))
+        getattr(backend.of(params[0]), self._kernel)(params, grads, *slots, **self._hyper(self.learning_rate))
         self.iterations += 1
 
     def _apply_vars(self, variables):
@@ -268,7 +268,7 @@ class Adagrad(Optimizer):
         self.initial_accumulator_value, self.epsilon = float(initial_accumulator_value), float(epsilon)
 
     def _initial_slot(self, name, var):
-        return np.full_like(var.value, self.initial_accumulator_value)
+        return super()._initial_slot(name, var) + np.float32(self.initial_accumulator_value)
 
     def _hyper(self, lr):
         return dict(learning_rate=lr, epsilon=self.epsilon, weight_decay=self._weight_decay())

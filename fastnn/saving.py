@@ -22,7 +22,7 @@ import zipfile
 
 import numpy as np
 
-from fastnn.layers.base import _snake_case
+from fastnn._naming import _snake_case
 
 _FORMAT_KERAS_VERSION = "3.0.0"  # the Keras file layout these files follow
 

@@ -50,27 +50,37 @@ def is_grad_enabled():
     return _grad_enabled
 
 
+def recording(flags):
+    """``flags`` (a tuple of bools: which gradients a layer's Functions must be able to return) while
+    gradients are recorded, all False inside ``no_grad`` (then forward saves nothing: the fast path)."""
+    return flags if _grad_enabled else (False,) * len(flags)
+
+
 class Function:
-    """One differentiable operation: a node of the autograd graph.
+    """One differentiable operation: a node of the autograd graph, and the unit every layer computes with.
 
-    Subclasses implement ``forward(*args, **kwargs) -> np.ndarray`` (numpy in, numpy out, one
-    kernel call; save what backward needs as attributes of ``self``) and
-    ``backward(grad) -> tuple`` with one entry per positional argument of forward: an array of
-    that argument's shape, or None. ``self.needs_input_grad`` (one bool per positional
-    argument) tells both methods which gradients are wanted; it is all False under ``no_grad``,
-    so forward can skip saving. NOTE: ``grad`` may be shared with other nodes and may be a
-    read-only view: never modify it in place.
+    ``Function(needs)`` makes one: ``needs`` (``needs_input_grad``) holds one bool per positional
+    argument of forward, saying which gradients backward must return; forward saves only what those
+    need, so with every entry False (``no_grad``, predict) it is the op's fast path. Subclasses
+    implement ``forward(*args, **kwargs) -> np.ndarray`` (arrays in, array out, one kernel call; save
+    what backward needs, shapes included, as attributes of ``self``: never read the inputs back from
+    the graph) and ``backward(grad) -> tuple`` with one entry per positional argument: an array of that
+    argument's shape, or None where not needed. NOTE: ``grad`` may be shared with other nodes and may
+    be a read-only view: never modify it in place.
 
-    Call ``MyFunction.apply(*args, **kwargs)``: positional Tensor arguments reach forward as their
-    float32 arrays; anything else (arrays, Python numbers, strings, None) is passed unchanged.
-    Keyword arguments are constants (a Tensor there is an error). backward may omit trailing
-    entries for trailing constant arguments.
+    Two callers use the same pair: layers in the training step (``fn = Linear(needs);
+    y = fn.forward(x, kernel, bias); ... fn.backward(dy)``, no Tensor, no graph) and the Tensor graph
+    (``MyFunction.apply(*args, **kwargs)``: positional Tensors reach forward as their float32 arrays,
+    anything else (arrays, numbers, strings, None) unchanged; keyword arguments are constants, a
+    Tensor there is an error). backward may omit trailing entries for trailing constant arguments.
     """
     __slots__ = ("needs_input_grad", "parents", "__dict__")
 
+    def __init__(self, needs=(True,)):
+        self.needs_input_grad = needs
+
     @classmethod
     def apply(cls, *args, **kwargs):
-        ctx = _new(cls)
         raw = []
         track = False
         if _grad_enabled:
@@ -85,11 +95,11 @@ class Function:
                 else:
                     raw.append(a)
                 needs.append(False)
-            ctx.needs_input_grad = tuple(needs)
+            ctx = cls(tuple(needs))
         else:
             for a in args:
                 raw.append(a.data if isinstance(a, Tensor) else a)
-            ctx.needs_input_grad = (False,) * len(args)
+            ctx = cls((False,) * len(args))
         if kwargs:
             for k, v in kwargs.items():
                 if isinstance(v, Tensor):
@@ -128,7 +138,7 @@ class _Freed(Function):
             "tensors that are kept across steps")
 
 
-_FREED = _Freed()
+_FREED = _Freed(())
 
 
 def _as_f32(data):
@@ -410,9 +420,9 @@ def _index(index):
 
 
 # The op modules import Function/Tensor from here, so they load last.
-from fastnn.ops import basic as _b  # noqa: E402
-from fastnn.ops import linear as _linear  # noqa: E402
-from fastnn.ops import activation as _act  # noqa: E402
+from fastnn._ops import basic as _b  # noqa: E402
+from fastnn._ops import linear as _linear  # noqa: E402
+from fastnn._ops import activation as _act  # noqa: E402
 
 
 def _binary(apply):

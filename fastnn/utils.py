@@ -1,15 +1,10 @@
 """Keras's utilities: `to_categorical`, `normalize`, `set_random_seed`, `clear_session`."""
 import numpy as np
 
+from fastnn._naming import clear_session
 from fastnn.random import set_random_seed
 
 __all__ = ["to_categorical", "normalize", "set_random_seed", "clear_session"]
-
-
-def clear_session():
-    """Reset the automatic layer/model names (`dense`, `dense_1`, ...), as `keras.utils.clear_session()`."""
-    from fastnn.layers.base import clear_session as reset_names
-    reset_names()
 
 
 def to_categorical(x, num_classes=None):

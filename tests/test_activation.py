@@ -291,7 +291,7 @@ FUNCS = ["relu", "leaky_relu", "elu", "selu", "gelu", "silu", "softplus", "sigmo
 @pytest.mark.parametrize("fname", FUNCS)
 def test_function_gradients(fname):
     pytest.importorskip("fastnn.tensor")
-    from fastnn.ops import activation as A
+    from fastnn._ops import activation as A
     x = np.random.default_rng(4).uniform(-3, 3, (3, 5)).astype(np.float32)
     x[np.abs(x) < 0.05] = 0.3  # keep away from kinks
     f = getattr(A, fname)
@@ -302,7 +302,7 @@ def test_function_gradients(fname):
 def test_functions_match_torch_float64(fname):
     torch = pytest.importorskip("torch")
     pytest.importorskip("fastnn.tensor")
-    from fastnn.ops import activation as A
+    from fastnn._ops import activation as A
     x = (np.random.default_rng(5).standard_normal((6, 7)) * 4).astype(np.float32)
     tf = {"relu": torch.relu, "leaky_relu": lambda t: torch.nn.functional.leaky_relu(t, 0.2),
           "elu": torch.nn.functional.elu, "selu": torch.selu, "gelu": torch.nn.functional.gelu,
@@ -323,7 +323,7 @@ def test_functions_match_torch_float64(fname):
 
 def test_public_wrappers():
     pytest.importorskip("fastnn.tensor")
-    from fastnn.ops import activation as A
+    from fastnn._ops import activation as A
     from fastnn.tensor import Tensor
     t = A.relu(np.float32([-1, 2]))
     assert isinstance(t, Tensor) and t.data.tolist() == [0.0, 2.0]

@@ -199,7 +199,7 @@ def test_only_needed_gradients_are_computed():
 
 
 def test_gradcheck_catches_a_wrong_gradient():
-    from fastnn.ops.basic import Mul
+    from fastnn._ops.basic import Mul
 
     class WrongMul(Mul):
         def backward(self, g):
@@ -308,7 +308,7 @@ def _scaled_backward(cls, which, factor):
 
 @pytest.mark.parametrize("fn_name,which", [("MatMul", 0), ("MatMul", 1), ("Linear", 1), ("Linear", 2)])
 def test_gradcheck_resolves_a_two_percent_error_through_a_long_gemm_reduction(fn_name, which):
-    from fastnn.ops import linear as L
+    from fastnn._ops import linear as L
     rng = np.random.default_rng(11)
     x, w, b = rng.standard_normal((2, 256)), rng.standard_normal((256, 3)), rng.standard_normal(3)
     good, bad = getattr(L, fn_name), _scaled_backward(getattr(L, fn_name), which, 1.02)

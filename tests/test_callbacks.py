@@ -8,7 +8,7 @@ import pytest
 
 import fastnn
 from fastnn import callbacks, layers, optimizers
-from fastnn.layers.base import clear_session
+from fastnn._naming import clear_session
 from fastnn.models import Sequential
 
 

@@ -194,7 +194,7 @@ def test_backward_validates_dout():
 def test_autograd_conv2d(case):
     tensor = pytest.importorskip("fastnn.tensor")
     from fastnn.autograd import gradcheck
-    from fastnn.ops.conv import conv2d
+    from fastnn._ops.conv import conv2d
     x, k, b, geo = _data(case)
     tx, tk, tb = (tensor.Tensor(a, requires_grad=True) for a in (x, k, b))
     y = conv2d(tx, tk, tb, **geo)
@@ -214,7 +214,7 @@ def test_fused_relu(case):
         assert (y >= 0).all()
         assert_close(t.conv2d_forward(x, k, b, activation="linear", **geo), z, n, f"{name} linear")
     tensor = pytest.importorskip("fastnn.tensor")
-    from fastnn.ops.conv import conv2d
+    from fastnn._ops.conv import conv2d
     tx, tk, tb = (tensor.Tensor(a, requires_grad=True) for a in (x, k, b))
     w = np.random.default_rng(7).standard_normal(z.shape).astype(np.float32)
     conv2d(tx, tk, tb, activation="relu", **geo).backward(w)

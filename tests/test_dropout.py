@@ -78,7 +78,7 @@ def test_rate_is_checked():
 
 def test_dropout_function():
     pytest.importorskip("fastnn.tensor")
-    from fastnn.ops.activation import dropout
+    from fastnn._ops.activation import dropout
     from fastnn.tensor import Tensor
     x = Tensor(np.random.default_rng(1).standard_normal((8, 16)).astype(np.float32), requires_grad=True)
     y = dropout(x, 0.25, seed=5)

@@ -6,7 +6,7 @@ import pytest
 
 import fastnn
 from fastnn import initializers, layers, regularizers
-from fastnn.layers.base import clear_session
+from fastnn._naming import clear_session
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +32,7 @@ def _num_grad(f, x, eps=1e-3):
 def _layer_grads(layer, x, dy, training=True):
     """(dx, [weight grads]) from the layer's numpy-level forward/backward pair."""
     y, ctx = layer._forward(x, training)
-    dx = layer._backward(ctx, dy, True)
+    dx = layer._backward(ctx, dy)
     return y, dx, [v.grad for v in layer.trainable_weights]
 
 
@@ -208,7 +208,7 @@ def test_dropout_training_and_inference():
     np.testing.assert_allclose(y[kept], 1 / 0.6, rtol=1e-6)
     y2, mask = d._forward(x, True)
     assert not np.array_equal(y, y2)  # a fresh mask per call
-    np.testing.assert_array_equal(d._backward(mask, x, True), y2)
+    np.testing.assert_array_equal(d._backward(mask, x), y2)
     again = layers.Dropout(0.4, seed=3)(x, training=True).numpy()
     np.testing.assert_array_equal(again, y)  # same seed, same first mask
 

@@ -147,7 +147,7 @@ def test_point_loss_shape_errors():
 def test_loss_functions_gradients():
     pytest.importorskip("fastnn.tensor")
     from fastnn.autograd import gradcheck
-    from fastnn.ops import loss as L
+    from fastnn._ops import loss as L
     from fastnn.tensor import Tensor
     rng = np.random.default_rng(3)
     x = Tensor(rng.standard_normal((4, 5)).astype(np.float32), requires_grad=True)
@@ -167,7 +167,7 @@ def test_loss_functions_gradients():
 def test_cross_entropy_matches_torch():
     torch = pytest.importorskip("torch")
     pytest.importorskip("fastnn.tensor")
-    from fastnn.ops import loss as L
+    from fastnn._ops import loss as L
     from fastnn.tensor import Tensor
     rng = np.random.default_rng(4)
     x = (rng.standard_normal((16, 10)) * 4).astype(np.float32)
@@ -184,7 +184,7 @@ def test_cross_entropy_matches_torch():
 
 def test_cross_entropy_shape_errors():
     pytest.importorskip("fastnn.tensor")
-    from fastnn.ops import loss as L
+    from fastnn._ops import loss as L
     with pytest.raises(ValueError, match=r"target shape \(3,\) matches neither"):
         L.cross_entropy(np.zeros((2, 4)), [0, 1, 2])
     with pytest.raises(ValueError, match="label 7 at index 0 is out of range"):

@@ -7,7 +7,7 @@ import pytest
 import fastnn
 from fastnn import layers, losses, optimizers
 from fastnn.callbacks import Callback
-from fastnn.layers.base import clear_session
+from fastnn._naming import clear_session
 from fastnn.models import Sequential
 
 
@@ -486,22 +486,22 @@ def test_custom_loss_metric_and_activation_functions():
 @pytest.mark.parametrize("act", [None, "relu", "softmax", "sigmoid", "tanh", lambda t: t * 2.0])
 @pytest.mark.parametrize("rows", [1, 3, 2000])
 def test_predict_fast_path_equals_forward(act, rows):
-    """predict's low-latency path (Layer._infer: Dense as one GEMM) gives the training forward's outputs."""
+    """predict (the plan's forward under no_grad: each op's no-record branch) gives the recording forward's outputs."""
     from fastnn.layers import Dense, Flatten, Input
     from fastnn.models import Sequential
     model = Sequential([Input((4, 5)), Flatten(), Dense(7, activation="relu"), Dense(3, activation=act)])
     x = np.random.default_rng(0).standard_normal((rows, 4, 5)).astype(np.float32)
-    expected = model._inference_plan().forward(x, False, False)
+    expected = model._plan().forward(x, False)[0]
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("rows", [1, 300])
 def test_predict_fast_path_equals_forward_cnn(rows):
-    """predict's inference path (pooling without argmax bookkeeping) gives the training forward's outputs."""
+    """predict's no-record path (pooling without argmax bookkeeping) gives the recording forward's outputs."""
     from fastnn.layers import AveragePooling2D, Conv2D, Dense, Dropout, Flatten, Input, MaxPooling2D
     from fastnn.models import Sequential
     model = Sequential([Input((9, 9, 2)), Conv2D(4, 3, activation="relu"), MaxPooling2D(), Dropout(0.5),
                         AveragePooling2D(pool_size=(2, 1), padding="same"), Flatten(), Dense(3, activation="softmax")])
     x = np.random.default_rng(1).standard_normal((rows, 9, 9, 2)).astype(np.float32)
-    expected = model._inference_plan().forward(x, False, False)
+    expected = model._plan().forward(x, False)[0]
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-6, atol=1e-6)

@@ -44,9 +44,7 @@ def instrument(model, acc):
         layer._forward = _timed(acc, (name, "forward"), layer._forward)
         layer._backward = _timed(acc, (name, "backward"), layer._backward)
     loss = model.loss
-    for meth in ("_logits_value_and_grad", "_value_and_grad"):
-        if hasattr(loss, meth):
-            setattr(loss, meth, _timed(acc, ("loss", "value+grad"), getattr(loss, meth)))
+    loss._value_and_grad = _timed(acc, ("loss", "value+grad"), loss._value_and_grad)
     model.optimizer._apply_vars = _timed(acc, ("optimizer", "update"), model.optimizer._apply_vars)
 
 

@@ -1,8 +1,8 @@
 """Keras-compatible layers (channels_last). See ``fastnn.layers.base.Layer`` for the common API."""
+from fastnn.layers.activation import Activation, LeakyReLU, ReLU, Softmax
 from fastnn.layers.base import Layer, Variable
 from fastnn.layers.convolutional import AveragePooling2D, Conv2D, GlobalAveragePooling2D, MaxPooling2D
-from fastnn.layers.core import (Activation, Dense, Dropout, Flatten, Input, InputLayer, LeakyReLU, ReLU, Reshape,
-                               Softmax)
+from fastnn.layers.core import Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from fastnn.layers.normalization import BatchNormalization
 
 # Keras aliases

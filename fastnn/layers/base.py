@@ -1,42 +1,31 @@
-"""Layer base class with Keras 3 semantics, and the Variable that holds a weight.
+"""Layer base class with Keras 3 semantics, the Variable that holds a weight, and the mixins of the
+layers with kernels and activations.
 
 A layer's ``__init__`` stores configuration only; ``build(input_shape)`` creates the weights on the
-first call; the math lives in two numpy-level methods that the training loop calls directly:
+first call; the math lives in one pair of numpy-level methods that fit, evaluate, predict and nested
+models all run (through the model's plan):
 
-- ``_forward(x, training) -> (y, ctx)``
-- ``_backward(ctx, dy, need_dx) -> dx`` (writes the gradients of the trainable weights into ``var.grad``)
+- ``_forward(x, training, need_dx=True) -> (y, ctx)``: each op is a ``Function(needs)`` of the op set
+  (``fastnn._ops``) whose needs come from ``recording(...)``, so under ``no_grad`` (evaluate, predict)
+  nothing is saved for a backward pass: that is the fast path.
+- ``_backward(ctx, dy) -> dx`` (None when forward was told ``need_dx=False``); writes the gradients of
+  the trainable weights into ``var.grad``.
 
-``layer(x)`` runs the same pair through one autograd Function (``fastnn.layers._bridge``), so a
-layer is differentiable on Tensors too, and the model's training step needs no graph at all.
+``layer(x)`` on Tensors runs the same pair as one node of the Tensor graph (``_LayerCall``).
 """
-import re
+import importlib
 
 import numpy as np
 
-_NAME_UIDS = {}
+from fastnn import activations, backend, initializers, regularizers
+from fastnn._naming import _snake_case, shape_str, unique_name
+from fastnn.tensor import Function, Tensor, recording
+
+# NOTE: the module, for its _grad_enabled flag (`from fastnn import tensor` is the tensor() function)
+_tensor = importlib.import_module("fastnn.tensor")
 
 
-def _snake_case(name):
-    """Keras's to_snake_case: "Conv2D" -> "conv2d", "MaxPooling2D" -> "max_pooling2d"."""
-    name = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-def unique_name(prefix):
-    """``prefix``, then ``prefix_1``, ``prefix_2``, ... (per prefix, as Keras's get_uid)."""
-    uid = _NAME_UIDS.get(prefix, 0)
-    _NAME_UIDS[prefix] = uid + 1
-    return prefix if uid == 0 else f"{prefix}_{uid}"
-
-
-def clear_session():
-    """Reset the automatic layer/model name counters (Keras ``clear_session``)."""
-    _NAME_UIDS.clear()
-
-
-def shape_str(shape):
-    """``(None, 784)`` for a shape tuple (Keras's way of printing batch dimensions)."""
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+_VERSION = [0]  # bumped whenever a layer gains weights or changes trainable state (models re-plan then)
 
 
 def assign_weights(owner, variables, weights):
@@ -66,7 +55,7 @@ class Variable:
     def __init__(self, value, name, path, trainable=True, regularizer=None):
         self.value = np.array(value, dtype=np.float32, order="C")  # owns its storage
         self.name, self.path, self.trainable, self.regularizer = name, path, trainable, regularizer
-        self.grad = np.zeros_like(self.value) if trainable else None
+        self.grad = backend.of(self.value).zeros(self.value.shape) if trainable else None
 
     @property
     def shape(self):
@@ -135,12 +124,12 @@ class Layer:
     # ---- weights --------------------------------------------------------------------------------
     def add_weight(self, shape, initializer="zeros", name=None, trainable=True, regularizer=None):
         """Create a weight (Keras ``add_weight``) and return its Variable."""
-        from fastnn import initializers
         init = initializers.get(initializer)
         value = np.asarray(init(tuple(shape)), dtype=np.float32).reshape(shape)
         name = name or f"variable_{len(self._weights)}"
         var = Variable(value, name, f"{self.name}/{name}", trainable=trainable, regularizer=regularizer)
         self._weights.append(var)
+        _VERSION[0] += 1
         return var
 
     @property
@@ -150,6 +139,7 @@ class Layer:
     @trainable.setter
     def trainable(self, value):
         self._trainable = bool(value)
+        _VERSION[0] += 1
 
     @property
     def weights(self):
@@ -252,28 +242,148 @@ class Layer:
         return cls(**config)
 
     # ---- math -----------------------------------------------------------------------------------
-    def _forward(self, x, training):
+    def _forward(self, x, training, need_dx=True):
         raise NotImplementedError(f"{type(self).__name__} does not implement _forward")
 
-    def _infer(self, x):
-        """Inference output only (predict's low-latency path); layers may override it to skip the
-        bookkeeping that ``_forward`` does for a backward pass."""
-        return self._forward(x, False)[0]
-
-    def _backward(self, ctx, dy, need_dx):
+    def _backward(self, ctx, dy):
         raise NotImplementedError(f"{type(self).__name__} does not implement _backward")
 
     def call(self, inputs, training=False):
         """Forward pass on a Tensor, differentiable (Keras ``call``)."""
-        from fastnn.layers._bridge import apply_layer
-        return apply_layer(self, inputs, training)
+        x = inputs if isinstance(inputs, Tensor) else np.ascontiguousarray(inputs, dtype=np.float32)
+        return _LayerCall.apply(x, layer=self, training=bool(training))
 
     def __call__(self, inputs, training=False, **kwargs):
         if kwargs:
             raise TypeError(f"Layer '{self.name}': unexpected call arguments {sorted(kwargs)}")
-        from fastnn.layers._bridge import input_shape_of
-        self._maybe_build(input_shape_of(inputs, self))
+        self._maybe_build(_input_shape_of(inputs, self))
         return self.call(inputs, training=training)
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+class _LayerCall(Function):
+    """A whole layer as one node of the Tensor graph: forward is ``layer._forward``, backward
+    ``layer._backward`` (which also writes the weight gradients into the layer's Variables)."""
+
+    def forward(self, x, layer=None, training=False):
+        self.layer = layer
+        y, self.ctx = layer._forward(np.ascontiguousarray(x, dtype=np.float32), training, self.needs_input_grad[0])
+        return y
+
+    def backward(self, grad):
+        return (self.layer._backward(self.ctx, np.ascontiguousarray(grad, dtype=np.float32)),)
+
+
+def _input_shape_of(inputs, layer):
+    """Shape of a Tensor/array/list input, rejecting scalars with a message naming the layer."""
+    shape = getattr(inputs, "shape", None)
+    if shape is None:
+        shape = np.shape(inputs)
+    shape = tuple(shape)
+    if len(shape) == 0:
+        raise ValueError(f"Layer '{layer.name}' ({type(layer).__name__}) expects inputs with a batch "
+                         f"dimension, got a scalar")
+    return shape
+
+
+class _WithActivation:
+    """Activation handling shared by Dense, Conv2D and the activation layers.
+
+    Built-in activations run as op-set Functions; a custom callable runs on a Tensor through the
+    autograd. ``logits=True`` in ``_forward`` skips a final softmax (the plan fuses it into the loss).
+    """
+
+    _act_kwargs = {}  # keyword constants of the activation Function (LeakyReLU's slope)
+
+    def _init_activation(self, activation):
+        self.activation = activations.get(activation)
+        self._act = activations.canonical_name(activation)  # None for a custom callable
+        self._act_function = activations.function_class(self._act) if self._act not in (None, "linear") else None
+
+    def _act_forward(self, z, logits=False):
+        if self._act_function is not None and not (logits and self._act == "softmax"):
+            fn = self._act_function(recording((True,)))
+            return fn.forward(z, **self._act_kwargs), fn
+        if self._act is None:
+            t = Tensor(z, requires_grad=True)
+            out = self.activation(t)
+            return np.asarray(out.data, dtype=np.float32), (t, out)
+        return z, None  # linear, or a softmax fused into the loss
+
+    @staticmethod
+    def _act_backward(actx, dy):
+        if actx is None:
+            return dy
+        if isinstance(actx, tuple):
+            t, out = actx
+            out.backward(dy)
+            return t.grad.data
+        return actx.backward(dy)[0]
+
+
+def _unsupported(layer, **kwargs):
+    for key, value in kwargs.items():
+        if value is not None:
+            raise ValueError(f"{layer}: `{key}` is not supported by fastnn yet (got {value!r})")
+
+
+_NO_GRADS = (False, False, False)
+
+
+class _KernelLayer(_WithActivation, Layer):
+    """Shared by Dense and Conv2D: activation, kernel + optional bias with initializers/regularizers, and
+    the op Function ``self._op`` called as ``fn.forward(x, kernel, bias_or_None, fused_activation,
+    **self._constants)`` (Conv2D's geometry)."""
+    _op = None  # the Function class (Linear, Conv2D)
+    _constants = {}
+
+    def _init_kernel_layer(self, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                           bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint):
+        _unsupported(f"{type(self).__name__} '{self.name}'", activity_regularizer=activity_regularizer,
+                     kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
+        self._init_activation(activation)
+        self._fused = "relu" if self._act == "relu" else None  # fused into the op's store
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel = self.bias = None
+
+    def _build_kernel(self, kernel_shape):
+        self.kernel = self.add_weight(kernel_shape, self.kernel_initializer, "kernel",
+                                      regularizer=self.kernel_regularizer)
+        if self.use_bias:
+            self.bias = self.add_weight(kernel_shape[-1:], self.bias_initializer, "bias",
+                                        regularizer=self.bias_regularizer)
+
+    def _forward(self, x, training, need_dx=True, logits=False):
+        """y and ctx of ``act(op(x, kernel, bias, **self._constants))``; relu is fused into the op."""
+        t = self._trainable
+        # NOTE: recording() inlined: this is the hottest layer code of predict and of every training step
+        fn = self._op((need_dx, t, t and self.use_bias) if _tensor._grad_enabled else _NO_GRADS)
+        z = fn.forward(x, self.kernel.value, self.bias.value if self.use_bias else None, self._fused, **self._constants)
+        if self._fused is not None:
+            return z, (fn, None)
+        y, actx = self._act_forward(z, logits)
+        return y, (fn, actx)
+
+    def _backward(self, ctx, dy):
+        fn, actx = ctx
+        dx, dk, db = fn.backward(dy if actx is None else self._act_backward(actx, dy))
+        if dk is not None:
+            self.kernel.grad = dk
+            if db is not None:
+                self.bias.grad = db
+        return dx
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(activation=activations.serialize(self.activation), use_bias=self.use_bias,
+                      kernel_initializer=initializers.serialize(self.kernel_initializer),
+                      bias_initializer=initializers.serialize(self.bias_initializer),
+                      kernel_regularizer=regularizers.serialize(self.kernel_regularizer),
+                      bias_regularizer=regularizers.serialize(self.bias_regularizer))
+        return config

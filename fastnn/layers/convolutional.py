@@ -1,9 +1,11 @@
 """Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D (channels_last, Keras 3 arguments)."""
 import numpy as np
 
-from fastnn.layers._bridge import grads, run
-from fastnn.layers.base import Layer, shape_str
-from fastnn.layers.core import _KernelLayer, _positive_int
+from fastnn._naming import shape_str
+from fastnn._ops import conv as _conv
+from fastnn.layers.base import Layer, _KernelLayer
+from fastnn.layers.core import _positive_int
+from fastnn.tensor import recording
 
 
 def _pair(layer, arg, value):
@@ -58,6 +60,7 @@ class Conv2D(_KernelLayer):
     >>> fastnn.layers.Conv2D(8, 3)(np.ones((1, 28, 28, 1), np.float32)).shape
     (1, 26, 26, 8)
     """
+    _op = _conv.Conv2D
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None, dilation_rate=(1, 1),
                  groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
@@ -70,6 +73,7 @@ class Conv2D(_KernelLayer):
         self.strides = _pair(who, "strides", strides)
         self.dilation_rate = _pair(who, "dilation_rate", dilation_rate)
         self.padding = _padding(who, padding)
+        self._constants = dict(strides=self.strides, padding=self.padding, dilation_rate=self.dilation_rate)
         _channels_last(who, data_format)
         if groups != 1:
             raise ValueError(f"{who}: only groups=1 is supported, got {groups!r}")
@@ -87,8 +91,6 @@ class Conv2D(_KernelLayer):
         return (input_shape[0], oh, ow, self.filters)
 
     def build(self, input_shape):
-        from fastnn.ops.conv import Conv2D as conv_function
-        self._conv = conv_function
         self._build_kernel(self.kernel_size + (input_shape[3], self.filters))
 
     def _check_input_shape(self, input_shape):
@@ -96,10 +98,6 @@ class Conv2D(_KernelLayer):
             raise ValueError(f"Conv2D '{self.name}' expects inputs of shape {shape_str(self._input_shape)} "
                              f"({self._input_shape[3]} channels), got {shape_str(input_shape)}")
         self.compute_output_shape(input_shape)
-
-    def _forward(self, x, training, logits=False):
-        return self._run(self._conv, x, logits, strides=self.strides, padding=self.padding,
-                         dilation_rate=self.dilation_rate, activation="relu" if self._act == "relu" else None)
 
     def get_config(self):
         config = super().get_config()
@@ -109,7 +107,7 @@ class Conv2D(_KernelLayer):
 
 
 class _Pooling2D(Layer):
-    _function = None  # name of the Function class in fastnn.ops.conv
+    _op = None  # the Function class of fastnn._ops.conv
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(**kwargs)
@@ -124,19 +122,12 @@ class _Pooling2D(Layer):
                                  (1, 1), self.padding, f"pool_size={self.pool_size}, strides={self.strides}")
         return (input_shape[0], oh, ow, input_shape[3])
 
-    def build(self, input_shape):
-        from fastnn.ops import conv
-        self._pool = getattr(conv, self._function)
+    def _forward(self, x, training, need_dx=True):
+        fn = self._op(recording((need_dx,)))
+        return fn.forward(x, pool_size=self.pool_size, strides=self.strides, padding=self.padding), fn
 
-    def _forward(self, x, training):
-        return run(self._pool, (True,), x, pool_size=self.pool_size, strides=self.strides, padding=self.padding)[::-1]
-
-    def _infer(self, x):
-        # no gradient wanted: max pooling then skips recording each window's argmax (2x faster)
-        return run(self._pool, (False,), x, pool_size=self.pool_size, strides=self.strides, padding=self.padding)[1]
-
-    def _backward(self, ctx, dy, need_dx):
-        return grads(ctx, (True,), dy)[0] if need_dx else None
+    def _backward(self, ctx, dy):
+        return ctx.backward(dy)[0]
 
     def get_config(self):
         config = super().get_config()
@@ -147,12 +138,12 @@ class _Pooling2D(Layer):
 
 class MaxPooling2D(_Pooling2D):
     """Max over ``pool_size`` windows (strides default to pool_size; floor: 24 -> 12)."""
-    _function = "MaxPool2D"
+    _op = _conv.MaxPool2D
 
 
 class AveragePooling2D(_Pooling2D):
     """Mean over ``pool_size`` windows (cells outside the image are not counted with padding='same')."""
-    _function = "AvgPool2D"
+    _op = _conv.AvgPool2D
 
 
 class GlobalAveragePooling2D(Layer):
@@ -169,16 +160,13 @@ class GlobalAveragePooling2D(Layer):
                              f"channels), got shape {shape_str(input_shape)}")
         return (input_shape[0], 1, 1, input_shape[3]) if self.keepdims else (input_shape[0], input_shape[3])
 
-    def build(self, input_shape):
-        from fastnn.ops.conv import GlobalAvgPool2D
-        self._pool = GlobalAvgPool2D
-
-    def _forward(self, x, training):
-        fn, y = run(self._pool, (True,), x)
+    def _forward(self, x, training, need_dx=True):
+        fn = _conv.GlobalAvgPool2D(recording((need_dx,)))
+        y = fn.forward(x)
         return (y.reshape(y.shape[0], 1, 1, y.shape[1]) if self.keepdims else y), fn
 
-    def _backward(self, ctx, dy, need_dx):
-        return grads(ctx, (True,), dy.reshape(dy.shape[0], -1))[0] if need_dx else None
+    def _backward(self, ctx, dy):
+        return ctx.backward(dy.reshape(dy.shape[0], -1))[0]
 
     def get_config(self):
         config = super().get_config()

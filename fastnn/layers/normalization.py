@@ -2,7 +2,10 @@
 import numpy as np
 
 from fastnn import initializers, regularizers
-from fastnn.layers.base import Layer, shape_str
+from fastnn._naming import shape_str
+from fastnn._ops.norm import BatchNorm
+from fastnn.layers.base import Layer
+from fastnn.tensor import recording
 
 
 class BatchNormalization(Layer):
@@ -48,43 +51,27 @@ class BatchNormalization(Layer):
         self.moving_mean = self.add_weight(c, self.moving_mean_initializer, "moving_mean", trainable=False)
         self.moving_variance = self.add_weight(c, self.moving_variance_initializer, "moving_variance", trainable=False)
 
-    def _forward(self, x, training):
-        c = x.shape[-1]
-        x2 = x.reshape(-1, c)
+    def _forward(self, x, training, need_dx=True):
         batch_stats = training and self._trainable
+        t = self._trainable
+        fn = BatchNorm(recording((need_dx, t and self.scale, t and self.center)))
+        y = fn.forward(x, self.gamma.value if self.scale else None, self.beta.value if self.center else None,
+                       mean=self.moving_mean.value, var=self.moving_variance.value, epsilon=self.epsilon,
+                       batch_stats=batch_stats)
         if batch_stats:
-            mean = x2.mean(axis=0)
-            var = np.square(x2 - mean).mean(axis=0)  # biased, as Keras
             m = np.float32(self.momentum)
-            self.moving_mean.value *= m
-            self.moving_mean.value += mean * (1 - m)
-            self.moving_variance.value *= m
-            self.moving_variance.value += var * (1 - m)
-        else:
-            mean, var = self.moving_mean.value, self.moving_variance.value
-        inv = (1.0 / np.sqrt(var + np.float32(self.epsilon))).astype(np.float32)
-        xhat = (x2 - mean) * inv
-        y = xhat * self.gamma.value if self.scale else xhat.copy()
-        if self.center:
-            y += self.beta.value
-        return y.reshape(x.shape), (xhat, inv, batch_stats, x.shape)
+            for moving, batch in ((self.moving_mean, fn.mean), (self.moving_variance, fn.var)):
+                moving.value *= m
+                moving.value += batch * (1 - m)
+        return y, fn
 
-    def _backward(self, ctx, dy, need_dx):
-        xhat, inv, batch_stats, shape = ctx
-        dy2 = dy.reshape(xhat.shape)
-        if self._trainable:
-            if self.scale:
-                self.gamma.grad = (dy2 * xhat).sum(axis=0)
-            if self.center:
-                self.beta.grad = dy2.sum(axis=0)
-        if not need_dx:
-            return None
-        dxhat = dy2 * self.gamma.value if self.scale else dy2
-        if not batch_stats:
-            return (dxhat * inv).reshape(shape)
-        n = np.float32(xhat.shape[0])
-        dx = (inv / n) * (n * dxhat - dxhat.sum(axis=0) - xhat * (dxhat * xhat).sum(axis=0))
-        return dx.reshape(shape)
+    def _backward(self, ctx, dy):
+        dx, dgamma, dbeta = ctx.backward(dy)
+        if dgamma is not None:
+            self.gamma.grad = dgamma
+        if dbeta is not None:
+            self.beta.grad = dbeta
+        return dx
 
     def get_config(self):
         config = super().get_config()

@@ -9,17 +9,12 @@ import math
 
 import numpy as np
 
-from fastnn import backend
-from fastnn.ops.basic import _unbroadcast
+from fastnn._ops.basic import _unbroadcast
+from fastnn.backend import of
 from fastnn.tensor import Function
 
-_gemm = backend.cpu.gemm
 _F32 = np.float32
 _F32_DTYPE = np.dtype(np.float32)
-
-
-def _f32(x):
-    return x if type(x) is np.ndarray and x.dtype is _F32_DTYPE else np.asarray(x, _F32)
 
 
 class MatMul(Function):
@@ -35,7 +30,7 @@ class MatMul(Function):
             b = np.asarray(b, _F32)
         self.a, self.b = a, b
         if a.ndim == 2 and b.ndim == 2 and a.shape[1] == b.shape[0]:  # fast path
-            return _gemm(a, b)
+            return of(a).gemm(a, b)
         return self._forward_general(a, b)
 
     def _forward_general(self, a, b):
@@ -51,6 +46,7 @@ class MatMul(Function):
                              f"!= {b.shape[-2]} ({'axis 0' if b.ndim < 3 else 'second to last axis'} of b)")
         self.promoted = (a.shape, b.shape)
         self.a, self.b = a, b
+        _gemm = of(a).gemm
         if b.ndim == 2:  # one GEMM over all rows of a
             out = _gemm(a.reshape(math.prod(a.shape[:-1]), a.shape[-1]), b).reshape(a.shape[:-1] + b.shape[-1:])
         else:
@@ -72,13 +68,15 @@ class MatMul(Function):
         if self.shapes is not None:
             return self._backward_general(g)
         na, nb = self.needs_input_grad
-        return (_gemm(g, self.b.T) if na else None,   # dA = dY @ B^T
-                _gemm(self.a.T, g) if nb else None)   # dB = A^T @ dY
+        gemm = of(g).gemm
+        return (gemm(g, self.b.T) if na else None,   # dA = dY @ B^T
+                gemm(self.a.T, g) if nb else None)   # dB = A^T @ dY
 
     def _backward_general(self, g):
         na, nb = self.needs_input_grad
         a, b = self.a, self.b
         (sa, sb), (pa, pb) = self.shapes, self.promoted
+        _gemm = of(g).gemm
         if len(sb) == 1:
             g = g[..., None]
         if len(sa) == 1:
@@ -110,6 +108,15 @@ class MatMul(Function):
 _FUSED = {None: "none", "linear": "none", "none": "none", "relu": "relu"}
 
 
+def _check_shapes(x, kernel, bias):
+    if kernel.ndim != 2 or x.ndim == 0 or x.shape[-1] != kernel.shape[0]:
+        raise ValueError(f"linear: x has shape {x.shape} and kernel has shape {kernel.shape}: expected "
+                         f"a 2-D kernel (in, out) and x (..., in) with in = kernel.shape[0]")
+    if bias is not None and bias.shape != kernel.shape[1:]:
+        raise ValueError(f"linear: bias has shape {bias.shape}, expected ({kernel.shape[1]},) for kernel of "
+                         f"shape {kernel.shape}")
+
+
 class Linear(Function):
     """x (..., K) @ kernel (K, N) + bias (N,), then the fused activation (None/"linear" or "relu").
 
@@ -118,35 +125,41 @@ class Linear(Function):
     """
 
     def forward(self, x, kernel, bias=None, activation=None):
-        x, kernel = _f32(x), _f32(kernel)
-        if bias is not None:
-            bias = _f32(bias)
+        if type(x) is not np.ndarray or x.dtype is not _F32_DTYPE:
+            x = np.asarray(x, _F32)
+        if type(kernel) is not np.ndarray or kernel.dtype is not _F32_DTYPE:
+            kernel = np.asarray(kernel, _F32)
+        if bias is not None and (type(bias) is not np.ndarray or bias.dtype is not _F32_DTYPE):
+            bias = np.asarray(bias, _F32)
         act = _FUSED.get(activation)
         if act is None:
             raise ValueError(f"linear: fused activation must be None, 'linear' or 'relu', got {activation!r}")
-        if kernel.ndim != 2 or x.ndim == 0 or x.shape[-1] != kernel.shape[0]:
-            raise ValueError(f"linear: x has shape {x.shape} and kernel has shape {kernel.shape}: expected "
-                             f"a 2-D kernel (in, out) and x (..., in) with in = kernel.shape[0]")
-        K, N = kernel.shape
-        if bias is not None and bias.shape != (N,):
-            raise ValueError(f"linear: bias has shape {bias.shape}, expected ({N},) for kernel of shape {kernel.shape}")
-        self.x_shape = x.shape
-        x2 = x if x.ndim == 2 else x.reshape(math.prod(x.shape[:-1]), K)
-        out = _gemm(x2, kernel, bias=bias, activation=act) if bias is not None or act != "none" else _gemm(x2, kernel)
-        self.x2, self.kernel = x2, kernel
+        self.x_shape = shape = x.shape
+        if len(shape) != 2:  # rows of the last axis
+            _check_shapes(x, kernel, bias)
+            x = x.reshape(math.prod(shape[:-1]), shape[-1])
+        try:
+            # NOTE: positional on purpose (pybind11 parses keywords ~0.5 us slower): a, b, c, trans_a, trans_b,
+            # alpha, beta, bias, activation, out. The binding checks the shapes (2-D x: the only check).
+            out = of(x).gemm(x, kernel, None, False, False, 1.0, 0.0, bias, act, None)
+        except ValueError:
+            _check_shapes(x, kernel, bias)  # the same failure, in linear's words
+            raise
+        self.x2, self.kernel = x, kernel
         self.out = out if act == "relu" else None
-        return out if x.ndim == 2 else out.reshape(x.shape[:-1] + (N,))
+        return out if len(shape) == 2 else out.reshape(shape[:-1] + out.shape[1:])
 
     def backward(self, g):
         nx, nk = self.needs_input_grad[:2]
         nbias = len(self.needs_input_grad) > 2 and self.needs_input_grad[2]
         g2 = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])
+        table = of(g2)
         if self.out is not None:
-            g2 = backend.cpu.relu_backward(g2, self.out)  # dY * (y > 0)
+            g2 = table.relu_backward(g2, self.out)  # dY * (y > 0)
         # transposed views instead of trans flags: see the NOTE in MatMul
-        dx = _gemm(g2, self.kernel.T) if nx else None
+        dx = table.gemm(g2, self.kernel.T) if nx else None
         if dx is not None and len(self.x_shape) != 2:
             dx = dx.reshape(self.x_shape)
-        dk = _gemm(self.x2.T, g2) if nk else None
-        db = g2.sum(axis=0) if nbias else None
+        dk = table.gemm(self.x2.T, g2) if nk else None
+        db = np.add.reduce(g2, axis=0) if nbias else None  # (ndarray.sum is a Python wrapper around this)
         return dx, dk, db

@@ -1,6 +1,9 @@
-"""Losses as autograd Functions over the fused loss kernels. Each returns the mean loss as a scalar
-(Keras's default reduction "sum_over_batch_size": mean of the per-sample losses, which for the
-pointwise losses is the mean over all elements). Targets are constants (their gradient is None).
+"""Losses as Functions over the fused loss kernels: the only callers of those kernels (the Keras loss
+classes in ``fastnn.losses`` and ``cross_entropy`` both go through them). Each returns the mean loss as
+a scalar (Keras's default reduction "sum_over_batch_size": mean of the per-sample losses, which for the
+pointwise losses is the mean over all elements) and keep it in float64 in ``fn.value`` (a Python float:
+epoch averages of it do not depend on the batch order); the cross-entropies also keep the per-row
+losses in ``fn.rows`` (for sample weights and the other reductions). Targets are constants.
 
 - ``SoftmaxCrossEntropy(logits, target)``: softmax + cross-entropy fused (log-sum-exp), ``target``
   integer class ids (shape (B,) or (B, 1)) or a (B, K) distribution; backward ``(softmax - t) / B``.
@@ -12,42 +15,47 @@ Logits / probabilities of rank > 2 are treated as rows of their last axis.
 """
 import numpy as np
 
-from fastnn import backend as _backend
+from fastnn.backend import of
 from fastnn.tensor import Function
 
-_K = _backend.cpu
 _F32 = np.float32
 
 
 def _rows(x, target, name):
-    """x as (rows, K) and target as (rows,) ids or (rows, K) distribution."""
+    """x as (rows, K), target as (rows,) ids or (rows, K) distribution, and x's shape."""
     x = np.asarray(x, dtype=_F32)
     if x.ndim < 2:
         raise ValueError(f"{name}: expected predictions of shape (batch, classes), got {x.shape}")
     K = x.shape[-1]
     t = np.asarray(target)
     if t.shape == x.shape and K != 1:
-        return x.reshape(-1, K), t.reshape(-1, K)
+        return x.reshape(-1, K), t.reshape(-1, K), x.shape
     if t.shape in (x.shape[:-1], x.shape[:-1] + (1,)):
-        return x.reshape(-1, K), t.reshape(-1)
+        return x.reshape(-1, K), t.reshape(-1), x.shape
     raise ValueError(f"{name}: target shape {t.shape} matches neither the predictions {x.shape} "
                      f"(a distribution) nor {x.shape[:-1]} (integer class ids)")
+
+
+def _mean(fn, rows):
+    """Sets fn.value to the float64 mean of the per-row losses; returns it as a float32 scalar array."""
+    fn.value = float(np.add.reduce(rows, dtype=np.float64)) / rows.size
+    return np.asarray(fn.value, dtype=_F32)
 
 
 class SoftmaxCrossEntropy(Function):
     """Mean cross-entropy of softmax(logits) against class ids or a distribution (fused)."""
 
     def forward(self, logits, target):
-        self.shape = np.shape(logits)
-        x, t = _rows(logits, target, "cross_entropy")
-        rows, lse = _K.softmax_xent_forward(x, t)
+        x, t, self.shape = _rows(logits, target, "cross_entropy")
+        rows, lse = of(x).softmax_xent_forward(x, t)
+        self.rows = rows
         if self.needs_input_grad[0]:
             self.x, self.t, self.lse = x, t, lse
-        return np.asarray(rows.mean(dtype=np.float64), dtype=_F32)
+        return _mean(self, rows)
 
     def backward(self, grad):
         g = np.float32(grad) / np.float32(self.x.shape[0])
-        return _K.softmax_xent_backward(g, self.x, self.lse, self.t).reshape(self.shape), None
+        return of(self.x).softmax_xent_backward(g, self.x, self.lse, self.t).reshape(self.shape), None
 
 
 class CategoricalCrossentropy(Function):
@@ -55,15 +63,15 @@ class CategoricalCrossentropy(Function):
     over rows; ``target`` integer class ids or a distribution (keyword ``epsilon``)."""
 
     def forward(self, probs, target, epsilon=1e-7):
-        self.shape = np.shape(probs)
-        p, t = _rows(probs, target, "categorical_crossentropy")
+        p, t, self.shape = _rows(probs, target, "categorical_crossentropy")
         if self.needs_input_grad[0]:
             self.p, self.t, self.eps = p, t, epsilon
-        return np.asarray(_K.prob_xent_forward(p, t, epsilon=epsilon).mean(dtype=np.float64), dtype=_F32)
+        self.rows = rows = of(p).prob_xent_forward(p, t, epsilon=epsilon)
+        return _mean(self, rows)
 
     def backward(self, grad):
         g = np.float32(grad) / np.float32(self.p.shape[0])
-        return _K.prob_xent_backward(g, self.p, self.t, epsilon=self.eps).reshape(self.shape), None
+        return of(self.p).prob_xent_backward(g, self.p, self.t, epsilon=self.eps).reshape(self.shape), None
 
 
 class _Pointwise(Function):
@@ -79,10 +87,11 @@ class _Pointwise(Function):
             y = y.reshape(p.shape)
         if self.needs_input_grad[0]:
             self.p, self.y, self.kw = p, y, kw
-        return np.asarray(getattr(_K, self.kernel + "_forward")(p, y, **kw), dtype=_F32)
+        self.value = getattr(of(p), self.kernel + "_forward")(p, y, **kw)
+        return np.asarray(self.value, dtype=_F32)
 
     def backward(self, grad):
-        return getattr(_K, self.kernel + "_backward")(self.p, self.y, grad=float(grad), **self.kw), None
+        return getattr(of(self.p), self.kernel + "_backward")(self.p, self.y, grad=float(grad), **self.kw), None
 
 
 class MeanSquaredError(_Pointwise):
@@ -108,7 +117,7 @@ def cross_entropy(logits, labels):
     """Mean softmax cross-entropy of ``logits`` (B, K) against integer class ids ``labels`` (B,)
     (or a (B, K) distribution), fused into one kernel per direction. Returns a scalar Tensor.
 
-    >>> import numpy as np, fastnn.ops.loss as L
+    >>> import numpy as np, fastnn._ops.loss as L
     >>> round(L.cross_entropy(np.zeros((2, 4)), [0, 3]).item(), 6) == round(float(np.log(4)), 6)
     True
     """

@@ -3,7 +3,7 @@ differentiable functions that fastnn.functional re-exports. Each Function makes 
 forward and the paired ``*_backward`` call in backward; shapes are validated by the kernels."""
 import numpy as np
 
-from fastnn import backend as _backend
+from fastnn.backend import of
 from fastnn.tensor import Function
 
 
@@ -11,62 +11,60 @@ class Conv2D(Function):
     """y = act(conv2d(x, kernel) + bias) with Keras padding; x (B,H,W,C), kernel (KH,KW,C,OC), bias (OC,)
     or None; activation None/"linear" or "relu" (fused into the kernel's store; backward masks dY by y > 0)."""
 
-    def forward(self, x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, activation=None):
+    def forward(self, x, kernel, bias=None, activation=None, strides=1, padding="valid", dilation_rate=1):
         self.x, self.kernel = x, kernel
         self.geometry = dict(strides=strides, padding=padding, dilation_rate=dilation_rate)
-        out = _backend.cpu.conv2d_forward(x, kernel, bias, activation=activation, **self.geometry)
+        out = of(x).conv2d_forward(x, kernel, bias, activation=activation, **self.geometry)
         self.out = out if activation == "relu" else None
         return out
 
     def backward(self, grad):
         n = len(self.needs_input_grad)  # positional args: x, kernel[, bias[, constants]]
         need = tuple(self.needs_input_grad[:3]) + (False,) * 3
+        table = of(grad)
         if self.out is not None:
-            grad = _backend.cpu.relu_backward(grad, self.out)  # dY * (y > 0), threaded kernel
-        dx, dk, db = _backend.cpu.conv2d_backward(grad, self.x, self.kernel, dx=need[0], dkernel=need[1],
+            grad = table.relu_backward(grad, self.out)  # dY * (y > 0), threaded kernel
+        dx, dk, db = table.conv2d_backward(grad, self.x, self.kernel, dx=need[0], dkernel=need[1],
                                                   dbias=need[2], **self.geometry)
         return ((dx, dk, db) + (None,) * n)[:n]
 
 
 class _Pool2D(Function):
     """Shared forward/backward of the pooling Functions: subclasses name their kernel pair."""
-    _kernel = None  # "maxpool2d" or "avgpool2d"
+    fwd = bwd = None  # "maxpool2d_forward" ...
+    saved = {}        # keyword arguments of the backward kernel that forward saved
 
     def forward(self, x, pool_size=2, strides=None, padding="valid"):
         self.x = x
         self.geometry = dict(pool_size=pool_size, strides=strides, padding=padding)
-        return getattr(_backend.cpu, self._kernel + "_forward")(x, **self.geometry)
+        return getattr(of(x), self.fwd)(x, **self.geometry)
 
     def backward(self, grad):
         if not self.needs_input_grad[0]:
             return (None,) * len(self.needs_input_grad)
-        dx = getattr(_backend.cpu, self._kernel + "_backward")(grad, self.x, **self.geometry, **self._saved())
+        dx = getattr(of(grad), self.bwd)(grad, self.x, **self.geometry, **self.saved)
         return (dx,) + (None,) * (len(self.needs_input_grad) - 1)
-
-    def _saved(self):
-        return {}
 
 
 class MaxPool2D(_Pool2D):
     """Max over each window (gradient to the window's first maximal cell); strides default to pool_size.
-    Forward keeps each output's window cell number (1 byte) so backward does not re-read x."""
-    _kernel = "maxpool2d"
+    Forward keeps each output's window cell number (1 byte) so backward does not re-read x; without a
+    gradient to compute (no_grad, predict) it skips that bookkeeping (2x faster)."""
+    fwd, bwd = "maxpool2d_forward", "maxpool2d_backward"
 
     def forward(self, x, pool_size=2, strides=None, padding="valid"):
+        if not self.needs_input_grad[0]:  # nothing to save
+            return of(x).maxpool2d_forward(x, pool_size=pool_size, strides=strides, padding=padding)
         self.x = x
         self.geometry = dict(pool_size=pool_size, strides=strides, padding=padding)
-        if not self.needs_input_grad[0]:  # no graph: nothing to save
-            return _backend.cpu.maxpool2d_forward(x, **self.geometry)
-        out, self.argmax = _backend.cpu.maxpool2d_forward(x, return_argmax=True, **self.geometry)
+        out, argmax = of(x).maxpool2d_forward(x, return_argmax=True, **self.geometry)
+        self.saved = {"argmax": argmax}
         return out
-
-    def _saved(self):
-        return {"argmax": self.argmax}
 
 
 class AvgPool2D(_Pool2D):
     """Mean over each window's cells inside the image (padding cells are not counted, as in Keras)."""
-    _kernel = "avgpool2d"
+    fwd, bwd = "avgpool2d_forward", "avgpool2d_backward"
 
 
 class GlobalAvgPool2D(Function):
@@ -77,13 +75,13 @@ class GlobalAvgPool2D(Function):
             raise ValueError(f"global_avg_pool2d: x must be 4-D (batch, height, width, channels), got shape {np.shape(x)}")
         self.x = x
         self.pool = (x.shape[1], x.shape[2])
-        return _backend.cpu.avgpool2d_forward(x, pool_size=self.pool).reshape(x.shape[0], x.shape[3])
+        return of(x).avgpool2d_forward(x, pool_size=self.pool).reshape(x.shape[0], x.shape[3])
 
     def backward(self, grad):
         if not self.needs_input_grad[0]:
             return (None,)
         g = np.asarray(grad, dtype=np.float32).reshape(self.x.shape[0], 1, 1, self.x.shape[3])
-        return (_backend.cpu.avgpool2d_backward(g, self.x, pool_size=self.pool),)
+        return (of(g).avgpool2d_backward(g, self.x, pool_size=self.pool),)
 
 
 def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1, activation=None):

@@ -52,29 +52,28 @@ def _broadcast_grad(g, shape):
     return out
 
 
-def _input_shape(ctx, i):
-    # NOTE: only for inputs that need grad, which are Tensors (ctx.parents holds apply's args).
-    return ctx.parents[i].data.shape
-
-
 class Add(Function):
+    """a + b (Sub: a - b). Saves the shapes of the inputs whose gradient is wanted (those are arrays)."""
+    _op = np.add   # a ufunc is not a descriptor: self._op is the plain function
+    _negate_b = False
+
     def forward(self, a, b):
-        return np.add(a, b)
+        na, nb = self.needs_input_grad
+        if na:
+            self.sa = a.shape
+        if nb:
+            self.sb = b.shape
+        return self._op(a, b)
 
     def backward(self, g):
         na, nb = self.needs_input_grad
-        return (_unbroadcast(g, _input_shape(self, 0)) if na else None,
-                _unbroadcast(g, _input_shape(self, 1)) if nb else None)
+        return (_unbroadcast(g, self.sa) if na else None,
+                _unbroadcast(-g if self._negate_b else g, self.sb) if nb else None)
 
 
-class Sub(Function):
-    def forward(self, a, b):
-        return np.subtract(a, b)
-
-    def backward(self, g):
-        na, nb = self.needs_input_grad
-        return (_unbroadcast(g, _input_shape(self, 0)) if na else None,
-                _unbroadcast(-g, _input_shape(self, 1)) if nb else None)
+class Sub(Add):
+    _op = np.subtract
+    _negate_b = True
 
 
 class Mul(Function):
@@ -148,11 +147,11 @@ class Log(Function):
 class Sum(Function):
     def forward(self, a, axis=None, keepdims=False):
         self.axes = axes = _norm_axes(axis, a.ndim)
-        self.keepdims = keepdims
+        self.keepdims, self.shape = keepdims, a.shape
         return a.sum(axis=axes, keepdims=keepdims)
 
     def backward(self, g):
-        shape = _input_shape(self, 0)
+        shape = self.shape
         return (_broadcast_grad(_expand_reduced(g, self.axes, self.keepdims, shape), shape),)
 
 
@@ -167,11 +166,11 @@ class Mean(Function):
                 count *= a.shape[i]
         if count == 0:
             raise ValueError(f"mean over an empty axis of a tensor of shape {a.shape}")
-        self.scale = _F32(1.0 / count)
+        self.scale, self.shape = _F32(1.0 / count), a.shape
         return a.mean(axis=axes, keepdims=keepdims)
 
     def backward(self, g):
-        shape = _input_shape(self, 0)
+        shape = self.shape
         return (_broadcast_grad(_expand_reduced(g, self.axes, self.keepdims, shape) * self.scale, shape),)
 
 
