@@ -16,6 +16,12 @@ elif _forced and _forced not in _C.supported_isas:
 cpu = _C.cpu     # the active CPU kernel table (a submodule of _C)
 ref = _C.ref     # naive reference kernels: the test oracle
 
+
+def of(array):
+    """The kernel table of ``array``'s device (today every array is a CPU numpy array: the active CPU table)."""
+    return cpu
+
+
 _SIMD_NAME = {"avx512": "avx512", "avx2": "avx2", "default": "generic"}
 
 

@@ -162,6 +162,11 @@ def run_worker(group, lib, nthreads, extra_args=()):
     return [json.loads(line[7:]) for line in p.stdout.splitlines() if line.startswith("RESULT ")]
 
 
+def worker_flags(args):
+    """The parent's flags that its workers take too (sample sizes and clock)."""
+    return ["--clock", args.clock] + (["--quick"] if args.quick else [])
+
+
 def emit(**row):
     print("RESULT " + json.dumps(row), flush=True)
 
@@ -185,6 +190,16 @@ def machine_line():
     info = fastnn.build_info()
     return (f"{model}, {os.cpu_count()} cpus; fastnn {info['version']} ({info['cpu_capability']}, "
             f"{info['compiler']}); numpy {__import__('numpy').__version__}")
+
+
+def commit():
+    """Short hash of the checkout this fastnn was imported from ("unknown" for an installed one)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              timeout=10).stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
 
 
 def markdown_table(headers, rows):
