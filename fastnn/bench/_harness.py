@@ -79,6 +79,21 @@ def timeit(fn, reps=7, min_sample_s=0.1, warmup=2, cpu_clock=False):
     return {"median": statistics.median(times), "min": min(times), "noisy": noisy}
 
 
+def timeit_interleaved(fns, reps=7, min_sample_s=0.03):
+    """Median seconds per call of each fn in `fns` (a dict). Samples of the different fns are
+    taken in turn, so load from other processes on this shared machine hits them alike."""
+    inner = {k: calibrate(f, min_sample_s, warmup=3) for k, f in fns.items()}
+    samples = {k: [] for k in fns}
+    for _ in range(reps):
+        for k, f in fns.items():
+            n = inner[k]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                f()
+            samples[k].append((time.perf_counter() - t0) / n)
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
 # Two-core probe. On this project's VMs both vCPUs sometimes share one physical core for seconds at a
 # time (2-thread FMA-bound work then runs at one-thread speed while a spin test still shows two busy
 # CPUs); a library measured in such a phase would be compared with peers measured outside it.
