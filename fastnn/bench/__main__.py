@@ -13,7 +13,8 @@ def parse(argv):
     ap.add_argument("group", choices=sorted(GROUPS) + ["all"])
     ap.add_argument("--quick", action="store_true", help="fewer, smaller cases and shorter samples")
     ap.add_argument("--threads", type=int, nargs="+", action="extend",
-                    help="thread counts (`--threads 1 2` or repeated; default: 1 and 2, train: 2)")
+                    help="thread counts (`--threads 1 2` or repeated; default: 1 and 2, train: 2, "
+                         "overhead, pipeline, models: 1)")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="cpu: time by thread CPU time (for busy machines; single-threaded runs only)")
     ap.add_argument("--libs", help="comma-separated subset of the libraries to measure")
@@ -21,6 +22,7 @@ def parse(argv):
     ap.add_argument("--plot", metavar="FILE.png", help="GEMM GFLOP/s and end-to-end speed-ups (needs matplotlib)")
     ap.add_argument("--profile", action="store_true", help="train: per-layer profile of a fastnn training step")
     ap.add_argument("--layers", help="conv: comma-separated subset of: " + ", ".join(conv.LAYERS))
+    ap.add_argument("--cases", help=argparse.SUPPRESS)  # models: the workers' subset of its cases
     ap.add_argument("--wheel", action="store_true", help="import: also build the wheel and report its size")
     ap.add_argument("--worker", metavar="LIB", help=argparse.SUPPRESS)  # internal: one subprocess
     return ap.parse_args(argv)
