@@ -57,3 +57,29 @@ def test_train_table_from_measurements():
     assert "CNN predict, batch 1024" in text and "2.00x" in text and "MLP predict, batch 1 (latency)" in text
     rows = train.summarize(res, 2, quick=True)
     assert rows[1]["met"] and not rows[0]["met"]
+
+
+def test_every_group_lives_in_the_package():
+    """No group needs a source checkout's benchmarks/: each is a module of fastnn.bench with a main."""
+    import importlib
+
+    from fastnn.bench import ALL, GROUPS
+    assert set(ALL) <= set(GROUPS) and {"conv", "elementwise", "overhead", "pipeline", "models"} <= set(GROUPS)
+    assert all(callable(importlib.import_module(m).main) for m in GROUPS.values())
+
+
+def test_moved_group_tables_from_measurements(capsys):
+    """conv, elementwise, overhead and models render their tables from worker rows (no subprocess)."""
+    from fastnn.bench import conv, elementwise, models, overhead
+    rows = [dict(lib=lib, threads=1, layer="conv1", op="fwd", fmt=fmt, flop=2e9, ms=ms, ms_min=ms, noisy=False)
+            for lib, fmt, ms in (("fastnn", "NHWC", 1.0), ("torch", "NCHW", 3.0), ("torch", "channels_last", 1.5))]
+    text = conv.table(rows)
+    assert "| conv1 |" in text and "channels_last" in text and "1.50x" in text
+    rows = [dict(op="copy", lib="numpy", threads=1, gbs=10.0, noisy=False)]
+    rows += [dict(op=op, lib="fastnn", threads=1, gbs=20.0, noisy=True) for op in elementwise.OPS]
+    text = elementwise.table(rows, [1])
+    assert "copy (numpy, 1 thread)" in text and "20.0*" in text and "2.00" in text
+    rows = {("predict b1", "fastnn"): {"median": 1e-5}, ("predict b1", "torch"): {"median": 2e-5}}
+    assert "10 us" in models.table(rows, ["predict b1"]) and "2.00x" in models.table(rows, ["predict b1"])
+    overhead.print_table([dict(mode="fwd+bwd", op="add", us={"fastnn": 2.0, "torch": 4.0})], 1)
+    assert "0.50" in capsys.readouterr().out

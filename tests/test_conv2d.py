@@ -109,7 +109,7 @@ def test_matches_torch_float64(case):
     y, dx, dk, db = _torch_conv(x, k, b, g, **geo)
     B, H, W, C, OC, KH, KW = case[:7]
     assert_close(fastnn.kernels.conv2d(x, k, b, **geo), y, KH * KW * C, "forward")
-    gx, gk, gb = backend.cpu.conv2d_backward(g, x, k, **geo)
+    gx, gk, gb = _C.cpu.conv2d_backward(g, x, k, **geo)
     assert_close(gx, dx, KH * KW * OC, "dx")
     assert_close(gk, dk, g.size // OC, "dkernel")
     assert_close(gb, db, g.size // OC, "dbias")
@@ -136,9 +136,9 @@ def test_bit_identical_1_vs_2_threads(case):
 def test_backward_flags_and_accumulation_free_outputs():
     x, k, b, geo = _data(CASES[1])
     g = np.ones(_out_shape(CASES[1]), np.float32)
-    full = backend.cpu.conv2d_backward(g, x, k, **geo)
-    assert backend.cpu.conv2d_backward(g, x, k, dx=False, dbias=False, **geo)[0::2] == (None, None)
-    only_dk = backend.cpu.conv2d_backward(g, x, k, dx=False, dbias=False, **geo)[1]
+    full = _C.cpu.conv2d_backward(g, x, k, **geo)
+    assert _C.cpu.conv2d_backward(g, x, k, dx=False, dbias=False, **geo)[0::2] == (None, None)
+    only_dk = _C.cpu.conv2d_backward(g, x, k, dx=False, dbias=False, **geo)[1]
     np.testing.assert_array_equal(only_dk, full[1])
     np.testing.assert_allclose(full[2], np.full(k.shape[3], g[..., 0].size), rtol=1e-6)
 
@@ -183,9 +183,9 @@ def test_validation_errors(x_shape, k_shape, kw, msg):
 def test_backward_validates_dout():
     x, k = np.zeros((1, 5, 5, 3), np.float32), np.zeros((3, 3, 3, 2), np.float32)
     with pytest.raises(ValueError, match=r"dout has shape \(1, 5, 5, 2\), expected \(1, 3, 3, 2\)"):
-        backend.cpu.conv2d_backward(np.zeros((1, 5, 5, 2)), x, k)
+        _C.cpu.conv2d_backward(np.zeros((1, 5, 5, 2)), x, k)
     with pytest.raises(TypeError, match="strides must be an int or a pair"):
-        backend.cpu.conv2d_backward(np.zeros((1, 3, 3, 2)), x, k, strides=(1, 2, 3))
+        _C.cpu.conv2d_backward(np.zeros((1, 3, 3, 2)), x, k, strides=(1, 2, 3))
 
 
 # ---- autograd (needs fastnn.tensor from the autograd issue) ----

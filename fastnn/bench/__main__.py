@@ -5,21 +5,24 @@ import importlib
 import os
 import sys
 
-from fastnn.bench import GROUPS, _report
+from fastnn.bench import GROUPS, _report, conv
 
 
 def parse(argv):
     ap = argparse.ArgumentParser(prog="python -m fastnn.bench", description="fastnn kernel benchmark tables")
     ap.add_argument("group", choices=sorted(GROUPS) + ["all"])
     ap.add_argument("--quick", action="store_true", help="fewer, smaller cases and shorter samples")
-    ap.add_argument("--threads", type=int, action="append",
-                    help="thread count (repeatable; default: 1 and 2, train: 2)")
+    ap.add_argument("--threads", type=int, nargs="+", action="extend",
+                    help="thread counts (`--threads 1 2` or repeated; default: 1 and 2, train: 2, "
+                         "overhead, pipeline, models: 1)")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="cpu: time by thread CPU time (for busy machines; single-threaded runs only)")
     ap.add_argument("--libs", help="comma-separated subset of the libraries to measure")
     ap.add_argument("--json", metavar="FILE", help="also write the measurements as JSON")
     ap.add_argument("--plot", metavar="FILE.png", help="GEMM GFLOP/s and end-to-end speed-ups (needs matplotlib)")
     ap.add_argument("--profile", action="store_true", help="train: per-layer profile of a fastnn training step")
+    ap.add_argument("--layers", help="conv: comma-separated subset of: " + ", ".join(conv.LAYERS))
+    ap.add_argument("--cases", help=argparse.SUPPRESS)  # models: the workers' subset of its cases
     ap.add_argument("--wheel", action="store_true", help="import: also build the wheel and report its size")
     ap.add_argument("--worker", metavar="LIB", help=argparse.SUPPRESS)  # internal: one subprocess
     return ap.parse_args(argv)

@@ -79,6 +79,21 @@ def timeit(fn, reps=7, min_sample_s=0.1, warmup=2, cpu_clock=False):
     return {"median": statistics.median(times), "min": min(times), "noisy": noisy}
 
 
+def timeit_interleaved(fns, reps=7, min_sample_s=0.03):
+    """Median seconds per call of each fn in `fns` (a dict). Samples of the different fns are
+    taken in turn, so load from other processes on this shared machine hits them alike."""
+    inner = {k: calibrate(f, min_sample_s, warmup=3) for k, f in fns.items()}
+    samples = {k: [] for k in fns}
+    for _ in range(reps):
+        for k, f in fns.items():
+            n = inner[k]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                f()
+            samples[k].append((time.perf_counter() - t0) / n)
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
 # Two-core probe. On this project's VMs both vCPUs sometimes share one physical core for seconds at a
 # time (2-thread FMA-bound work then runs at one-thread speed while a spin test still shows two busy
 # CPUs); a library measured in such a phase would be compared with peers measured outside it.
@@ -162,6 +177,11 @@ def run_worker(group, lib, nthreads, extra_args=()):
     return [json.loads(line[7:]) for line in p.stdout.splitlines() if line.startswith("RESULT ")]
 
 
+def worker_flags(args):
+    """The parent's flags that its workers take too (sample sizes and clock)."""
+    return ["--clock", args.clock] + (["--quick"] if args.quick else [])
+
+
 def emit(**row):
     print("RESULT " + json.dumps(row), flush=True)
 
@@ -185,6 +205,16 @@ def machine_line():
     info = fastnn.build_info()
     return (f"{model}, {os.cpu_count()} cpus; fastnn {info['version']} ({info['cpu_capability']}, "
             f"{info['compiler']}); numpy {__import__('numpy').__version__}")
+
+
+def commit():
+    """Short hash of the checkout this fastnn was imported from ("unknown" for an installed one)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              timeout=10).stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
 
 
 def markdown_table(headers, rows):

@@ -2,7 +2,6 @@
 import importlib
 import json
 import os
-import subprocess
 import time
 import traceback
 
@@ -14,20 +13,11 @@ from fastnn.bench import _harness as H
 PEAK_GFLOPS_PER_CORE = float(os.environ.get("FASTNN_PEAK_GFLOPS_PER_CORE", "228"))
 
 
-def commit():
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                              timeout=10).stdout.strip() or "unknown"
-    except OSError:
-        return "unknown"
-
-
 def header(args):
     import fastnn
     info = fastnn.build_info()
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    lines = [f"fastnn {info['version']}, commit {commit()}, SIMD path {info['cpu_capability']}",
+    lines = [f"fastnn {info['version']}, commit {H.commit()}, SIMD path {info['cpu_capability']}",
              f"machine: {H.machine_line()}",
              f"threads: {args.threads or 'group default'}; load average {load}; "
              f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}"]

@@ -61,11 +61,10 @@ def worker(args):
 def measure(args):
     """{(lib, threads): {(case, form): row}} for every library present."""
     libs = [l for l in (args.libs.split(",") if args.libs else LIBS) if l != "torch" or H.have("torch")]
-    extra = (["--quick"] if args.quick else []) + ["--clock", args.clock]
     res = {}
     for t in args.threads or (1, 2):
         for lib in libs:
-            rows = H.run_worker("gemm", lib, t, extra)
+            rows = H.run_worker("gemm", lib, t, H.worker_flags(args))
             res[(lib, t)] = {(r["case"], r["form"]): r for r in rows}
             print(f"  measured {lib} threads={t}", flush=True)
     return res
