@@ -664,8 +664,20 @@ class Sequential(Layer):
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
-    """Load a model saved with `model.save(path)` (see fastnn.saving)."""
-    return saving.load_model(filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
+    """Load a model saved by `model.save(path)`: same architecture, weights, compile configuration and
+    optimizer state (training resumes exactly where it stopped). See fastnn.saving for the format."""
+    config, weights, source = saving.read_model_file(filepath, custom_objects)
+    if config.get("class_name") != "Sequential":
+        raise ValueError(f"{source}: unsupported model class {config.get('class_name')!r} (fastnn loads Sequential "
+                         f"models)")
+    try:
+        model = Sequential.from_config(config["config"])
+        shape = (config.get("build_config") or {}).get("input_shape")
+        if shape is not None and not model.built:
+            model.build(tuple(shape))
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"{source}: config.json does not describe a model ({type(e).__name__}: {e})") from None
+    return saving.restore_model_state(model, config, weights, source, compile)
 
 
 def _pythonify(value):

@@ -206,10 +206,10 @@ def save_model(model, filepath, overwrite=True):
     _atomic_write(filepath, write, overwrite)
 
 
-def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
-    """Load a model saved by `model.save(path)`: same architecture, weights, compile configuration and
-    optimizer state (training resumes exactly where it stopped)."""
-    from fastnn import models
+def read_model_file(filepath, custom_objects=None):
+    """(config, weight arrays, source) of a `.keras` file written by `model.save(path)`; the model class
+    named in the config is the caller's to build (``fastnn.models.load_model``), so this module never
+    imports the models."""
     filepath = os.fspath(filepath)
     source = f"load_model({filepath!r})"
     if custom_objects:
@@ -230,16 +230,14 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
         if isinstance(e, FileNotFoundError):
             raise
         raise ValueError(f"{source}: the file is corrupted ({e})") from None
-    if not isinstance(config, dict) or config.get("class_name") != "Sequential":
-        raise ValueError(f"{source}: unsupported model class {config.get('class_name') if isinstance(config, dict) else config!r}"
-                         " (fastnn loads Sequential models)")
-    try:
-        model = models.Sequential.from_config(config["config"])
-        shape = (config.get("build_config") or {}).get("input_shape")
-        if shape is not None and not model.built:
-            model.build(tuple(shape))
-    except (KeyError, TypeError) as e:
-        raise ValueError(f"{source}: config.json does not describe a model ({type(e).__name__}: {e})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{source}: unsupported model class {config!r} (fastnn loads Sequential models)")
+    return config, weights, source
+
+
+def restore_model_state(model, config, weights, source, compile=True):
+    """Weights, then (``compile``) the compile configuration and optimizer state, of a model built from
+    ``read_model_file``'s config."""
     _set_weight_arrays(model, weights, source)
     if compile and config.get("compile_config"):
         _compile_from_config(model, config["compile_config"])

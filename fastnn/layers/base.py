@@ -248,6 +248,16 @@ class Layer:
     def _backward(self, ctx, dy):
         raise NotImplementedError(f"{type(self).__name__} does not implement _backward")
 
+    @staticmethod
+    def _backward_into(fn, dy, *variables):
+        """dx of ``fn.backward(dy)`` (a Function whose inputs are x, then ``variables``); the variables'
+        gradients go into their ``.grad`` (None where not computed: frozen, or no such variable)."""
+        dx, *grads = fn.backward(dy)
+        for var, g in zip(variables, grads):
+            if g is not None:
+                var.grad = g
+        return dx
+
     def call(self, inputs, training=False):
         """Forward pass on a Tensor, differentiable (Keras ``call``)."""
         x = inputs if isinstance(inputs, Tensor) else np.ascontiguousarray(inputs, dtype=np.float32)
@@ -372,12 +382,7 @@ class _KernelLayer(_WithActivation, Layer):
 
     def _backward(self, ctx, dy):
         fn, actx = ctx
-        dx, dk, db = fn.backward(dy if actx is None else self._act_backward(actx, dy))
-        if dk is not None:
-            self.kernel.grad = dk
-            if db is not None:
-                self.bias.grad = db
-        return dx
+        return self._backward_into(fn, dy if actx is None else self._act_backward(actx, dy), self.kernel, self.bias)
 
     def get_config(self):
         config = super().get_config()

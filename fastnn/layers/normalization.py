@@ -66,12 +66,7 @@ class BatchNormalization(Layer):
         return y, fn
 
     def _backward(self, ctx, dy):
-        dx, dgamma, dbeta = ctx.backward(dy)
-        if dgamma is not None:
-            self.gamma.grad = dgamma
-        if dbeta is not None:
-            self.beta.grad = dbeta
-        return dx
+        return self._backward_into(ctx, dy, self.gamma, self.beta)
 
     def get_config(self):
         config = super().get_config()
