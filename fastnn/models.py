@@ -26,7 +26,7 @@ from fastnn import optimizers as optimizers_module
 from fastnn import saving
 from fastnn._naming import shape_str
 from fastnn._progbar import Progbar
-from fastnn.layers.base import _VERSION, Layer
+from fastnn.layers.base import _VERSION, Layer, structure_changed
 from fastnn.layers.core import InputLayer
 from fastnn.tensor import no_grad
 
@@ -127,8 +127,8 @@ class _Plan:
     by the model until its layers, loss, metrics or any layer's weights/trainable state change
     (``Sequential._plan``)."""
 
-    def __init__(self, model, key):
-        self.key = key
+    def __init__(self, model, version):
+        self.version = version
         self.model = model
         self.layers = layers = list(model._layers)
         self.last = len(layers) - 1
@@ -256,6 +256,7 @@ class Sequential(Layer):
         if not self._layers and self._batch_input_shape is None and layer._batch_input_shape is not None:
             self._batch_input_shape = (None,) + tuple(layer._batch_input_shape[1:])
         self._layers.append(layer)
+        structure_changed()
         if self._batch_input_shape is not None:
             try:
                 self._build_chain(self._batch_input_shape)
@@ -268,6 +269,7 @@ class Sequential(Layer):
         if not self._layers:
             raise ValueError(f"There are no layers in the model '{self.name}'.")
         layer = self._layers.pop()
+        structure_changed()
         self._output_shape = self._layers[-1]._output_shape if self._layers and self.built else None
         if not self._layers:
             self.built = False
@@ -279,6 +281,7 @@ class Sequential(Layer):
             shape = layer._maybe_build(shape)
         self._input_shape, self._output_shape = (None,) + tuple(input_shape[1:]), shape
         self.built = bool(self._layers)
+        structure_changed()
         return shape
 
     def build(self, input_shape=None):
@@ -348,9 +351,8 @@ class Sequential(Layer):
     def _plan(self):
         """The cached plan, rebuilt when the layers, the loss or any layer's weights/trainable state changed."""
         plan = self.__dict__.get("_cached_plan")
-        key = (_VERSION[0], self.loss, self._compiled_metrics)
-        if plan is None or plan.key != key or plan.layers != self._layers:
-            plan = self._cached_plan = _Plan(self, key)
+        if plan is None or plan.version != _VERSION[0]:
+            plan = self._cached_plan = _Plan(self, _VERSION[0])
         return plan
 
     def _forward(self, x, training, need_dx=True, logits=False):
@@ -419,6 +421,7 @@ class Sequential(Layer):
         self._metric_ids = list(metrics)
         self._compiled_metrics, self._metrics_resolved = [], False
         self.compiled = True
+        structure_changed()
 
     @property
     def metrics(self):
@@ -432,6 +435,7 @@ class Sequential(Layer):
         if not self._metrics_resolved:
             self._compiled_metrics = [metrics_module.get(m, y_shape, self._output_shape) for m in self._metric_ids]
             self._metrics_resolved = True
+            structure_changed()
 
     def _require_compiled(self, what):
         if not self.compiled:
@@ -630,8 +634,9 @@ class Sequential(Layer):
         plan = self._plan()
         if not verbose and callbacks is None and len(x) <= plan.rows:
             with no_grad():  # one forward pass, no progress bar or callbacks: the low-latency path
-                h = plan.infer(_rows(x, slice(None)))
-            return h.copy() if np.may_share_memory(h, x) else np.ascontiguousarray(h)
+                h = plan.infer(x if x.dtype == _F32 else x.astype(_F32))
+            # kernels return fresh arrays; a view (of x, through Flatten/Reshape) is copied
+            return h.copy() if h.base is not None or h is x else h
         out = np.empty((len(x),) + tuple(self._output_shape[1:]), _F32)
         cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose}, add_history=False)
         cbs.on_predict_begin()

@@ -125,25 +125,24 @@ class Linear(Function):
     """
 
     def forward(self, x, kernel, bias=None, activation=None):
-        if type(x) is not np.ndarray or x.dtype is not _F32_DTYPE:
-            x = np.asarray(x, _F32)
-        if type(kernel) is not np.ndarray or kernel.dtype is not _F32_DTYPE:
-            kernel = np.asarray(kernel, _F32)
-        if bias is not None and (type(bias) is not np.ndarray or bias.dtype is not _F32_DTYPE):
-            bias = np.asarray(bias, _F32)
         act = _FUSED.get(activation)
         if act is None:
             raise ValueError(f"linear: fused activation must be None, 'linear' or 'relu', got {activation!r}")
+        if type(x) is not np.ndarray or x.dtype is not _F32_DTYPE:
+            x = np.asarray(x, _F32)
+        if type(kernel) is not np.ndarray:  # backward reads kernel.T
+            kernel = np.asarray(kernel, _F32)
         self.x_shape = shape = x.shape
         if len(shape) != 2:  # rows of the last axis
             _check_shapes(x, kernel, bias)
             x = x.reshape(math.prod(shape[:-1]), shape[-1])
         try:
             # NOTE: positional on purpose (pybind11 parses keywords ~0.5 us slower): a, b, c, trans_a, trans_b,
-            # alpha, beta, bias, activation, out. The binding checks the shapes (2-D x: the only check).
+            # alpha, beta, bias, activation, out. The binding converts kernel and bias to float32 and checks
+            # every shape (for 2-D x, the only check: predict's latency is mostly this call).
             out = of(x).gemm(x, kernel, None, False, False, 1.0, 0.0, bias, act, None)
         except ValueError:
-            _check_shapes(x, kernel, bias)  # the same failure, in linear's words
+            _check_shapes(x, kernel, None if bias is None else np.asarray(bias))  # in linear's words
             raise
         self.x2, self.kernel = x, kernel
         self.out = out if act == "relu" else None

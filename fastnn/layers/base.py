@@ -25,7 +25,13 @@ from fastnn.tensor import Function, Tensor, recording
 _tensor = importlib.import_module("fastnn.tensor")
 
 
-_VERSION = [0]  # bumped whenever a layer gains weights or changes trainable state (models re-plan then)
+# Bumped by every change that can alter a model's plan (weights added, trainable flags, a model's layers,
+# loss or metrics): a cached plan is valid while the number it was built at is current.
+_VERSION = [0]
+
+
+def structure_changed():
+    _VERSION[0] += 1
 
 
 def assign_weights(owner, variables, weights):
@@ -129,7 +135,7 @@ class Layer:
         name = name or f"variable_{len(self._weights)}"
         var = Variable(value, name, f"{self.name}/{name}", trainable=trainable, regularizer=regularizer)
         self._weights.append(var)
-        _VERSION[0] += 1
+        structure_changed()
         return var
 
     @property
@@ -139,7 +145,7 @@ class Layer:
     @trainable.setter
     def trainable(self, value):
         self._trainable = bool(value)
-        _VERSION[0] += 1
+        structure_changed()
 
     @property
     def weights(self):
@@ -298,6 +304,10 @@ def _input_shape_of(inputs, layer):
     return shape
 
 
+# needs tuples of the hot layers' Functions (recording() inlined there: predict is latency-bound)
+_RECORD, _NO_RECORD, _NO_GRADS = (True,), (False,), (False, False, False)
+
+
 class _WithActivation:
     """Activation handling shared by Dense, Conv2D and the activation layers.
 
@@ -314,7 +324,7 @@ class _WithActivation:
 
     def _act_forward(self, z, logits=False):
         if self._act_function is not None and not (logits and self._act == "softmax"):
-            fn = self._act_function(recording((True,)))
+            fn = self._act_function(_RECORD if _tensor._grad_enabled else _NO_RECORD)
             return fn.forward(z, **self._act_kwargs), fn
         if self._act is None:
             t = Tensor(z, requires_grad=True)
@@ -339,7 +349,6 @@ def _unsupported(layer, **kwargs):
             raise ValueError(f"{layer}: `{key}` is not supported by fastnn yet (got {value!r})")
 
 
-_NO_GRADS = (False, False, False)
 
 
 class _KernelLayer(_WithActivation, Layer):
@@ -374,7 +383,11 @@ class _KernelLayer(_WithActivation, Layer):
         t = self._trainable
         # NOTE: recording() inlined: this is the hottest layer code of predict and of every training step
         fn = self._op((need_dx, t, t and self.use_bias) if _tensor._grad_enabled else _NO_GRADS)
-        z = fn.forward(x, self.kernel.value, self.bias.value if self.use_bias else None, self._fused, **self._constants)
+        bias = self.bias.value if self.use_bias else None
+        if self._constants:
+            z = fn.forward(x, self.kernel.value, bias, self._fused, **self._constants)
+        else:  # (no empty ** expansion: Dense in predict is latency-bound)
+            z = fn.forward(x, self.kernel.value, bias, self._fused)
         if self._fused is not None:
             return z, (fn, None)
         y, actx = self._act_forward(z, logits)
