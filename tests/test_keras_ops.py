@@ -224,3 +224,169 @@ def test_matches_torch_float64(case):
     for t, ref in zip(ts, tt):
         expected = ref.grad.numpy()
         np.testing.assert_allclose(t.grad.numpy(), expected, rtol=1e-4, atol=1e-5 * (np.abs(expected).max() + 1))
+
+
+# ---- integer- and bool-valued results: numpy arrays, as Keras's dtypes, no gradient ----------------
+X = np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", ["argmax", "argmin"])
+@pytest.mark.parametrize("axis,keepdims", [(None, False), (-1, False), (1, True), (0, False)])
+def test_argmax_argmin_are_int32_arrays(name, axis, keepdims):
+    for x in (X, fastnn.tensor(X, requires_grad=True)):
+        got = getattr(O, name)(x, axis=axis, keepdims=keepdims)
+        ref = getattr(np, name)(X, axis=axis, keepdims=keepdims)
+        assert type(got) is np.ndarray and got.dtype == np.int32
+        np.testing.assert_array_equal(got, ref)
+
+
+def test_top_k_values_indices_and_ties():
+    values, idx = O.top_k(fastnn.tensor([[1.0, 3.0, 3.0, 2.0]], requires_grad=True), 2)
+    assert isinstance(values, fastnn.Tensor) and values.requires_grad
+    np.testing.assert_array_equal(values.numpy(), [[3.0, 3.0]])
+    assert idx.dtype == np.int32
+    np.testing.assert_array_equal(idx, [[1, 2]])  # equal values keep their index order (as TensorFlow)
+    values, idx = O.top_k(X, 4, sorted=False)
+    np.testing.assert_array_equal(values.numpy(), -np.sort(-X, axis=-1))
+    np.testing.assert_array_equal(np.take_along_axis(X, idx, -1), values.numpy())
+
+
+def test_one_hot():
+    hot = O.one_hot(np.array([0, 2, -1, 5]), 3)  # ids outside [0, 3): all zeros (as TensorFlow)
+    assert isinstance(hot, fastnn.Tensor) and hot.dtype == np.float32
+    np.testing.assert_array_equal(hot.numpy(), [[1, 0, 0], [0, 0, 1], [0, 0, 0], [0, 0, 0]])
+    ints = O.one_hot(fastnn.tensor([[1.0, 0.0]]), 2, axis=0, dtype="int32")  # float Tensor ids work too
+    assert type(ints) is np.ndarray and ints.dtype == np.int32 and ints.shape == (2, 1, 2)
+    np.testing.assert_array_equal(ints[:, 0], [[0, 1], [1, 0]])
+
+
+def test_cast_and_convert():
+    t = fastnn.tensor([-1.7, 0.0, 2.9], requires_grad=True)
+    assert O.cast(t, "float32") is t and O.convert_to_tensor(t) is t  # float32: the same Tensor, graph kept
+    np.testing.assert_array_equal(O.cast(t, "int32"), np.array([-1, 0, 2], np.int32))  # toward zero
+    np.testing.assert_array_equal(O.cast(t, "bool"), [True, False, True])
+    assert O.cast([1, 2], np.float32).dtype == np.float32
+    assert O.convert_to_tensor([0.5, 1.0]).dtype == np.float32
+    assert O.convert_to_tensor([1, 2]).dtype == np.int32            # Python ints: int32, as Keras
+    assert O.convert_to_tensor(np.array([1, 2])).dtype == np.int64  # numpy keeps its dtype
+    assert isinstance(O.convert_to_tensor(np.array([1, 2]), dtype="float32"), fastnn.Tensor)
+    assert type(O.convert_to_numpy(t)) is np.ndarray and O.convert_to_numpy([1, 2]).tolist() == [1, 2]
+    assert O.shape(t) == (3,) and O.shape([[1, 2, 3]]) == (1, 3) and type(O.shape(X)[0]) is int
+    for dtype in ("float64", "float16", "bfloat16", np.complex64):
+        with pytest.raises(NotImplementedError, match="float32 only"):
+            O.cast(t, dtype)
+    with pytest.raises(ValueError, match="convert_to_tensor: unknown dtype 'nope'"):
+        O.convert_to_tensor(t, "nope")
+    with pytest.raises(NotImplementedError, match="sparse"):
+        O.convert_to_tensor(t, sparse=True)
+
+
+def test_array_creation():
+    z = O.zeros((2, 3))
+    assert isinstance(z, fastnn.Tensor) and z.dtype == np.float32 and not z.numpy().any()
+    o = O.ones(4, dtype="int32")
+    assert type(o) is np.ndarray and o.dtype == np.int32 and o.tolist() == [1, 1, 1, 1]
+    assert isinstance(O.ones_like(fastnn.tensor(X)), fastnn.Tensor) and O.ones_like(X).shape == X.shape
+    assert O.zeros_like(np.array([1, 2])).dtype == np.int64  # dtype=None keeps an integer input's dtype
+    assert O.zeros_like(np.array([1, 2]), dtype="float32").dtype == np.float32
+    assert O.ones_like([True], dtype="bool").tolist() == [True]
+
+
+def test_where_condition_only_gives_indices():
+    rows, cols = O.where(fastnn.tensor([[1.0, 0.0], [0.0, 2.0]]))
+    assert rows.dtype == np.int32 and rows.tolist() == [0, 1] and cols.tolist() == [0, 1]
+
+
+def test_cumsum_int_dtype_and_sign_and_stop_gradient_are_constants():
+    assert O.cumsum(np.array([[1, 2], [3, 4]]), dtype="int32").tolist() == [1, 3, 6, 10]
+    t = fastnn.tensor([-2.0, 0.0, 3.0], requires_grad=True)
+    s = O.sign(t)
+    assert s.numpy().tolist() == [-1, 0, 1] and not s.requires_grad
+    cut = O.stop_gradient(t)
+    assert not cut.requires_grad and np.shares_memory(cut.numpy(), t.numpy())
+    O.sum(O.multiply(s, t)).backward()  # sign(t) * t = |t|: gradient through t only
+    assert t.grad.numpy().tolist() == [-1, 0, 1]
+
+
+def test_ties_split_the_gradient():
+    a, b = fastnn.tensor([1.0, 2.0, 3.0], requires_grad=True), fastnn.tensor([1.0, 5.0, 0.0], requires_grad=True)
+    O.sum(O.maximum(a, b)).backward()
+    assert a.grad.numpy().tolist() == [0.5, 0, 1] and b.grad.numpy().tolist() == [0.5, 1, 0]
+    x = fastnn.tensor([-1.0, 0.0, 1.0, 2.0], requires_grad=True)
+    O.sum(O.clip(x, 0.0, 1.0)).backward()  # both ends pass the gradient (torch, TensorFlow)
+    assert x.grad.numpy().tolist() == [0, 1, 1, 0]
+
+
+def test_ops_accept_lists_numbers_and_mixed_operands():
+    assert O.add(1, 2).numpy() == 3 and isinstance(O.add(1, 2), fastnn.Tensor)
+    assert O.sum([[1, 2], [3, 4]], axis=0).numpy().tolist() == [4, 6]
+    w = fastnn.tensor([1.0, 2.0], requires_grad=True)
+    O.sum(O.matmul([[1.0, 1.0], [2.0, 0.0]], w)).backward()
+    assert w.grad.numpy().tolist() == [3, 1]
+    parts = O.split([1.0, 2.0, 3.0, 4.0], 2)
+    assert isinstance(parts, list) and [p.numpy().tolist() for p in parts] == [[1, 2], [3, 4]]
+
+
+def test_logsumexp_is_finite_for_large_and_infinite_inputs():
+    big = O.logsumexp([1000.0, 1000.0])
+    np.testing.assert_allclose(big.numpy(), 1000 + math.log(2), rtol=1e-6)
+    assert O.logsumexp([-np.inf, -np.inf]).numpy() == -np.inf
+
+
+# ---- bad input: ValueError naming the op and the shapes; missing features: NotImplementedError ----
+ERRORS = [
+    (lambda: O.sum(X, axis=3), ValueError, r"sum: axis 3 is out of range .*shape \(2, 3, 4\)"),
+    (lambda: O.mean(X, axis=(0, -4)), ValueError, r"mean: axis -4 .*shape \(2, 3, 4\)"),
+    (lambda: O.max(X, axis=5), ValueError, r"max: axis 5 .*shape \(2, 3, 4\)"),
+    (lambda: O.argmax(X, axis=3), ValueError, r"argmax: axis 3 .*shape \(2, 3, 4\)"),
+    (lambda: O.logsumexp(X, axis=3), ValueError, r"logsumexp: axis 3 .*shape \(2, 3, 4\)"),
+    (lambda: O.cumsum(X, axis=-4), ValueError, r"cumsum: axis -4 .*shape \(2, 3, 4\)"),
+    (lambda: O.concatenate([np.ones((2, 3)), np.ones((3, 3))], axis=1), ValueError,
+     r"concatenate: shapes must match except on axis 1, got shapes \[\(2, 3\), \(3, 3\)\]"),
+    (lambda: O.concatenate([np.ones((2, 3)), np.ones(3)]), ValueError, r"concatenate: .*\[\(2, 3\), \(3,\)\]"),
+    (lambda: O.concatenate([np.ones((2, 3))], axis=2), ValueError, r"concatenate: axis 2 .*shape \(2, 3\)"),
+    (lambda: O.stack([np.ones((2, 3)), np.ones((3, 2))]), ValueError,
+     r"stack: needs one or more tensors of the same shape, got shapes \[\(2, 3\), \(3, 2\)\]"),
+    (lambda: O.stack([np.ones(2)], axis=2), ValueError, r"stack: axis 2 .*shape \(2, 1\)"),
+    (lambda: O.top_k(np.ones((2, 3)), 4), ValueError, r"top_k: k=4 must be in \[0, 3\].*shape \(2, 3\)"),
+    (lambda: O.top_k(np.float32(1), 1), ValueError, r"top_k: k=1 .*shape \(\)"),
+    (lambda: O.split(np.ones((2, 5)), 2, axis=1), ValueError,
+     r"split: axis 1 of size 5 \(shape \(2, 5\)\) does not split into 2 equal sections"),
+    (lambda: O.squeeze(np.ones((1, 3)), axis=1), ValueError, r"squeeze: axis 1 has size 3, not 1 \(shape \(1, 3\)\)"),
+    (lambda: O.expand_dims(np.ones((2, 3)), 3), ValueError, r"expand_dims: axis 3 .*shape \(1, 1, 1\)"),
+    (lambda: O.expand_dims(np.ones((2, 3)), (0, 0)), ValueError, r"expand_dims: repeated axis .*\(2, 3\)"),
+    (lambda: O.take(np.ones((2, 3)), [3], axis=1), ValueError,
+     r"take: indices must lie in \[-3, 3\) for axis 1 of a tensor of shape \(2, 3\)"),
+    (lambda: O.take(np.ones((2, 3)), [0], axis=2), ValueError, r"take: axis 2 .*shape \(2, 3\)"),
+    (lambda: O.reshape(np.ones((2, 3)), (4, 2)), ValueError, r"reshape: .*\(2, 3\).*\(4, 2\)"),
+    (lambda: O.transpose(np.ones((2, 3)), (0, 0)), ValueError, r"transpose: .*shape \(2, 3\)"),
+    (lambda: O.matmul(np.ones((2, 3)), np.ones((2, 3))), ValueError, r"matmul: shapes \(2, 3\) and \(2, 3\)"),
+    (lambda: O.dot(np.ones((2, 3)), np.ones((4, 2, 5))), ValueError, r"dot: shapes \(2, 3\) and \(4, 2, 5\)"),
+    (lambda: O.one_hot([1, 2], 3, axis=2), ValueError, r"one_hot: axis 2 .*rank 2 \(x of shape \(2,\)\)"),
+    (lambda: O.where([True], [1.0]), ValueError, r"where: x1 and x2 must be given together"),
+    (lambda: O.conv(np.ones((1, 4, 4, 2)), np.ones((3, 3, 2, 1)), data_format="channels_first"),
+     NotImplementedError, r"conv: data_format='channels_first' is not implemented"),
+    (lambda: O.conv(np.ones((1, 4, 2)), np.ones((3, 2, 1))), NotImplementedError,
+     r"conv: 1-D is not implemented, only 2-D .*shape \(1, 4, 2\)"),
+    (lambda: O.max_pool(np.ones((1, 4, 4, 4, 2)), 2), NotImplementedError, r"max_pool: 3-D is not implemented"),
+    (lambda: O.average_pool(np.ones((4, 2)), 2), ValueError, r"average_pool: inputs must have rank 3, 4 or 5"),
+    (lambda: O.average_pool(np.ones((1, 4, 4, 1)), 2, data_format="NHWC"), ValueError, r"data_format must be"),
+    (lambda: O.softmax(X, axis=(1, 2)), NotImplementedError, r"softmax: axis must be an int"),
+    (lambda: O.one_hot([1], 3, sparse=True), NotImplementedError, r"one_hot: fastnn has no sparse tensors"),
+]
+
+
+@pytest.mark.parametrize("call,exc,match", ERRORS, ids=[f"{m.split(':')[0].split()[0]}-{i}"
+                                                         for i, (_, _, m) in enumerate(ERRORS)])
+def test_errors_name_the_op_and_shapes(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_import_on_its_own():
+    import subprocess
+    import sys
+    code = "import fastnn.ops as o; print(len(o.__all__))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=fastnn.__path__[0] + "/..")
+    assert out.stdout.strip() == str(len(KERAS_SIGNATURES))

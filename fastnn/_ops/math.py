@@ -108,7 +108,8 @@ class LogSumExp(Function):
         self.keepdims, self.shape = keepdims, x.shape
         m = np.max(x, axis=axes, keepdims=True)
         m = np.where(np.isfinite(m), m, _F32(0))  # all -inf (or an inf): nothing to subtract
-        lse = m + np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True))  # keepdims shape
+        with np.errstate(divide="ignore"):  # log(0) = -inf: the answer for all -inf
+            lse = m + np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True))  # keepdims shape
         if self.needs_input_grad[0]:
             self.p = np.exp(x - lse)
         return lse if keepdims else np.squeeze(lse, axis=axes)  # axes None: every axis has size 1

@@ -51,5 +51,7 @@ def inferred_dtype(op, x, dtype):
     """result_dtype, except that dtype=None keeps the integer/bool dtype of a non-Tensor x (as Keras does)."""
     if dtype is None and not isinstance(x, Tensor):
         d = np.asarray(x).dtype
+        if d == np.int64 and not isinstance(x, (np.ndarray, np.generic)):
+            d = np.dtype(np.int32)  # Python ints: Keras makes int32 (numpy arrays keep their dtype)
         return d if d.kind in "iub" else None
     return result_dtype(op, dtype)

@@ -158,7 +158,7 @@ def _arg_reduce(op, fn, x, axis, keepdims):
         axis = norm_axis(op, axis, x.shape)
     if x.size == 0:
         raise ValueError(f"{op}: empty tensor of shape {x.shape}")
-    return fn(x, axis=axis, keepdims=keepdims).astype(np.int32)
+    return np.asarray(fn(x, axis=axis, keepdims=keepdims), np.int32)  # a 0-d array, not a scalar, for axis=None
 
 
 def argmax(x, axis=None, keepdims=False):
