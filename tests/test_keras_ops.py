@@ -11,7 +11,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 import fastnn
 from fastnn import ops as O
 from fastnn.autograd import gradcheck
-from test_autograd_ops import DISTINCT, GENERAL, NONZERO, POSITIVE, Case  # noqa: F401
+from test_autograd_ops import DISTINCT, NONZERO, POSITIVE, Case
 
 
 class _Torch:
@@ -75,6 +75,13 @@ _TAKE = [[0, -1], [2, 0]]                    # repeats and a negative index
 def _np_conv_valid(x, k, s=1):
     win = sliding_window_view(x, k.shape[:2], axis=(1, 2))[:, ::s, ::s]  # (B, OH, OW, C, KH, KW)
     return np.einsum("bijcxy,xyco->bijo", win, k)
+
+
+def _np_conv_same_dilated(x, k, rate):  # "same" for stride 1: (effective size - 1) / 2 zeros each side
+    kd = np.zeros(((k.shape[0] - 1) * rate + 1, (k.shape[1] - 1) * rate + 1) + k.shape[2:])
+    kd[::rate, ::rate] = k
+    ph, pw = (kd.shape[0] - 1) // 2, (kd.shape[1] - 1) // 2
+    return _np_conv_valid(np.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0))), kd)
 
 
 def _np_pool(x, size, stride, reduce):
@@ -182,6 +189,9 @@ CASES = [
          lambda x, k: _nhwc(_tf("conv2d"))(x, k.permute(3, 2, 0, 1))),
     Case("conv_strided", [(1, 7, 7, 2), (3, 3, 2, 2)], lambda x, k: O.conv(x, k, strides=2),
          lambda x, k: _np_conv_valid(x, k, 2), lambda x, k: _nhwc(_tf("conv2d"))(x, k.permute(3, 2, 0, 1), None, 2)),
+    Case("conv_same_dilated", [(1, 6, 6, 2), (3, 3, 2, 2)], lambda x, k: O.conv(x, k, padding="same", dilation_rate=2),
+         lambda x, k: _np_conv_same_dilated(x, k, 2),
+         lambda x, k: _nhwc(_tf("conv2d"))(x, k.permute(3, 2, 0, 1), None, 1, "same", 2)),
     Case("max_pool", [(2, 4, 4, 2)], lambda x: O.max_pool(x, 2), lambda x: _np_pool(x, 2, 2, np.max),
          lambda x: _nhwc(_tf("max_pool2d"))(x, 2), kind=DISTINCT),
     Case("average_pool_stride1", [(1, 4, 5, 2)], lambda x: O.average_pool(x, 2, strides=1),
@@ -384,9 +394,11 @@ def test_errors_name_the_op_and_shapes(call, exc, match):
 
 
 def test_import_on_its_own():
+    """`import fastnn.ops` in a fresh interpreter, without anything else imported first."""
+    import os
     import subprocess
     import sys
     code = "import fastnn.ops as o; print(len(o.__all__))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=fastnn.__path__[0] + "/..")
+                         cwd=os.path.dirname(os.path.dirname(fastnn.__file__)))  # as test_package does
     assert out.stdout.strip() == str(len(KERAS_SIGNATURES))
