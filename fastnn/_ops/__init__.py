@@ -1,1 +1,2 @@
-"""The op set as autograd Functions, one module per op group (basic, linear, activation, loss, conv)."""
+"""The op set as autograd Functions, one module per op group (basic, linear, activation, conv, loss, norm,
+math, array)."""
