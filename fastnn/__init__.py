@@ -14,7 +14,7 @@ __all__ = ["__version__", "build_info", "get_num_threads", "set_num_threads", "k
 # itself, so `import fastnn as keras` and `import fastnn as tf; tf.keras.layers.Dense` both work.
 _LAZY_MODULES = ("models", "layers", "optimizers", "losses", "metrics", "callbacks", "activations",
                  "initializers", "regularizers", "nn", "ops")
-_LAZY_NAMES = {"Sequential": "models", "Input": "layers"}
+_LAZY_NAMES = {"Sequential": "models", "Model": "models", "Input": "layers"}
 
 
 def __getattr__(name):

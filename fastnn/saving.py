@@ -141,9 +141,14 @@ def _read_npz(data, source):
 
 # ---- configs -----------------------------------------------------------------------------------------
 def _serialize(obj):
-    """A loss/metric/optimizer as JSON: its name (str) or {"class_name", "config"}."""
-    if isinstance(obj, str):
+    """A loss/metric/optimizer (or a list/dict of them, per output) as JSON: its name (str) or
+    {"class_name", "config"}."""
+    if isinstance(obj, str) or obj is None:
         return obj
+    if isinstance(obj, (list, tuple)):
+        return [_serialize(o) for o in obj]
+    if isinstance(obj, dict):
+        return {k: _serialize(o) for k, o in obj.items()}
     if hasattr(obj, "get_config"):
         return {"class_name": type(obj).__name__, "config": obj.get_config()}
     name = getattr(obj, "__name__", None)
@@ -154,8 +159,12 @@ def _serialize(obj):
 
 def _deserialize(entry, module, what):
     """Inverse of _serialize: only names and classes defined in `module` (fastnn's own) are accepted."""
-    if isinstance(entry, str):
+    if isinstance(entry, str) or entry is None:
         return entry
+    if isinstance(entry, list):
+        return [_deserialize(e, module, what) for e in entry]
+    if isinstance(entry, dict) and "class_name" not in entry:
+        return {k: _deserialize(e, module, what) for k, e in entry.items()}
     if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
         raise ValueError(f"bad {what} entry in config.json: {entry!r}")
     cls = getattr(module, entry["class_name"], None)
@@ -167,8 +176,9 @@ def _deserialize(entry, module, what):
 def _compile_config(model):
     if not getattr(model, "compiled", False):
         return None
+    metrics = model._metric_ids  # one list per output
     return {"optimizer": _serialize(model.optimizer), "loss": _serialize(model.loss),
-            "metrics": [_serialize(m) for m in model._metric_ids]}
+            "metrics": _serialize(metrics[0] if len(metrics) == 1 else metrics)}
 
 
 def _compile_from_config(model, config):
@@ -177,7 +187,7 @@ def _compile_from_config(model, config):
     if isinstance(optimizer, dict):
         optimizer = optimizers.get(optimizer)
     model.compile(optimizer=optimizer, loss=_deserialize(config["loss"], losses, "loss"),
-                  metrics=[_deserialize(m, metrics, "metric") for m in config.get("metrics", [])])
+                  metrics=_deserialize(config.get("metrics", []), metrics, "metric"))
 
 
 # ---- public ------------------------------------------------------------------------------------------

@@ -491,7 +491,7 @@ def test_predict_fast_path_equals_forward(act, rows):
     from fastnn.models import Sequential
     model = Sequential([Input((4, 5)), Flatten(), Dense(7, activation="relu"), Dense(3, activation=act)])
     x = np.random.default_rng(0).standard_normal((rows, 4, 5)).astype(np.float32)
-    expected = model._plan().forward(x, False)[0]
+    expected = model._plan().forward([x], False)[0][0]
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-6, atol=1e-6)
 
 
@@ -503,5 +503,5 @@ def test_predict_fast_path_equals_forward_cnn(rows):
     model = Sequential([Input((9, 9, 2)), Conv2D(4, 3, activation="relu"), MaxPooling2D(), Dropout(0.5),
                         AveragePooling2D(pool_size=(2, 1), padding="same"), Flatten(), Dense(3, activation="softmax")])
     x = np.random.default_rng(1).standard_normal((rows, 9, 9, 2)).astype(np.float32)
-    expected = model._plan().forward(x, False)[0]
+    expected = model._plan().forward([x], False)[0][0]
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-6, atol=1e-6)

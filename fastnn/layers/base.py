@@ -18,6 +18,7 @@ import importlib
 import numpy as np
 
 from fastnn import activations, backend, initializers, regularizers
+from fastnn._graph import is_symbolic, symbolic_call
 from fastnn._naming import _snake_case, shape_str, unique_name
 from fastnn.tensor import Function, Tensor, recording
 
@@ -117,6 +118,7 @@ class Layer:
         self._trainable = bool(trainable)
         self.built = False
         self._weights = []
+        self._inbound_nodes = []  # graph nodes: one per call on KerasTensors
         self._input_shape = None
         self._output_shape = None
         self._batch_input_shape = None
@@ -202,6 +204,24 @@ class Layer:
             raise AttributeError(f"The layer '{self.name}' has never been called and thus has no defined output shape.")
         return self._output_shape
 
+    @property
+    def output(self):
+        """The output KerasTensor(s) of this layer's first call in a graph."""
+        return self._node_attribute("output", "outputs", "single_output")
+
+    @property
+    def input(self):
+        """The input KerasTensor(s) of this layer's first call in a graph."""
+        return self._node_attribute("input", "inputs", "single_input")
+
+    def _node_attribute(self, what, attr, single):
+        if not self._inbound_nodes:
+            raise AttributeError(f"The layer '{self.name}' has never been called on symbolic inputs (fastnn.Input) "
+                                 f"and thus has no defined {what}.")
+        node = self._inbound_nodes[0]
+        tensors = getattr(node, attr)
+        return tensors[0] if getattr(node, single) else list(tensors)
+
     def build(self, input_shape):
         """Create the weights for inputs of ``input_shape`` (batch dimension first, may be None)."""
 
@@ -211,16 +231,26 @@ class Layer:
     def _check_input_shape(self, input_shape):
         """Raise ValueError (naming the layer and both shapes) if inputs of this shape cannot be used."""
         expected = self._input_shape
+        if isinstance(expected, list) or isinstance(input_shape, list):
+            if not (isinstance(expected, list) and isinstance(input_shape, list) and len(expected) == len(input_shape)):
+                raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) was built for inputs of shape "
+                                 f"{expected}, got {input_shape}")
+            return
         if len(input_shape) != len(expected) or any(
                 e is not None and g is not None and e != g for e, g in zip(expected[1:], input_shape[1:])):
             raise ValueError(f"Input of layer '{self.name}' ({type(self).__name__}) is incompatible with the layer: "
                              f"expected shape={shape_str(expected)}, found shape={shape_str(input_shape)}")
 
     def _maybe_build(self, input_shape):
-        """Build on first use; afterwards check the shape. Returns the output shape."""
-        input_shape = tuple(None if d is None else int(d) for d in input_shape)
+        """Build on first use; afterwards check the shape. Returns the output shape. ``input_shape`` is a
+        tuple, or a list of tuples for a layer called on several inputs (merge layers)."""
+        if isinstance(input_shape, list):
+            input_shape = [_ints(s) for s in input_shape]
+        else:
+            input_shape = _ints(input_shape)
         if not self.built:
-            input_shape = (None,) + input_shape[1:]
+            input_shape = [_batch_none(s) for s in input_shape] if isinstance(input_shape, list) else \
+                _batch_none(input_shape)
             output_shape = self.compute_output_shape(input_shape)  # validates before any weight exists
             self.build(input_shape)
             self._input_shape, self._output_shape = input_shape, output_shape
@@ -257,7 +287,8 @@ class Layer:
     @staticmethod
     def _backward_into(fn, dy, *variables):
         """dx of ``fn.backward(dy)`` (a Function whose inputs are x, then ``variables``); the variables'
-        gradients go into their ``.grad`` (None where not computed: frozen, or no such variable)."""
+        gradients go into their ``.grad`` (None where not computed: frozen, or no such variable). A layer called
+        at several places of one graph gets the sum of its calls' gradients from the plan."""
         dx, *grads = fn.backward(dy)
         for var, g in zip(variables, grads):
             if g is not None:
@@ -265,14 +296,20 @@ class Layer:
         return dx
 
     def call(self, inputs, training=False):
-        """Forward pass on a Tensor, differentiable (Keras ``call``)."""
-        x = inputs if isinstance(inputs, Tensor) else np.ascontiguousarray(inputs, dtype=np.float32)
-        return _LayerCall.apply(x, layer=self, training=bool(training))
+        """Forward pass on Tensors (or arrays), differentiable (Keras ``call``); a list for several inputs."""
+        if isinstance(inputs, (list, tuple)):
+            return _LayerCall.apply(*[_as_input(x) for x in inputs], layer=self, training=bool(training), listed=True)
+        return _LayerCall.apply(_as_input(inputs), layer=self, training=bool(training))
 
     def __call__(self, inputs, training=False, **kwargs):
         if kwargs:
             raise TypeError(f"Layer '{self.name}': unexpected call arguments {sorted(kwargs)}")
-        self._maybe_build(_input_shape_of(inputs, self))
+        if is_symbolic(inputs):
+            return symbolic_call(self, inputs)
+        if isinstance(inputs, (list, tuple)):
+            self._maybe_build([_input_shape_of(x, self) for x in inputs])
+        else:
+            self._maybe_build(_input_shape_of(inputs, self))
         return self.call(inputs, training=training)
 
     def __repr__(self):
@@ -281,15 +318,31 @@ class Layer:
 
 class _LayerCall(Function):
     """A whole layer as one node of the Tensor graph: forward is ``layer._forward``, backward
-    ``layer._backward`` (which also writes the weight gradients into the layer's Variables)."""
+    ``layer._backward`` (which also writes the weight gradients into the layer's Variables). ``listed``:
+    the layer takes its positional inputs as one list (merge layers)."""
 
-    def forward(self, x, layer=None, training=False):
-        self.layer = layer
-        y, self.ctx = layer._forward(np.ascontiguousarray(x, dtype=np.float32), training, self.needs_input_grad[0])
+    def forward(self, *xs, layer=None, training=False, listed=False):
+        self.layer, self.listed = layer, listed
+        arrays = [np.ascontiguousarray(x, dtype=np.float32) for x in xs]
+        y, self.ctx = layer._forward(arrays if listed else arrays[0], training, any(self.needs_input_grad))
         return y
 
     def backward(self, grad):
-        return (self.layer._backward(self.ctx, np.ascontiguousarray(grad, dtype=np.float32)),)
+        dx = self.layer._backward(self.ctx, np.ascontiguousarray(grad, dtype=np.float32))
+        return tuple(dx) if self.listed else (dx,)
+
+
+def _as_input(x):
+    return x if isinstance(x, Tensor) else np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _ints(shape):
+    return tuple(None if d is None else int(d) for d in shape)
+
+
+def _batch_none(shape):
+    """The shape with its batch axis None."""
+    return (None,) + shape[1:] if shape else shape
 
 
 def _input_shape_of(inputs, layer):

@@ -4,6 +4,7 @@ import math
 import numpy as np
 
 from fastnn import random as _random
+from fastnn._graph import KerasTensor, Node
 from fastnn._naming import shape_str
 from fastnn._ops.activation import Dropout as _DropoutFunction
 from fastnn._ops.linear import Linear
@@ -21,7 +22,8 @@ def _positive_int(layer, arg, value):
 
 
 class InputLayer(Layer):
-    """Declares the input shape of a Sequential model (what ``Input(shape)`` returns)."""
+    """The input of a model: holds its shape and the KerasTensor a graph starts from (``layer.output``).
+    ``Input(shape)`` is the usual way to make one."""
 
     def __init__(self, shape=None, batch_size=None, dtype=None, batch_shape=None, name=None, **kwargs):
         if shape is None and batch_shape is None:
@@ -30,6 +32,11 @@ class InputLayer(Layer):
         if isinstance(shape, (int, np.integer)):
             shape = (int(shape),)
         self._batch_input_shape = tuple(batch_shape) if batch_shape is not None else (batch_size,) + tuple(shape)
+        self._input_shape = self._output_shape = (None,) + tuple(self._batch_input_shape[1:])
+        self.built = True
+        node = Node(self, [], True)
+        node.outputs = [KerasTensor(self._output_shape, node=node, name=self.name)]
+        self._inbound_nodes.append(node)
 
     @property
     def shape(self):
@@ -46,13 +53,14 @@ class InputLayer(Layer):
 
 
 def Input(shape=None, batch_size=None, dtype=None, batch_shape=None, name=None):
-    """The input of a model: ``Sequential([Input((28, 28)), Flatten(), ...])``.
+    """A model's input: a symbolic KerasTensor (``fastnn.Model(inputs, outputs)``, or the first entry of a
+    Sequential). ``shape`` excludes the batch axis.
 
     >>> import fastnn
     >>> fastnn.layers.Input((784,)).shape
     (None, 784)
     """
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, batch_shape=batch_shape, name=name)
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, batch_shape=batch_shape, name=name).output
 
 
 class Dense(_KernelLayer):

@@ -1,0 +1,88 @@
+"""Symbolic tensors and the nodes that record a graph of layer calls (the Functional API's data).
+
+``fastnn.Input(shape)`` returns a ``KerasTensor``; calling a layer on KerasTensors appends a ``Node``
+(layer, input tensors, output tensors) to ``layer._inbound_nodes`` and returns new KerasTensors whose
+shapes come from the layer's ``compute_output_shape``. Nothing is computed: a Model turns the nodes
+between its inputs and outputs into a plan (``fastnn.models.graph``).
+"""
+from fastnn._naming import shape_str
+
+
+class KerasTensor:
+    """A symbolic value of a graph: its shape (batch axis None), dtype and the node that makes it.
+
+    >>> import fastnn
+    >>> fastnn.Input((784,), name="digits").shape
+    (None, 784)
+    """
+    __slots__ = ("shape", "dtype", "name", "node", "index")
+
+    def __init__(self, shape, dtype="float32", name=None, node=None, index=0):
+        self.shape = tuple(shape)
+        self.dtype = dtype
+        self.name = name
+        self.node = node      # the Node that outputs it (an InputLayer's node for model inputs)
+        self.index = index    # which of that node's outputs
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def _keras_history(self):
+        """(layer, node index in layer._inbound_nodes, output index): Keras's name for where it comes from."""
+        layer = self.node.layer
+        return layer, layer._inbound_nodes.index(self.node), self.index
+
+    def __repr__(self):
+        return f"<KerasTensor shape={shape_str(self.shape)}, dtype={self.dtype}, sparse=False, name={self.name}>"
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(f"A KerasTensor is symbolic (shape {shape_str(self.shape)}): it has no value. Build a Model "
+                        f"from it (fastnn.Model(inputs, outputs)) and call the model on data instead.")
+
+
+class Node:
+    """One call of a layer in a graph: ``outputs = layer(inputs)`` on KerasTensors.
+
+    ``inputs``/``outputs`` are lists; ``single_input`` tells whether the layer was called on one tensor
+    (its ``_forward`` then gets one array) or on a list (it gets a list of arrays); ``single_output``
+    likewise for what it returns."""
+    __slots__ = ("layer", "inputs", "outputs", "single_input", "single_output")
+
+    def __init__(self, layer, inputs, single_input):
+        self.layer = layer
+        self.inputs = list(inputs)
+        self.single_input = single_input
+        self.outputs = []
+        self.single_output = True
+
+
+def is_symbolic(inputs):
+    """True for a KerasTensor or a (non-empty) list/tuple of them; mixing them with arrays is an error."""
+    if isinstance(inputs, KerasTensor):
+        return True
+    if isinstance(inputs, (list, tuple)) and inputs and any(isinstance(t, KerasTensor) for t in inputs):
+        if not all(isinstance(t, KerasTensor) for t in inputs):
+            raise ValueError(f"A layer was called on a list mixing symbolic KerasTensors and concrete values: "
+                             f"{[type(t).__name__ for t in inputs]}. In a functional model every input of a "
+                             f"layer call must come from fastnn.Input or another layer.")
+        return True
+    return False
+
+
+def symbolic_call(layer, inputs):
+    """Record ``layer(inputs)`` on KerasTensors: build the layer from the input shapes (shape errors surface
+    here, at graph-build time), append a Node and return its output KerasTensor(s)."""
+    single = isinstance(inputs, KerasTensor)
+    flat = [inputs] if single else list(inputs)
+    shapes = flat[0].shape if single else [t.shape for t in flat]
+    out_shape = layer._maybe_build(shapes)
+    node = Node(layer, flat, single)
+    if isinstance(out_shape, list):  # several outputs
+        node.single_output = False
+        node.outputs = [KerasTensor(s, node=node, index=i, name=f"{layer.name}_{i}") for i, s in enumerate(out_shape)]
+    else:
+        node.outputs = [KerasTensor(out_shape, node=node, name=layer.name)]
+    layer._inbound_nodes.append(node)
+    return node.outputs[0] if node.single_output else list(node.outputs)

@@ -1,0 +1,297 @@
+"""Model: a graph of layer calls between Input tensors and outputs (the Functional API), trainable with
+compile/fit/evaluate/predict and usable as a layer of another model.
+
+>>> import numpy as np, fastnn
+>>> inputs = fastnn.Input((4,))
+>>> hidden = fastnn.layers.Dense(8, activation="relu")(inputs)
+>>> model = fastnn.Model(inputs, fastnn.layers.Dense(3, activation="softmax")(hidden))
+>>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+>>> model.predict(np.zeros((2, 4)), verbose=0).shape
+(2, 3)
+"""
+from fastnn._graph import KerasTensor
+from fastnn._naming import shape_str, unique_name
+from fastnn.layers.base import _VERSION, Layer
+from fastnn.layers.core import InputLayer
+from fastnn.models.plan import Plan
+from fastnn.models.summary import print_summary
+from fastnn.models.training import Trainer
+
+
+def _flatten(structure, what):
+    """(list of KerasTensors, "single" | "list" | "dict", dict keys or None)."""
+    if isinstance(structure, KerasTensor):
+        return [structure], "single", None
+    if isinstance(structure, dict):
+        items = list(structure.items())
+        tensors, keys = [t for _, t in items], [k for k, _ in items]
+        kind = "dict"
+    elif isinstance(structure, (list, tuple)):
+        tensors, keys, kind = list(structure), None, "list"
+    else:
+        raise ValueError(f"Model: `{what}` must be KerasTensors (from fastnn.Input and layer calls), a list or a "
+                         f"dict of them, got {type(structure).__name__}")
+    if not tensors:
+        raise ValueError(f"Model: `{what}` is empty")
+    for t in tensors:
+        if not isinstance(t, KerasTensor):
+            raise ValueError(f"Model: all `{what}` must be KerasTensors (from fastnn.Input and layer calls), got "
+                             f"{type(t).__name__}")
+    return tensors, kind, keys
+
+
+def _graph_nodes(inputs, outputs):
+    """The nodes between ``inputs`` and ``outputs`` in topological order, or Keras's 'Graph disconnected' error."""
+    known = {id(t) for t in inputs}
+    order, seen, done = [], set(), set()
+    for out in outputs:
+        stack = [(out.node, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if id(node) in done:
+                continue
+            if expanded:
+                done.add(id(node))
+                order.append(node)
+                continue
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            stack.append((node, True))
+            if isinstance(node.layer, InputLayer):
+                if not any(id(t) in known for t in node.outputs):
+                    accessed = [n.layer.name for n in order]
+                    raise ValueError(f"Graph disconnected: cannot find parent for {node.outputs[0]!r} at layer "
+                                     f"\"{node.layer.name}\". The following previous layers were accessed without "
+                                     f"issue: {accessed}")
+                continue
+            for t in reversed(node.inputs):
+                stack.append((t.node, False))
+    return order
+
+
+class Model(Trainer, Layer):
+    """A trainable graph of layers: ``fastnn.Model(inputs, outputs)`` with KerasTensors (one, a list or a dict
+    of each), Keras 3's Functional API. A Model is a layer too: call it on KerasTensors to nest it, or on
+    arrays/Tensors to run it.
+
+    Args:
+        inputs: the model's ``fastnn.Input`` tensor(s).
+        outputs: tensors computed from them by layer calls.
+        name: model name (default ``functional``, ``functional_1``, ...).
+    """
+
+    _kind = "model"
+
+    def __init__(self, *args, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
+        if args:
+            if len(args) > 2 or (len(args) >= 1 and inputs is not None) or (len(args) == 2 and outputs is not None):
+                raise TypeError("Model(inputs, outputs, name=None): inputs and outputs given twice")
+            inputs = args[0]
+            outputs = args[1] if len(args) == 2 else outputs
+        functional = inputs is not None or outputs is not None
+        default = "functional" if functional else None
+        Layer.__init__(self, name=name or (unique_name(default) if default else None), trainable=trainable, **kwargs)
+        self.optimizer = self.loss = None
+        self.compiled = False
+        self._metric_ids, self._output_metrics, self._metrics_resolved = [], [], False
+        self._output_losses = None
+        self.stop_training = False
+        self.history = None
+        if functional:
+            if inputs is None or outputs is None:
+                raise ValueError("Model: a functional model needs both `inputs` and `outputs`")
+            self._init_graph(inputs, outputs)
+
+    # ---- the graph ------------------------------------------------------------------------------
+    def _init_graph(self, inputs, outputs):
+        self._inputs, self._input_structure, input_keys = _flatten(inputs, "inputs")
+        self._outputs, self._output_structure, output_keys = _flatten(outputs, "outputs")
+        for t in self._inputs:
+            if not isinstance(t.node.layer, InputLayer):
+                raise ValueError(f"Model: every input must come from fastnn.Input, got {t!r} made by layer "
+                                 f"'{t.node.layer.name}'")
+        self._nodes = _graph_nodes(self._inputs, self._outputs)
+        layers = [t.node.layer for t in self._inputs]
+        for node in self._nodes:
+            layers.append(node.layer)
+        self._graph_layers = list(dict.fromkeys(layers))
+        self._input_names = input_keys or [t.node.layer.name for t in self._inputs]
+        self._output_names = output_keys or [t.node.layer.name for t in self._outputs]
+        if len(set(self._output_names)) != len(self._output_names):  # one layer's outputs, or a layer used twice
+            self._output_names = [f"{n}_{i}" if self._output_names.count(n) > 1 else n
+                                  for i, n in enumerate(self._output_names)]
+        shapes = [t.shape for t in self._inputs]
+        self._input_shape = shapes[0] if len(shapes) == 1 else shapes
+        self._output_shapes = [t.shape for t in self._outputs]
+        self._output_shape = self._output_shapes[0] if len(self._outputs) == 1 else list(self._output_shapes)
+        self.built = True
+
+    def _plan_steps(self):
+        slot = {}
+
+        def slot_of(t):
+            return slot.setdefault(id(t), len(slot))
+
+        input_slots = [slot_of(t) for t in self._inputs]
+        steps = []
+        for node in self._nodes:
+            if isinstance(node.layer, InputLayer):
+                continue
+            ins = tuple(slot[id(t)] for t in node.inputs)
+            outs = tuple(slot_of(t) for t in node.outputs)
+            steps.append((node.layer, ins, outs, node.single_input, node.single_output))
+        return steps, input_slots, [slot[id(t)] for t in self._outputs], len(slot)
+
+    def _plan(self):
+        """The cached plan, rebuilt when any layer, weight, trainable flag, loss or metric changed."""
+        plan = self.__dict__.get("_cached_plan")
+        if plan is None or plan.version != _VERSION[0]:
+            self._require_graph()
+            plan = self._cached_plan = Plan(self, _VERSION[0])
+        return plan
+
+    def _require_graph(self):
+        if not hasattr(self, "_nodes"):
+            raise ValueError(f"Model '{self.name}' has no graph: create it as fastnn.Model(inputs, outputs)")
+
+    @property
+    def inputs(self):
+        self._require_graph()
+        return list(self._inputs)
+
+    @property
+    def outputs(self):
+        self._require_graph()
+        return list(self._outputs)
+
+    @property
+    def input_names(self):
+        return list(self._input_names)
+
+    @property
+    def output_names(self):
+        return list(self._output_names)
+
+    @property
+    def layers(self):
+        return list(getattr(self, "_graph_layers", []))
+
+    def get_layer(self, name=None, index=None):
+        """The layer called ``name`` (or at position ``index`` of ``layers``)."""
+        layers = self.layers
+        if index is not None:
+            if name is not None:
+                raise ValueError("get_layer: provide only one of `name` and `index`")
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(f"get_layer: was asked to retrieve layer at index {index} but model only has "
+                                 f"{len(layers)} layers.")
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name}. Existing layers are: {[layer.name for layer in layers]}.")
+
+    def _check_inputs(self, xs, what):
+        """Input arrays against the inputs' shapes (Keras's message, naming the input and both shapes)."""
+        for k, (x, t) in enumerate(zip(xs, self._inputs)):
+            expected = t.shape
+            if x.ndim != len(expected) or any(e is not None and e != g for e, g in zip(expected[1:], x.shape[1:])):
+                raise ValueError(f"{what}: input {k} ('{self._input_names[k]}') of model '{self.name}' is incompatible "
+                                 f"with the layer: expected shape={shape_str(expected)}, found "
+                                 f"shape={shape_str((None,) + x.shape[1:])}")
+
+    # ---- a model as a layer ----------------------------------------------------------------------
+    def _maybe_build(self, input_shape):
+        self._require_graph()
+        shapes = input_shape if isinstance(input_shape, list) else [input_shape]
+        if len(shapes) != len(self._inputs):
+            raise ValueError(f"Model '{self.name}' expects {len(self._inputs)} input(s), got {len(shapes)}")
+        for k, (shape, t) in enumerate(zip(shapes, self._inputs)):
+            shape = tuple(shape)
+            if len(shape) != len(t.shape) or any(e is not None and g is not None and e != g
+                                                 for e, g in zip(t.shape[1:], shape[1:])):
+                raise ValueError(f"Input {k} of model '{self.name}' is incompatible with the layer: expected "
+                                 f"shape={shape_str(t.shape)}, found shape={shape_str(shape)}")
+        return self._output_shape
+
+    def compute_output_shape(self, input_shape):
+        return self._output_shape
+
+    @property
+    def _act(self):
+        plan = self._plan()
+        return "softmax" if len(plan.output_slots) == 1 and plan.output_softmax[0] is not None else None
+
+    def _forward(self, x, training, need_dx=True, logits=False):
+        plan = self._plan()
+        outs, ctx = plan.forward(x if isinstance(x, list) else [x], training, need_dx,
+                                 plan.softmax_steps if logits else ())
+        return (outs[0] if len(outs) == 1 else outs), (plan, ctx, need_dx)
+
+    def _backward(self, ctx, dy):
+        plan, inner, need_dx = ctx
+        dx = plan.backward(inner, dy if isinstance(dy, list) else [dy], need_dx)
+        if dx is None:
+            return None
+        return dx[0] if len(dx) == 1 and not isinstance(self._input_shape, list) else dx
+
+    # ---- weights --------------------------------------------------------------------------------
+    def _sublayers(self):
+        return [layer for layer in self.layers if layer is not self]
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        Layer.trainable.fset(self, value)
+        for layer in self._sublayers():
+            layer.trainable = value
+
+    @property
+    def weights(self):
+        return self.trainable_weights + self.non_trainable_weights
+
+    @property
+    def trainable_weights(self):
+        if not self._trainable:
+            return []
+        own = [v for v in self._weights if v.trainable]
+        return list(dict.fromkeys(own + [v for layer in self._sublayers() for v in layer.trainable_weights]))
+
+    @property
+    def non_trainable_weights(self):
+        if not self._trainable:
+            return list(dict.fromkeys(self._weights + [v for layer in self._sublayers() for v in layer.weights]))
+        own = [v for v in self._weights if not v.trainable]
+        return list(dict.fromkeys(own + [v for layer in self._sublayers() for v in layer.non_trainable_weights]))
+
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+
+    @property
+    def losses(self):
+        return [p for layer in self._sublayers() for p in layer.losses] + Layer.losses.fget(self)
+
+    def _summary_layers(self):
+        return self.layers
+
+    def _summary_is_graph(self):
+        """Keras 3 adds "Connected to" unless the graph is a chain of one-input, one-output calls."""
+        if len(self._inputs) != 1 or len(self._outputs) != 1:
+            return True
+        readers = {}
+        for node in self._nodes:
+            if len(node.inputs) > 1 or not node.single_output:
+                return True
+            for t in node.inputs:
+                readers[id(t)] = readers.get(id(t), 0) + 1
+        return any(n > 1 for n in readers.values())
+
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
+                layer_range=None):
+        """Print Keras 3's summary table (layer name and type, output shape, param count, totals; "Connected to"
+        for graphs that are not a chain)."""
+        print_summary(self, line_length, positions, print_fn)

@@ -1,0 +1,376 @@
+"""compile / fit / evaluate / predict for every kind of model (Keras 3 semantics), over the model's plan.
+
+A model provides ``_input_names``, ``_output_names``, ``_output_shapes`` (lists), ``_plan()`` and
+``_check_inputs(arrays, what)`` (builds or checks shapes); inputs and targets may be one array, a list
+or a dict by name. Single-output models keep Keras's flat log names (``loss``, ``accuracy``); models with
+several outputs add ``<output>_loss`` and ``<output>_<metric>`` as Keras 3 does.
+"""
+import math
+
+import numpy as np
+
+from fastnn import callbacks as callbacks_module
+from fastnn import losses as losses_module
+from fastnn import metrics as metrics_module
+from fastnn import optimizers as optimizers_module
+from fastnn import saving
+from fastnn._progbar import Progbar
+from fastnn.layers.base import structure_changed
+from fastnn.models import data as D
+from fastnn.tensor import no_grad
+
+_F32 = np.float32
+
+
+def _pythonify(value):
+    value = np.asarray(value)
+    return float(value) if value.ndim == 0 else value
+
+
+def _per_output(spec, names, what, default=None):
+    """A compile argument (one item for every output, a list in output order, or a dict by output name) as a
+    list with one entry per output."""
+    if isinstance(spec, dict):
+        unknown = sorted(set(spec) - set(names))
+        if unknown:
+            raise ValueError(f"compile: {what} has keys {unknown} that are not output names {names}")
+        return [spec.get(n, default) for n in names]
+    if isinstance(spec, (list, tuple)) and len(names) > 1 and what != "metrics":
+        if len(spec) != len(names):
+            raise ValueError(f"compile: {what} is a list of {len(spec)} but the model has {len(names)} outputs {names}")
+        return list(spec)
+    return [spec] * len(names)
+
+
+class Trainer:
+    """The training API shared by Model, Sequential and subclassed models."""
+
+    # ---- compile --------------------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
+                run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
+        """Configure training: optimizer, loss(es), loss_weights and metrics (one item, a list in output order or
+        a dict by output name; strings, functions or objects)."""
+        if weighted_metrics is not None:
+            raise ValueError("compile: weighted_metrics is not supported yet")
+        self.optimizer = optimizers_module.get(optimizer)
+        names = self._output_names
+        self.loss = loss
+        self._output_losses = [None if item is None else losses_module.get(item)
+                               for item in _per_output(loss, names, "loss")]
+        if loss is not None and not isinstance(loss, (list, tuple, dict)):
+            self.loss = self._output_losses[0]  # Keras's model.loss is the resolved object for a single loss
+        weights = _per_output(loss_weights, names, "loss_weights", 1.0) if loss_weights is not None else [1.0] * len(names)
+        self._output_loss_weights = [float(w) for w in weights]
+        if metrics is None:
+            metrics = []
+        if isinstance(metrics, (str, metrics_module.Metric)) or callable(metrics):
+            metrics = [metrics]
+        if isinstance(metrics, dict):
+            per = _per_output(metrics, names, "metrics", [])
+        elif len(names) > 1 and metrics and all(isinstance(m, (list, tuple)) for m in metrics):
+            if len(metrics) != len(names):
+                raise ValueError(f"compile: metrics is a list of {len(metrics)} lists but the model has "
+                                 f"{len(names)} outputs {names}")
+            per = list(metrics)
+        else:
+            per = [metrics] * len(names)
+        per = [[m] if isinstance(m, (str, metrics_module.Metric)) or callable(m) else list(m or []) for m in per]
+        for ms in per:  # unknown names fail now, not at fit time
+            for m in ms:
+                if isinstance(m, str) and m not in ("accuracy", "acc"):
+                    metrics_module.get(m)
+        self._metric_ids = per
+        self._output_metrics, self._metrics_resolved = [], False
+        self.compiled = True
+        structure_changed()
+
+    @property
+    def metrics(self):
+        return [m for _, m in getattr(self, "_output_metrics", [])]
+
+    @property
+    def metrics_names(self):
+        return ["loss"] + list(self._metric_log_names())
+
+    def _metric_log_names(self):
+        multi = len(self._output_names) > 1
+        for k, m in self._output_metrics:
+            yield f"{self._output_names[k]}_{m.name}" if multi else m.name
+
+    def _resolve_metrics(self, y_shapes):
+        if not self._metrics_resolved:
+            self._output_metrics = [(k, metrics_module.get(m, y_shapes[k], self._output_shapes[k]))
+                                    for k, ms in enumerate(self._metric_ids) for m in ms]
+            self._metrics_resolved = True
+            structure_changed()
+
+    def _require_compiled(self, what):
+        if not getattr(self, "compiled", False):
+            raise RuntimeError(f"You must call `compile()` before using the model's {what}().")
+        if all(loss is None for loss in self._output_losses):
+            raise ValueError(f"{what}: the model was compiled without a loss; pass `loss=` to compile()")
+
+    # ---- data -----------------------------------------------------------------------------------
+    def _prepare_x(self, x, what):
+        xs = D.as_arrays(x, self._input_names, f"{what}: x")
+        self._check_inputs(xs, what)
+        return xs
+
+    def _prepare_xy(self, x, y, what):
+        """(input arrays, prepared target arrays (None for outputs without a loss), target shapes)."""
+        xs = self._prepare_x(x, what)
+        ys = D.as_arrays(y, self._output_names, f"{what}: y")
+        D.check_cardinality(xs, ys)
+        targets = []
+        for k, (loss, yk) in enumerate(zip(self._output_losses, ys)):
+            template = np.broadcast_to(_F32(0), (len(yk),) + tuple(self._output_shapes[k][1:]))
+            targets.append(None if loss is None else loss._prepare_targets(yk, template))
+        return xs, targets, [yk.shape for yk in ys]
+
+    # ---- training -------------------------------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
+        """Train for ``epochs`` epochs; returns a ``History`` (``.history``: dict of per-epoch lists)."""
+        self._require_compiled("fit")
+        verbose, batch_size = D.verbose_level(verbose), D.batch_size_of(batch_size)
+        if steps_per_epoch is not None:
+            raise ValueError("fit: steps_per_epoch is not supported yet")
+        for arg, value in (("epochs", epochs), ("initial_epoch", initial_epoch), ("validation_freq", validation_freq)):
+            least = 1 if arg == "validation_freq" else 0
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+                raise ValueError(f"fit: {arg} must be a non-negative integer, got {value!r}")
+        xs = D.as_arrays(x, self._input_names, "fit: x")
+        ys = D.as_arrays(y, self._output_names, "fit: y")
+        D.check_cardinality(xs, ys)
+        n = len(xs[0])
+        if validation_data is None and validation_split:
+            if not 0.0 < validation_split < 1.0:
+                raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
+            split_at = int(math.floor(n * (1.0 - validation_split)))
+            if split_at == 0 or split_at == n:
+                raise ValueError(f"Training data contains {n} samples, which is not sufficient to split it into a "
+                                 f"validation and training set as specified by `validation_split={validation_split}`. "
+                                 f"Either provide more data, or a different value for the `validation_split` argument.")
+            # the LAST fraction, taken before shuffling (sample weights are split the same way)
+            val_sw = None if sample_weight is None else np.asarray(sample_weight)[split_at:]
+            validation_data = ([a[split_at:] for a in xs], [a[split_at:] for a in ys], val_sw)
+            xs, ys = [a[:split_at] for a in xs], [a[:split_at] for a in ys]
+            sample_weight = None if sample_weight is None else np.asarray(sample_weight)[:split_at]
+        xs, yt, y_shapes = self._prepare_xy(xs, ys, "fit")
+        weights = D.sample_weights(len(xs[0]), next(t for t in yt if t is not None), class_weight, sample_weight,
+                                   "fit")
+        val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("fit: validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight)")
+            xv, yv, _ = self._prepare_xy(validation_data[0], validation_data[1], "fit: validation_data")
+            vw = validation_data[2] if len(validation_data) == 3 else None
+            val = (xv, yv, D.sample_weights(len(xv[0]), None, None, vw, "fit: validation_data"))
+        val_bs = D.batch_size_of(validation_batch_size or batch_size, "validation_batch_size")
+        self._resolve_metrics(y_shapes)
+        plan = self._plan()
+        loader = D.Loader(xs, [t if t is not None else np.zeros(len(xs[0]), _F32) for t in yt], batch_size, shuffle)
+        steps = len(loader)
+        cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose, "epochs": epochs, "steps": steps},
+                                            add_history=True, add_progbar=verbose != 0)
+        self.stop_training = False
+        metrics = [m for _, m in self._output_metrics]
+        names = self._output_names
+        multi = len(names) > 1
+        totals = [0.0, 0, [0.0] * len(names)]  # the epoch's loss summed over samples, samples seen, per output
+
+        def batch_logs():
+            logs = dict(zip(self._metric_log_names(), (_pythonify(m.result()) for m in metrics)))
+            seen = max(totals[1], 1)
+            logs["loss"] = totals[0] / seen
+            if multi:
+                for k, name in enumerate(names):
+                    if plan.losses[k] is not None:
+                        logs[f"{name}_loss"] = totals[2][k] / seen
+            return dict(sorted(logs.items()))
+
+        train_step, begin_hooks, end_hooks = plan.train_step, cbs.needs_batch_begin, cbs.needs_batch_end
+        cbs.on_train_begin()
+        epoch_logs = {}
+        for epoch in range(initial_epoch, epochs):
+            for m in metrics:
+                m.reset_state()
+            totals[0] = totals[1] = 0
+            totals[2] = [0.0] * len(names)
+            cbs.on_epoch_begin(epoch)
+            order = loader.epoch_indices(epoch) if weights is not None else None
+            for step, (xb, yb) in enumerate(loader.epoch(epoch)):
+                if begin_hooks:
+                    cbs.train_batch_begin(step)
+                rows = len(xb[0])
+                if order is None:
+                    loss, per = train_step(xb, yb)
+                else:
+                    loss, per = train_step(xb, yb, weights[order[totals[1]:totals[1] + rows]])
+                totals[0] += loss * rows
+                totals[1] += rows
+                if multi:
+                    for k, value in enumerate(per):
+                        if value is not None:
+                            totals[2][k] += value * rows
+                if end_hooks:
+                    cbs.train_batch_end(step, batch_logs)
+                if self.stop_training:
+                    break
+            epoch_logs = batch_logs()
+            if val is not None and (epoch + 1) % validation_freq == 0:
+                val_logs = self._evaluate_arrays(val[0], val[1], val_bs, weights=val[2])
+                epoch_logs.update(("val_" + k, v) for k, v in val_logs.items())
+            cbs.on_epoch_end(epoch, epoch_logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end(epoch_logs)
+        return cbs.history
+
+    def train_on_batch(self, x, y):
+        """One training step on one batch; returns the loss (or [loss, metrics...] when compiled with metrics)."""
+        self._require_compiled("train_on_batch")
+        xs, yt, y_shapes = self._prepare_xy(x, y, "train_on_batch")
+        self._resolve_metrics(y_shapes)
+        metrics = [m for _, m in self._output_metrics]
+        for m in metrics:
+            m.reset_state()
+        loss, _ = self._plan().train_step([D.rows(a, slice(None)) for a in xs], yt)
+        return loss if not metrics else [loss] + [_pythonify(m.result()) for m in metrics]
+
+    def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
+        """Loss (and metrics) on one batch, inference mode."""
+        n = len(D.as_arrays(x, self._input_names, "test_on_batch: x")[0])
+        return self.evaluate(x, y, batch_size=max(1, n), verbose=0, sample_weight=sample_weight,
+                             return_dict=return_dict)
+
+    # ---- inference ------------------------------------------------------------------------------
+    def _inference_chunks(self, xs, logit_steps=()):
+        """Yield (start, stop, output arrays) over the inputs in chunks, in inference mode (no dropout, no graph)."""
+        plan = self._plan()
+        chunk = plan.rows
+        n = len(xs[0])
+        with no_grad():
+            for lo in range(0, n, chunk):
+                hi = min(n, lo + chunk)
+                batch = [D.rows(a, slice(lo, hi)) for a in xs]
+                yield lo, hi, plan.forward(batch, False, False, logit_steps)[0] if logit_steps else plan.infer(batch)
+
+    def _evaluate_arrays(self, xs, yt, batch_size, progbar=None, weights=None):
+        plan = self._plan()
+        metrics = [m for _, m in self._output_metrics]
+        for m in metrics:
+            m.reset_state()
+        names = self._output_names
+        multi = len(names) > 1
+        total, seen, per_total = 0.0, 0, [0.0] * len(names)
+
+        def logs():
+            out = dict(zip(self._metric_log_names(), (_pythonify(m.result()) for m in metrics)))
+            out["loss"] = total / max(seen, 1)
+            if multi:
+                for k, name in enumerate(names):
+                    if plan.losses[k] is not None:
+                        out[f"{name}_loss"] = per_total[k] / max(seen, 1)
+            return dict(sorted(out.items()))
+
+        for lo, hi, outs in self._inference_chunks(xs, plan.fused_steps):
+            ys = [None if t is None else t[lo:hi] for t in yt]
+            wb = None if weights is None else weights[lo:hi]
+            for k, loss in enumerate(plan.losses):
+                if loss is None:
+                    continue
+                value = loss._value(outs[k], ys[k], wb, plan.fused[k]) * (hi - lo)
+                total += plan.loss_weights[k] * value
+                per_total[k] += value
+            seen = hi
+            plan.update_metrics(ys, outs)
+            if progbar is not None and hi < len(xs[0]):
+                progbar.update(-(-hi // batch_size), list(logs().items()))
+        out = logs()
+        if any(v.regularizer is not None for v in self.trainable_weights):
+            out["loss"] += sum(self.losses)
+        return out
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None, callbacks=None,
+                 return_dict=False):
+        """Loss (and metrics) on (x, y) in inference mode: a float, or ``[loss, *output losses, *metrics]``
+        when there are metrics or several outputs (``return_dict=True``: a dict)."""
+        self._require_compiled("evaluate")
+        verbose, batch_size = D.verbose_level(verbose), D.batch_size_of(batch_size)
+        if steps is not None:
+            raise ValueError("evaluate: steps is not supported yet")
+        xs, yt, y_shapes = self._prepare_xy(x, y, "evaluate")
+        weights = D.sample_weights(len(xs[0]), None, None, sample_weight, "evaluate")
+        self._resolve_metrics(y_shapes)
+        cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose}, add_history=False)
+        cbs.on_test_begin()
+        progbar = Progbar(-(-len(xs[0]) // batch_size), verbose=verbose) if verbose else None
+        logs = self._evaluate_arrays(xs, yt, batch_size, progbar, weights)
+        if progbar is not None:
+            progbar.update(progbar.target, list(logs.items()), finalize=True)
+        cbs.on_test_end(logs)
+        if return_dict:
+            return logs
+        names = self._output_names
+        keys = ["loss"]
+        if len(names) > 1:
+            keys += [f"{name}_loss" for k, name in enumerate(names) if self._output_losses[k] is not None]
+        keys += list(self._metric_log_names())
+        return logs["loss"] if len(keys) == 1 else [logs[k] for k in keys]
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Model outputs for x (inference mode): one array, or a list/dict of arrays as the outputs were given."""
+        verbose, batch_size = D.verbose_level(verbose), D.batch_size_of(batch_size)
+        if steps is not None:
+            raise ValueError("predict: steps is not supported yet")
+        xs = self._prepare_x(x, "predict")
+        plan = self._plan()
+        n = len(xs[0])
+        if not verbose and callbacks is None and n <= plan.rows:
+            with no_grad():  # one forward pass, no progress bar or callbacks: the low-latency path
+                outs = plan.infer([a if a.dtype == _F32 else a.astype(_F32) for a in xs])
+            # kernels return fresh arrays; a view (of x, through Flatten/Reshape) is copied
+            return self._structure_outputs([h.copy() if h.base is not None or any(h is a for a in xs) else h
+                                            for h in outs])
+        outs = [np.empty((n,) + tuple(shape[1:]), _F32) for shape in self._output_shapes]
+        cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose}, add_history=False)
+        cbs.on_predict_begin()
+        progbar = Progbar(-(-n // batch_size), verbose=verbose) if verbose else None
+        for lo, hi, hs in self._inference_chunks(xs):
+            for out, h in zip(outs, hs):
+                out[lo:hi] = h
+            if progbar is not None and hi < n:
+                progbar.update(-(-hi // batch_size))
+        if progbar is not None:
+            progbar.update(progbar.target, finalize=True)
+        cbs.on_predict_end()
+        return self._structure_outputs(outs)
+
+    def predict_on_batch(self, x):
+        """Outputs for one batch (inference mode)."""
+        n = len(D.as_arrays(x, self._input_names, "predict_on_batch: x")[0])
+        return self.predict(x, batch_size=max(1, n), verbose=0)
+
+    def _structure_outputs(self, outs):
+        """Output arrays as the model's outputs were given: one array, a list, or a dict by name."""
+        kind = self._output_structure
+        if kind == "single":
+            return outs[0]
+        if kind == "dict":
+            return dict(zip(self._output_names, outs))
+        return outs
+
+    # ---- saving (fastnn.saving) -----------------------------------------------------------------
+    def save(self, filepath, overwrite=True):
+        """Save architecture, weights, compile configuration and optimizer state to one `.keras` file."""
+        saving.save_model(self, filepath, overwrite=overwrite)
+
+    def save_weights(self, filepath, overwrite=True):
+        """Save the weights to `<name>.weights.npz` (or `.weights.h5` with h5py installed)."""
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath):
+        """Load weights from `save_weights` files or `.keras` files into this (built) model."""
+        saving.load_weights(self, filepath)
