@@ -178,7 +178,7 @@ class Identity(Layer):
     """
 
     def _forward(self, x, training, need_dx=True):
-        return x, (True if need_dx else None)
+        return x, (recording((need_dx,))[0] or None)  # ctx: True where a backward will come
 
     def _backward(self, ctx, dy):
         return None if ctx is None else dy
