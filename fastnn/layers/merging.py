@@ -133,12 +133,14 @@ class Add(_Merge):
     >>> fastnn.layers.Add()([a, b]).numpy()[0].tolist()
     [3.0, 3.0, 3.0]
     """
+    _mean = False  # Average: the sum divided by n
 
     def _merge(self, xs, keep):
-        return reduce(np.add, xs), len(xs)
+        y = reduce(np.add, xs)
+        return (y / len(xs) if self._mean else y), len(xs)
 
     def _grads(self, n, dy):
-        return [dy] * n
+        return [dy / n if self._mean else dy] * n
 
 
 class Average(Add):
@@ -147,16 +149,11 @@ class Average(Add):
     Args: the standard layer keywords (name, trainable, dtype).
 
     >>> import fastnn
-    >>> a, b = np.ones((2, 3), np.float32), np.full((2, 3), 2, np.float32)
-    >>> fastnn.layers.Average()([a, b]).numpy()[0].tolist()
-    [1.5, 1.5, 1.5]
+    >>> xs = [np.full((2, 3), v, np.float32) for v in (1, 2, 6)]
+    >>> fastnn.layers.Average()(xs).numpy()[0].tolist()
+    [3.0, 3.0, 3.0]
     """
-
-    def _merge(self, xs, keep):
-        return reduce(np.add, xs) / len(xs), len(xs)
-
-    def _grads(self, n, dy):
-        return [dy / n] * n
+    _mean = True
 
 
 class Subtract(_Merge):
