@@ -24,8 +24,8 @@ from fastnn.tensor import Function, Tensor, recording
 
 def _is_shape_list(input_shape):
     """True for a list of shapes ([(None, 3), (None, 4)]), False for one shape ((None, 3))."""
-    return isinstance(input_shape, (list, tuple)) and all(isinstance(s, (list, tuple)) for s in input_shape) \
-        and len(input_shape) > 0
+    return (isinstance(input_shape, (list, tuple)) and len(input_shape) > 0
+            and all(isinstance(s, (list, tuple)) for s in input_shape))
 
 
 def _shapes(input_shape):
