@@ -3,6 +3,9 @@ from fastnn.layers.activation import Activation, LeakyReLU, ReLU, Softmax
 from fastnn.layers.base import Layer, Variable
 from fastnn.layers.convolutional import AveragePooling2D, Conv2D, GlobalAveragePooling2D, MaxPooling2D
 from fastnn.layers.core import Dense, Dropout, Flatten, Input, InputLayer, Reshape
+from fastnn.layers.lambdas import Identity, Lambda
+from fastnn.layers.merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average,
+                                   concatenate, dot, maximum, minimum, multiply, subtract)
 from fastnn.layers.normalization import BatchNormalization
 
 # Keras aliases
@@ -10,5 +13,6 @@ MaxPool2D, AvgPool2D, GlobalAvgPool2D, Convolution2D = MaxPooling2D, AveragePool
 
 __all__ = ["Layer", "Variable", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
            "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "BatchNormalization", "Softmax",
-           "ReLU", "LeakyReLU",
+           "ReLU", "LeakyReLU", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
+           "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot", "Lambda", "Identity",
            "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Convolution2D"]

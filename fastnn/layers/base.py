@@ -329,7 +329,9 @@ class _LayerCall(Function):
 
     def backward(self, grad):
         dx = self.layer._backward(self.ctx, np.ascontiguousarray(grad, dtype=np.float32))
-        return tuple(dx) if self.listed else (dx,)
+        if self.listed:
+            return tuple(dx) if dx is not None else (None,) * len(self.needs_input_grad)
+        return (dx,)
 
 
 def _as_input(x):

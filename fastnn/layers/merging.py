@@ -18,8 +18,8 @@ import numpy as np
 
 from fastnn._ops.array import Concatenate as _ConcatenateFunction
 from fastnn._ops.basic import _unbroadcast
-from fastnn.layers.base import Layer, _input_shape_of
-from fastnn.tensor import Function, Tensor, recording
+from fastnn.layers.base import Layer
+from fastnn.tensor import recording
 
 
 def _is_shape_list(input_shape):
@@ -34,41 +34,10 @@ def _shapes(input_shape):
 
 
 class _MultiInput(Layer):
-    """Eager calls on a list of arrays or Tensors: ``layer([a, b])`` runs ``_forward`` on the list as one
-    node of the Tensor graph (``_ListCall``). Anything else (one input, symbolic inputs) goes to
-    ``Layer.__call__``; once that takes lists, this class can go."""
+    """A layer called on a list of inputs (base of the merge layers)."""
 
     def _error(self, message):
         return ValueError(f"{type(self).__name__} '{self.name}': {message}")
-
-    def __call__(self, inputs, training=False, **kwargs):
-        if not (isinstance(inputs, (list, tuple)) and all(isinstance(x, (np.ndarray, Tensor)) for x in inputs)):
-            return super().__call__(inputs, training=training, **kwargs)
-        if kwargs:
-            raise TypeError(f"Layer '{self.name}': unexpected call arguments {sorted(kwargs)}")
-        shapes = [_input_shape_of(x, self) for x in inputs]
-        self.compute_output_shape(shapes)  # validates these inputs before anything is built
-        if not self.built:
-            self._input_shape = [(None,) + s[1:] for s in shapes]
-            self.build(self._input_shape)
-            self._output_shape = self.compute_output_shape(self._input_shape)
-            self.built = True
-        xs = [x if isinstance(x, Tensor) else np.ascontiguousarray(x, dtype=np.float32) for x in inputs]
-        return _ListCall.apply(*xs, layer=self, training=bool(training))
-
-
-class _ListCall(Function):
-    """A multi-input layer as one node of the Tensor graph: forward ``layer._forward(list)``, backward
-    ``layer._backward`` (one gradient per input)."""
-
-    def forward(self, *xs, layer=None, training=False):
-        self.layer = layer
-        y, self.ctx = layer._forward([np.ascontiguousarray(x, dtype=np.float32) for x in xs], training,
-                                     any(self.needs_input_grad))
-        return y
-
-    def backward(self, grad):
-        return tuple(self.layer._backward(self.ctx, np.ascontiguousarray(grad, dtype=np.float32)))
 
 
 class _Merge(_MultiInput):

@@ -46,33 +46,38 @@ def _shape_text(layer):
     return ", ".join(shape_str(s) for s in shape) if isinstance(shape, list) else shape_str(shape)
 
 
-def _connections(node):
-    """Keras 3's "Connected to" cell of a node: ``layer[node index][tensor index]`` of each input."""
+def _connections(layer, nodes):
+    """Keras 3's "Connected to" cell: ``layer[node index][tensor index]`` of each input of each of the layer's
+    calls inside this model."""
     parts = []
-    for t in node.inputs:
-        layer, node_index, tensor_index = t._keras_history
-        parts.append(f"{layer.name}[{node_index}][{tensor_index}]")
+    for node in layer._inbound_nodes:
+        if node in nodes:
+            for t in node.inputs:
+                source, node_index, tensor_index = t._keras_history
+                parts.append(f"{source.name}[{node_index}][{tensor_index}]")
     return ", ".join(parts) or "-"
 
 
+def _type_name(layer):
+    """Keras prints a graph model's class as Functional."""
+    name = type(layer).__name__
+    return "Functional" if name == "Model" and hasattr(layer, "_nodes") else name
+
+
 def _rows(model, graph):
-    """(layer cell, shape cell, params cell, connected cell) per row."""
-    if not graph:
-        for layer in model._summary_layers():
-            yield (f"{layer.name} ({type(layer).__name__})", _shape_text(layer) if layer.built else "?",
-                   f"{layer.count_params():,}" if layer.built else "0 (unbuilt)", None)
-        return
-    for node in model._nodes:
-        layer = node.layer
-        yield (f"{layer.name} ({type(layer).__name__})", _shape_text(layer), f"{layer.count_params():,}",
-               _connections(node))
+    """(layer cell, shape cell, params cell, connected cell) per layer."""
+    nodes = set(model._nodes) if graph else ()
+    for layer in model._summary_layers():
+        yield (f"{layer.name} ({_type_name(layer)})", _shape_text(layer) if layer.built else "?",
+               f"{layer.count_params():,}" if layer.built else "0 (unbuilt)",
+               _connections(layer, nodes) if graph else None)
 
 
 def summary_text(model, line_length=None, positions=None):
     graph = model._summary_is_graph()
     if line_length is None:
         line_length = min(108 if graph else 88, shutil.get_terminal_size((80, 24)).columns - 4)
-    widths = _column_widths(line_length, positions or ([0.3, 0.6, 0.70, 1.0] if graph else [0.45, 0.80, 1.0]))
+    widths = _column_widths(line_length, positions or ([0.3, 0.56, 0.74, 1.0] if graph else [0.45, 0.80, 1.0]))
 
     def rule(left, mid, right, fill):
         return left + mid.join(fill * w for w in widths) + right
