@@ -12,6 +12,9 @@ _F32 = np.float32
 _F32_DTYPE = np.dtype(np.float32)  # a singleton: compared with `is`
 _new = object.__new__
 _grad_enabled = True
+# > 0 while a GradientTape or a layer written with call() back-propagates: the weight gradients of a layer
+# called several times in that graph are summed (starting from None) instead of overwritten
+_accumulating = 0
 
 
 class no_grad:
@@ -166,6 +169,7 @@ class Tensor:
     __slots__ = ("data", "grad", "requires_grad", "_ctx", "__weakref__")
     # numpy defers to our reflected operators (ndarray + Tensor -> Tensor.__radd__).
     __array_ufunc__ = None
+    _grad_is_array = False  # Variables keep .grad as a plain array
 
     def __init__(self, data, requires_grad=False):
         self.data = _as_f32(data)
@@ -322,6 +326,78 @@ class Tensor:
         return _act.Tanh.apply(self)
 
 
+class GradientTape:
+    """Records the operations run inside it for automatic differentiation (``tf.GradientTape``).
+
+    Layers, models, losses and ``fastnn.ops`` functions called on Tensors or arrays inside the tape are
+    recorded; ``tape.gradient(target, sources)`` returns d(target)/d(source) for each source (Variables
+    such as ``model.trainable_weights``, or Tensors), in the structure of ``sources``, None where a source
+    does not affect the target. A non-scalar target is summed (as TensorFlow does).
+
+    >>> import fastnn as tf
+    >>> x = tf.Tensor([3.0])
+    >>> with tf.GradientTape() as tape:
+    ...     tape.watch(x)
+    ...     y = x * x
+    >>> tape.gradient(y, x).numpy().tolist()
+    [6.0]
+    """
+
+    def __init__(self, persistent=False, watch_accessed_variables=True):
+        self.persistent = bool(persistent)
+        self._used = False
+        self._prev = None
+
+    def __enter__(self):
+        global _grad_enabled
+        self._prev, _grad_enabled = _grad_enabled, True
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._prev
+
+    def watch(self, tensor):
+        """Record operations on ``tensor`` (a Tensor or a list of them) so gradients can be taken with respect
+        to it."""
+        for t in tensor if isinstance(tensor, (list, tuple)) else [tensor]:
+            if not isinstance(t, Tensor):
+                raise TypeError(f"GradientTape.watch: expected a fastnn.Tensor, got {type(t).__name__}")
+            t.requires_grad = True if not t._grad_is_array else t.requires_grad
+
+    def gradient(self, target, sources, output_gradients=None):
+        """Gradients of ``target`` with respect to ``sources`` (a Tensor/Variable, or a list/tuple/dict)."""
+        if self._used and not self.persistent:
+            raise RuntimeError("A non-persistent GradientTape can only be used to compute one set of gradients "
+                               "(use GradientTape(persistent=True))")
+        self._used = True
+        if isinstance(sources, dict):
+            keys, flat = list(sources), list(sources.values())
+        else:
+            keys, flat = None, list(sources) if isinstance(sources, (list, tuple)) else [sources]
+        if not isinstance(target, Tensor):
+            raise TypeError(f"GradientTape.gradient: target must be a fastnn.Tensor, got {type(target).__name__}")
+        saved = [s.grad for s in flat]
+        for s in flat:
+            s.grad = None
+        if target.requires_grad:
+            g = np.ones(target.shape, _F32) if output_gradients is None else _as_f32(output_gradients)
+            global _accumulating
+            _accumulating += 1
+            try:
+                _run_backward(target, g, retain_graph=self.persistent)
+            finally:
+                _accumulating -= 1
+        grads = []
+        for s, old in zip(flat, saved):
+            g = s.grad
+            grads.append(None if g is None else Tensor(g if s._grad_is_array else g.data))
+            s.grad = old
+        if keys is not None:
+            return dict(zip(keys, grads))
+        return grads if isinstance(sources, (list, tuple)) else grads[0]
+
+
 def tensor(data, requires_grad=False):
     """A new float32 Tensor holding a copy of ``data`` (array-like or Tensor).
 
@@ -334,8 +410,9 @@ def tensor(data, requires_grad=False):
     return Tensor(np.array(src, dtype=_F32), requires_grad=requires_grad)
 
 
-def _run_backward(root, g, observe=None):
-    """The backward engine: propagate g from root to the leaves, freeing the graph on the way.
+def _run_backward(root, g, observe=None, retain_graph=False):
+    """The backward engine: propagate g from root to the leaves, freeing the graph on the way (unless
+    ``retain_graph``: a persistent GradientTape back-propagates through it again).
 
     observe(node, grad), when given, sees every graph node with its incoming gradient (gradcheck
     uses it to bound float32 rounding)."""
@@ -360,7 +437,8 @@ def _run_backward(root, g, observe=None):
     grads = {root: g}
     for node in reversed(topo):
         ctx = node._ctx
-        node._ctx = _FREED
+        if not retain_graph:
+            node._ctx = _FREED
         g = grads.pop(node, None)
         if g is None:  # no path carried a gradient here (every consumer returned None)
             continue
@@ -387,6 +465,9 @@ def _bad_grad_shape(ctx, g, inp):
 
 def _accumulate(leaf, g, adopted):
     """Add g into leaf.grad. `adopted`: ids of arrays this backward may not hand to a leaf as is."""
+    if leaf._grad_is_array:  # a layer weight (Variable): .grad is the array the optimizer reads
+        leaf.grad = np.array(g, dtype=_F32) if leaf.grad is None else np.add(leaf.grad, g, dtype=_F32)
+        return
     if leaf.grad is None:
         # NOTE: a fresh array (a kernel's output) becomes .grad without a copy; views, read-only
         # arrays, the caller's grad and arrays already given to another leaf are copied, so no

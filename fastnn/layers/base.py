@@ -35,6 +35,15 @@ def structure_changed():
     _VERSION[0] += 1
 
 
+# attributes that hold other models' layers rather than sublayers (graphs, plans, caches)
+_UNTRACKED = frozenset(("_inbound_nodes", "_graph_layers", "_cached_plan", "_nodes", "_inputs", "_outputs",
+                        "_input_layer", "_layers", "optimizer"))
+
+
+def _unique(items):
+    return list(dict.fromkeys(items))
+
+
 def assign_weights(owner, variables, weights):
     """Write ``weights`` into ``variables`` after checking the count and every shape (all or nothing)."""
     weights = list(weights)
@@ -51,42 +60,59 @@ def assign_weights(owner, variables, weights):
         var.value[...] = arr
 
 
-class Variable:
-    """A layer weight: a float32 numpy array updated in place, plus its gradient buffer.
+class Variable(Tensor):
+    """A layer weight: a float32 numpy array updated in place, plus its gradient buffer. A Variable is a
+    leaf Tensor of the autograd (``requires_grad`` = trainable), so Tensor code, ``fastnn.ops`` and
+    GradientTape see it; its ``.grad`` is a plain array (what the optimizer reads).
 
-    ``name`` ("kernel"), ``path`` ("dense/kernel"), ``trainable``, ``shape``, ``numpy()``, ``assign()``.
+    ``name`` ("kernel"), ``path`` ("dense/kernel"), ``trainable``, ``value``, ``shape``, ``numpy()``, ``assign()``.
     """
 
-    __slots__ = ("value", "name", "path", "trainable", "regularizer", "grad")
+    __slots__ = ("name", "path", "trainable", "regularizer")
+    _grad_is_array = True
 
     def __init__(self, value, name, path, trainable=True, regularizer=None):
-        self.value = np.array(value, dtype=np.float32, order="C")  # owns its storage
+        self.data = np.array(value, dtype=np.float32, order="C")  # owns its storage
+        self._ctx = None
         self.name, self.path, self.trainable, self.regularizer = name, path, trainable, regularizer
-        self.grad = backend.of(self.value).zeros(self.value.shape) if trainable else None
+        self.grad = backend.of(self.data).zeros(self.data.shape) if trainable else None
 
     @property
-    def shape(self):
-        return self.value.shape
+    def value(self):
+        return self.data
+
+    @value.setter
+    def value(self, new):  # `var.value *= m` (in place) or `var.value = array` (copied into the storage)
+        if new is not self.data:
+            self.assign(new)
+
+    @property
+    def requires_grad(self):
+        return self.trainable
+
+    @requires_grad.setter
+    def requires_grad(self, flag):
+        self.trainable = bool(flag)
 
     @property
     def dtype(self):
         return "float32"
 
     def numpy(self):
-        return self.value.copy()
+        return self.data.copy()
 
     def __array__(self, dtype=None, copy=None):
-        return self.value if dtype is None else self.value.astype(dtype)
+        return self.data if dtype is None else self.data.astype(dtype)
 
     def assign(self, value):
-        value = np.asarray(value, dtype=np.float32)
-        if value.shape != self.value.shape:
-            raise ValueError(f"Variable '{self.path}' has shape {self.value.shape}, cannot assign a value "
+        value = np.asarray(value.data if isinstance(value, Tensor) else value, dtype=np.float32)
+        if value.shape != self.data.shape:
+            raise ValueError(f"Variable '{self.path}' has shape {self.data.shape}, cannot assign a value "
                              f"of shape {value.shape}")
-        self.value[...] = value
+        self.data[...] = value
 
     def __repr__(self):
-        return f"<Variable path={self.path}, shape={self.value.shape}, dtype=float32>"
+        return f"<Variable path={self.path}, shape={self.data.shape}, dtype=float32>"
 
 
 class Layer:
@@ -130,10 +156,17 @@ class Layer:
             self._batch_input_shape = (batch_size, int(input_dim))
 
     # ---- weights --------------------------------------------------------------------------------
-    def add_weight(self, shape, initializer="zeros", name=None, trainable=True, regularizer=None):
-        """Create a weight (Keras ``add_weight``) and return its Variable."""
-        init = initializers.get(initializer)
-        value = np.asarray(init(tuple(shape)), dtype=np.float32).reshape(shape)
+    def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, autocast=True, regularizer=None,
+                   constraint=None, aggregation="none", overwrite_with_gradient=False, name=None):
+        """Create a weight (Keras 3 ``add_weight``: initializer None = "glorot_uniform") and return its Variable."""
+        if constraint is not None:
+            raise ValueError(f"Layer '{self.name}': add_weight(constraint=...) is not supported yet")
+        if dtype not in (None, "float32", np.float32):
+            raise ValueError(f"Layer '{self.name}': add_weight: only dtype float32 is supported, got {dtype!r}")
+        shape = () if shape is None else tuple(int(d) for d in shape)
+        init = initializers.get("glorot_uniform" if initializer is None else initializer)
+        value = np.asarray(init(shape), dtype=np.float32).reshape(shape)
+        regularizer = regularizers.get(regularizer)
         name = name or f"variable_{len(self._weights)}"
         var = Variable(value, name, f"{self.name}/{name}", trainable=trainable, regularizer=regularizer)
         self._weights.append(var)
@@ -156,13 +189,31 @@ class Layer:
 
     @property
     def trainable_weights(self):
-        return [v for v in self._weights if v.trainable] if self._trainable else []
+        if not self._trainable:
+            return []
+        own = [v for v in self._weights if v.trainable]
+        return _unique(own + [v for layer in self._sublayers() for v in layer.trainable_weights])
 
     @property
     def non_trainable_weights(self):
+        everything = list(self._weights) + [v for layer in self._sublayers() for v in layer.weights]
         if not self._trainable:
-            return list(self._weights)
-        return [v for v in self._weights if not v.trainable]
+            return _unique(everything)
+        own = [v for v in self._weights if not v.trainable]
+        return _unique(own + [v for layer in self._sublayers() for v in layer.non_trainable_weights])
+
+    def _sublayers(self):
+        """Layers assigned to attributes of this one (also inside lists, tuples and dicts), as Keras tracks
+        them: a layer written with ``call`` owns their weights."""
+        found = []
+        for name, value in self.__dict__.items():
+            if name in _UNTRACKED:
+                continue
+            items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else (value,)
+            for item in items:
+                if isinstance(item, Layer) and item is not self:
+                    found.append(item)
+        return _unique(found)
 
     trainable_variables = trainable_weights
     non_trainable_variables = non_trainable_weights
@@ -188,8 +239,14 @@ class Layer:
 
     @property
     def losses(self):
-        """Regularization penalties of this layer's weights (floats)."""
-        return [v.regularizer(v.value) for v in self._weights if v.regularizer is not None]
+        """Regularization penalties of this layer's (and its sublayers') weights, and ``add_loss`` terms."""
+        own = [v.regularizer(v.value) for v in self._weights if v.regularizer is not None]
+        return own + list(self.__dict__.get("_added_losses", [])) + [p for layer in self._sublayers()
+                                                                     for p in layer.losses]
+
+    def add_loss(self, loss):
+        """Add a loss term (a number or a scalar Tensor) that ``model.losses`` reports (Keras ``add_loss``)."""
+        self.__dict__.setdefault("_added_losses", []).append(float(np.asarray(loss)))
 
     # ---- shapes and build -----------------------------------------------------------------------
     @property
@@ -427,10 +484,10 @@ class _KernelLayer(_WithActivation, Layer):
         self.kernel = self.bias = None
 
     def _build_kernel(self, kernel_shape):
-        self.kernel = self.add_weight(kernel_shape, self.kernel_initializer, "kernel",
+        self.kernel = self.add_weight(kernel_shape, self.kernel_initializer, name="kernel",
                                       regularizer=self.kernel_regularizer)
         if self.use_bias:
-            self.bias = self.add_weight(kernel_shape[-1:], self.bias_initializer, "bias",
+            self.bias = self.add_weight(kernel_shape[-1:], self.bias_initializer, name="bias",
                                         regularizer=self.bias_regularizer)
 
     def _forward(self, x, training, need_dx=True, logits=False):

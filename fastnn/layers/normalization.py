@@ -45,11 +45,11 @@ class BatchNormalization(Layer):
     def build(self, input_shape):
         c = (input_shape[-1],)
         if self.scale:
-            self.gamma = self.add_weight(c, self.gamma_initializer, "gamma", regularizer=self.gamma_regularizer)
+            self.gamma = self.add_weight(c, self.gamma_initializer, name="gamma", regularizer=self.gamma_regularizer)
         if self.center:
-            self.beta = self.add_weight(c, self.beta_initializer, "beta", regularizer=self.beta_regularizer)
-        self.moving_mean = self.add_weight(c, self.moving_mean_initializer, "moving_mean", trainable=False)
-        self.moving_variance = self.add_weight(c, self.moving_variance_initializer, "moving_variance", trainable=False)
+            self.beta = self.add_weight(c, self.beta_initializer, name="beta", regularizer=self.beta_regularizer)
+        self.moving_mean = self.add_weight(c, self.moving_mean_initializer, name="moving_mean", trainable=False)
+        self.moving_variance = self.add_weight(c, self.moving_variance_initializer, name="moving_variance", trainable=False)
 
     def _forward(self, x, training, need_dx=True):
         batch_stats = training and self._trainable

@@ -238,6 +238,8 @@ class Model(Trainer, Layer):
 
     # ---- weights --------------------------------------------------------------------------------
     def _sublayers(self):
+        if not hasattr(self, "_nodes"):  # a subclassed model: the layers assigned to its attributes
+            return Layer._sublayers(self)
         return [layer for layer in self.layers if layer is not self]
 
     @property
@@ -270,10 +272,6 @@ class Model(Trainer, Layer):
 
     trainable_variables = trainable_weights
     non_trainable_variables = non_trainable_weights
-
-    @property
-    def losses(self):
-        return [p for layer in self._sublayers() for p in layer.losses] + Layer.losses.fget(self)
 
     def _summary_layers(self):
         return self.layers

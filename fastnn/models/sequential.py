@@ -162,6 +162,9 @@ class Sequential(Model):
     def _act(self):
         return getattr(self._layers[-1], "_act", None) if self._layers else None
 
+    def _sublayers(self):
+        return list(self._layers)
+
     def _summary_is_graph(self):
         return False
 
