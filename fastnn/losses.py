@@ -181,9 +181,21 @@ class Loss:
         return _F32(total if self.reduction == "sum" else total / max(per.size, 1))
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        """The reduced loss as a Tensor (``.numpy()``, ``float()``), as Keras returns a backend tensor."""
+        """The reduced loss as a Tensor (``.numpy()``, ``float()``), as Keras returns a backend tensor; on a
+        prediction Tensor that records gradients (GradientTape, ``train_step``) it is differentiable."""
+        if isinstance(y_pred, Tensor) and y_pred.requires_grad and sample_weight is None \
+                and self.reduction in ("sum_over_batch_size", "sum", "mean"):
+            return self._tensor_value(y_true, y_pred)
         p = _f32(y_pred)
         return Tensor(self._reduce(self._per_sample(self._prepare_targets(y_true, p), p), sample_weight))
+
+    def _tensor_value(self, y_true, y_pred):
+        """The reduced loss of a prediction Tensor through the op set's loss Function (recorded)."""
+        cls, constants = self._function(False)
+        out = cls.apply(y_pred, self._prepare_targets(np.asarray(y_true), y_pred.data), **constants)
+        if self.reduction == "sum":
+            out = out * float(y_pred.data.size // y_pred.data.shape[-1])
+        return out
 
     def _value_and_grad(self, p, y, logits=False):
         """Reduced loss (float) and its gradient w.r.t. the model output ``p``, for prepared targets ``y``:
@@ -326,6 +338,11 @@ class LossFunctionWrapper(Loss):
 
     def _per_sample(self, y, p):
         return np.asarray(self.fn(Tensor(y), Tensor(p)).data, dtype=_F32)
+
+    def _tensor_value(self, y_true, y_pred):
+        per = self.fn(Tensor(_dense_targets(y_true, y_pred.data, self.name)), y_pred)
+        mean = per.mean() if per.data.ndim else per
+        return mean * float(y_pred.data.size // y_pred.data.shape[-1]) if self.reduction == "sum" else mean
 
     def _value_and_grad(self, p, y, logits=False):
         t = Tensor(p, requires_grad=True)

@@ -136,6 +136,8 @@ class Optimizer:
         grads, variables = list(grads), list(trainable_variables)
         if len(grads) != len(variables):
             raise ValueError(f"{type(self).__name__}.apply: got {len(grads)} gradients for {len(variables)} variables")
+        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]  # None: not connected (as Keras)
+        grads, variables = [g for g, _ in pairs], [v for _, v in pairs]
         arrays = []
         for g, v in zip(grads, variables):
             g = np.ascontiguousarray(g, dtype=np.float32)

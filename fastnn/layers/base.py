@@ -14,6 +14,7 @@ models all run (through the model's plan):
 ``layer(x)`` on Tensors runs the same pair as one node of the Tensor graph (``_LayerCall``).
 """
 import importlib
+import inspect
 
 import numpy as np
 
@@ -283,7 +284,20 @@ class Layer:
         """Create the weights for inputs of ``input_shape`` (batch dimension first, may be None)."""
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
+        """The output shape for ``input_shape``; a layer written with ``call`` and without this method finds
+        it by running ``call`` once on zeros (batch 1, unknown sizes 1)."""
+        if not self._writes_call():
+            return tuple(input_shape)
+        from fastnn.tensor import no_grad
+
+        def zeros(shape):
+            return Tensor(np.zeros(tuple(1 if d is None else d for d in shape), np.float32))
+
+        with no_grad():
+            out = self._user_call([zeros(s) for s in input_shape] if isinstance(input_shape, list)
+                                  else zeros(input_shape), False)
+        shapes = [(None,) + tuple(o.shape[1:]) for o in (out if isinstance(out, (list, tuple)) else [out])]
+        return shapes if isinstance(out, (list, tuple)) else shapes[0]
 
     def _check_input_shape(self, input_shape):
         """Raise ValueError (naming the layer and both shapes) if inputs of this shape cannot be used."""
@@ -308,6 +322,16 @@ class Layer:
         if not self.built:
             input_shape = [_batch_none(s) for s in input_shape] if isinstance(input_shape, list) else \
                 _batch_none(input_shape)
+            if self._writes_call():  # its output shape comes from running call, which needs the weights
+                self.build(input_shape)
+                self.built = True
+                try:
+                    output_shape = self.compute_output_shape(input_shape)
+                except Exception:
+                    self.built = False
+                    raise
+                self._input_shape, self._output_shape = input_shape, output_shape
+                return output_shape
             output_shape = self.compute_output_shape(input_shape)  # validates before any weight exists
             self.build(input_shape)
             self._input_shape, self._output_shape = input_shape, output_shape
@@ -335,11 +359,63 @@ class Layer:
         return cls(**config)
 
     # ---- math -----------------------------------------------------------------------------------
+    # Built-in layers implement the numpy-level pair _forward/_backward; a layer written by a user (Keras
+    # subclassing) implements call() on Tensors instead, and this default pair runs it through the autograd.
+    def _writes_call(self):
+        return type(self).call is not Layer.call
+
+    def _user_call(self, inputs, training):
+        cls = type(self)
+        takes = cls.__dict__.get("_call_takes_training")
+        if takes is None:
+            params = inspect.signature(cls.call).parameters
+            takes = "training" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+            cls._call_takes_training = takes
+        return self.call(inputs, training=training) if takes else self.call(inputs)
+
     def _forward(self, x, training, need_dx=True):
-        raise NotImplementedError(f"{type(self).__name__} does not implement _forward")
+        """call() on Tensors made from x (a list for several inputs); ctx is the graph it recorded."""
+        if not self._writes_call():
+            raise NotImplementedError(f"Layer '{self.name}' ({type(self).__name__}) does not implement call()")
+        record = _tensor._grad_enabled
+        inputs = [Tensor(a, requires_grad=need_dx and record) for a in x] if isinstance(x, list) else \
+            Tensor(x, requires_grad=need_dx and record)
+        out = self._user_call(inputs, training)
+        outs = out if isinstance(out, (list, tuple)) else [out]
+        arrays = [o.data if isinstance(o, Tensor) else np.asarray(o, dtype=np.float32) for o in outs]
+        y = arrays if isinstance(out, (list, tuple)) else arrays[0]
+        return y, ((inputs, outs, need_dx) if record else None)
 
     def _backward(self, ctx, dy):
-        raise NotImplementedError(f"{type(self).__name__} does not implement _backward")
+        """Back-propagates dy through the graph call() recorded: the weights' gradients (own and sublayers')
+        land in their ``.grad``; returns dx (a list for several inputs) or None."""
+        inputs, outs, need_dx = ctx
+        variables = self.trainable_weights
+        for v in variables:
+            v.grad = None
+        dys = dy if isinstance(dy, list) else [dy]
+        tracked = [(o, g) for o, g in zip(outs, dys) if isinstance(o, Tensor) and o.requires_grad]
+        if tracked:
+            # one backward pass through every output: L = sum(o * dy)
+            total = tracked[0][0] * tracked[0][1] if len(tracked) > 1 else None
+            _tensor._accumulating += 1
+            try:
+                if total is None:
+                    tracked[0][0].backward(tracked[0][1])
+                else:
+                    for o, g in tracked[1:]:
+                        total = total + o * g
+                    total.sum().backward()
+            finally:
+                _tensor._accumulating -= 1
+        for v in variables:
+            if v.grad is None:
+                v.grad = backend.of(v.value).zeros(v.shape)
+        if not need_dx:
+            return None
+        flat = inputs if isinstance(inputs, list) else [inputs]
+        dx = [t.grad.data if t.grad is not None else np.zeros_like(t.data) for t in flat]
+        return dx if isinstance(inputs, list) else dx[0]
 
     @staticmethod
     def _backward_into(fn, dy, *variables):
@@ -353,10 +429,13 @@ class Layer:
         return dx
 
     def call(self, inputs, training=False):
-        """Forward pass on Tensors (or arrays), differentiable (Keras ``call``); a list for several inputs."""
+        """Forward pass on Tensors (or arrays), differentiable (Keras ``call``); a list for several inputs.
+        The layer's trainable weights are inputs of the recorded node, so GradientTape reaches them."""
+        weights = self.trainable_weights if _tensor._grad_enabled else ()
         if isinstance(inputs, (list, tuple)):
-            return _LayerCall.apply(*[_as_input(x) for x in inputs], layer=self, training=bool(training), listed=True)
-        return _LayerCall.apply(_as_input(inputs), layer=self, training=bool(training))
+            xs = [_as_input(x) for x in inputs]
+            return _LayerCall.apply(*xs, *weights, layer=self, training=bool(training), inputs=len(xs), listed=True)
+        return _LayerCall.apply(_as_input(inputs), *weights, layer=self, training=bool(training))
 
     def __call__(self, inputs, training=False, **kwargs):
         if kwargs:
@@ -367,6 +446,9 @@ class Layer:
             self._maybe_build([_input_shape_of(x, self) for x in inputs])
         else:
             self._maybe_build(_input_shape_of(inputs, self))
+        if self._writes_call():  # user code: give it Tensors
+            inputs = [_as_tensor(x) for x in inputs] if isinstance(inputs, (list, tuple)) else _as_tensor(inputs)
+            return self._user_call(inputs, bool(training))
         return self.call(inputs, training=training)
 
     def __repr__(self):
@@ -375,24 +457,37 @@ class Layer:
 
 class _LayerCall(Function):
     """A whole layer as one node of the Tensor graph: forward is ``layer._forward``, backward
-    ``layer._backward`` (which also writes the weight gradients into the layer's Variables). ``listed``:
-    the layer takes its positional inputs as one list (merge layers)."""
+    ``layer._backward`` (which writes the weight gradients into the layer's Variables). The positional
+    arguments are the layer's ``inputs`` inputs, then its trainable weights (so that the node is recorded
+    when only they require grad); ``listed``: the layer takes its inputs as one list (merge layers)."""
 
-    def forward(self, *xs, layer=None, training=False, listed=False):
-        self.layer, self.listed = layer, listed
-        arrays = [np.ascontiguousarray(x, dtype=np.float32) for x in xs]
-        y, self.ctx = layer._forward(arrays if listed else arrays[0], training, any(self.needs_input_grad))
+    def forward(self, *args, layer=None, training=False, inputs=1, listed=False):
+        self.layer, self.listed, self.inputs = layer, listed, inputs
+        arrays = [np.ascontiguousarray(x, dtype=np.float32) for x in args[:inputs]]
+        y, self.ctx = layer._forward(arrays if listed else arrays[0], training, any(self.needs_input_grad[:inputs]))
         return y
 
     def backward(self, grad):
-        dx = self.layer._backward(self.ctx, np.ascontiguousarray(grad, dtype=np.float32))
-        if self.listed:
-            return tuple(dx) if dx is not None else (None,) * len(self.needs_input_grad)
-        return (dx,)
+        layer, grad = self.layer, np.ascontiguousarray(grad, dtype=np.float32)
+        if _tensor._accumulating:  # a layer called twice in this graph: sum its calls' weight gradients
+            variables = layer.trainable_weights
+            before = [v.grad for v in variables]
+            dx = layer._backward(self.ctx, grad)
+            for v, g in zip(variables, before):
+                if g is not None and v.grad is not g:
+                    v.grad = v.grad + g
+        else:
+            dx = layer._backward(self.ctx, grad)
+        dxs = (tuple(dx) if dx is not None else (None,) * self.inputs) if self.listed else (dx,)
+        return dxs + (None,) * (len(self.needs_input_grad) - self.inputs)
 
 
 def _as_input(x):
     return x if isinstance(x, Tensor) else np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _as_tensor(x):
+    return x if isinstance(x, Tensor) else Tensor(np.ascontiguousarray(x, dtype=np.float32))
 
 
 def _ints(shape):

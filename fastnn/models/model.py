@@ -82,6 +82,7 @@ class Model(Trainer, Layer):
     """
 
     _kind = "model"
+    _chain = False  # Sequential: its layers list is its graph
 
     def __init__(self, *args, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
         if args:
@@ -102,6 +103,17 @@ class Model(Trainer, Layer):
             if inputs is None or outputs is None:
                 raise ValueError("Model: a functional model needs both `inputs` and `outputs`")
             self._init_graph(inputs, outputs)
+        elif not self._chain:  # a subclassed model: its call() is its graph (one input, one output)
+            self._input_structure = self._output_structure = "single"
+            self._input_names, self._output_names = ["input_1"], ["output_1"]
+
+    @property
+    def _is_graph(self):
+        return "_nodes" in self.__dict__
+
+    @property
+    def _output_shapes(self):
+        return self.__dict__.get("_graph_output_shapes") or [self._output_shape]
 
     # ---- the graph ------------------------------------------------------------------------------
     def _init_graph(self, inputs, outputs):
@@ -123,11 +135,13 @@ class Model(Trainer, Layer):
                                   for i, n in enumerate(self._output_names)]
         shapes = [t.shape for t in self._inputs]
         self._input_shape = shapes[0] if len(shapes) == 1 else shapes
-        self._output_shapes = [t.shape for t in self._outputs]
-        self._output_shape = self._output_shapes[0] if len(self._outputs) == 1 else list(self._output_shapes)
+        self._graph_output_shapes = [t.shape for t in self._outputs]
+        self._output_shape = self._graph_output_shapes[0] if len(self._outputs) == 1 else list(self._graph_output_shapes)
         self.built = True
 
     def _plan_steps(self):
+        if not self._is_graph:  # the whole call() is one step
+            return [(self, (0,), (1,), True, True)], [0], [1], 2
         slot = {}
 
         def slot_of(t):
@@ -152,18 +166,17 @@ class Model(Trainer, Layer):
         return plan
 
     def _require_graph(self):
-        if not hasattr(self, "_nodes"):
-            raise ValueError(f"Model '{self.name}' has no graph: create it as fastnn.Model(inputs, outputs)")
+        if not self._is_graph and not self.built:
+            raise ValueError(f"Model '{self.name}' is not built yet: call it on data (or fit/predict) first")
 
     @property
     def inputs(self):
-        self._require_graph()
-        return list(self._inputs)
+        """The input KerasTensors (None for a subclassed or unbuilt model)."""
+        return list(self._inputs) if "_inputs" in self.__dict__ else None
 
     @property
     def outputs(self):
-        self._require_graph()
-        return list(self._outputs)
+        return list(self._outputs) if "_outputs" in self.__dict__ else None
 
     @property
     def input_names(self):
@@ -175,7 +188,7 @@ class Model(Trainer, Layer):
 
     @property
     def layers(self):
-        return list(getattr(self, "_graph_layers", []))
+        return list(self._graph_layers) if self._is_graph else Layer._sublayers(self)
 
     def get_layer(self, name=None, index=None):
         """The layer called ``name`` (or at position ``index`` of ``layers``)."""
@@ -194,6 +207,9 @@ class Model(Trainer, Layer):
 
     def _check_inputs(self, xs, what):
         """Input arrays against the inputs' shapes (Keras's message, naming the input and both shapes)."""
+        if not self._is_graph:
+            Layer._maybe_build(self, (None,) + xs[0].shape[1:])  # a subclassed model builds on its first data
+            return
         for k, (x, t) in enumerate(zip(xs, self._inputs)):
             expected = t.shape
             if x.ndim != len(expected) or any(e is not None and e != g for e, g in zip(expected[1:], x.shape[1:])):
@@ -203,7 +219,8 @@ class Model(Trainer, Layer):
 
     # ---- a model as a layer ----------------------------------------------------------------------
     def _maybe_build(self, input_shape):
-        self._require_graph()
+        if not self._is_graph:
+            return Layer._maybe_build(self, input_shape)
         shapes = input_shape if isinstance(input_shape, list) else [input_shape]
         if len(shapes) != len(self._inputs):
             raise ValueError(f"Model '{self.name}' expects {len(self._inputs)} input(s), got {len(shapes)}")
@@ -216,20 +233,26 @@ class Model(Trainer, Layer):
         return self._output_shape
 
     def compute_output_shape(self, input_shape):
-        return self._output_shape
+        return self._output_shape if self._is_graph else Layer.compute_output_shape(self, input_shape)
 
     @property
     def _act(self):
+        if not self._is_graph:
+            return None
         plan = self._plan()
         return "softmax" if len(plan.output_slots) == 1 and plan.output_softmax[0] is not None else None
 
     def _forward(self, x, training, need_dx=True, logits=False):
+        if not self._is_graph:
+            return Layer._forward(self, x, training, need_dx)
         plan = self._plan()
         outs, ctx = plan.forward(x if isinstance(x, list) else [x], training, need_dx,
                                  plan.softmax_steps if logits else ())
         return (outs[0] if len(outs) == 1 else outs), (plan, ctx, need_dx)
 
     def _backward(self, ctx, dy):
+        if not self._is_graph:
+            return Layer._backward(self, ctx, dy)
         plan, inner, need_dx = ctx
         dx = plan.backward(inner, dy if isinstance(dy, list) else [dy], need_dx)
         if dx is None:
@@ -238,7 +261,7 @@ class Model(Trainer, Layer):
 
     # ---- weights --------------------------------------------------------------------------------
     def _sublayers(self):
-        if not hasattr(self, "_nodes"):  # a subclassed model: the layers assigned to its attributes
+        if not self._is_graph:  # a subclassed model: the layers assigned to its attributes
             return Layer._sublayers(self)
         return [layer for layer in self.layers if layer is not self]
 
@@ -278,6 +301,8 @@ class Model(Trainer, Layer):
 
     def _summary_is_graph(self):
         """Keras 3 adds "Connected to" unless the graph is a chain of one-input, one-output calls."""
+        if not self._is_graph:
+            return False
         if len(self._inputs) != 1 or len(self._outputs) != 1:
             return True
         readers = {}

@@ -24,6 +24,8 @@ class Sequential(Model):
     ``model.inputs``, ``layer.output`` and feature extractors (``Model(model.inputs, layer.output)``) work.
     """
 
+    _chain = True
+
     def __init__(self, layers=None, trainable=True, name=None):
         Model.__init__(self, name=name or unique_name("sequential"), trainable=trainable)
         self._layers = []
@@ -37,6 +39,10 @@ class Sequential(Model):
     @property
     def layers(self):
         return list(self._layers)
+
+    @property
+    def _is_graph(self):
+        return True
 
     @property
     def _input_names(self):

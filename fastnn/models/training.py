@@ -86,7 +86,69 @@ class Trainer:
 
     @property
     def metrics(self):
-        return [m for _, m in getattr(self, "_output_metrics", [])]
+        """The compiled metrics; with an overridden ``train_step``, Keras's "loss" tracker comes first."""
+        compiled = [m for _, m in getattr(self, "_output_metrics", [])]
+        return [self._loss_tracker] + compiled if self._custom_step() else compiled
+
+    # ---- the tf.keras-style hooks an overridden train_step uses -----------------------------------
+    def _custom_step(self):
+        return type(self).train_step is not Trainer.train_step
+
+    @property
+    def _loss_tracker(self):
+        tracker = self.__dict__.get("_loss_tracker_metric")
+        if tracker is None:
+            tracker = self.__dict__["_loss_tracker_metric"] = metrics_module.Mean(name="loss")
+        return tracker
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The compiled loss(es) of ``y_pred`` (a Tensor, or a list per output) against ``y``, weighted, plus the
+        regularization losses: a Tensor that GradientTape differentiates (Keras 3's ``compute_loss``)."""
+        if sample_weight is not None:
+            raise ValueError("compute_loss: sample_weight is not supported yet")
+        preds = y_pred if isinstance(y_pred, (list, tuple)) else [y_pred]
+        ys = D.as_arrays(y, self._output_names, "compute_loss: y") if len(preds) > 1 else [y]
+        total = None
+        for loss, weight, yk, pk in zip(self._output_losses, self._output_loss_weights, ys, preds):
+            if loss is None:
+                continue
+            term = loss(yk, pk)
+            term = term if weight == 1.0 else term * weight
+            total = term if total is None else total + term
+        penalty = sum(self.losses)
+        return total + float(penalty) if penalty else total
+
+    def compiled_loss(self, y, y_pred, sample_weight=None, regularization_losses=None):
+        """tf.keras 2's ``self.compiled_loss(y, y_pred)``: compute_loss, also tracked by the "loss" metric."""
+        loss = self.compute_loss(y=y, y_pred=y_pred, sample_weight=sample_weight)
+        self._loss_tracker.update_state(float(loss.item()))
+        return loss
+
+    @property
+    def compiled_metrics(self):
+        """tf.keras 2's ``self.compiled_metrics.update_state(y, y_pred)`` over the compiled metrics."""
+        model = self
+
+        class _Compiled:
+            def update_state(self, y, y_pred, sample_weight=None):
+                preds = y_pred if isinstance(y_pred, (list, tuple)) else [y_pred]
+                ys = y if isinstance(y, (list, tuple)) else [y]
+                if not model._metrics_resolved:
+                    model._resolve_metrics([np.shape(t) for t in ys])
+                for k, m in model._output_metrics:
+                    m.update_state(np.asarray(ys[k]), np.asarray(preds[k]))
+        return _Compiled()
+
+    def train_step(self, data):
+        """One step on ``data`` = (x, y): override it in the tf.keras style (GradientTape inside,
+        ``self.compute_loss``, ``self.optimizer.apply``, return a dict of metric results)."""
+        x, y = data[0], data[1]
+        xs = x if isinstance(x, list) else [x]
+        ys = y if isinstance(y, list) else [y]
+        loss, _ = self._plan().train_step(xs, ys)
+        logs = {m.name: _pythonify(m.result()) for m in self.metrics}
+        logs["loss"] = loss
+        return logs
 
     @property
     def metrics_names(self):
@@ -190,11 +252,27 @@ class Trainer:
                         logs[f"{name}_loss"] = totals[2][k] / seen
             return dict(sorted(logs.items()))
 
-        train_step, begin_hooks, end_hooks = plan.train_step, cbs.needs_batch_begin, cbs.needs_batch_end
+        custom = self._custom_step()
+        if custom:  # the user's train_step gets (x, y) as given (one array or a list) and returns the logs
+            for m in self.metrics:
+                m.reset_state()
+            user_logs = {}
+
+            def train_step(xb, yb, wb=None):
+                out = self.train_step((xb[0] if len(xb) == 1 else xb, yb[0] if len(yb) == 1 else yb))
+                user_logs.clear()
+                user_logs.update((k, _pythonify(v.numpy() if hasattr(v, "numpy") else v)) for k, v in out.items())
+                return float(user_logs.get("loss", 0.0)), []
+
+            def batch_logs():  # noqa: F811 (the user's train_step reports the logs)
+                return dict(sorted(user_logs.items()))
+        else:
+            train_step = plan.train_step
+        begin_hooks, end_hooks = cbs.needs_batch_begin, cbs.needs_batch_end
         cbs.on_train_begin()
         epoch_logs = {}
         for epoch in range(initial_epoch, epochs):
-            for m in metrics:
+            for m in (self.metrics if custom else metrics):
                 m.reset_state()
             totals[0] = totals[1] = 0
             totals[2] = [0.0] * len(names)
