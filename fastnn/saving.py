@@ -228,9 +228,9 @@ def functional_config(model):
         args = tensor(node.inputs[0]) if node.single_input else [tensor(t) for t in node.inputs]
         return {"args": [args], "kwargs": {}}
 
+    # an InputLayer's own node reads nothing: Keras lists no call for it
     layers = [{**_entry(layer), "name": layer.name,
-               "inbound_nodes": [] if isinstance(layer, layers_module.InputLayer)
-               else [node_config(node) for node in calls[id(layer)]]}
+               "inbound_nodes": [node_config(node) for node in calls[id(layer)] if node.inputs]}
               for layer in model.layers]
     return {"name": model.name, "trainable": model.trainable, "layers": layers,
             "input_layers": _structure_config(model._inputs, model._input_structure, model._input_names, history),
@@ -325,11 +325,11 @@ def _node_args(node, name, resolve):
 
 
 def _tensor_ref(tensor, name):
-    config = tensor.get("config") if isinstance(tensor, dict) and tensor.get("class_name") == "__keras_tensor__" \
-        else None
-    if not isinstance(config, dict):
+    """The keras_history of a call argument, which must be a "__keras_tensor__"."""
+    is_tensor = isinstance(tensor, dict) and tensor.get("class_name") == "__keras_tensor__"
+    if not (is_tensor and isinstance(tensor.get("config"), dict)):
         raise ValueError(f"config: layer {name!r} is called on {tensor!r}, not a __keras_tensor__")
-    return config.get("keras_history")
+    return tensor["config"].get("keras_history")
 
 
 def _history(ref):

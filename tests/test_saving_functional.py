@@ -159,6 +159,14 @@ def test_save_weights_load_weights(tmp_path, suffix):
     np.testing.assert_array_equal(model.predict(X4, verbose=0), other.predict(X4, verbose=0))
 
 
+def test_sequential_nested_in_sequential_uses_the_nested_paths(tmp_path):
+    model = Sequential([Input((4,)), Sequential([Dense(3)]), Dense(2)])
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as z, np.load(z.open("model.weights.npz")) as npz:
+        assert "layers/sequential/layers/dense/vars/0" in npz.files
+    np.testing.assert_array_equal(load_model(tmp_path / "m.keras").predict(X4, verbose=0), model.predict(X4, verbose=0))
+
+
 # ---- configs fastnn refuses --------------------------------------------------------------------------------
 def saved_config(tmp_path):
     model = residual_model()
@@ -189,53 +197,49 @@ def test_unknown_layer_class(tmp_path, class_name):
         load_edited(tmp_path, config)
 
 
-def test_unknown_top_level_class(tmp_path):
+@pytest.mark.parametrize("class_name", ["os", ["Functional"]])
+def test_unknown_top_level_class(tmp_path, class_name):
     config = saved_config(tmp_path)
-    config["class_name"] = "os"
-    with pytest.raises(ValueError, match="unsupported model class 'os'"):
+    config["class_name"] = class_name
+    with pytest.raises(ValueError, match=f"unsupported model class {class_name!r}".replace("[", r"\[")):
         load_edited(tmp_path, config)
 
 
-def first_history(config, name, node=0):
-    args = entry_named(config, name)["inbound_nodes"][node]["args"][0]
-    return args["config"]["keras_history"]
-
-
-def test_missing_inbound_layer(tmp_path):
+def test_call_keywords_keras_writes_load(tmp_path):
     config = saved_config(tmp_path)
-    first_history(config, "shared")[0] = "ghost"
-    with pytest.raises(ValueError, match="names layer 'ghost', which is not in the model"):
+    entry_named(config, "shared")["inbound_nodes"][0]["kwargs"] = {"mask": None}  # Keras's, for nested models
+    assert load_edited(tmp_path, config).count_params() == residual_model().count_params()
+    entry_named(config, "shared")["inbound_nodes"][0]["kwargs"] = {"mask": "x"}
+    with pytest.raises(ValueError, match="a call that fastnn cannot make"):
         load_edited(tmp_path, config)
 
 
-def test_node_index_out_of_range(tmp_path):
-    config = saved_config(tmp_path)
-    first_history(config, "shared", node=1)[1] = 7
-    with pytest.raises(ValueError, match=r"names node 7 of layer '.*', which has 1 node"):
-        load_edited(tmp_path, config)
-    config = saved_config(tmp_path)
+def edit_history(node, position, value):
+    """An edit of config.json: item ``position`` of the keras_history of call ``node`` of layer 'shared'."""
+    def edit(config):
+        entry_named(config, "shared")["inbound_nodes"][node]["args"][0]["config"]["keras_history"][position] = value
+    return edit
+
+
+def edit_output_node(config):
     config["config"]["output_layers"][1] = 2
-    with pytest.raises(ValueError, match="names node 2 of layer"):
-        load_edited(tmp_path, config)
 
 
-def test_tensor_index_out_of_range_and_bad_references(tmp_path):
-    config = saved_config(tmp_path)
-    first_history(config, "shared")[2] = 3
-    with pytest.raises(ValueError, match="names output 3"):
-        load_edited(tmp_path, config)
-    config = saved_config(tmp_path)
+def edit_call_argument(config):
     entry_named(config, "shared")["inbound_nodes"][0]["args"] = ["print('hi')"]
-    with pytest.raises(ValueError, match="not a __keras_tensor__"):
-        load_edited(tmp_path, config)
-    config = saved_config(tmp_path)
-    first_history(config, "shared")[1] = "0"
-    with pytest.raises(ValueError, match="is not a keras_history"):
-        load_edited(tmp_path, config)
 
 
-def test_calls_that_wait_on_each_other(tmp_path):
+@pytest.mark.parametrize("edit, message", [
+    (edit_history(0, 0, "ghost"), "names layer 'ghost', which is not in the model"),
+    (edit_history(1, slice(0, 2), ["shared", 7]), r"names node 7 of layer 'shared', which has 2 node"),
+    (edit_output_node, r"names node 2 of layer '\w+', which has 1 node"),
+    (edit_history(0, 2, 3), "names output 3 of layer"),
+    (edit_history(0, 1, "0"), "is not a keras_history"),
+    (edit_call_argument, "not a __keras_tensor__"),
+    (edit_history(0, slice(0, 2), ["shared", 1]), r"'shared'\] wait on each other"),  # its 1st call reads its 2nd
+], ids=["missing layer", "node index", "output node index", "tensor index", "bad history", "not a tensor", "cycle"])
+def test_bad_graph_references(tmp_path, edit, message):
     config = saved_config(tmp_path)
-    first_history(config, "shared")[:2] = ["shared", 1]  # its first call reads its second
-    with pytest.raises(ValueError, match=r"'shared'] wait on each other"):
+    edit(config)
+    with pytest.raises(ValueError, match=message):
         load_edited(tmp_path, config)

@@ -24,9 +24,10 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """Load a model saved by `model.save(path)`: same architecture, weights, compile configuration and
     optimizer state (training resumes exactly where it stopped). See fastnn.saving for the format."""
     config, weights, source = saving.read_model_file(filepath, custom_objects)
-    cls = _MODEL_CLASSES.get(config.get("class_name"))
+    name = config.get("class_name")
+    cls = _MODEL_CLASSES.get(name) if isinstance(name, str) else None
     if cls is None:
-        raise ValueError(f"{source}: unsupported model class {config.get('class_name')!r} (fastnn loads Sequential "
+        raise ValueError(f"{source}: unsupported model class {name!r} (fastnn loads Sequential "
                          f"and Functional models)")
     try:
         model = cls.from_config(config["config"])
