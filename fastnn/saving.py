@@ -2,8 +2,10 @@
 
 A `.keras` file is a zip holding
   metadata.json      {"keras_version", "fastnn_version", "date_saved"}
-  config.json        {"module", "class_name", "config", "build_config", "compile_config"}
-  model.weights.npz  layer weights under "layers/<class>[_k]/vars/<i>" (see _layer_paths) and the optimizer state under
+  config.json        {"module", "class_name", "config", "registered_name", "build_config", "compile_config"}; a
+                     graph model's config is Keras 3's functional layout (see functional_config)
+  model.weights.npz  layer weights under "layers/<class>[_k]/vars/<i>" (see _layer_paths; a nested model's layers
+                     under "layers/functional/layers/...") and the optimizer state under
                      "optimizer/vars/<i>" (0: the iteration count, then each slot array of each trainable
                      variable in model order) — Keras's `weights_format="npz"` object paths.
 Nothing in a file is executed: classes are looked up by name among fastnn's own layers, losses,
@@ -22,6 +24,7 @@ import zipfile
 
 import numpy as np
 
+from fastnn import layers as layers_module
 from fastnn._naming import _snake_case
 
 _FORMAT_KERAS_VERSION = "3.0.0"  # the Keras file layout these files follow
@@ -49,16 +52,27 @@ def _atomic_write(filepath, write, overwrite=True):
 
 
 # ---- weights ---------------------------------------------------------------------------------------
-def _layer_paths(model):
-    """(path, layer) per layer. As in Keras 3's saving_lib, a path names the layer by its class and its
-    rank among same-class layers of the model ("layers/dense", "layers/dense_1"), not by its global
-    name, so weights load into another instance of the same architecture."""
+def _class_name(layer):
+    """The class name Keras writes: a graph model is a "Functional" (what keras.Model(inputs, outputs) makes)."""
+    name = type(layer).__name__
+    return "Functional" if name == "Model" else name
+
+
+def _layer_paths(model, prefix="layers/"):
+    """(path, layer) per layer that holds weights. As in Keras 3's saving_lib, a path names the layer by its class
+    and its rank among same-class layers of its model ("layers/dense", "layers/dense_1"), not by its global
+    name, so weights load into another instance of the same architecture; a nested model's layers continue
+    its own path ("layers/functional/layers/dense")."""
     seen = {}
     for layer in model.layers:
-        base = _snake_case(type(layer).__name__)
+        base = _snake_case(_class_name(layer))
         k = seen.get(base, 0)
         seen[base] = k + 1
-        yield f"layers/{base}" + (f"_{k}" if k else ""), layer
+        path = prefix + base + (f"_{k}" if k else "")
+        if layer._kind == "model":
+            yield from _layer_paths(layer, path + "/layers/")
+        else:
+            yield path, layer
 
 
 def _weight_arrays(model):
@@ -173,11 +187,175 @@ def _deserialize(entry, module, what):
     return cls.from_config(entry.get("config") or {})
 
 
+# Keras 3's "module" of the objects a config names (every other one is a layer: "keras.layers")
+_MODULES = {"Functional": "keras.src.models.functional", "Sequential": "keras"}
+
+
+def _entry(layer):
+    """Keras 3's serialized object: module, class_name, config, registered_name and build_config."""
+    class_name = _class_name(layer)
+    entry = {"module": _MODULES.get(class_name, "keras.layers"), "class_name": class_name,
+             "config": layer.get_config(), "registered_name": "Functional" if class_name == "Functional" else None}
+    if not isinstance(layer, layers_module.InputLayer):  # Keras writes none for the one layer never built by a call
+        entry["build_config"] = layer.get_build_config()
+    return entry
+
+
+def _calls_in(model):
+    """{id(layer): that layer's nodes inside ``model``, in call order}. Their positions are the node indices of the
+    config: Keras renumbers the calls of a layer that is also called outside the model."""
+    mine = {id(node) for node in model._nodes} | {id(t.node) for t in model._inputs}
+    return {id(layer): [node for node in layer._inbound_nodes if id(node) in mine] for layer in model.layers}
+
+
+def functional_config(model):
+    """Keras 3's config of a graph model: {"name", "trainable", "layers", "input_layers", "output_layers"}. Each
+    layer entry lists its calls ("inbound_nodes": {"args": [tensor or list of tensors], "kwargs": {}}), a tensor
+    being {"class_name": "__keras_tensor__", "config": {"shape", "dtype", "keras_history": [layer name, node
+    index, tensor index]}}; inputs and outputs are such histories: one, a list, or a dict by key as the model
+    was made."""
+    calls = _calls_in(model)
+
+    def history(t):
+        layer = t.node.layer
+        return [layer.name, calls[id(layer)].index(t.node), t.index]
+
+    def tensor(t):
+        return {"class_name": "__keras_tensor__",
+                "config": {"shape": list(t.shape), "dtype": t.dtype, "keras_history": history(t)}}
+
+    def node_config(node):
+        args = tensor(node.inputs[0]) if node.single_input else [tensor(t) for t in node.inputs]
+        return {"args": [args], "kwargs": {}}
+
+    # an InputLayer's own node reads nothing: Keras lists no call for it
+    layers = [{**_entry(layer), "name": layer.name,
+               "inbound_nodes": [node_config(node) for node in calls[id(layer)] if node.inputs]}
+              for layer in model.layers]
+    return {"name": model.name, "trainable": model.trainable, "layers": layers,
+            "input_layers": _structure_config(model._inputs, model._input_structure, model._input_names, history),
+            "output_layers": _structure_config(model._outputs, model._output_structure, model._output_names,
+                                               history)}
+
+
+def _structure_config(tensors, structure, names, history):
+    refs = [history(t) for t in tensors]
+    if structure == "single":
+        return refs[0]
+    return dict(zip(names, refs)) if structure == "dict" else refs
+
+
+def _layer_class(class_name, model_classes):
+    """The class a config entry names: one of fastnn's own layers (``fastnn.layers.__all__``) or a model class
+    of ``model_classes``; anything else is refused, nothing is imported or looked up elsewhere."""
+    if class_name in model_classes:
+        return model_classes[class_name]
+    cls = getattr(layers_module, class_name) if class_name in layers_module.__all__ else None
+    if not (isinstance(cls, type) and issubclass(cls, layers_module.Layer)):
+        raise ValueError(f"Unknown layer class in config: {class_name!r} (fastnn loads its own layers and "
+                         f"{sorted(model_classes)} only)")
+    return cls
+
+
+def functional_graph(config, model_classes):
+    """(inputs, outputs) of the graph a ``functional_config`` describes: every layer rebuilt from its entry, then
+    called on the tensors its "inbound_nodes" name, in order. ``model_classes`` maps "Functional", "Model" and
+    "Sequential" to the classes of nested models (this module does not import fastnn.models)."""
+    layers, pending = {}, {}
+    for entry in config["layers"]:
+        name = entry["name"]
+        if name in layers:
+            raise ValueError(f"config: two layers are named {name!r}")
+        layers[name] = _layer_class(entry["class_name"], model_classes).from_config(entry["config"])
+        pending[name] = list(entry["inbound_nodes"])
+    # nodes a layer will have: those made already (an InputLayer's) and those its entry makes
+    counts = {name: len(layer._inbound_nodes) + len(pending[name]) for name, layer in layers.items()}
+
+    def resolve(ref):
+        """The KerasTensor a keras_history names, or None while its node is not made yet."""
+        name, node, index = _history(ref)
+        if name not in layers:
+            raise ValueError(f"config: tensor {ref!r} names layer {name!r}, which is not in the model")
+        if not 0 <= node < counts[name]:
+            raise ValueError(f"config: tensor {ref!r} names node {node} of layer {name!r}, which has "
+                             f"{counts[name]} node(s)")
+        nodes = layers[name]._inbound_nodes
+        if node >= len(nodes):
+            return None
+        if not 0 <= index < len(nodes[node].outputs):
+            raise ValueError(f"config: tensor {ref!r} names output {index} of layer {name!r}, which has "
+                             f"{len(nodes[node].outputs)} output(s)")
+        return nodes[node].outputs[index]
+
+    _call_layers(layers, pending, resolve)
+    return (_structure_from_config(config["input_layers"], resolve),
+            _structure_from_config(config["output_layers"], resolve))
+
+
+def _call_layers(layers, pending, resolve):
+    """Call every layer on its nodes' arguments, each layer's calls in order; a call waits until the layers it
+    reads from have made those tensors (a shared layer's later call may read a layer listed after it)."""
+    progress = True
+    while progress:
+        progress = False
+        for name, nodes in pending.items():
+            while nodes:
+                args = _node_args(nodes[0], name, resolve)
+                if args is None:
+                    break
+                layers[name](args)
+                nodes.pop(0)
+                progress = True
+    waiting = sorted(name for name, nodes in pending.items() if nodes)
+    if waiting:
+        raise ValueError(f"config: the calls of layers {waiting} wait on each other (a cycle in inbound_nodes)")
+
+
+def _node_args(node, name, resolve):
+    """The KerasTensor (or list of them) of one "inbound_nodes" entry, or None if one is not made yet. Keras writes
+    {"mask": None} for nested models: call keywords must be None, fastnn's layers take none."""
+    args, kwargs = node.get("args"), node.get("kwargs") or {}
+    if not (isinstance(args, list) and len(args) == 1) or any(v is not None for v in kwargs.values()):
+        raise ValueError(f"config: layer {name!r} has a call that fastnn cannot make: {node!r}")
+    refs = args[0] if isinstance(args[0], list) else [args[0]]
+    tensors = [resolve(_tensor_ref(ref, name)) for ref in refs]
+    if any(t is None for t in tensors):
+        return None
+    return tensors if isinstance(args[0], list) else tensors[0]
+
+
+def _tensor_ref(tensor, name):
+    """The keras_history of a call argument, which must be a "__keras_tensor__"."""
+    is_tensor = isinstance(tensor, dict) and tensor.get("class_name") == "__keras_tensor__"
+    if not (is_tensor and isinstance(tensor.get("config"), dict)):
+        raise ValueError(f"config: layer {name!r} is called on {tensor!r}, not a __keras_tensor__")
+    return tensor["config"].get("keras_history")
+
+
+def _history(ref):
+    if not (isinstance(ref, list) and len(ref) == 3 and isinstance(ref[0], str)
+            and all(type(i) is int for i in ref[1:])):
+        raise ValueError(f"config: {ref!r} is not a keras_history [layer name, node index, tensor index]")
+    return ref
+
+
+def _structure_from_config(refs, resolve):
+    """The model's inputs or outputs: one tensor, a list, or a dict by key (inverse of _structure_config)."""
+    if isinstance(refs, dict):
+        return {key: resolve(ref) for key, ref in refs.items()}
+    if isinstance(refs, list) and refs and isinstance(refs[0], str):
+        return resolve(refs)
+    return [resolve(ref) for ref in refs]
+
+
 def _compile_config(model):
     if not getattr(model, "compiled", False):
         return None
     metrics = model._metric_ids  # one list per output
+    weights = model._output_loss_weights
     return {"optimizer": _serialize(model.optimizer), "loss": _serialize(model.loss),
+            # by output name (compile takes that for every model); None: compile's default, all 1
+            "loss_weights": None if all(w == 1.0 for w in weights) else dict(zip(model._output_names, weights)),
             "metrics": _serialize(metrics[0] if len(metrics) == 1 else metrics)}
 
 
@@ -187,6 +365,7 @@ def _compile_from_config(model, config):
     if isinstance(optimizer, dict):
         optimizer = optimizers.get(optimizer)
     model.compile(optimizer=optimizer, loss=_deserialize(config["loss"], losses, "loss"),
+                  loss_weights=config.get("loss_weights"),
                   metrics=_deserialize(config.get("metrics", []), metrics, "metric"))
 
 
@@ -200,9 +379,7 @@ def save_model(model, filepath, overwrite=True):
     if not model.built:
         raise ValueError(f"save: model '{model.name}' is not built yet: call it on data or build() it first")
     from fastnn import __version__
-    config = {"module": "fastnn.models", "class_name": type(model).__name__, "config": model.get_config(),
-              "registered_name": None, "build_config": {"input_shape": list(model._input_shape)},
-              "compile_config": _compile_config(model)}
+    config = {**_entry(model), "compile_config": _compile_config(model)}
     metadata = {"keras_version": _FORMAT_KERAS_VERSION, "fastnn_version": __version__,
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
     weights = _npz_bytes({**_weight_arrays(model), **_optimizer_arrays(model)})
@@ -241,7 +418,8 @@ def read_model_file(filepath, custom_objects=None):
             raise
         raise ValueError(f"{source}: the file is corrupted ({e})") from None
     if not isinstance(config, dict):
-        raise ValueError(f"{source}: unsupported model class {config!r} (fastnn loads Sequential models)")
+        raise ValueError(f"{source}: unsupported model class {config!r} (fastnn loads Sequential and functional "
+                         f"models)")
     return config, weights, source
 
 

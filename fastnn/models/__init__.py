@@ -16,16 +16,21 @@ from fastnn.models.sequential import Sequential
 
 __all__ = ["Model", "Sequential", "load_model"]
 
+# the classes a `.keras` file may name at its top ("Functional": what Keras 3 writes for Model(inputs, outputs))
+_MODEL_CLASSES = {"Sequential": Sequential, "Functional": Model, "Model": Model}
+
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """Load a model saved by `model.save(path)`: same architecture, weights, compile configuration and
     optimizer state (training resumes exactly where it stopped). See fastnn.saving for the format."""
     config, weights, source = saving.read_model_file(filepath, custom_objects)
-    if config.get("class_name") != "Sequential":
-        raise ValueError(f"{source}: unsupported model class {config.get('class_name')!r} (fastnn loads Sequential "
-                         f"models)")
+    name = config.get("class_name")
+    cls = _MODEL_CLASSES.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ValueError(f"{source}: unsupported model class {name!r} (fastnn loads Sequential "
+                         f"and Functional models)")
     try:
-        model = Sequential.from_config(config["config"])
+        model = cls.from_config(config["config"])
         shape = (config.get("build_config") or {}).get("input_shape")
         if shape is not None and not model.built:
             model.build(tuple(shape))

@@ -318,3 +318,19 @@ class Model(Trainer, Layer):
         """Print Keras 3's summary table (layer name and type, output shape, param count, totals; "Connected to"
         for graphs that are not a chain)."""
         print_summary(self, line_length, positions, print_fn)
+
+    # ---- config ---------------------------------------------------------------------------------
+    def get_config(self):
+        """Keras 3's functional config: every layer with its calls inside this model ("inbound_nodes") and the
+        inputs/outputs as [layer name, node index, tensor index] (layout: ``fastnn.saving.functional_config``)."""
+        from fastnn import saving  # saving is imported by the models package: not at the top of this module
+        self._require_graph()
+        return saving.functional_config(self)
+
+    @classmethod
+    def from_config(cls, config):
+        """The model ``get_config()`` describes, with new weights. Only fastnn's own layer classes are built."""
+        from fastnn import saving
+        from fastnn.models import _MODEL_CLASSES  # the package imports this module: not at its top
+        inputs, outputs = saving.functional_graph(config, _MODEL_CLASSES)
+        return cls(inputs, outputs, name=config.get("name"), trainable=config.get("trainable", True))
