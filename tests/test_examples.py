@@ -8,7 +8,8 @@ import pytest
 import fastnn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EXAMPLES = ["mlp_sparse.py", "mlp_input_dim.py", "small_cnn.py", "mnist_cnn.py", "tf_keras_mlp.py"]
+EXAMPLES = ["mlp_sparse.py", "mlp_input_dim.py", "small_cnn.py", "mnist_cnn.py", "tf_keras_mlp.py",
+            "functional_multi_input.py"]
 
 
 def _run(args):
