@@ -414,8 +414,6 @@ def test_summary_connected_to_matches_keras(capsys):
 RESIDUAL_LAYERS = ["pixels", "hidden", "shared", "residual", "side", "concat", "cls", "reg"]  # Keras 3.15
 
 
-@pytest.mark.xfail(strict=True, reason="Model.layers lists every InputLayer first (fastnn/models/model.py "
-                                       "_init_graph), Keras 3 orders layers by graph depth")
 def test_layers_order_follows_graph_depth_as_keras():
     pixels, side = fastnn.Input((64,), name="pixels"), fastnn.Input((2,), name="side")
     h = layers.Dense(16, activation="relu", name="hidden")(pixels)
@@ -445,9 +443,6 @@ Model: "outer"
 """  # Keras 3.15
 
 
-@pytest.mark.xfail(strict=True, reason="summary prints a multi-output layer's shapes as '(None, 1), (None, 2)' "
-                                       "(fastnn/models/summary.py _shape_text), Keras 3 as a list '[(None, 1), "
-                                       "(None, 2)]'")
 def test_summary_of_a_nested_multi_output_model_matches_keras(capsys):
     a = fastnn.Input((8,), name="pix")
     inner = fastnn.Model(a, [layers.Dense(1, name="d1")(a), layers.Dense(2, name="d2")(a)], name="inner")
@@ -486,8 +481,6 @@ def test_bad_data_names_the_inputs(digits):
         model.predict({"pixels": xd["pixels"], "side": np.zeros((16, 3))}, verbose=0)
 
 
-@pytest.mark.xfail(strict=True, reason="a KerasTensor given to predict fails in KerasTensor.__array__ "
-                                       "(fastnn/_graph.py) with a TypeError that does not name the input")
 def test_keras_tensor_given_to_predict_is_a_value_error_naming_the_input():
     inputs = fastnn.Input((4,), name="pixels")
     model = fastnn.Model(inputs, layers.Dense(2)(inputs))

@@ -5,6 +5,7 @@ import os
 import numpy as np
 
 from fastnn import backend
+from fastnn._graph import KerasTensor
 
 _F32 = np.float32
 
@@ -13,6 +14,9 @@ def as_array(data, what):
     """A numeric numpy array (no copy for arrays; Tensors unwrap) or a ValueError/TypeError naming ``what``."""
     if data is None:
         raise ValueError(f"{what} is required, got None")
+    if isinstance(data, KerasTensor):
+        raise ValueError(f"{what} is a symbolic KerasTensor (shape {data.shape}): pass arrays of data; a KerasTensor "
+                         f"only describes a model's graph")
     arr = np.asarray(data)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{what} must be numeric (int, uint or float), got dtype {arr.dtype}")
@@ -26,6 +30,9 @@ def as_array(data, what):
 def as_arrays(data, names, what):
     """``data`` (one array, a list/tuple in ``names`` order, or a dict by name) as a list of arrays, one per
     name. A ValueError names what is missing, extra or miscounted."""
+    if isinstance(data, KerasTensor):
+        raise ValueError(f"{what}: got the symbolic KerasTensor {data.name!r} (shape {data.shape}) for the model's "
+                         f"input(s) {names}: pass arrays of data; a KerasTensor only describes a model's graph")
     if isinstance(data, dict):
         missing = [n for n in names if n not in data]
         if missing:

@@ -70,6 +70,22 @@ def _graph_nodes(inputs, outputs):
     return order
 
 
+def _layers_by_depth(nodes):
+    """Keras 3's ``model.layers`` order: by graph depth, deepest (inputs) first, ties in the order a walk from
+    the outputs meets them. ``nodes`` is that walk's post-order (inputs before the nodes that read them)."""
+    node_depth, layer_depth = {}, {}
+    for node in reversed(nodes):
+        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = node_depth[id(node)] = depth
+        for t in node.inputs:
+            node_depth[id(t.node)] = max(depth + 1, node_depth.get(id(t.node), 0))
+    first_seen = {}
+    for node in nodes:
+        first_seen.setdefault(id(node.layer), (len(first_seen), node.layer))
+    ordered = sorted(first_seen.values(), key=lambda item: (-layer_depth[id(item[1])], item[0]))
+    return [layer for _, layer in ordered]
+
+
 class Model(Trainer, Layer):
     """A trainable graph of layers: ``fastnn.Model(inputs, outputs)`` with KerasTensors (one, a list or a dict
     of each), Keras 3's Functional API. A Model is a layer too: call it on KerasTensors to nest it, or on
@@ -124,10 +140,7 @@ class Model(Trainer, Layer):
                 raise ValueError(f"Model: every input must come from fastnn.Input, got {t!r} made by layer "
                                  f"'{t.node.layer.name}'")
         self._nodes = _graph_nodes(self._inputs, self._outputs)
-        layers = [t.node.layer for t in self._inputs]
-        for node in self._nodes:
-            layers.append(node.layer)
-        self._graph_layers = list(dict.fromkeys(layers))
+        self._graph_layers = _layers_by_depth(self._nodes)
         self._input_names = input_keys or [t.node.layer.name for t in self._inputs]
         self._output_names = output_keys or [t.node.layer.name for t in self._outputs]
         if len(set(self._output_names)) != len(self._output_names):  # one layer's outputs, or a layer used twice

@@ -43,7 +43,7 @@ def _cell(text, width, right=False):
 
 def _shape_text(layer):
     shape = layer._output_shape
-    return ", ".join(shape_str(s) for s in shape) if isinstance(shape, list) else shape_str(shape)
+    return "[" + ", ".join(shape_str(s) for s in shape) + "]" if isinstance(shape, list) else shape_str(shape)
 
 
 def _connections(layer, nodes):
