@@ -23,7 +23,7 @@ def _flatten(structure, what):
     if isinstance(structure, KerasTensor):
         return [structure], "single", None
     if isinstance(structure, dict):
-        items = list(structure.items())
+        items = sorted(structure.items())  # Keras flattens dicts in sorted key order
         tensors, keys = [t for _, t in items], [k for k, _ in items]
         kind = "dict"
     elif isinstance(structure, (list, tuple)):

@@ -191,9 +191,10 @@ class Sequential(Model):
         model = cls(name=config.get("name"), trainable=config.get("trainable", True))
         if config.get("batch_input_shape") is not None:
             model._batch_input_shape = tuple(config["batch_input_shape"])
+        models = {"Sequential": Sequential, "Functional": Model, "Model": Model}
         for entry in config["layers"]:
-            layer_cls = getattr(layers_module, entry["class_name"], None) or (
-                cls if entry["class_name"] == cls.__name__ else None)
+            name = entry["class_name"]
+            layer_cls = models.get(name) or (getattr(layers_module, name, None) if name in layers_module.__all__ else None)
             if layer_cls is None:
                 raise ValueError(f"Unknown layer class in config: {entry['class_name']!r}")
             model.add(layer_cls.from_config(entry["config"]))
