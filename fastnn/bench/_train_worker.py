@@ -2,7 +2,7 @@
 
 Run by path (not as ``-m``) so that it needs neither fastnn's compiled module nor the other peers:
 the Keras worker runs under a separate interpreter that has tensorflow-cpu + keras and no fastnn.
-LIB is fastnn, torch or keras; MODEL is cnn, mlp32 or mlp256 (see ``fastnn.bench.train``). The thread
+LIB is fastnn, torch or keras; MODEL is cnn, mlp32, mlp256 or mlp32f (see ``fastnn.bench.train``). The thread
 count comes from OMP_NUM_THREADS (set by the parent). Prints ``RESULT {json}`` lines:
 train rows (samples/s per timed epoch, final loss) and predict rows, then one ``rss`` row (the peak
 resident set of this process, ru_maxrss, which includes the library's import).
@@ -17,7 +17,8 @@ import time
 import numpy as np
 
 # model name: (batch size, kind of labels, what is predicted, predict batch)
-MODELS = {"cnn": (128, "onehot", 1024), "mlp32": (32, "sparse", 1), "mlp256": (256, "sparse", None)}
+MODELS = {"cnn": (128, "onehot", 1024), "mlp32": (32, "sparse", 1), "mlp256": (256, "sparse", None),
+          "mlp32f": (32, "sparse", None)}
 
 
 def emit(**row):
@@ -47,6 +48,11 @@ def keras_model(keras, name):
             layers.Dense(10, activation="softmax")])
         model.compile(loss="categorical_crossentropy", optimizer=keras.optimizers.Adadelta(learning_rate=1.0),
                       metrics=["accuracy"])
+    elif name == "mlp32f":  # the same MLP written with the Functional API
+        inputs = keras.Input((28, 28, 1))
+        hidden = layers.Dense(128, activation="relu")(layers.Flatten()(inputs))
+        model = keras.Model(inputs, layers.Dense(10, activation="softmax")(hidden))
+        model.compile(loss="sparse_categorical_crossentropy", optimizer=keras.optimizers.Adam(), metrics=["accuracy"])
     else:
         model = keras.Sequential([
             keras.Input((28, 28, 1)), layers.Flatten(), layers.Dense(128, activation="relu"),

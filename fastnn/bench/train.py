@@ -7,6 +7,7 @@ Models (fastnn and Keras run the identical Keras code, ``_train_worker.keras_mod
   mlp32   Flatten-Dense(128,relu)-Dense(10,softmax), sparse categorical cross-entropy, Adam, batch 32;
           predict at batch 1 (latency)
   mlp256  the same MLP at batch 256
+  mlp32f  the MLP at batch 32 written with the Functional API (torch: the same nn.Sequential as mlp32)
 PyTorch runs the same layers as an idiomatic nn.Sequential (CrossEntropyLoss on logits; the CNN also in
 channels_last, the faster of the two is kept). Every (library, model) runs in its own subprocess with
 its thread pools sized by the environment; one warm-up epoch is discarded, samples/s is the median over
@@ -29,9 +30,10 @@ LIBS = ("fastnn", "torch", "keras")
 ROWS = (("cnn", "train", 128, "CNN train, batch 128", 1.2),
         ("cnn", "predict", 1024, "CNN predict, batch 1024", 1.2),
         ("mlp32", "train", 32, "MLP train, batch 32", 2.0),
+        ("mlp32f", "train", 32, "Functional MLP train, batch 32", 2.0),
         ("mlp256", "train", 256, "MLP train, batch 256", 1.5),
         ("mlp32", "predict", 1, "MLP predict, batch 1 (latency)", 2.0))
-MODELS = ("cnn", "mlp32", "mlp256")
+MODELS = ("cnn", "mlp32", "mlp256", "mlp32f")
 
 
 def sizes(quick):
@@ -39,10 +41,12 @@ def sizes(quick):
     if quick:
         return {"cnn": ["--n", "1280", "--epochs", "2", "--npredict", "2048", "--reps", "3"],
                 "mlp32": ["--n", "6400", "--epochs", "2", "--reps", "5"],
-                "mlp256": ["--n", "12800", "--epochs", "2"]}
+                "mlp256": ["--n", "12800", "--epochs", "2"],
+                "mlp32f": ["--n", "6400", "--epochs", "2"]}
     return {"cnn": ["--n", "12800", "--epochs", "3", "--npredict", "4096", "--reps", "5"],
             "mlp32": ["--n", "60000", "--epochs", "3", "--reps", "7"],
-            "mlp256": ["--n", "60000", "--epochs", "3"]}
+            "mlp256": ["--n", "60000", "--epochs", "3"],
+            "mlp32f": ["--n", "60000", "--epochs", "3"]}
 
 
 def keras_python():

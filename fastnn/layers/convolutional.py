@@ -3,7 +3,7 @@ import numpy as np
 
 from fastnn._naming import shape_str
 from fastnn._ops import conv as _conv
-from fastnn.layers.base import Layer, _KernelLayer
+from fastnn.layers.base import _NO_RECORD, Layer, _KernelLayer, _tensor
 from fastnn.layers.core import _positive_int
 from fastnn.tensor import recording
 
@@ -123,7 +123,7 @@ class _Pooling2D(Layer):
         return (input_shape[0], oh, ow, input_shape[3])
 
     def _forward(self, x, training, need_dx=True):
-        fn = self._op(recording((need_dx,)))
+        fn = self._op((need_dx,) if _tensor._grad_enabled else _NO_RECORD)  # recording(), inlined
         return fn.forward(x, pool_size=self.pool_size, strides=self.strides, padding=self.padding), fn
 
     def _backward(self, ctx, dy):

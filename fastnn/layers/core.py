@@ -8,8 +8,7 @@ from fastnn._graph import KerasTensor, Node
 from fastnn._naming import shape_str
 from fastnn._ops.activation import Dropout as _DropoutFunction
 from fastnn._ops.linear import Linear
-from fastnn.layers.base import Layer, _KernelLayer, _unsupported
-from fastnn.tensor import recording
+from fastnn.layers.base import _NO_RECORD, Layer, _KernelLayer, _tensor, _unsupported
 
 _MASK64 = (1 << 64) - 1
 
@@ -125,7 +124,7 @@ class Dropout(Layer):
             return x, None
         if self._seed is None:  # drawn on first use (after set_random_seed), restored by load_model
             self._seed = (self.seed if self.seed is not None else _random.next_seed()) & _MASK64
-        fn = _DropoutFunction(recording((need_dx,)))
+        fn = _DropoutFunction((need_dx,) if _tensor._grad_enabled else _NO_RECORD)  # recording(), inlined
         y = fn.forward(x, rate=self.rate, seed=self._seed, offset=self._offset)
         self._offset = (self._offset + x.size) & _MASK64
         return y, fn
