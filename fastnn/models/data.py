@@ -30,6 +30,8 @@ def as_array(data, what):
 def as_arrays(data, names, what):
     """``data`` (one array, a list/tuple in ``names`` order, or a dict by name) as a list of arrays, one per
     name. A ValueError names what is missing, extra or miscounted."""
+    if type(data) is np.ndarray and len(names) == 1 and data.ndim and len(data) and data.dtype.kind in "biuf":
+        return [data]  # the common case, checked inline (predict's latency)
     if isinstance(data, KerasTensor):
         raise ValueError(f"{what}: got the symbolic KerasTensor {data.name!r} (shape {data.shape}) for the model's "
                          f"input(s) {names}: pass arrays of data; a KerasTensor only describes a model's graph")

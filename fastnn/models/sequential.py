@@ -46,7 +46,7 @@ class Sequential(Model):
 
     @property
     def _input_names(self):
-        return [self._input_layer.name if self._input_layer is not None else "input_layer"]
+        return [self._input_layer.name] if self._input_layer is not None else ["input_layer"]
 
     @property
     def _output_names(self):

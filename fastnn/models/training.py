@@ -20,6 +20,7 @@ from fastnn.models import data as D
 from fastnn.tensor import no_grad
 
 _F32 = np.float32
+_VERBOSE = {0: 0, 1: 1, 2: 2, "auto": 1}
 
 
 def _pythonify(value):
@@ -400,7 +401,11 @@ class Trainer:
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Model outputs for x (inference mode): one array, or a list/dict of arrays as the outputs were given."""
-        verbose, batch_size = D.verbose_level(verbose), D.batch_size_of(batch_size)
+        # NOTE: the argument checks are dict lookups first: a batch-1 predict is latency-bound
+        verbose = _VERBOSE.get(verbose, -1) if type(verbose) in (int, str) else -1
+        if verbose < 0:
+            verbose = D.verbose_level(verbose)
+        batch_size = 32 if batch_size is None else D.batch_size_of(batch_size)
         if steps is not None:
             raise ValueError("predict: steps is not supported yet")
         xs = self._prepare_x(x, "predict")
@@ -408,8 +413,15 @@ class Trainer:
         n = len(xs[0])
         if not verbose and callbacks is None and n <= plan.rows:
             with no_grad():  # one forward pass, no progress bar or callbacks: the low-latency path
-                outs = plan.infer([a if a.dtype == _F32 else a.astype(_F32) for a in xs])
-            # kernels return fresh arrays; a view (of x, through Flatten/Reshape) is copied
+                if len(xs) == 1:
+                    x0 = xs[0]
+                    outs = plan.infer([x0 if x0.dtype == _F32 else x0.astype(_F32)])
+                else:
+                    outs = plan.infer([a if a.dtype == _F32 else a.astype(_F32) for a in xs])
+            # kernels return fresh arrays; a view (of x, through Flatten/Reshape) or x itself is copied
+            if len(outs) == 1 and self._output_structure == "single":
+                h = outs[0]
+                return h.copy() if h.base is not None or h is xs[0] else h
             return self._structure_outputs([h.copy() if h.base is not None or any(h is a for a in xs) else h
                                             for h in outs])
         outs = [np.empty((n,) + tuple(shape[1:]), _F32) for shape in self._output_shapes]
