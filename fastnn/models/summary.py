@@ -85,7 +85,8 @@ def summary_text(model, line_length=None, positions=None):
     def row(cells, sep="│"):
         if not graph:
             return [sep + sep.join(_cell(c, w, right=(i == 2)) for i, (c, w) in enumerate(zip(cells, widths))) + sep]
-        wrapped = [textwrap.wrap(c, max(w - 2, 1), break_on_hyphens=False) or [""] for c, w in zip(cells, widths)]
+        wrapped = [textwrap.wrap(c, max(w - 2, 1), break_long_words=False, break_on_hyphens=False) or [""]
+                   for c, w in zip(cells, widths)]  # a word too long for its line is cut with "…" (rich)
         height = max(len(w) for w in wrapped)
         return [sep + sep.join(_cell(w[k] if k < len(w) else "", width, right=(i == 2))
                                for i, (w, width) in enumerate(zip(wrapped, widths))) + sep for k in range(height)]
