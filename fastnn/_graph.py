@@ -37,6 +37,40 @@ class KerasTensor:
     def __repr__(self):
         return f"<KerasTensor shape={shape_str(self.shape)}, dtype={self.dtype}, sparse=False, name={self.name}>"
 
+    # Arithmetic records a layer, as Keras 3's symbolic operators do: Add/Subtract/Multiply between two
+    # KerasTensors, a Lambda with a constant
+    def _binary(self, other, op, merge, reflected=False):
+        from fastnn import layers
+        if isinstance(other, KerasTensor):
+            pair = [other, self] if reflected else [self, other]
+            return getattr(layers, merge)()(pair) if merge else layers.Lambda(lambda ts: op(ts[0], ts[1]))(pair)
+        return layers.Lambda(lambda t: op(other, t) if reflected else op(t, other))(self)
+
+    def __add__(self, other):
+        return self._binary(other, lambda a, b: a + b, "Add")
+
+    def __radd__(self, other):
+        return self._binary(other, lambda a, b: a + b, "Add", True)
+
+    def __sub__(self, other):
+        return self._binary(other, lambda a, b: a - b, "Subtract")
+
+    def __rsub__(self, other):
+        return self._binary(other, lambda a, b: a - b, "Subtract", True)
+
+    def __mul__(self, other):
+        return self._binary(other, lambda a, b: a * b, "Multiply")
+
+    def __rmul__(self, other):
+        return self._binary(other, lambda a, b: a * b, "Multiply", True)
+
+    def __truediv__(self, other):
+        return self._binary(other, lambda a, b: a / b, None)
+
+    def __neg__(self):
+        from fastnn import layers
+        return layers.Lambda(lambda t: -t)(self)
+
     def __array__(self, dtype=None, copy=None):
         raise TypeError(f"A KerasTensor is symbolic (shape {shape_str(self.shape)}): it has no value. Build a Model "
                         f"from it (fastnn.Model(inputs, outputs)) and call the model on data instead.")

@@ -486,3 +486,24 @@ def test_keras_tensor_given_to_predict_is_a_value_error_naming_the_input():
     model = fastnn.Model(inputs, layers.Dense(2)(inputs))
     with pytest.raises(ValueError, match=r"pixels.*\(None, 4\)"):
         model.predict(inputs, verbose=0)
+
+
+def test_symbolic_operators_and_ops_record_layers():
+    """Keras 3 records arithmetic and keras.ops calls on KerasTensors as graph operations."""
+    from fastnn import ops
+    a, b = fastnn.Input((3,), name="a"), fastnn.Input((2,), name="b")
+    dense = layers.Dense(3)
+    h = dense(a)
+    y = 2.0 * (a + h) - 1.0
+    z = ops.concatenate([ops.relu(y), b], axis=-1)
+    assert ops.shape(z) == (None, 5)
+    model = fastnn.Model([a, b], ops.sum(z, axis=-1, keepdims=True) / 4.0)
+    xa = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    xb = np.random.default_rng(1).standard_normal((4, 2)).astype(np.float32)
+    w, bias = dense.get_weights()
+    want = np.concatenate([np.maximum(2 * (xa + xa @ w + bias) - 1, 0), xb], axis=-1).sum(-1, keepdims=True) / 4
+    np.testing.assert_allclose(model.predict([xa, xb], verbose=0), want, rtol=1e-5, atol=1e-6)
+    model.compile("sgd", "mse")
+    before = dense.get_weights()[0].copy()
+    model.fit([xa, xb], np.zeros((4, 1)), verbose=0)
+    assert not np.array_equal(before, dense.get_weights()[0])  # gradients flow through the recorded ops

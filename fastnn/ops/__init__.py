@@ -40,3 +40,15 @@ __all__ = ["abs", "add", "argmax", "argmin", "average_pool", "cast", "clip", "co
            "minimum", "multiply", "negative", "one_hot", "ones", "ones_like", "relu", "reshape", "shape",
            "sigmoid", "sign", "softmax", "split", "sqrt", "square", "squeeze", "stack", "stop_gradient",
            "subtract", "sum", "take", "tanh", "top_k", "transpose", "where", "zeros", "zeros_like"]
+
+
+def _record_symbolic_calls():
+    """Every op but those that only describe a tensor records itself on KerasTensors (fastnn.ops.symbolic)."""
+    from fastnn.ops.symbolic import recorded
+    names = globals()
+    for name in __all__:
+        if name not in ("shape", "convert_to_numpy", "zeros", "ones"):
+            names[name] = recorded(names[name])
+
+
+_record_symbolic_calls()

@@ -1,6 +1,7 @@
 """keras.ops's core ops: dtype conversion, shape and stop_gradient."""
 import numpy as np
 
+from fastnn._graph import KerasTensor
 from fastnn.ops._args import inferred_dtype, result_dtype, value
 from fastnn.tensor import Tensor
 
@@ -31,7 +32,9 @@ def convert_to_numpy(x):
 
 
 def shape(x):
-    """The shape of x as a tuple of ints."""
+    """The shape of x as a tuple of ints (of a symbolic KerasTensor: its shape, None for the batch)."""
+    if isinstance(x, KerasTensor):
+        return x.shape
     return tuple(int(n) for n in np.shape(value(x)))
 
 
