@@ -125,7 +125,7 @@ def test_linear_gradient_through_fit_matches_central_differences(digits):
     assert len(analytic) == 4
     for a, n in zip(analytic, numeric):
         assert np.abs(n).max() > 1e-3  # every weight matters to this loss
-        np.testing.assert_allclose(a, n, rtol=2e-2, atol=2e-4)
+        np.testing.assert_allclose(a, n, rtol=3e-3, atol=1e-4)
 
 
 # ---- non-trainable state --------------------------------------------------------------------------------
