@@ -7,6 +7,7 @@ import pytest
 import fastnn
 import fastnn as tf
 from fastnn import layers, ops
+from test_subclassing import Linear  # the guide's layer written with add_weight and call
 
 
 @pytest.fixture(scope="module")
@@ -184,19 +185,6 @@ def test_persistent_tape_twice_and_a_non_persistent_tape_twice_raises(digits):
     tape.gradient(loss, model.trainable_weights)
     with pytest.raises(RuntimeError, match="non-persistent GradientTape"):
         tape.gradient(loss, model.trainable_weights)
-
-
-class Linear(layers.Layer):
-    def __init__(self, units, **kwargs):
-        super().__init__(**kwargs)
-        self.units = units
-
-    def build(self, input_shape):
-        self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer="random_normal", name="w")
-        self.b = self.add_weight(shape=(self.units,), initializer="random_normal", name="b")
-
-    def call(self, inputs):
-        return ops.matmul(inputs, self.w) + self.b
 
 
 @pytest.mark.parametrize("make", [lambda: layers.Dense(4, activation="tanh"), lambda: Linear(4)],
