@@ -146,8 +146,8 @@ def test_non_trainable_running_sum_is_updated_by_call_not_by_the_optimizer():
     assert not np.allclose(summed.total.numpy(), before)  # call's assign ran in the training steps
 
 
-@pytest.mark.xfail(strict=True, reason="Layer._maybe_build runs call() for real (compute_output_shape on zeros) to infer "
-                   "the output shape, on the first build AND on every later call: state updates in call happen while "
+@pytest.mark.xfail(strict=True, reason="Layer._maybe_build runs call() for real (compute_output_shape on zeros) "
+                   "to infer the output shape, on the first build AND on every later call: state updates in call happen while "
                    "a model is only being constructed, and twice per eager call")
 def test_shape_inference_does_not_run_the_state_updates_of_call():
     class Counter(layers.Layer):
@@ -263,7 +263,8 @@ def test_add_loss_is_part_of_the_fit_and_evaluate_loss(digits):
     (x_train, y_train), _ = digits
     x, y = x_train[:32, :4], y_train[:32] % 3
     model = RegularizedMLP(10.0)
-    model.compile(optimizer=fastnn.optimizers.SGD(0.0), loss=fastnn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(optimizer=fastnn.optimizers.SGD(0.0),
+                  loss=fastnn.losses.SparseCategoricalCrossentropy(from_logits=True))
     logits = model.predict(x, verbose=0)
     pure = float(fastnn.losses.SparseCategoricalCrossentropy(from_logits=True)(y, logits))
     expected = pure + 10.0 * float(logits.mean())  # keras 3.15: evaluate == fit loss == this
@@ -284,7 +285,8 @@ def test_weight_regularizer_of_a_nested_layer_is_in_losses_and_in_the_fit_loss(d
             return self.dense(inputs)
 
     model = WithRegularizedDense()
-    model.compile(optimizer=fastnn.optimizers.SGD(0.0), loss=fastnn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(optimizer=fastnn.optimizers.SGD(0.0),
+                  loss=fastnn.losses.SparseCategoricalCrossentropy(from_logits=True))
     logits = model.predict(x, verbose=0)
     penalty = 0.1 * float(np.sum(model.dense.kernel.numpy() ** 2))
     assert len(model.losses) == 1 and float(model.losses[0]) == pytest.approx(penalty, rel=1e-5)
