@@ -312,7 +312,8 @@ def test_overridden_train_step_trains_like_fit(digits, cls):
 
 
 @pytest.mark.xfail(strict=True, reason="Trainer.compute_loss adds the regularization losses as "
-                   "float(sum(self.losses)): a constant for the tape, so an overridden train_step gets no gradient from the kernel regularizer")
+                   "float(sum(self.losses)): a constant for the tape, so an overridden train_step gets no "
+                   "gradient from the kernel regularizer")
 def test_overridden_train_step_trains_like_fit_with_a_regularizer(digits):
     x, y = _batch(digits, 32)
     reference = _functional(fastnn.Model, 0.1, fastnn.regularizers.l2(0.5))

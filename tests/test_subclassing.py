@@ -147,8 +147,8 @@ def test_non_trainable_running_sum_is_updated_by_call_not_by_the_optimizer():
 
 
 @pytest.mark.xfail(strict=True, reason="Layer._maybe_build runs call() for real (compute_output_shape on zeros) "
-                   "to infer the output shape, on the first build AND on every later call: state updates in call happen while "
-                   "a model is only being constructed, and twice per eager call")
+                   "to infer the output shape, on the first build AND on every later call: state updates in call "
+                   "happen while a model is only being constructed, and twice per eager call")
 def test_shape_inference_does_not_run_the_state_updates_of_call():
     class Counter(layers.Layer):
         def build(self, input_shape):
