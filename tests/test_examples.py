@@ -9,7 +9,7 @@ import fastnn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = ["mlp_sparse.py", "mlp_input_dim.py", "small_cnn.py", "mnist_cnn.py", "tf_keras_mlp.py",
-            "functional_multi_input.py"]
+            "functional_multi_input.py", "custom_training_loop.py"]
 
 
 def _run(args):
