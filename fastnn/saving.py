@@ -26,6 +26,12 @@ import numpy as np
 
 from fastnn import layers as layers_module
 from fastnn._naming import _snake_case
+from fastnn.layers.base import _UNTRACKED, Layer, assign_weights
+from fastnn.serialization import (CustomObjectScope, check_get_config, custom_object_scope, get_custom_objects,
+                                  get_registered_name, get_registered_object, register_keras_serializable)
+
+__all__ = ["save_model", "load_weights", "save_weights", "register_keras_serializable", "get_registered_name",
+           "get_registered_object", "get_custom_objects", "custom_object_scope", "CustomObjectScope"]
 
 _FORMAT_KERAS_VERSION = "3.0.0"  # the Keras file layout these files follow
 
@@ -58,21 +64,62 @@ def _class_name(layer):
     return "Functional" if name == "Model" else name
 
 
-def _layer_paths(model, prefix="layers/"):
-    """(path, layer) per layer that holds weights. As in Keras 3's saving_lib, a path names the layer by its class
-    and its rank among same-class layers of its model ("layers/dense", "layers/dense_1"), not by its global
-    name, so weights load into another instance of the same architecture; a nested model's layers continue
-    its own path ("layers/functional/layers/dense")."""
+def _join(*parts):
+    return "/".join(p for p in parts if p)
+
+
+def _layer_paths(layer, path="", visited=None):
+    """(path, layer) per layer whose own weights go under "<path>/vars/<i>", walked as Keras 3's saving_lib walks
+    a model: a Functional's or Sequential's layers under "layers/<class>[_k]" (see _ranked), a nested model's
+    layers continuing its path ("layers/functional/layers/dense"); any other layer (a subclassed model, a custom
+    layer) holds its own weights and its sublayers under the attributes that hold them ("dense1/vars/0"). A
+    layer reached twice is saved once, at its first path."""
+    visited = set() if visited is None else visited
+    if id(layer) in visited:
+        return
+    visited.add(id(layer))
+    if layer._kind == "model" and layer._is_graph:
+        children = _ranked(layer.layers, _join(path, "layers"))
+    else:
+        yield path, layer
+        children = _attribute_layers(layer, path)
+    for child_path, child in children:
+        yield from _layer_paths(child, child_path, visited)
+
+
+def _ranked(layers, path):
+    """A path per layer of a list: its class and its rank among same-class layers ("dense", "dense_1"), not its
+    global name, so weights load into another instance of the same architecture."""
     seen = {}
-    for layer in model.layers:
+    for layer in layers:
         base = _snake_case(_class_name(layer))
         k = seen.get(base, 0)
         seen[base] = k + 1
-        path = prefix + base + (f"_{k}" if k else "")
-        if layer._kind == "model":
-            yield from _layer_paths(layer, path + "/layers/")
-        else:
-            yield path, layer
+        yield _join(path, base + (f"_{k}" if k else "")), layer
+
+
+def _attribute_layers(layer, path):
+    """(path, sublayer) for the layers assigned to ``layer``'s attributes (those ``Layer._sublayers`` tracks), in
+    Keras's order: attribute names sorted, private ones last; a list's or dict's layers ranked as in _ranked."""
+    for name, value in sorted(vars(layer).items(), key=_private_last):
+        if name in _UNTRACKED or value is layer:
+            continue
+        if isinstance(value, Layer):
+            yield _join(path, name), value
+        elif isinstance(value, (list, tuple, dict)):
+            items = value.values() if isinstance(value, dict) else value
+            yield from _ranked([item for item in items if isinstance(item, Layer) and item is not layer],
+                               _join(path, name))
+
+
+def _private_last(item):
+    name = item[0]
+    return "~" + name if name.startswith("_") else name
+
+
+def _own_weights(layer):
+    """The weights a layer made itself (add_weight), trainable ones first: Keras's save_own_variables order."""
+    return [v for v in layer._weights if v.trainable] + [v for v in layer._weights if not v.trainable]
 
 
 def _weight_arrays(model):
@@ -81,27 +128,27 @@ def _weight_arrays(model):
     so that training resumes with the same masks (Keras saves its SeedGenerator state the same way)."""
     out = {}
     for path, layer in _layer_paths(model):
-        for i, var in enumerate(layer.weights):
-            out[f"{path}/vars/{i}"] = var.value
+        for i, var in enumerate(_own_weights(layer)):
+            out[_join(path, f"vars/{i}")] = var.value
         if getattr(layer, "_seed", None) is not None:
-            out[f"{path}/seed_generator"] = np.array([layer._seed, layer._offset], dtype=np.uint64)
+            out[_join(path, "seed_generator")] = np.array([layer._seed, layer._offset], dtype=np.uint64)
     return out
 
 
 def _set_weight_arrays(model, arrays, source):
     for path, layer in _layer_paths(model):
-        values = []
-        for i in range(len(layer.weights)):
-            key = f"{path}/vars/{i}"
+        variables, values = _own_weights(layer), []
+        for i in range(len(variables)):
+            key = _join(path, f"vars/{i}")
             if key not in arrays:
                 raise ValueError(f"{source}: no weights for layer '{layer.name}' (missing '{key}'); the file holds "
-                                 f"{sorted(k for k in arrays if k.startswith('layers/'))[:8]}")
+                                 f"{sorted(k for k in arrays if not k.startswith('optimizer/'))[:8]}")
             values.append(arrays[key])
-        if f"{path}/vars/{len(layer.weights)}" in arrays:
-            raise ValueError(f"{source}: layer '{layer.name}' has {len(layer.weights)} weights but the file holds more")
+        if _join(path, f"vars/{len(variables)}") in arrays:
+            raise ValueError(f"{source}: layer '{layer.name}' has {len(variables)} weights but the file holds more")
         if values:
-            layer.set_weights(values)
-        rng = arrays.get(f"{path}/seed_generator")
+            assign_weights(f"layer '{layer.name}'", variables, values)
+        rng = arrays.get(_join(path, "seed_generator"))
         if rng is not None and hasattr(layer, "_offset"):
             layer._seed, layer._offset = int(rng[0]), int(rng[1])
 
