@@ -5,11 +5,13 @@ A `.keras` file is a zip holding
   config.json        {"module", "class_name", "config", "registered_name", "build_config", "compile_config"}; a
                      graph model's config is Keras 3's functional layout (see functional_config)
   model.weights.npz  layer weights under "layers/<class>[_k]/vars/<i>" (see _layer_paths; a nested model's layers
-                     under "layers/functional/layers/...") and the optimizer state under
+                     under "layers/functional/layers/...", a subclassed model's or custom layer's sublayers under
+                     their attribute names: "dense1/vars/0") and the optimizer state under
                      "optimizer/vars/<i>" (0: the iteration count, then each slot array of each trainable
                      variable in model order) — Keras's `weights_format="npz"` object paths.
 Nothing in a file is executed: classes are looked up by name among fastnn's own layers, losses,
-metrics and optimizers, and arrays are read with `allow_pickle=False`. Every write goes to a
+metrics and optimizers, and custom classes by their registered name among those registered with
+`register_keras_serializable` or given as `custom_objects` (see fastnn.serialization); arrays are read with `allow_pickle=False`. Every write goes to a
 temporary file in the target folder that is renamed into place, so a failed or interrupted save
 never leaves a half-written file (and never removes the previous one).
 Weights-only files: `.weights.npz` (the same npz layout). `.weights.h5` (Keras's layout:
@@ -234,18 +236,61 @@ def _deserialize(entry, module, what):
     return cls.from_config(entry.get("config") or {})
 
 
-# Keras 3's "module" of the objects a config names (every other one is a layer: "keras.layers")
+# Keras 3's "module" of the objects a config names (every other one of fastnn's own is a layer: "keras.layers")
 _MODULES = {"Functional": "keras.src.models.functional", "Sequential": "keras"}
 
 
+def _is_own(cls):
+    """fastnn's own classes (its exported layers, Model and Sequential): configs name them without a registered
+    name, as Keras names its built-ins."""
+    if cls.__module__ in ("fastnn.models.model", "fastnn.models.sequential"):
+        return True
+    return cls.__name__ in layers_module.__all__ and getattr(layers_module, cls.__name__) is cls
+
+
 def _entry(layer):
-    """Keras 3's serialized object: module, class_name, config, registered_name and build_config."""
-    class_name = _class_name(layer)
-    entry = {"module": _MODULES.get(class_name, "keras.layers"), "class_name": class_name,
-             "config": layer.get_config(), "registered_name": "Functional" if class_name == "Functional" else None}
+    """Keras 3's serialized object: module, class_name, config, registered_name and build_config. A custom class
+    has its module (None for __main__) and its registered name ("package>Name", its class name if unregistered),
+    which is how loading finds it again."""
+    cls, class_name = type(layer), _class_name(layer)
+    if _is_own(cls):
+        module, registered = _MODULES.get(class_name, "keras.layers"), "Functional" if class_name == "Functional" else None
+    else:
+        check_get_config(layer, Layer)
+        module, registered = None if cls.__module__ == "__main__" else cls.__module__, get_registered_name(cls)
+    entry = {"module": module, "class_name": class_name, "config": _config(layer), "registered_name": registered}
     if not isinstance(layer, layers_module.InputLayer):  # Keras writes none for the one layer never built by a call
         entry["build_config"] = layer.get_build_config()
     return entry
+
+
+def _config(layer):
+    """``layer.get_config()``; a Sequential's layers as full entries (as Keras 3 writes them), so that custom
+    layers in it carry their registered names."""
+    config = layer.get_config()
+    if layer._kind == "model" and layer._chain:
+        config["layers"] = [_entry(sublayer) for sublayer in layer.layers]
+    return config
+
+
+def resolve_class(entry, model_classes, unknown="Unknown layer class in config:"):
+    """The class a config entry names. Without a registered name of its own, fastnn's own: an exported layer
+    (``fastnn.layers.__all__``) or one of ``model_classes``; then a custom Layer class, by its registered name
+    (then its class name), from the open custom_object_scopes (load_model's ``custom_objects``) or the registry.
+    Anything else is refused with ``unknown``: nothing is imported or looked up elsewhere."""
+    class_name, registered = entry.get("class_name"), entry.get("registered_name")
+    if isinstance(class_name, str) and registered in (None, class_name):
+        own = model_classes.get(class_name) or (
+            getattr(layers_module, class_name) if class_name in layers_module.__all__ else None)
+        if isinstance(own, type) and issubclass(own, Layer):
+            return own
+    names = [n for n in (registered, class_name) if isinstance(n, str)]
+    for cls in (get_registered_object(name) for name in names):
+        if isinstance(cls, type) and issubclass(cls, Layer):
+            return cls
+    raise ValueError(f"{unknown} {class_name!r}. fastnn loads its own layers, {sorted(model_classes)} and custom "
+                     f"classes: decorate a custom class with @fastnn.saving.register_keras_serializable() (and import "
+                     f"it before loading) or pass it as load_model(..., custom_objects={{{class_name!r}: the class}}).")
 
 
 def _calls_in(model):
@@ -292,18 +337,6 @@ def _structure_config(tensors, structure, names, history):
     return dict(zip(names, refs)) if structure == "dict" else refs
 
 
-def _layer_class(class_name, model_classes):
-    """The class a config entry names: one of fastnn's own layers (``fastnn.layers.__all__``) or a model class
-    of ``model_classes``; anything else is refused, nothing is imported or looked up elsewhere."""
-    if class_name in model_classes:
-        return model_classes[class_name]
-    cls = getattr(layers_module, class_name) if class_name in layers_module.__all__ else None
-    if not (isinstance(cls, type) and issubclass(cls, layers_module.Layer)):
-        raise ValueError(f"Unknown layer class in config: {class_name!r} (fastnn loads its own layers and "
-                         f"{sorted(model_classes)} only)")
-    return cls
-
-
 def functional_graph(config, model_classes):
     """(inputs, outputs) of the graph a ``functional_config`` describes: every layer rebuilt from its entry, then
     called on the tensors its "inbound_nodes" name, in order. ``model_classes`` maps "Functional", "Model" and
@@ -313,7 +346,7 @@ def functional_graph(config, model_classes):
         name = entry["name"]
         if name in layers:
             raise ValueError(f"config: two layers are named {name!r}")
-        layers[name] = _layer_class(entry["class_name"], model_classes).from_config(entry["config"])
+        layers[name] = resolve_class(entry, model_classes).from_config(entry["config"])
         pending[name] = list(entry["inbound_nodes"])
     # nodes a layer will have: those made already (an InputLayer's) and those its entry makes
     counts = {name: len(layer._inbound_nodes) + len(pending[name]) for name, layer in layers.items()}
@@ -440,14 +473,12 @@ def save_model(model, filepath, overwrite=True):
     _atomic_write(filepath, write, overwrite)
 
 
-def read_model_file(filepath, custom_objects=None):
+def read_model_file(filepath):
     """(config, weight arrays, source) of a `.keras` file written by `model.save(path)`; the model class
     named in the config is the caller's to build (``fastnn.models.load_model``), so this module never
     imports the models."""
     filepath = os.fspath(filepath)
     source = f"load_model({filepath!r})"
-    if custom_objects:
-        raise ValueError(f"{source}: custom_objects are not supported (fastnn files hold only fastnn's own classes)")
     try:
         with zipfile.ZipFile(filepath) as z:
             names = set(z.namelist())

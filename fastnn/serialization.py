@@ -79,15 +79,16 @@ class CustomObjectScope:
 custom_object_scope = CustomObjectScope
 
 
-def check_get_config(obj, default_get_config):
-    """Keras's error for an object that cannot be saved: its class takes ``__init__`` arguments but does not
-    override ``get_config()``, so its config would not hold them. (Keras records the arguments a layer was
-    made with; fastnn does not, so it asks for get_config() whenever there are any.)"""
+def check_get_config(obj, base):
+    """Keras's error for an object that cannot be saved: its class takes ``__init__`` arguments beyond those of
+    ``base`` (Layer or Model) but does not override base's ``get_config()``, so its config would not hold them.
+    (Keras records the arguments a layer was made with; fastnn does not, so it asks for get_config().)"""
     cls = type(obj)
-    if getattr(cls.get_config, "__func__", cls.get_config) is not default_get_config:
+    if cls.get_config is not base.get_config:
         return
-    params = [p.name for p in list(inspect.signature(cls.__init__).parameters.values())[1:]
-              if p.kind is not p.VAR_KEYWORD]
+    known = inspect.signature(base.__init__).parameters
+    params = [name for name, p in inspect.signature(cls.__init__).parameters.items()
+              if name != "self" and name not in known and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     if not params:
         return
     raise NotImplementedError(
