@@ -11,9 +11,10 @@ A `.keras` file is a zip holding
                      variable in model order) — Keras's `weights_format="npz"` object paths.
 Nothing in a file is executed: classes are looked up by name among fastnn's own layers, losses,
 metrics and optimizers, and custom classes by their registered name among those registered with
-`register_keras_serializable` or given as `custom_objects` (see fastnn.serialization); arrays are read with `allow_pickle=False`. Every write goes to a
-temporary file in the target folder that is renamed into place, so a failed or interrupted save
-never leaves a half-written file (and never removes the previous one).
+`register_keras_serializable` or given as `custom_objects` (see fastnn.serialization); arrays are
+read with `allow_pickle=False`. Every write goes to a temporary file in the target folder that is
+renamed into place, so a failed or interrupted save never leaves a half-written file (and never
+removes the previous one).
 Weights-only files: `.weights.npz` (the same npz layout). `.weights.h5` (Keras's layout:
 `layers/<class>[_k]/vars/<i>` datasets) needs h5py, an optional dependency.
 """
@@ -254,10 +255,12 @@ def _entry(layer):
     which is how loading finds it again."""
     cls, class_name = type(layer), _class_name(layer)
     if _is_own(cls):
-        module, registered = _MODULES.get(class_name, "keras.layers"), "Functional" if class_name == "Functional" else None
+        module = _MODULES.get(class_name, "keras.layers")
+        registered = "Functional" if class_name == "Functional" else None
     else:
         check_get_config(layer, Layer)
-        module, registered = None if cls.__module__ == "__main__" else cls.__module__, get_registered_name(cls)
+        module = None if cls.__module__ == "__main__" else cls.__module__
+        registered = get_registered_name(cls)
     entry = {"module": module, "class_name": class_name, "config": _config(layer), "registered_name": registered}
     if not isinstance(layer, layers_module.InputLayer):  # Keras writes none for the one layer never built by a call
         entry["build_config"] = layer.get_build_config()

@@ -157,8 +157,11 @@ def functional_with_custom_layers():
     return Model(inputs, Dense(3, activation="softmax")(hidden))
 
 
-@pytest.mark.parametrize("make", [functional_with_custom_layers,
-                                  lambda: Sequential([Input((4,)), Scale(3.0), Block(5), Dense(3, activation="softmax")])])
+def sequential_with_custom_layers():
+    return Sequential([Input((4,)), Scale(3.0), Block(5), Dense(3, activation="softmax")])
+
+
+@pytest.mark.parametrize("make", [functional_with_custom_layers, sequential_with_custom_layers])
 def test_custom_layers_round_trip(tmp_path, make):
     x, y = data()
     fastnn.utils.set_random_seed(0)
