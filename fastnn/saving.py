@@ -5,13 +5,16 @@ A `.keras` file is a zip holding
   config.json        {"module", "class_name", "config", "registered_name", "build_config", "compile_config"}; a
                      graph model's config is Keras 3's functional layout (see functional_config)
   model.weights.npz  layer weights under "layers/<class>[_k]/vars/<i>" (see _layer_paths; a nested model's layers
-                     under "layers/functional/layers/...") and the optimizer state under
+                     under "layers/functional/layers/...", a subclassed model's or custom layer's sublayers under
+                     their attribute names: "dense1/vars/0") and the optimizer state under
                      "optimizer/vars/<i>" (0: the iteration count, then each slot array of each trainable
                      variable in model order) — Keras's `weights_format="npz"` object paths.
 Nothing in a file is executed: classes are looked up by name among fastnn's own layers, losses,
-metrics and optimizers, and arrays are read with `allow_pickle=False`. Every write goes to a
-temporary file in the target folder that is renamed into place, so a failed or interrupted save
-never leaves a half-written file (and never removes the previous one).
+metrics and optimizers, and custom classes by their registered name among those registered with
+`register_keras_serializable` or given as `custom_objects` (see fastnn.serialization); arrays are
+read with `allow_pickle=False`. Every write goes to a temporary file in the target folder that is
+renamed into place, so a failed or interrupted save never leaves a half-written file (and never
+removes the previous one).
 Weights-only files: `.weights.npz` (the same npz layout). `.weights.h5` (Keras's layout:
 `layers/<class>[_k]/vars/<i>` datasets) needs h5py, an optional dependency.
 """
@@ -26,6 +29,12 @@ import numpy as np
 
 from fastnn import layers as layers_module
 from fastnn._naming import _snake_case
+from fastnn.layers.base import _UNTRACKED, Layer, assign_weights
+from fastnn.serialization import (CustomObjectScope, check_get_config, custom_object_scope, get_custom_objects,
+                                  get_registered_name, get_registered_object, register_keras_serializable)
+
+__all__ = ["save_model", "load_weights", "save_weights", "register_keras_serializable", "get_registered_name",
+           "get_registered_object", "get_custom_objects", "custom_object_scope", "CustomObjectScope"]
 
 _FORMAT_KERAS_VERSION = "3.0.0"  # the Keras file layout these files follow
 
@@ -58,21 +67,62 @@ def _class_name(layer):
     return "Functional" if name == "Model" else name
 
 
-def _layer_paths(model, prefix="layers/"):
-    """(path, layer) per layer that holds weights. As in Keras 3's saving_lib, a path names the layer by its class
-    and its rank among same-class layers of its model ("layers/dense", "layers/dense_1"), not by its global
-    name, so weights load into another instance of the same architecture; a nested model's layers continue
-    its own path ("layers/functional/layers/dense")."""
+def _join(*parts):
+    return "/".join(p for p in parts if p)
+
+
+def _layer_paths(layer, path="", visited=None):
+    """(path, layer) per layer whose own weights go under "<path>/vars/<i>", walked as Keras 3's saving_lib walks
+    a model: a Functional's or Sequential's layers under "layers/<class>[_k]" (see _ranked), a nested model's
+    layers continuing its path ("layers/functional/layers/dense"); any other layer (a subclassed model, a custom
+    layer) holds its own weights and its sublayers under the attributes that hold them ("dense1/vars/0"). A
+    layer reached twice is saved once, at its first path."""
+    visited = set() if visited is None else visited
+    if id(layer) in visited:
+        return
+    visited.add(id(layer))
+    if layer._kind == "model" and layer._is_graph:
+        children = _ranked(layer.layers, _join(path, "layers"))
+    else:
+        yield path, layer
+        children = _attribute_layers(layer, path)
+    for child_path, child in children:
+        yield from _layer_paths(child, child_path, visited)
+
+
+def _ranked(layers, path):
+    """A path per layer of a list: its class and its rank among same-class layers ("dense", "dense_1"), not its
+    global name, so weights load into another instance of the same architecture."""
     seen = {}
-    for layer in model.layers:
+    for layer in layers:
         base = _snake_case(_class_name(layer))
         k = seen.get(base, 0)
         seen[base] = k + 1
-        path = prefix + base + (f"_{k}" if k else "")
-        if layer._kind == "model":
-            yield from _layer_paths(layer, path + "/layers/")
-        else:
-            yield path, layer
+        yield _join(path, base + (f"_{k}" if k else "")), layer
+
+
+def _attribute_layers(layer, path):
+    """(path, sublayer) for the layers assigned to ``layer``'s attributes (those ``Layer._sublayers`` tracks), in
+    Keras's order: attribute names sorted, private ones last; a list's or dict's layers ranked as in _ranked."""
+    for name, value in sorted(vars(layer).items(), key=_private_last):
+        if name in _UNTRACKED or value is layer:
+            continue
+        if isinstance(value, Layer):
+            yield _join(path, name), value
+        elif isinstance(value, (list, tuple, dict)):
+            items = value.values() if isinstance(value, dict) else value
+            yield from _ranked([item for item in items if isinstance(item, Layer) and item is not layer],
+                               _join(path, name))
+
+
+def _private_last(item):
+    name = item[0]
+    return "~" + name if name.startswith("_") else name
+
+
+def _own_weights(layer):
+    """The weights a layer made itself (add_weight), trainable ones first: Keras's save_own_variables order."""
+    return [v for v in layer._weights if v.trainable] + [v for v in layer._weights if not v.trainable]
 
 
 def _weight_arrays(model):
@@ -81,27 +131,27 @@ def _weight_arrays(model):
     so that training resumes with the same masks (Keras saves its SeedGenerator state the same way)."""
     out = {}
     for path, layer in _layer_paths(model):
-        for i, var in enumerate(layer.weights):
-            out[f"{path}/vars/{i}"] = var.value
+        for i, var in enumerate(_own_weights(layer)):
+            out[_join(path, f"vars/{i}")] = var.value
         if getattr(layer, "_seed", None) is not None:
-            out[f"{path}/seed_generator"] = np.array([layer._seed, layer._offset], dtype=np.uint64)
+            out[_join(path, "seed_generator")] = np.array([layer._seed, layer._offset], dtype=np.uint64)
     return out
 
 
 def _set_weight_arrays(model, arrays, source):
     for path, layer in _layer_paths(model):
-        values = []
-        for i in range(len(layer.weights)):
-            key = f"{path}/vars/{i}"
+        variables, values = _own_weights(layer), []
+        for i in range(len(variables)):
+            key = _join(path, f"vars/{i}")
             if key not in arrays:
                 raise ValueError(f"{source}: no weights for layer '{layer.name}' (missing '{key}'); the file holds "
-                                 f"{sorted(k for k in arrays if k.startswith('layers/'))[:8]}")
+                                 f"{sorted(k for k in arrays if not k.startswith('optimizer/'))[:8]}")
             values.append(arrays[key])
-        if f"{path}/vars/{len(layer.weights)}" in arrays:
-            raise ValueError(f"{source}: layer '{layer.name}' has {len(layer.weights)} weights but the file holds more")
+        if _join(path, f"vars/{len(variables)}") in arrays:
+            raise ValueError(f"{source}: layer '{layer.name}' has {len(variables)} weights but the file holds more")
         if values:
-            layer.set_weights(values)
-        rng = arrays.get(f"{path}/seed_generator")
+            assign_weights(f"layer '{layer.name}'", variables, values)
+        rng = arrays.get(_join(path, "seed_generator"))
         if rng is not None and hasattr(layer, "_offset"):
             layer._seed, layer._offset = int(rng[0]), int(rng[1])
 
@@ -187,18 +237,63 @@ def _deserialize(entry, module, what):
     return cls.from_config(entry.get("config") or {})
 
 
-# Keras 3's "module" of the objects a config names (every other one is a layer: "keras.layers")
+# Keras 3's "module" of the objects a config names (every other one of fastnn's own is a layer: "keras.layers")
 _MODULES = {"Functional": "keras.src.models.functional", "Sequential": "keras"}
 
 
+def _is_own(cls):
+    """fastnn's own classes (its exported layers, Model and Sequential): configs name them without a registered
+    name, as Keras names its built-ins."""
+    if cls.__module__ in ("fastnn.models.model", "fastnn.models.sequential"):
+        return True
+    return cls.__name__ in layers_module.__all__ and getattr(layers_module, cls.__name__) is cls
+
+
 def _entry(layer):
-    """Keras 3's serialized object: module, class_name, config, registered_name and build_config."""
-    class_name = _class_name(layer)
-    entry = {"module": _MODULES.get(class_name, "keras.layers"), "class_name": class_name,
-             "config": layer.get_config(), "registered_name": "Functional" if class_name == "Functional" else None}
+    """Keras 3's serialized object: module, class_name, config, registered_name and build_config. A custom class
+    has its module (None for __main__) and its registered name ("package>Name", its class name if unregistered),
+    which is how loading finds it again."""
+    cls, class_name = type(layer), _class_name(layer)
+    if _is_own(cls):
+        module = _MODULES.get(class_name, "keras.layers")
+        registered = "Functional" if class_name == "Functional" else None
+    else:
+        check_get_config(layer, Layer)
+        module = None if cls.__module__ == "__main__" else cls.__module__
+        registered = get_registered_name(cls)
+    entry = {"module": module, "class_name": class_name, "config": _config(layer), "registered_name": registered}
     if not isinstance(layer, layers_module.InputLayer):  # Keras writes none for the one layer never built by a call
         entry["build_config"] = layer.get_build_config()
     return entry
+
+
+def _config(layer):
+    """``layer.get_config()``; a Sequential's layers as full entries (as Keras 3 writes them), so that custom
+    layers in it carry their registered names."""
+    config = layer.get_config()
+    if layer._kind == "model" and layer._chain:
+        config["layers"] = [_entry(sublayer) for sublayer in layer.layers]
+    return config
+
+
+def resolve_class(entry, model_classes, unknown="Unknown layer class in config:"):
+    """The class a config entry names. Without a registered name of its own, fastnn's own: an exported layer
+    (``fastnn.layers.__all__``) or one of ``model_classes``; then a custom Layer class, by its registered name
+    (then its class name), from the open custom_object_scopes (load_model's ``custom_objects``) or the registry.
+    Anything else is refused with ``unknown``: nothing is imported or looked up elsewhere."""
+    class_name, registered = entry.get("class_name"), entry.get("registered_name")
+    if isinstance(class_name, str) and registered in (None, class_name):
+        own = model_classes.get(class_name) or (
+            getattr(layers_module, class_name) if class_name in layers_module.__all__ else None)
+        if isinstance(own, type) and issubclass(own, Layer):
+            return own
+    names = [n for n in (registered, class_name) if isinstance(n, str)]
+    for cls in (get_registered_object(name) for name in names):
+        if isinstance(cls, type) and issubclass(cls, Layer):
+            return cls
+    raise ValueError(f"{unknown} {class_name!r}. fastnn loads its own layers, {sorted(model_classes)} and custom "
+                     f"classes: decorate a custom class with @fastnn.saving.register_keras_serializable() (and import "
+                     f"it before loading) or pass it as load_model(..., custom_objects={{{class_name!r}: the class}}).")
 
 
 def _calls_in(model):
@@ -245,18 +340,6 @@ def _structure_config(tensors, structure, names, history):
     return dict(zip(names, refs)) if structure == "dict" else refs
 
 
-def _layer_class(class_name, model_classes):
-    """The class a config entry names: one of fastnn's own layers (``fastnn.layers.__all__``) or a model class
-    of ``model_classes``; anything else is refused, nothing is imported or looked up elsewhere."""
-    if class_name in model_classes:
-        return model_classes[class_name]
-    cls = getattr(layers_module, class_name) if class_name in layers_module.__all__ else None
-    if not (isinstance(cls, type) and issubclass(cls, layers_module.Layer)):
-        raise ValueError(f"Unknown layer class in config: {class_name!r} (fastnn loads its own layers and "
-                         f"{sorted(model_classes)} only)")
-    return cls
-
-
 def functional_graph(config, model_classes):
     """(inputs, outputs) of the graph a ``functional_config`` describes: every layer rebuilt from its entry, then
     called on the tensors its "inbound_nodes" name, in order. ``model_classes`` maps "Functional", "Model" and
@@ -266,7 +349,7 @@ def functional_graph(config, model_classes):
         name = entry["name"]
         if name in layers:
             raise ValueError(f"config: two layers are named {name!r}")
-        layers[name] = _layer_class(entry["class_name"], model_classes).from_config(entry["config"])
+        layers[name] = resolve_class(entry, model_classes).from_config(entry["config"])
         pending[name] = list(entry["inbound_nodes"])
     # nodes a layer will have: those made already (an InputLayer's) and those its entry makes
     counts = {name: len(layer._inbound_nodes) + len(pending[name]) for name, layer in layers.items()}
@@ -393,14 +476,12 @@ def save_model(model, filepath, overwrite=True):
     _atomic_write(filepath, write, overwrite)
 
 
-def read_model_file(filepath, custom_objects=None):
+def read_model_file(filepath):
     """(config, weight arrays, source) of a `.keras` file written by `model.save(path)`; the model class
     named in the config is the caller's to build (``fastnn.models.load_model``), so this module never
     imports the models."""
     filepath = os.fspath(filepath)
     source = f"load_model({filepath!r})"
-    if custom_objects:
-        raise ValueError(f"{source}: custom_objects are not supported (fastnn files hold only fastnn's own classes)")
     try:
         with zipfile.ZipFile(filepath) as z:
             names = set(z.namelist())

@@ -22,18 +22,28 @@ _MODEL_CLASSES = {"Sequential": Sequential, "Functional": Model, "Model": Model}
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """Load a model saved by `model.save(path)`: same architecture, weights, compile configuration and
-    optimizer state (training resumes exactly where it stopped). See fastnn.saving for the format."""
-    config, weights, source = saving.read_model_file(filepath, custom_objects)
-    name = config.get("class_name")
-    cls = _MODEL_CLASSES.get(name) if isinstance(name, str) else None
-    if cls is None:
-        raise ValueError(f"{source}: unsupported model class {name!r} (fastnn loads Sequential "
-                         f"and Functional models)")
-    try:
-        model = cls.from_config(config["config"])
-        shape = (config.get("build_config") or {}).get("input_shape")
-        if shape is not None and not model.built:
-            model.build(tuple(shape))
-    except (KeyError, TypeError) as e:
-        raise ValueError(f"{source}: config.json does not describe a model ({type(e).__name__}: {e})") from None
+    optimizer state (training resumes exactly where it stopped). Custom classes in it must be registered
+    (``fastnn.saving.register_keras_serializable``) or given as ``custom_objects`` ({name: class}). See
+    fastnn.saving for the format."""
+    config, weights, source = saving.read_model_file(filepath)
+    with saving.custom_object_scope(custom_objects):  # nested from_config calls resolve custom classes too
+        cls = saving.resolve_class(config, _MODEL_CLASSES, f"{source}: unsupported model class")
+        if not issubclass(cls, Model):
+            raise ValueError(f"{source}: unsupported model class {config['class_name']!r}: a layer, not a model")
+        try:
+            model = cls.from_config(config["config"])
+            _build(model, (config.get("build_config") or {}).get("input_shape"))
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"{source}: config.json does not describe a model ({type(e).__name__}: {e})") from None
     return saving.restore_model_state(model, config, weights, source, compile)
+
+
+def _build(model, input_shape):
+    """Create the weights of a model loaded unbuilt, so that the saved ones can be loaded into them: a subclassed
+    model runs its call() once (its sublayers build on their first data)."""
+    if input_shape is None or model.built:
+        return
+    if model._is_graph:
+        model.build(tuple(input_shape))
+    else:
+        model._maybe_build(tuple(input_shape))

@@ -335,15 +335,36 @@ class Model(Trainer, Layer):
     # ---- config ---------------------------------------------------------------------------------
     def get_config(self):
         """Keras 3's functional config: every layer with its calls inside this model ("inbound_nodes") and the
-        inputs/outputs as [layer name, node index, tensor index] (layout: ``fastnn.saving.functional_config``)."""
+        inputs/outputs as [layer name, node index, tensor index] (layout: ``fastnn.saving.functional_config``).
+        A subclassed model's is the base layer config (name, trainable, dtype) that its own get_config extends
+        with its constructor's arguments."""
+        if not self._is_graph:
+            from fastnn.serialization import check_get_config  # only this method needs it
+            check_get_config(self, Model)
+            return Layer.get_config(self)
         from fastnn import saving  # saving is imported by the models package: not at the top of this module
         self._require_graph()
         return saving.functional_config(self)
 
     @classmethod
     def from_config(cls, config):
-        """The model ``get_config()`` describes, with new weights. Only fastnn's own layer classes are built."""
+        """The model ``get_config()`` describes, with new weights. Only fastnn's own layer classes and registered
+        (or ``custom_objects``) ones are built. A subclassed model's config holds its constructor's arguments."""
         from fastnn import saving
         from fastnn.models import _MODEL_CLASSES  # the package imports this module: not at its top
+        if not {"layers", "input_layers", "output_layers"} <= set(config):
+            return cls._from_constructor_config(config)
         inputs, outputs = saving.functional_graph(config, _MODEL_CLASSES)
         return cls(inputs, outputs, name=config.get("name"), trainable=config.get("trainable", True))
+
+    @classmethod
+    def _from_constructor_config(cls, config):
+        try:
+            return cls(**config)
+        except TypeError as e:  # Keras's message
+            raise TypeError(f"Unable to revive model from config. When overriding the `get_config()` method, make sure "
+                            f"that the returned config contains all items used as arguments in the constructor to "
+                            f"{cls}, which is the default behavior. You can override this default behavior by defining "
+                            f"a `from_config(cls, config)` class method to specify how to create an instance of "
+                            f"{cls.__name__} from its config.\n\nReceived config={config}\n\nError encountered during "
+                            f"deserialization: {e}") from e

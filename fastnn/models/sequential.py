@@ -187,16 +187,13 @@ class Sequential(Model):
 
     @classmethod
     def from_config(cls, config):
-        from fastnn import layers as layers_module
+        """The model ``get_config()`` describes; its layers' classes are resolved as ``load_model`` does (fastnn's
+        own, then registered or ``custom_objects`` classes: ``fastnn.saving.resolve_class``)."""
+        from fastnn import saving
+        from fastnn.models import _MODEL_CLASSES  # the package imports this module: not at its top
         model = cls(name=config.get("name"), trainable=config.get("trainable", True))
         if config.get("batch_input_shape") is not None:
             model._batch_input_shape = tuple(config["batch_input_shape"])
-        models = {"Sequential": Sequential, "Functional": Model, "Model": Model}
         for entry in config["layers"]:
-            name = entry["class_name"]
-            layer_cls = models.get(name) or (getattr(layers_module, name, None) if name in layers_module.__all__ else None)
-            if layer_cls is None:
-                raise ValueError(f"Unknown layer class in config: {entry['class_name']!r}")
-            model.add(layer_cls.from_config(entry["config"]))
+            model.add(saving.resolve_class(entry, _MODEL_CLASSES).from_config(entry["config"]))
         return model
-
