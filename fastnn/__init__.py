@@ -13,7 +13,7 @@ __all__ = ["__version__", "build_info", "get_num_threads", "set_num_threads", "k
 # Keras-like API, imported on first use (keeps `import fastnn` fast). `fastnn.keras` is the package
 # itself, so `import fastnn as keras` and `import fastnn as tf; tf.keras.layers.Dense` both work.
 _LAZY_MODULES = ("models", "layers", "optimizers", "losses", "metrics", "callbacks", "activations",
-                 "initializers", "regularizers", "nn", "ops")
+                 "initializers", "regularizers", "nn", "ops", "saving")
 _LAZY_NAMES = {"Sequential": "models", "Model": "models", "Input": "layers"}
 
 

@@ -7,6 +7,19 @@ weight's gradient.
 """
 import numpy as np
 
+from fastnn.tensor import Function
+
+
+class Penalty(Function):
+    """``regularizer(w)`` as a recorded op (GradientTape / compute_loss): backward ``g * regularizer.gradient(w)``."""
+
+    def forward(self, w, regularizer=None):
+        self.w, self.regularizer = w, regularizer
+        return np.float32(regularizer(w))
+
+    def backward(self, grad):
+        return (self.regularizer.gradient(self.w) * np.float32(grad),)
+
 
 class Regularizer:
     """Base class: ``reg(w) -> float`` penalty and ``reg.gradient(w) -> array``."""

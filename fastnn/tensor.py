@@ -395,7 +395,9 @@ class GradientTape:
             s.grad = old
         if keys is not None:
             return dict(zip(keys, grads))
-        return grads if isinstance(sources, (list, tuple)) else grads[0]
+        if isinstance(sources, tuple):
+            return tuple(grads)
+        return grads if isinstance(sources, list) else grads[0]
 
 
 def tensor(data, requires_grad=False):

@@ -144,8 +144,6 @@ def test_gradient_structure_follows_the_sources():
     np.testing.assert_allclose(single.numpy(), [2.0, 2.0])
 
 
-@pytest.mark.xfail(strict=True, reason="GradientTape.gradient returns a list for a tuple of sources; TensorFlow "
-                   "returns a tuple (the structure of sources)")
 def test_gradient_of_a_tuple_of_sources_is_a_tuple():
     layer, _, x = _dense_pair()
     with tf.GradientTape() as tape:
@@ -311,9 +309,6 @@ def test_overridden_train_step_trains_like_fit(digits, cls):
     assert h_custom.history["loss"] == pytest.approx(h_ref.history["loss"], rel=1e-5)
 
 
-@pytest.mark.xfail(strict=True, reason="Trainer.compute_loss adds the regularization losses as "
-                   "float(sum(self.losses)): a constant for the tape, so an overridden train_step gets no "
-                   "gradient from the kernel regularizer")
 def test_overridden_train_step_trains_like_fit_with_a_regularizer(digits):
     x, y = _batch(digits, 32)
     reference = _functional(fastnn.Model, 0.1, fastnn.regularizers.l2(0.5))

@@ -146,9 +146,6 @@ def test_non_trainable_running_sum_is_updated_by_call_not_by_the_optimizer():
     assert not np.allclose(summed.total.numpy(), before)  # call's assign ran in the training steps
 
 
-@pytest.mark.xfail(strict=True, reason="Layer._maybe_build runs call() for real (compute_output_shape on zeros) "
-                   "to infer the output shape, on the first build AND on every later call: state updates in call "
-                   "happen while a model is only being constructed, and twice per eager call")
 def test_shape_inference_does_not_run_the_state_updates_of_call():
     class Counter(layers.Layer):
         def build(self, input_shape):
@@ -171,8 +168,6 @@ def test_shape_inference_does_not_run_the_state_updates_of_call():
     assert float(counter3.calls.numpy()) == 2.0  # one run of call per eager call
 
 
-@pytest.mark.xfail(strict=True, reason="fastnn's Variable has no assign_add/assign_sub (the guide's ComputeSum "
-                   "uses self.total.assign_add)")
 def test_variable_assign_add():
     layer = RunningSum()
     layer.build((None, 2))
@@ -245,9 +240,6 @@ def test_add_loss_appears_in_layer_and_model_losses(digits):
     assert model.losses and float(model.losses[-1]) == pytest.approx(0.5 * float(np.mean(np.asarray(out))), rel=1e-5)
 
 
-@pytest.mark.xfail(strict=True, reason="Layer.add_loss appends to a list that is never cleared (Keras resets a "
-                   "layer's add_loss terms at the start of each top-level __call__), and the shape-inference run of "
-                   "call() adds terms too")
 def test_add_loss_terms_are_reset_at_each_call():
     layer = Outer(1e-2)
     layer(np.zeros((1, 1), np.float32))
@@ -256,9 +248,6 @@ def test_add_loss_terms_are_reset_at_each_call():
     assert len(layer.losses) == 1 and float(layer.losses[0]) == pytest.approx(1e-2)
 
 
-@pytest.mark.xfail(strict=True, reason="add_loss terms never reach fit/evaluate: Plan.train_step adds only the "
-                   "weight regularizers' penalty, _evaluate_arrays adds sum(self.losses) only when a weight has a "
-                   "regularizer, and add_loss stores a float (no gradient)")
 def test_add_loss_is_part_of_the_fit_and_evaluate_loss(digits):
     (x_train, y_train), _ = digits
     x, y = x_train[:32, :4], y_train[:32] % 3

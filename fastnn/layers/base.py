@@ -112,6 +112,12 @@ class Variable(Tensor):
                              f"of shape {value.shape}")
         self.data[...] = value
 
+    def assign_add(self, value):
+        self.assign(self.data + np.asarray(value.data if isinstance(value, Tensor) else value, dtype=np.float32))
+
+    def assign_sub(self, value):
+        self.assign(self.data - np.asarray(value.data if isinstance(value, Tensor) else value, dtype=np.float32))
+
     def __repr__(self):
         return f"<Variable path={self.path}, shape={self.data.shape}, dtype=float32>"
 
@@ -240,14 +246,25 @@ class Layer:
 
     @property
     def losses(self):
-        """Regularization penalties of this layer's (and its sublayers') weights, and ``add_loss`` terms."""
+        """Regularization penalties of this layer's (and its sublayers') weights (floats), and the ``add_loss``
+        terms of the last call (Tensors)."""
         own = [v.regularizer(v.value) for v in self._weights if v.regularizer is not None]
         return own + list(self.__dict__.get("_added_losses", [])) + [p for layer in self._sublayers()
                                                                      for p in layer.losses]
 
     def add_loss(self, loss):
-        """Add a loss term (a number or a scalar Tensor) that ``model.losses`` reports (Keras ``add_loss``)."""
-        self.__dict__.setdefault("_added_losses", []).append(float(np.asarray(loss)))
+        """Add a loss term (a scalar Tensor computed in ``call``, or a number) to the training loss of this
+        call (Keras ``add_loss``: the terms are reset at the start of each outermost call)."""
+        self.__dict__.setdefault("_added_losses", []).append(loss if isinstance(loss, Tensor) else Tensor(loss))
+
+    def _may_add_losses(self):
+        """Whether this layer or a sublayer runs user code (call) that may add_loss."""
+        return self._writes_call() or any(layer._may_add_losses() for layer in self._sublayers())
+
+    def _added_loss_terms(self):
+        """The add_loss Tensors of this layer and its sublayers, from their last call."""
+        return list(self.__dict__.get("_added_losses", [])) + [t for layer in self._sublayers()
+                                                              for t in layer._added_loss_terms()]
 
     # ---- shapes and build -----------------------------------------------------------------------
     @property
@@ -293,9 +310,13 @@ class Layer:
         def zeros(shape):
             return Tensor(np.zeros(tuple(1 if d is None else d for d in shape), np.float32))
 
+        state = [(v, v.data.copy()) for v in self.non_trainable_weights]
         with no_grad():
             out = self._user_call([zeros(s) for s in input_shape] if isinstance(input_shape, list)
                                   else zeros(input_shape), False)
+        for v, value in state:  # a shape probe must leave no trace: call's state updates are undone
+            v.data[...] = value
+        _clear_added_losses(self)
         shapes = [(None,) + tuple(o.shape[1:]) for o in (out if isinstance(out, (list, tuple)) else [out])]
         return shapes if isinstance(out, (list, tuple)) else shapes[0]
 
@@ -338,6 +359,8 @@ class Layer:
             self.built = True
             return output_shape
         self._check_input_shape(input_shape)
+        if self._writes_call():  # known since the build; running call again would repeat its effects
+            return self._output_shape
         return self.compute_output_shape(input_shape)
 
     def get_build_config(self):
@@ -380,7 +403,13 @@ class Layer:
         record = _tensor._grad_enabled
         inputs = [Tensor(a, requires_grad=need_dx and record) for a in x] if isinstance(x, list) else \
             Tensor(x, requires_grad=need_dx and record)
-        out = self._user_call(inputs, training)
+        global _CALL_DEPTH
+        _clear_added_losses(self)  # a plan step is an outermost call
+        _CALL_DEPTH += 1
+        try:
+            out = self._user_call(inputs, training)
+        finally:
+            _CALL_DEPTH -= 1
         outs = out if isinstance(out, (list, tuple)) else [out]
         arrays = [o.data if isinstance(o, Tensor) else np.asarray(o, dtype=np.float32) for o in outs]
         y = arrays if isinstance(out, (list, tuple)) else arrays[0]
@@ -395,6 +424,8 @@ class Layer:
             v.grad = None
         dys = dy if isinstance(dy, list) else [dy]
         tracked = [(o, g) for o, g in zip(outs, dys) if isinstance(o, Tensor) and o.requires_grad]
+        # add_loss terms of this call enter the training loss with weight 1
+        tracked += [(t, np.float32(1.0)) for t in self._added_loss_terms() if t.requires_grad]
         if tracked:
             # one backward pass through every output: L = sum(o * dy)
             total = tracked[0][0] * tracked[0][1] if len(tracked) > 1 else None
@@ -448,7 +479,14 @@ class Layer:
             self._maybe_build(_input_shape_of(inputs, self))
         if self._writes_call():  # user code: give it Tensors
             inputs = [_as_tensor(x) for x in inputs] if isinstance(inputs, (list, tuple)) else _as_tensor(inputs)
-            return self._user_call(inputs, bool(training))
+            global _CALL_DEPTH
+            if _CALL_DEPTH == 0:  # the outermost call starts the add_loss terms afresh (Keras)
+                _clear_added_losses(self)
+            _CALL_DEPTH += 1
+            try:
+                return self._user_call(inputs, bool(training))
+            finally:
+                _CALL_DEPTH -= 1
         return self.call(inputs, training=training)
 
     def __repr__(self):
@@ -484,6 +522,15 @@ class _LayerCall(Function):
 
 def _as_input(x):
     return x if isinstance(x, Tensor) else np.ascontiguousarray(x, dtype=np.float32)
+
+
+_CALL_DEPTH = 0  # > 0 inside a layer's call (add_loss terms are reset by the outermost one)
+
+
+def _clear_added_losses(layer):
+    layer.__dict__.pop("_added_losses", None)
+    for sub in layer._sublayers():
+        _clear_added_losses(sub)
 
 
 def _as_tensor(x):

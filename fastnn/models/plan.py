@@ -53,6 +53,7 @@ class Plan:
         self.shared_steps = {k for k, layer in enumerate(self.layers) if calls[id(layer)] > 1}
         self.shared_variables = _unique(v for k in sorted(self.shared_steps) for v in self.layers[k].trainable_weights)
         self.regularized = [v for v in self.variables if v.regularizer is not None]
+        self.loss_adders = [layer for layer in _unique(self.layers) if layer._may_add_losses()]
         # which steps must return input gradients (ndx) and which need a backward call at all (back), for a
         # top-level model (its inputs need no gradient); a nested model asked for dx runs every step
         requires = [False] * self.nslots
@@ -205,6 +206,10 @@ class Plan:
     def penalty(self):
         return sum(v.regularizer(v.value) for v in self.regularized)
 
+    def added_losses(self):
+        """The add_loss terms of the last forward (their gradients flow in the adders' own backward)."""
+        return sum(float(t.item()) for layer in self.loss_adders for t in layer._added_loss_terms())
+
     def train_step(self, xs, ys, wb=None):
         """One step on a batch (lists of arrays per input and per output); returns (loss, per-output losses)."""
         outs, ctx = self.forward(xs, True, False, self.fused_steps)
@@ -216,6 +221,8 @@ class Plan:
         for v in self.shared_variables:
             if v.grad is None:  # not reached by any loss
                 v.grad = backend.of(v.value).zeros(v.shape)
+        if self.loss_adders:
+            loss += self.added_losses()
         if self.regularized:
             loss += self.penalty()
             for v in self.regularized:

@@ -17,6 +17,7 @@ from fastnn import saving
 from fastnn._progbar import Progbar
 from fastnn.layers.base import structure_changed
 from fastnn.models import data as D
+from fastnn.regularizers import Penalty
 from fastnn.tensor import no_grad
 
 _F32 = np.float32
@@ -116,8 +117,12 @@ class Trainer:
             term = loss(yk, pk)
             term = term if weight == 1.0 else term * weight
             total = term if total is None else total + term
-        penalty = sum(self.losses)
-        return total + float(penalty) if penalty else total
+        for v in self.trainable_weights:  # recorded, so the tape gives the regularizers' gradients too
+            if v.regularizer is not None:
+                total = total + Penalty.apply(v, regularizer=v.regularizer)
+        for term in self._added_loss_terms():
+            total = total + term
+        return total
 
     def compiled_loss(self, y, y_pred, sample_weight=None, regularization_losses=None):
         """tf.keras 2's ``self.compiled_loss(y, y_pred)``: compute_loss, also tracked by the "loss" metric."""
@@ -363,13 +368,15 @@ class Trainer:
                 value = loss._value(outs[k], ys[k], wb, plan.fused[k]) * (hi - lo)
                 total += plan.loss_weights[k] * value
                 per_total[k] += value
+            if plan.loss_adders:
+                total += plan.added_losses() * (hi - lo)
             seen = hi
             plan.update_metrics(ys, outs)
             if progbar is not None and hi < len(xs[0]):
                 progbar.update(-(-hi // batch_size), list(logs().items()))
         out = logs()
-        if any(v.regularizer is not None for v in self.trainable_weights):
-            out["loss"] += sum(self.losses)
+        if plan.regularized:
+            out["loss"] += plan.penalty()
         return out
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None, callbacks=None,
