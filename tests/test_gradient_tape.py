@@ -317,3 +317,33 @@ def test_overridden_train_step_trains_like_fit_with_a_regularizer(digits):
     custom.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0)
     for a, b in zip(reference.get_weights(), custom.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+class Keras3TestStep(fastnn.Model):
+    """The guide's overridden test_step: the model in inference mode, the compiled loss, every metric."""
+
+    def test_step(self, data):
+        x, y = data
+        y_pred = self(x, training=False)
+        loss = self.compute_loss(y=y, y_pred=y_pred)
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss)
+            else:
+                metric.update_state(y, y_pred)
+        return {m.name: m.result() for m in self.metrics}
+
+
+def test_overridden_test_step_gives_evaluate_logs(digits):
+    x, y = _batch(digits, 64)
+    model = _functional(Keras3TestStep, 0.0)
+    plain = _functional(fastnn.Model, 0.0)
+    plain.set_weights(model.get_weights())
+    logs = model.evaluate(x, y, batch_size=64, verbose=0, return_dict=True)
+    want = plain.evaluate(x, y, batch_size=64, verbose=0, return_dict=True)
+    assert set(logs) == {"loss", "accuracy"}
+    assert logs["loss"] == pytest.approx(want["loss"], rel=1e-5) and logs["accuracy"] == want["accuracy"]
+    loss, acc = model.evaluate(x, y, batch_size=64, verbose=0)
+    assert (loss, acc) == pytest.approx((logs["loss"], logs["accuracy"]))
+    history = model.fit(x, y, epochs=1, verbose=0, validation_data=(x, y))  # validation runs test_step
+    assert history.history["val_loss"][0] == pytest.approx(logs["loss"], rel=1e-5)

@@ -644,6 +644,10 @@ class _KernelLayer(_WithActivation, Layer):
             z = fn.forward(x, self.kernel.data, bias, self._fused)
         if self._fused is not None:
             return z, (fn, None)
+        act = self._act_function
+        if act is not None and not logits and not self._act_kwargs:  # _act_forward's common case, inlined
+            act = act(_RECORD if _tensor._grad_enabled else _NO_RECORD)
+            return act.forward(z), (fn, act)
         y, actx = self._act_forward(z, logits)
         return y, (fn, actx)
 

@@ -146,11 +146,11 @@ class Sequential(Model):
                              f"shape={shape_str(input_shape)}")
 
     def _check_inputs(self, xs, what):
-        shape = (None,) + xs[0].shape[1:]
+        rest = xs[0].shape[1:]
         if not self.built:
-            self._maybe_build(shape)
-        else:
-            self._check_input_shape(shape)
+            self._maybe_build((None,) + rest)
+        elif rest != self._input_shape[1:]:  # (the common case, equal shapes, costs one comparison)
+            self._check_input_shape((None,) + rest)
 
     def _require_graph(self):
         if not self._layers:

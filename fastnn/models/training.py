@@ -18,6 +18,7 @@ from fastnn._progbar import Progbar
 from fastnn.layers.base import structure_changed
 from fastnn.models import data as D
 from fastnn.regularizers import Penalty
+from fastnn.layers.base import _tensor
 from fastnn.tensor import no_grad
 
 _F32 = np.float32
@@ -92,9 +93,9 @@ class Trainer:
         compiled = [m for _, m in getattr(self, "_output_metrics", [])]
         return [self._loss_tracker] + compiled if self._custom_step() else compiled
 
-    # ---- the tf.keras-style hooks an overridden train_step uses -----------------------------------
+    # ---- the tf.keras-style hooks an overridden train_step/test_step uses --------------------------
     def _custom_step(self):
-        return type(self).train_step is not Trainer.train_step
+        return type(self).train_step is not Trainer.train_step or type(self).test_step is not Trainer.test_step
 
     @property
     def _loss_tracker(self):
@@ -341,7 +342,34 @@ class Trainer:
                 batch = [D.rows(a, slice(lo, hi)) for a in xs]
                 yield lo, hi, plan.forward(batch, False, False, logit_steps)[0] if logit_steps else plan.infer(batch)
 
+    def test_step(self, data):
+        """Loss and metrics on one batch ``data`` = (x, y) in inference mode; override it in the tf.keras style
+        (``y_pred = self(x, training=False)``, update ``self.metrics``, return a dict of results)."""
+        x, y = data[0], data[1]
+        xs = x if isinstance(x, list) else [x]
+        ys = y if isinstance(y, list) else [y]
+        return self._evaluate_plan([D.rows(a, slice(None)) for a in xs], ys, max(1, len(xs[0])))
+
+    def _custom_test_step(self, xs, yt, batch_size, progbar=None):
+        """evaluate with an overridden test_step: batches of ``batch_size``, the last batch's logs."""
+        for m in self.metrics:
+            m.reset_state()
+        logs, n = {}, len(xs[0])
+        for lo in range(0, n, batch_size):
+            hi = min(n, lo + batch_size)
+            xb, yb = [a[lo:hi] for a in xs], [t[lo:hi] for t in yt]
+            out = self.test_step((xb[0] if len(xb) == 1 else xb, yb[0] if len(yb) == 1 else yb))
+            logs = {k: _pythonify(v.numpy() if hasattr(v, "numpy") else v) for k, v in out.items()}
+            if progbar is not None and hi < n:
+                progbar.update(-(-hi // batch_size), list(logs.items()))
+        return dict(sorted(logs.items()))
+
     def _evaluate_arrays(self, xs, yt, batch_size, progbar=None, weights=None):
+        if type(self).test_step is not Trainer.test_step:
+            return self._custom_test_step(xs, yt, batch_size, progbar)
+        return self._evaluate_plan(xs, yt, batch_size, progbar, weights)
+
+    def _evaluate_plan(self, xs, yt, batch_size, progbar=None, weights=None):
         plan = self._plan()
         metrics = [m for _, m in self._output_metrics]
         for m in metrics:
@@ -399,6 +427,9 @@ class Trainer:
         cbs.on_test_end(logs)
         if return_dict:
             return logs
+        if type(self).test_step is not Trainer.test_step:  # the user's logs: loss first, then the rest
+            values = [logs["loss"]] * ("loss" in logs) + [v for k, v in logs.items() if k != "loss"]
+            return values[0] if len(values) == 1 else values
         names = self._output_names
         keys = ["loss"]
         if len(names) > 1:
@@ -415,16 +446,22 @@ class Trainer:
         batch_size = 32 if batch_size is None else D.batch_size_of(batch_size)
         if steps is not None:
             raise ValueError("predict: steps is not supported yet")
-        xs = self._prepare_x(x, "predict")
+        xs = D.as_arrays(x, self._input_names, "predict: x")  # (_prepare_x, inlined)
+        self._check_inputs(xs, "predict")
         plan = self._plan()
         n = len(xs[0])
         if not verbose and callbacks is None and n <= plan.rows:
-            with no_grad():  # one forward pass, no progress bar or callbacks: the low-latency path
+            # one forward pass, no progress bar or callbacks: the low-latency path. NOTE: no_grad's flag is set
+            # directly (the context manager's object and two calls are ~10% of a batch-1 predict)
+            enabled, _tensor._grad_enabled = _tensor._grad_enabled, False
+            try:
                 if len(xs) == 1:
                     x0 = xs[0]
                     outs = plan.infer([x0 if x0.dtype == _F32 else x0.astype(_F32)])
                 else:
                     outs = plan.infer([a if a.dtype == _F32 else a.astype(_F32) for a in xs])
+            finally:
+                _tensor._grad_enabled = enabled
             # kernels return fresh arrays; a view (of x, through Flatten/Reshape) or x itself is copied
             if len(outs) == 1 and self._output_structure == "single":
                 h = outs[0]
