@@ -288,27 +288,6 @@ class Model(Trainer, Layer):
         for layer in self._sublayers():
             layer.trainable = value
 
-    @property
-    def weights(self):
-        return self.trainable_weights + self.non_trainable_weights
-
-    @property
-    def trainable_weights(self):
-        if not self._trainable:
-            return []
-        own = [v for v in self._weights if v.trainable]
-        return list(dict.fromkeys(own + [v for layer in self._sublayers() for v in layer.trainable_weights]))
-
-    @property
-    def non_trainable_weights(self):
-        if not self._trainable:
-            return list(dict.fromkeys(self._weights + [v for layer in self._sublayers() for v in layer.weights]))
-        own = [v for v in self._weights if not v.trainable]
-        return list(dict.fromkeys(own + [v for layer in self._sublayers() for v in layer.non_trainable_weights]))
-
-    trainable_variables = trainable_weights
-    non_trainable_variables = non_trainable_weights
-
     def _summary_layers(self):
         return self.layers
 
