@@ -15,11 +15,14 @@ from test_autograd_ops import DISTINCT, NONZERO, POSITIVE, Case
 
 
 class _Torch:
-    """torch, imported on first use (the torch twins run only when it is installed)."""
+    """torch's functions, imported when first called: the table is built without torch installed (CI), and
+    the torch twins run only where it is."""
 
     def __getattr__(self, name):
-        import torch
-        return getattr(torch, name)
+        def call(*args, **kwargs):
+            import torch
+            return getattr(torch, name)(*args, **kwargs)
+        return call
 
 
 T = _Torch()
