@@ -245,6 +245,16 @@ def test_the_tape_does_not_disturb_a_later_fit(digits):
 
 
 # ---- overriding train_step --------------------------------------------------------------------------------
+def _guide_metrics(model, loss, y, y_pred):
+    """The Keras 3 guide's metric loop of train_step/test_step."""
+    for metric in model.metrics:
+        if metric.name == "loss":
+            metric.update_state(loss)
+        else:
+            metric.update_state(y, y_pred)
+    return {m.name: m.result() for m in model.metrics}
+
+
 class Keras3Step(fastnn.Model):
     def train_step(self, data):
         x, y = data
@@ -253,12 +263,7 @@ class Keras3Step(fastnn.Model):
             loss = self.compute_loss(y=y, y_pred=y_pred)
         grads = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply(grads, self.trainable_variables)
-        for metric in self.metrics:
-            if metric.name == "loss":
-                metric.update_state(loss)
-            else:
-                metric.update_state(y, y_pred)
-        return {m.name: m.result() for m in self.metrics}
+        return _guide_metrics(self, loss, y, y_pred)
 
 
 class TfKeras2Step(fastnn.Model):
@@ -325,13 +330,7 @@ class Keras3TestStep(fastnn.Model):
     def test_step(self, data):
         x, y = data
         y_pred = self(x, training=False)
-        loss = self.compute_loss(y=y, y_pred=y_pred)
-        for metric in self.metrics:
-            if metric.name == "loss":
-                metric.update_state(loss)
-            else:
-                metric.update_state(y, y_pred)
-        return {m.name: m.result() for m in self.metrics}
+        return _guide_metrics(self, self.compute_loss(y=y, y_pred=y_pred), y, y_pred)
 
 
 def test_overridden_test_step_gives_evaluate_logs(digits):

@@ -7,6 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from _resume import assert_resumes_identically
 import fastnn
 from fastnn import saving
 from fastnn.layers import (Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten,
@@ -56,11 +57,7 @@ def test_save_load_resumes_training_exactly(tmp_path, digits, optimizer):
     assert restored.optimizer.iterations == model.optimizer.iterations
 
     # the next epoch (dropout masks, optimizer moments, BN statistics) is the same in both
-    fastnn.utils.set_random_seed(1)
-    h1 = model.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False).history
-    fastnn.utils.set_random_seed(1)
-    h2 = restored.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False).history
-    assert h1 == h2
+    assert_resumes_identically(model, restored, x, y, batch_size=32)
     np.testing.assert_array_equal(model.predict(xt, verbose=0), restored.predict(xt, verbose=0))
 
 

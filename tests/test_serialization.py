@@ -7,6 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from _resume import assert_resumes_identically
 import fastnn
 from fastnn import saving
 from fastnn.layers import Dense, Input, Layer
@@ -212,13 +213,7 @@ def test_subclassed_model_round_trip_resumes_training_exactly(tmp_path):
     assert_same_predictions(model, restored, x)
     assert restored.optimizer.iterations == model.optimizer.iterations
 
-    fastnn.utils.set_random_seed(1)
-    h1 = model.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False).history
-    fastnn.utils.set_random_seed(1)
-    h2 = restored.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False).history
-    assert h1 == h2
-    for a, b in zip(model.get_weights(), restored.get_weights()):
-        np.testing.assert_array_equal(a, b)
+    assert_resumes_identically(model, restored, x, y, batch_size=16, epochs=2)
 
 
 def test_subclassed_model_weights_files(tmp_path):
