@@ -259,7 +259,7 @@ class Trainer:
                         logs[f"{name}_loss"] = totals[2][k] / seen
             return dict(sorted(logs.items()))
 
-        custom = self._custom_step()
+        custom = type(self).train_step is not Trainer.train_step
         if custom:  # the user's train_step gets (x, y) as given (one array or a list) and returns the logs
             for m in self.metrics:
                 m.reset_state()
@@ -271,10 +271,11 @@ class Trainer:
                 user_logs.update((k, _pythonify(v.numpy() if hasattr(v, "numpy") else v)) for k, v in out.items())
                 return float(user_logs.get("loss", 0.0)), []
 
-            def batch_logs():  # noqa: F811 (the user's train_step reports the logs)
+            def user_batch_logs():
                 return dict(sorted(user_logs.items()))
+            logs_now = user_batch_logs
         else:
-            train_step = plan.train_step
+            train_step, logs_now = plan.train_step, batch_logs
         begin_hooks, end_hooks = cbs.needs_batch_begin, cbs.needs_batch_end
         cbs.on_train_begin()
         epoch_logs = {}
@@ -300,10 +301,10 @@ class Trainer:
                         if value is not None:
                             totals[2][k] += value * rows
                 if end_hooks:
-                    cbs.train_batch_end(step, batch_logs)
+                    cbs.train_batch_end(step, logs_now)
                 if self.stop_training:
                     break
-            epoch_logs = batch_logs()
+            epoch_logs = logs_now()
             if val is not None and (epoch + 1) % validation_freq == 0:
                 val_logs = self._evaluate_arrays(val[0], val[1], val_bs, weights=val[2])
                 epoch_logs.update(("val_" + k, v) for k, v in val_logs.items())
