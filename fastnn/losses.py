@@ -156,6 +156,7 @@ def _fops():
 
 
 def _huber(y, p, delta=1.0):
+    """Per-sample mean of ``0.5 e**2`` where ``|e| <= delta``, else ``delta |e| - 0.5 delta**2``."""
     o = _fops()
     err = p - y
     a = o.abs(err)
@@ -163,6 +164,7 @@ def _huber(y, p, delta=1.0):
 
 
 def _kl_divergence(y, p):
+    """Per-sample ``sum(y log(y / p))``, both clipped to [1e-7, 1]."""
     o = _fops()
     y, p = o.clip(y, EPSILON, 1.0), o.clip(p, EPSILON, 1.0)
     return (y * o.log(y / p)).sum(axis=-1)
@@ -175,15 +177,18 @@ def _hinge_targets(y):
 
 
 def _hinge(y, p):
+    """Per-sample mean of ``max(1 - y p, 0)``; {0, 1} targets become {-1, 1}."""
     return _fops().maximum(1.0 - _hinge_targets(y) * p, 0.0).mean(axis=-1)
 
 
 def _squared_hinge(y, p):
+    """Per-sample mean of ``max(1 - y p, 0)**2``; {0, 1} targets become {-1, 1}."""
     o = _fops()
     return o.square(o.maximum(1.0 - _hinge_targets(y) * p, 0.0)).mean(axis=-1)
 
 
 def _categorical_hinge(y, p):
+    """Per-sample ``max(max((1 - y) p) - sum(y p) + 1, 0)`` (one-hot targets)."""
     o = _fops()
     pos = (y * p).sum(axis=-1)
     neg = o.max((1.0 - y) * p, axis=-1)
@@ -191,6 +196,7 @@ def _categorical_hinge(y, p):
 
 
 def _log_cosh(y, p):
+    """Per-sample mean of ``log(cosh(y_pred - y_true))``."""
     # log(cosh(x)) = |x| + log(1 + exp(-2|x|)) - log(2): Keras's x + softplus(-2x) - log(2), without
     # overflow of exp for large |x|
     o = _fops()
@@ -199,6 +205,7 @@ def _log_cosh(y, p):
 
 
 def _poisson(y, p):
+    """Per-sample mean of ``y_pred - y_true log(y_pred + 1e-7)``."""
     return (p - y * _fops().log(p + EPSILON)).mean(axis=-1)
 
 
@@ -209,10 +216,12 @@ def _l2_normalize(x, axis):
 
 
 def _cosine_similarity(y, p, axis=-1):
+    """Per-sample negative cosine similarity of the L2-normalised targets and predictions."""
     return -(_l2_normalize(y, axis) * _l2_normalize(p, axis)).sum(axis=axis)
 
 
 def _mean_squared_logarithmic_error(y, p):
+    """Per-sample mean of ``(log(max(p, 1e-7) + 1) - log(max(y, 1e-7) + 1))**2``."""
     o = _fops()
     first = o.log(o.maximum(p, EPSILON) + 1.0)
     second = o.log(o.maximum(y, EPSILON) + 1.0)
@@ -220,66 +229,35 @@ def _mean_squared_logarithmic_error(y, p):
 
 
 def _mean_absolute_percentage_error(y, p):
+    """Per-sample mean of ``100 |y - p| / max(|y|, 1e-7)``."""
     o = _fops()
     return 100.0 * o.abs((y - p) / o.maximum(o.abs(y), EPSILON)).mean(axis=-1)
 
 
-def _evaluate(formula, y_true, y_pred, **kwargs):
-    """Keras's function form of a formula: per-sample losses as a float32 numpy array."""
-    p = _f32(y_pred)
-    y = _dense_targets(y_true, p, formula.__name__.lstrip("_"))
-    return np.asarray(formula(Tensor(y), Tensor(p), **kwargs).data, dtype=_F32)
+def _function_form(formula):
+    """Keras's function form of a formula, ``name(y_true, y_pred, **options)``: per-sample losses as a
+    float32 numpy array (the formula runs on constant Tensors)."""
+    name = formula.__name__.lstrip("_")
+
+    def function(y_true, y_pred, *args, **kwargs):
+        p = _f32(y_pred)
+        y = _dense_targets(y_true, p, name)
+        return np.asarray(formula(Tensor(y), Tensor(p), *args, **kwargs).data, dtype=_F32)
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = formula.__doc__
+    return function
 
 
-def huber(y_true, y_pred, delta=1.0):
-    """Per-sample mean of ``0.5 e**2`` where ``|e| <= delta``, else ``delta |e| - 0.5 delta**2``."""
-    return _evaluate(_huber, y_true, y_pred, delta=float(delta))
-
-
-def kl_divergence(y_true, y_pred):
-    """Per-sample ``sum(y log(y / p))``, both clipped to [1e-7, 1]."""
-    return _evaluate(_kl_divergence, y_true, y_pred)
-
-
-def hinge(y_true, y_pred):
-    """Per-sample mean of ``max(1 - y p, 0)``; {0, 1} targets become {-1, 1}."""
-    return _evaluate(_hinge, y_true, y_pred)
-
-
-def squared_hinge(y_true, y_pred):
-    """Per-sample mean of ``max(1 - y p, 0)**2``; {0, 1} targets become {-1, 1}."""
-    return _evaluate(_squared_hinge, y_true, y_pred)
-
-
-def categorical_hinge(y_true, y_pred):
-    """Per-sample ``max(max((1 - y) p) - sum(y p) + 1, 0)`` (one-hot targets)."""
-    return _evaluate(_categorical_hinge, y_true, y_pred)
-
-
-def log_cosh(y_true, y_pred):
-    """Per-sample mean of ``log(cosh(y_pred - y_true))``."""
-    return _evaluate(_log_cosh, y_true, y_pred)
-
-
-def poisson(y_true, y_pred):
-    """Per-sample mean of ``y_pred - y_true log(y_pred + 1e-7)``."""
-    return _evaluate(_poisson, y_true, y_pred)
-
-
-def cosine_similarity(y_true, y_pred, axis=-1):
-    """Per-sample negative cosine similarity of the L2-normalised targets and predictions."""
-    return _evaluate(_cosine_similarity, y_true, y_pred, axis=axis)
-
-
-def mean_squared_logarithmic_error(y_true, y_pred):
-    """Per-sample mean of ``(log(max(p, 1e-7) + 1) - log(max(y, 1e-7) + 1))**2``."""
-    return _evaluate(_mean_squared_logarithmic_error, y_true, y_pred)
-
-
-def mean_absolute_percentage_error(y_true, y_pred):
-    """Per-sample mean of ``100 |y - p| / max(|y|, 1e-7)``."""
-    return _evaluate(_mean_absolute_percentage_error, y_true, y_pred)
-
+huber = _function_form(_huber)
+kl_divergence = _function_form(_kl_divergence)
+hinge = _function_form(_hinge)
+squared_hinge = _function_form(_squared_hinge)
+categorical_hinge = _function_form(_categorical_hinge)
+log_cosh = _function_form(_log_cosh)
+poisson = _function_form(_poisson)
+cosine_similarity = _function_form(_cosine_similarity)
+mean_squared_logarithmic_error = _function_form(_mean_squared_logarithmic_error)
+mean_absolute_percentage_error = _function_form(_mean_absolute_percentage_error)
 
 kld = KLD = kl_divergence
 msle = MSLE = mean_squared_logarithmic_error
