@@ -142,6 +142,127 @@ def mean_absolute_error(y_true, y_pred):
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
 
+
+# ---- the long tail: losses written once with fastnn.ops on Tensors ---------------------------------
+# Each formula takes the targets and predictions as Tensors and returns per-sample Tensor losses, exactly
+# as Keras 3 writes it (same clipping and epsilons). The same formula gives the numpy function form
+# (run on constant Tensors) and training's gradient through the autograd (_OpsLoss); a fused C++ kernel
+# can replace the autograd path later without changing the values.
+
+def _fops():
+    # imported when first used: fastnn.ops imports modules that import this one
+    from fastnn import ops
+    return ops
+
+
+def _huber(y, p, delta=1.0):
+    """Per-sample mean of ``0.5 e**2`` where ``|e| <= delta``, else ``delta |e| - 0.5 delta**2``."""
+    o = _fops()
+    err = p - y
+    a = o.abs(err)
+    return o.where(a.data <= delta, 0.5 * o.square(err), delta * a - 0.5 * delta * delta).mean(axis=-1)
+
+
+def _kl_divergence(y, p):
+    """Per-sample ``sum(y log(y / p))``, both clipped to [1e-7, 1]."""
+    o = _fops()
+    y, p = o.clip(y, EPSILON, 1.0), o.clip(p, EPSILON, 1.0)
+    return (y * o.log(y / p)).sum(axis=-1)
+
+
+def _hinge_targets(y):
+    """Keras converts {0, 1} labels to {-1, 1} when every target of the batch is 0 or 1."""
+    d = y.data
+    return Tensor(2.0 * d - 1.0) if np.all((d == 0) | (d == 1)) else y
+
+
+def _hinge(y, p):
+    """Per-sample mean of ``max(1 - y p, 0)``; {0, 1} targets become {-1, 1}."""
+    return _fops().maximum(1.0 - _hinge_targets(y) * p, 0.0).mean(axis=-1)
+
+
+def _squared_hinge(y, p):
+    """Per-sample mean of ``max(1 - y p, 0)**2``; {0, 1} targets become {-1, 1}."""
+    o = _fops()
+    return o.square(o.maximum(1.0 - _hinge_targets(y) * p, 0.0)).mean(axis=-1)
+
+
+def _categorical_hinge(y, p):
+    """Per-sample ``max(max((1 - y) p) - sum(y p) + 1, 0)`` (one-hot targets)."""
+    o = _fops()
+    pos = (y * p).sum(axis=-1)
+    neg = o.max((1.0 - y) * p, axis=-1)
+    return o.maximum(neg - pos + 1.0, 0.0)
+
+
+def _log_cosh(y, p):
+    """Per-sample mean of ``log(cosh(y_pred - y_true))``."""
+    # log(cosh(x)) = |x| + log(1 + exp(-2|x|)) - log(2): Keras's x + softplus(-2x) - log(2), without
+    # overflow of exp for large |x|
+    o = _fops()
+    a = o.abs(p - y)
+    return (a + o.log(1.0 + o.exp(-2.0 * a)) - float(np.log(2.0))).mean(axis=-1)
+
+
+def _poisson(y, p):
+    """Per-sample mean of ``y_pred - y_true log(y_pred + 1e-7)``."""
+    return (p - y * _fops().log(p + EPSILON)).mean(axis=-1)
+
+
+def _l2_normalize(x, axis):
+    # Keras's normalize: x / sqrt(max(sum(x**2), 1e-12))
+    o = _fops()
+    return x / o.sqrt(o.maximum(o.square(x).sum(axis=axis, keepdims=True), 1e-12))
+
+
+def _cosine_similarity(y, p, axis=-1):
+    """Per-sample negative cosine similarity of the L2-normalised targets and predictions."""
+    return -(_l2_normalize(y, axis) * _l2_normalize(p, axis)).sum(axis=axis)
+
+
+def _mean_squared_logarithmic_error(y, p):
+    """Per-sample mean of ``(log(max(p, 1e-7) + 1) - log(max(y, 1e-7) + 1))**2``."""
+    o = _fops()
+    first = o.log(o.maximum(p, EPSILON) + 1.0)
+    second = o.log(o.maximum(y, EPSILON) + 1.0)
+    return o.square(first - second).mean(axis=-1)
+
+
+def _mean_absolute_percentage_error(y, p):
+    """Per-sample mean of ``100 |y - p| / max(|y|, 1e-7)``."""
+    o = _fops()
+    return 100.0 * o.abs((y - p) / o.maximum(o.abs(y), EPSILON)).mean(axis=-1)
+
+
+def _function_form(formula):
+    """Keras's function form of a formula, ``name(y_true, y_pred, **options)``: per-sample losses as a
+    float32 numpy array (the formula runs on constant Tensors)."""
+    name = formula.__name__.lstrip("_")
+
+    def function(y_true, y_pred, *args, **kwargs):
+        p = _f32(y_pred)
+        y = _dense_targets(y_true, p, name)
+        return np.asarray(formula(Tensor(y), Tensor(p), *args, **kwargs).data, dtype=_F32)
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = formula.__doc__
+    return function
+
+
+huber = _function_form(_huber)
+kl_divergence = _function_form(_kl_divergence)
+hinge = _function_form(_hinge)
+squared_hinge = _function_form(_squared_hinge)
+categorical_hinge = _function_form(_categorical_hinge)
+log_cosh = _function_form(_log_cosh)
+poisson = _function_form(_poisson)
+cosine_similarity = _function_form(_cosine_similarity)
+mean_squared_logarithmic_error = _function_form(_mean_squared_logarithmic_error)
+mean_absolute_percentage_error = _function_form(_mean_absolute_percentage_error)
+
+kld = KLD = kl_divergence
+msle = MSLE = mean_squared_logarithmic_error
+mape = MAPE = mean_absolute_percentage_error
+
 # ---- classes ----------------------------------------------------------------------------------------
 _REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "none", None)
 
@@ -353,6 +474,47 @@ class LossFunctionWrapper(Loss):
         return float(mean.data) * n, t.grad.data
 
 
+class _OpsLoss(LossFunctionWrapper):
+    """A loss class over one of the formulas above: its constructor arguments (``delta``, ``axis``) are the
+    formula's keyword arguments; values and gradient come from the formula through the autograd."""
+
+    _formula = None
+
+    def __init__(self, reduction="sum_over_batch_size", name=None, **kwargs):
+        self._kwargs = kwargs
+        formula = type(self)._formula
+        super().__init__(lambda y, p: formula(y, p, **kwargs), reduction, name)
+
+    def get_config(self):
+        return {**Loss.get_config(self), **self._kwargs}
+
+
+def _ops_loss(class_name, formula, default_name, doc, **defaults):
+    """A Keras loss class with Keras's constructor ``(<defaults>, reduction=..., name=default_name)``."""
+    def __init__(self, reduction="sum_over_batch_size", name=default_name, dtype=None, **kwargs):
+        unknown = set(kwargs) - set(defaults)
+        if unknown:
+            raise TypeError(f"{class_name}: unexpected arguments {sorted(unknown)}")
+        _OpsLoss.__init__(self, reduction, name, **{**defaults, **kwargs})
+    return type(class_name, (_OpsLoss,), {"__init__": __init__, "_formula": staticmethod(formula), "__doc__": doc,
+                                          "__module__": __name__})
+
+
+Huber = _ops_loss("Huber", _huber, "huber_loss", huber.__doc__, delta=1.0)
+KLDivergence = _ops_loss("KLDivergence", _kl_divergence, "kl_divergence", kl_divergence.__doc__)
+Hinge = _ops_loss("Hinge", _hinge, "hinge", hinge.__doc__)
+SquaredHinge = _ops_loss("SquaredHinge", _squared_hinge, "squared_hinge", squared_hinge.__doc__)
+CategoricalHinge = _ops_loss("CategoricalHinge", _categorical_hinge, "categorical_hinge", categorical_hinge.__doc__)
+LogCosh = _ops_loss("LogCosh", _log_cosh, "log_cosh", log_cosh.__doc__)
+Poisson = _ops_loss("Poisson", _poisson, "poisson", poisson.__doc__)
+CosineSimilarity = _ops_loss("CosineSimilarity", _cosine_similarity, "cosine_similarity", cosine_similarity.__doc__,
+                             axis=-1)
+MeanSquaredLogarithmicError = _ops_loss("MeanSquaredLogarithmicError", _mean_squared_logarithmic_error,
+                                        "mean_squared_logarithmic_error", mean_squared_logarithmic_error.__doc__)
+MeanAbsolutePercentageError = _ops_loss("MeanAbsolutePercentageError", _mean_absolute_percentage_error,
+                                        "mean_absolute_percentage_error", mean_absolute_percentage_error.__doc__)
+
+
 _BY_NAME = {
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
@@ -360,10 +522,17 @@ _BY_NAME = {
     "MSE": MeanSquaredError, "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
     "MAE": MeanAbsoluteError,
 }
+_TAIL = {huber: Huber, kl_divergence: KLDivergence, hinge: Hinge, squared_hinge: SquaredHinge,
+         categorical_hinge: CategoricalHinge, log_cosh: LogCosh, poisson: Poisson, cosine_similarity: CosineSimilarity,
+         mean_squared_logarithmic_error: MeanSquaredLogarithmicError,
+         mean_absolute_percentage_error: MeanAbsolutePercentageError}
+_BY_NAME.update({fn.__name__: cls for fn, cls in _TAIL.items()})
+_BY_NAME.update(kld=KLDivergence, msle=MeanSquaredLogarithmicError, mape=MeanAbsolutePercentageError)  # Keras's aliases
 _BY_FUNCTION = {categorical_crossentropy: CategoricalCrossentropy,
                 sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
                 binary_crossentropy: BinaryCrossentropy, mean_squared_error: MeanSquaredError,
                 mean_absolute_error: MeanAbsoluteError}
+_BY_FUNCTION.update(_TAIL)
 _CLASSES = {cls.__name__: cls for cls in _BY_FUNCTION.values()}
 
 

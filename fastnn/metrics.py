@@ -14,6 +14,7 @@ the shapes of the targets and predictions, as Keras does.
 import numpy as np
 
 from fastnn._naming import _snake_case
+from fastnn import losses
 from fastnn.losses import _f32, _one_hot
 
 EPSILON = 1e-7
@@ -38,14 +39,20 @@ class Metric:
         """Accumulate a batch: ``y`` targets (integer labels or float arrays), ``p`` float32 predictions."""
         raise NotImplementedError
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        if sample_weight is not None:
-            raise ValueError(f"{self.name}: sample_weight is not supported yet")
-        y_true = np.asarray(y_true)
-        self._update(y_true, _f32(y_pred))
+    _weighted = False  # _update takes a sample_weight argument
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
-        self.update_state(y_true, y_pred, sample_weight)
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = np.asarray(y_true)
+        if sample_weight is None:
+            self._update(y_true, _f32(y_pred))
+        elif self._weighted:
+            self._update(y_true, _f32(y_pred), sample_weight)
+        else:
+            raise ValueError(f"{self.name}: sample_weight is not supported yet")
+
+    def __call__(self, *args, **kwargs):
+        """Update with the arguments of ``update_state`` (one ``values`` for Mean and Sum), return the result."""
+        self.update_state(*args, **kwargs)
         return self.result()
 
     def get_config(self):
@@ -127,32 +134,54 @@ class SparseCategoricalAccuracy(_MeanOfMatches):
 
 
 class _Confusion(Metric):
-    """Counts over all elements of binarised predictions (``y_pred > thresholds``), as Keras's
-    Precision/Recall do for one-hot or binary targets."""
+    """Counts over all elements of binarised predictions (``y_pred > threshold``), as Keras's
+    Precision/Recall do for one-hot or binary targets; one count per threshold (``thresholds``: a float or
+    a list of floats, default 0.5), weighted by ``sample_weight``."""
 
     _direction = "up"
+    _weighted = True
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
         if top_k is not None:
             raise ValueError(f"{type(self).__name__}: top_k is not supported yet")
-        self.thresholds = 0.5 if thresholds is None else float(thresholds)
+        self.thresholds = (0.5 if thresholds is None else
+                           float(thresholds) if np.ndim(thresholds) == 0 else [float(t) for t in thresholds])
         self.class_id = class_id
         super().__init__(name, dtype)
 
     def reset_state(self):
-        self.true_positives = self.false_positives = self.false_negatives = 0.0
+        n = np.size(self.thresholds)
+        self.true_positives, self.false_positives, self.true_negatives, self.false_negatives = (
+            np.zeros(n) for _ in range(4))
 
-    def _update(self, y, p):
+    def _update(self, y, p, sample_weight=None):
         y = np.asarray(y)
         if y.shape != p.shape:
             sparse = p.shape[-1] > 1 and y.size * p.shape[-1] == p.size
             y = _one_hot(_labels(y, p).astype(np.intp), p.shape[-1]) if sparse else y.reshape(p.shape)
         if self.class_id is not None:
             y, p = y[..., self.class_id], p[..., self.class_id]
-        pos, true = p > self.thresholds, y > 0.5
-        self.true_positives += float(np.count_nonzero(pos & true))
-        self.false_positives += float(np.count_nonzero(pos & ~true))
-        self.false_negatives += float(np.count_nonzero(~pos & true))
+        w = 1.0
+        if sample_weight is not None:  # one weight per sample (or per element), spread over its elements
+            w = np.asarray(sample_weight, np.float64)
+            w = np.broadcast_to(w.reshape(w.shape + (1,) * (p.ndim - w.ndim)), p.shape)
+        # thresholds on a leading axis: one count per threshold
+        pos = p[None] > np.reshape(self.thresholds, (-1,) + (1,) * p.ndim)
+        true = (y > 0.5)[None]
+        axes = tuple(range(1, pos.ndim))
+        self.true_positives += ((pos & true) * w).sum(axis=axes)
+        self.false_positives += ((pos & ~true) * w).sum(axis=axes)
+        self.true_negatives += ((~pos & ~true) * w).sum(axis=axes)
+        self.false_negatives += ((~pos & true) * w).sum(axis=axes)
+
+    def _per_threshold(self, counts):
+        """A scalar for one threshold, an array for a list (Keras)."""
+        counts = np.asarray(counts, dtype=np.float32)
+        return counts[0] if np.ndim(self.thresholds) == 0 else counts
+
+    def _ratio(self, num, other):
+        d = num + other
+        return self._per_threshold(np.divide(num, d, out=np.zeros_like(d), where=d > 0))
 
     def get_config(self):
         return {**super().get_config(), "thresholds": self.thresholds, "top_k": None, "class_id": self.class_id}
@@ -162,16 +191,49 @@ class Precision(_Confusion):
     """``tp / (tp + fp)`` over the epoch (threshold 0.5)."""
 
     def result(self):
-        d = self.true_positives + self.false_positives
-        return np.float32(self.true_positives / d if d else 0.0)
+        return self._ratio(self.true_positives, self.false_positives)
 
 
 class Recall(_Confusion):
     """``tp / (tp + fn)`` over the epoch (threshold 0.5)."""
 
     def result(self):
-        d = self.true_positives + self.false_negatives
-        return np.float32(self.true_positives / d if d else 0.0)
+        return self._ratio(self.true_positives, self.false_negatives)
+
+
+class _Count(_Confusion):
+    """One confusion count (the attribute ``_count_of``) over the epoch, per threshold."""
+
+    _count_of = None
+
+    def __init__(self, thresholds=None, name=None, dtype=None):
+        super().__init__(thresholds, name=name, dtype=dtype)
+
+    def result(self):
+        return self._per_threshold(getattr(self, self._count_of))
+
+    def get_config(self):
+        return {"name": self.name, "dtype": "float32", "thresholds": self.thresholds}
+
+
+class TruePositives(_Count):
+    """Weighted count of positive predictions (``y_pred > threshold``) with positive targets."""
+    _count_of = "true_positives"
+
+
+class FalsePositives(_Count):
+    """Weighted count of positive predictions (``y_pred > threshold``) with negative targets."""
+    _count_of, _direction = "false_positives", "down"
+
+
+class TrueNegatives(_Count):
+    """Weighted count of negative predictions (``y_pred <= threshold``) with negative targets."""
+    _count_of = "true_negatives"
+
+
+class FalseNegatives(_Count):
+    """Weighted count of negative predictions (``y_pred <= threshold``) with positive targets."""
+    _count_of, _direction = "false_negatives", "down"
 
 
 class F1Score(Metric):
@@ -225,57 +287,138 @@ class F1Score(Metric):
         return {**super().get_config(), "average": self.average, "threshold": self.threshold}
 
 
-class Mean(Metric):
-    """Weighted running mean of the values given to ``update_state(values)``."""
+def _samplewise(values, sample_weight, reduce):
+    """Keras 3's ``reduce_to_samplewise_values``: one value per sample (``reduce`` over the axes beyond the
+    first, after those beyond the weights' rank), weighted; returns them and the samples' total weight."""
+    v = np.asarray(values, dtype=np.float64)
+    if sample_weight is None:
+        if v.ndim > 1:
+            v = reduce(v.reshape(len(v), -1), axis=1)
+        return v, (v.shape[0] if v.ndim else 1)
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.ndim == v.ndim + 1 and w.shape[-1] == 1:  # Keras's squeeze_or_expand_to_same_rank
+        w = w[..., 0]
+    elif v.ndim == w.ndim + 1 and v.shape[-1] == 1:
+        v = v[..., 0]
+    if v.ndim > w.ndim:
+        v = reduce(v, axis=tuple(range(w.ndim, v.ndim)))
+    w = np.broadcast_to(w, v.shape)
+    v = v * w
+    if w.ndim > 1:
+        w = reduce(w, axis=tuple(range(1, w.ndim)))
+    if v.ndim > 1:
+        v = reduce(v, axis=tuple(range(1, v.ndim)))
+    return v, float(w.sum())
+
+
+class _Reduce(Metric):
+    """Running total (and total weight) of the per-sample values given to ``update_state(values)``."""
+
+    _reduce = staticmethod(np.mean)  # how a sample's values become one value
 
     def reset_state(self):
         self._total, self._count = 0.0, 0.0
 
     def update_state(self, values, sample_weight=None):
-        v = np.asarray(values, dtype=np.float64)
-        w = np.ones_like(v) if sample_weight is None else np.broadcast_to(np.asarray(sample_weight, np.float64),
-                                                                          v.shape)
-        self._total += float((v * w).sum())
-        self._count += float(w.sum())
+        v, n = _samplewise(values, sample_weight, self._reduce)
+        self._total += float(v.sum())
+        self._count += n
+
+
+class Sum(_Reduce):
+    """Weighted sum of the values given to ``update_state(values)``."""
+
+    _reduce = staticmethod(np.sum)
+
+    def result(self):
+        return np.float32(self._total)
+
+
+class Mean(_Reduce):
+    """Weighted running mean of the values given to ``update_state(values)`` (per sample, as Keras)."""
 
     def result(self):
         return np.float32(self._total / self._count) if self._count else np.float32(0.0)
 
 
-class _LossMetric(Metric):
-    """Mean of a per-sample loss function over every sample seen."""
+class MeanMetricWrapper(Mean):
+    """Weighted mean of ``fn(y_true, y_pred, **kwargs)``: per-sample values, numpy in, array-like out."""
 
-    _direction = "down"
+    _direction = "down"  # the per-sample values are errors unless a subclass says otherwise
+    _weighted = True
+    update_state = Metric.update_state
 
-    _fn = None
+    def __init__(self, fn, name=None, dtype=None, **kwargs):
+        self._fn, self._fn_kwargs = fn, kwargs
+        super().__init__(name, dtype)
 
-    def reset_state(self):
-        self._total, self._count = 0.0, 0
+    def _update(self, y, p, sample_weight=None):
+        Mean.update_state(self, self._fn(y, p, **self._fn_kwargs), sample_weight)
 
-    def _update(self, y, p):
-        from fastnn import losses
-        per = getattr(losses, self._fn)(y, p)
-        self._total += float(per.sum(dtype=np.float64))
-        self._count += per.size
+    def get_config(self):
+        return {**super().get_config(), **self._fn_kwargs}
+
+
+def _loss_metric(class_name, fn, default_name, direction="down", **defaults):
+    """A Keras metric class ``(<defaults>, name=default_name, dtype=None)``: the weighted mean of the
+    per-sample values of ``fn`` (a function of fastnn.losses or of this module)."""
+    def __init__(self, name=default_name, dtype=None, **kwargs):
+        unknown = set(kwargs) - set(defaults)
+        if unknown:
+            raise TypeError(f"{class_name}: unexpected arguments {sorted(unknown)}")
+        MeanMetricWrapper.__init__(self, fn, name, dtype, **{**defaults, **kwargs})
+    doc = f"Weighted mean over the samples seen of ``{fn.__name__}``."
+    return type(class_name, (MeanMetricWrapper,), {"__init__": __init__, "__doc__": doc, "__module__": __name__,
+                                                   "_direction": direction})
+
+
+def _cosine_similarity(y_true, y_pred, axis=-1):
+    # the metric is the cosine similarity itself; the loss is its negative
+    return -losses.cosine_similarity(y_true, y_pred, axis=axis)
+
+
+def _squared_error(y_true, y_pred):
+    p = _f32(y_pred)
+    return np.square(p - losses._dense_targets(y_true, p, "root_mean_squared_error"))
+
+
+def _top_k_match(y_true, y_pred, k=5):
+    """1 where the integer label is among the k largest predictions (TF's in_top_k: a tie at the k-th
+    largest counts as in), else 0."""
+    p = _f32(y_pred)
+    y = _labels(np.asarray(y_true), p).astype(np.intp).reshape(p.shape[:-1])
+    target = np.take_along_axis(p, y[..., None], axis=-1)
+    return ((p > target).sum(axis=-1) < k).astype(np.float32)
+
+
+def _top_k_categorical(y_true, y_pred, k=5):
+    return _top_k_match(np.asarray(y_true).argmax(axis=-1), y_pred, k)
+
+
+MeanSquaredError = _loss_metric("MeanSquaredError", losses.mean_squared_error, "mean_squared_error")
+MeanAbsoluteError = _loss_metric("MeanAbsoluteError", losses.mean_absolute_error, "mean_absolute_error")
+MeanAbsolutePercentageError = _loss_metric("MeanAbsolutePercentageError", losses.mean_absolute_percentage_error,
+                                           "mean_absolute_percentage_error")
+MeanSquaredLogarithmicError = _loss_metric("MeanSquaredLogarithmicError", losses.mean_squared_logarithmic_error,
+                                           "mean_squared_logarithmic_error")
+KLDivergence = _loss_metric("KLDivergence", losses.kl_divergence, "kl_divergence")
+LogCoshError = _loss_metric("LogCoshError", losses.log_cosh, "logcosh")
+Poisson = _loss_metric("Poisson", losses.poisson, "poisson")
+Hinge = _loss_metric("Hinge", losses.hinge, "hinge")
+SquaredHinge = _loss_metric("SquaredHinge", losses.squared_hinge, "squared_hinge")
+CategoricalHinge = _loss_metric("CategoricalHinge", losses.categorical_hinge, "categorical_hinge")
+CosineSimilarity = _loss_metric("CosineSimilarity", _cosine_similarity, "cosine_similarity", "up", axis=-1)
+TopKCategoricalAccuracy = _loss_metric("TopKCategoricalAccuracy", _top_k_categorical, "top_k_categorical_accuracy",
+                                       "up", k=5)
+SparseTopKCategoricalAccuracy = _loss_metric("SparseTopKCategoricalAccuracy", _top_k_match,
+                                             "sparse_top_k_categorical_accuracy", "up", k=5)
+
+
+class RootMeanSquaredError(_loss_metric("RootMeanSquaredError", _squared_error, "root_mean_squared_error")):
+    """Square root of the weighted mean squared error over the samples seen."""
 
     def result(self):
-        return np.float32(self._total / self._count) if self._count else np.float32(0.0)
-
-
-class MeanSquaredError(_LossMetric):
-    """Mean squared error over the epoch."""
-    _fn = "mean_squared_error"
-
-    def __init__(self, name="mean_squared_error", dtype=None):
-        super().__init__(name, dtype)
-
-
-class MeanAbsoluteError(_LossMetric):
-    """Mean absolute error over the epoch."""
-    _fn = "mean_absolute_error"
-
-    def __init__(self, name="mean_absolute_error", dtype=None):
-        super().__init__(name, dtype)
+        return np.sqrt(super().result())
 
 
 _BY_NAME = {
@@ -283,8 +426,17 @@ _BY_NAME = {
     "sparse_categorical_accuracy": SparseCategoricalAccuracy, "precision": Precision, "recall": Recall,
     "f1_score": F1Score, "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
     "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
+    # the long tail: names Keras 3's metrics.get accepts
+    "top_k_categorical_accuracy": TopKCategoricalAccuracy,
+    "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
+    "mape": MeanAbsolutePercentageError, "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "msle": MeanSquaredLogarithmicError, "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "root_mean_squared_error": RootMeanSquaredError, "cosine_similarity": CosineSimilarity,
+    "kl_divergence": KLDivergence, "poisson": Poisson, "hinge": Hinge, "squared_hinge": SquaredHinge,
+    "categorical_hinge": CategoricalHinge,
 }
-_CLASSES = {cls.__name__: cls for cls in list(_BY_NAME.values()) + [Accuracy]}
+_CLASSES = {cls.__name__: cls for cls in list(_BY_NAME.values()) + [
+    Accuracy, Sum, Mean, LogCoshError, TruePositives, FalsePositives, TrueNegatives, FalseNegatives]}
 
 
 def get(identifier, y_true_shape=None, y_pred_shape=None):
@@ -309,22 +461,8 @@ def get(identifier, y_true_shape=None, y_pred_shape=None):
             raise ValueError(f"Unknown metric: {identifier!r}. Known: {sorted(_BY_NAME) + ['accuracy', 'acc']}")
         return cls(name=identifier) if identifier in _BY_NAME else cls()
     if callable(identifier):
-        return _FunctionMetric(identifier)
+        return MeanMetricWrapper(identifier, name=getattr(identifier, "__name__", "metric"))
     raise ValueError(f"Could not interpret metric identifier: {identifier!r}")
-
-
-class _FunctionMetric(_LossMetric):
-    """Mean of a user function ``fn(y_true, y_pred) -> per-sample values`` (numpy in, array-like out)."""
-
-    def __init__(self, fn):
-        self.fn = fn
-        super().__init__(getattr(fn, "__name__", "metric"))
-
-    def _update(self, y, p):
-        out = self.fn(y, p)
-        per = np.asarray(out, np.float64)
-        self._total += float(per.sum())
-        self._count += max(per.size, 1)
 
 
 binary_accuracy, categorical_accuracy = BinaryAccuracy, CategoricalAccuracy
