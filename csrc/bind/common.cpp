@@ -1,5 +1,8 @@
 #include "bind/common.h"
 
+#include <algorithm>
+#include <utility>
+
 namespace fastnn {
 farray as_f32(const py::handle& h, const char* name) {
   farray a = farray::ensure(h);
@@ -25,5 +28,29 @@ farray out_or_new(const py::object& out, const std::vector<int64_t>& shape, cons
   FASTNN_CHECK((o.flags() & py::array::c_style) != 0, std::string(name) + ": out must be C-contiguous");
   check_shape(shape_of(o), shape, std::string(name) + ": out");
   return farray::ensure(o);
+}
+
+namespace {
+// [lo, hi) byte range an array's elements span (strides may be negative or zero).
+std::pair<const char*, const char*> byte_span(const py::array& a) {
+  const char* lo = static_cast<const char*>(a.data());
+  const char* hi = lo + a.itemsize();
+  for (int ax = 0; ax < a.ndim(); ++ax) {
+    const int64_t reach = (a.shape(ax) - 1) * int64_t(a.strides(ax));
+    (reach < 0 ? lo : hi) += reach;
+  }
+  return {lo, hi};
+}
+}  // namespace
+
+void check_out_disjoint(const farray& out, const py::array& in, const std::string& op, const char* in_name,
+                        bool exact_ok) {
+  if (out.size() == 0 || in.size() == 0) return;
+  const auto o = byte_span(out), i = byte_span(in);
+  if (o.second <= i.first || i.second <= o.first) return;
+  const bool exact = out.data() == in.data() && out.ndim() == in.ndim() &&
+                     std::equal(out.shape(), out.shape() + out.ndim(), in.shape()) &&
+                     std::equal(out.strides(), out.strides() + out.ndim(), in.strides());
+  FASTNN_CHECK(exact_ok && exact, op + ": out overlaps input " + in_name + "; pass a separate array");
 }
 }  // namespace fastnn

@@ -61,6 +61,9 @@ void bind_conv(py::module_& m, const KernelTable* t) {
           check_shape(shape_of(bias), {p.OC}, "conv2d: bias");
         }
         farray o = out_or_new(out, {p.B, p.OH, p.OW, p.OC}, "conv2d");
+        check_out_disjoint(o, x, op, "x");
+        check_out_disjoint(o, k, op, "kernel");
+        if (!bias_in.is_none()) check_out_disjoint(o, bias, op, "bias");
         const float* bp = bias_in.is_none() ? nullptr : bias.data();
         py::gil_scoped_release nogil;
         t->conv.conv2d_forward(o.mutable_data(), x.data(), k.data(), bp, act, p);
@@ -126,6 +129,7 @@ void bind_conv(py::module_& m, const KernelTable* t) {
         const PoolIO a = pool_args(x_in, pool_size, strides, padding, "maxpool2d");
         const Pool2dParams& p = a.p;
         farray o = out_or_new(out, {p.B, p.OH, p.OW, p.C}, "maxpool2d");
+        check_out_disjoint(o, a.x, "maxpool2d", "x");
         const bool keep = return_argmax && p.KH * p.KW <= 255;  // cell numbers fit a byte
         u8array arg = keep ? u8array({p.B, p.OH, p.OW, p.C}) : u8array();
         {
@@ -172,6 +176,7 @@ void bind_conv(py::module_& m, const KernelTable* t) {
                      const std::string& padding, const py::object& out) {
         const PoolIO a = pool_args(x_in, pool_size, strides, padding, "avgpool2d");
         farray o = out_or_new(out, {a.p.B, a.p.OH, a.p.OW, a.p.C}, "avgpool2d");
+        check_out_disjoint(o, a.x, "avgpool2d", "x");
         py::gil_scoped_release nogil;
         t->conv.avgpool2d_forward(o.mutable_data(), a.x.data(), a.p);
         return o;

@@ -1,0 +1,80 @@
+"""Inputs found by fuzzing that gave silently wrong results or killed the process: each is now an
+error naming the problem (or, for fork, works)."""
+import numpy as np
+import pytest
+
+from fastnn import _C, kernels
+
+
+def _rand(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+# ---- out= aliasing an input ------------------------------------------------------------------
+
+@pytest.mark.parametrize("which", ["a", "b"])
+def test_gemm_out_aliasing_an_input_is_refused(which):
+    a, b = _rand(8, 8), _rand(8, 8, seed=1)
+    with pytest.raises(ValueError, match=f"gemm: out overlaps input {which}; pass a separate array"):
+        kernels.gemm(a, b, out=a if which == "a" else b)
+
+
+def test_gemm_out_overlapping_a_transposed_view_is_refused():
+    a = _rand(8, 8)
+    with pytest.raises(ValueError, match="out overlaps input a"):
+        kernels.gemm(a.T, _rand(8, 8, seed=1), out=a)
+
+
+def test_gemm_out_may_be_c_and_a_disjoint_slice_of_a_shared_buffer():
+    buf = _rand(3, 8, 8)
+    want = buf[0] @ buf[1] + buf[2]
+    got = kernels.gemm(buf[0], buf[1], buf[2], beta=1.0, out=buf[2])
+    assert got is buf[2] or np.shares_memory(got, buf[2])
+    np.testing.assert_allclose(buf[2], want, rtol=1e-5, atol=1e-5)
+
+
+def test_conv2d_same_padding_out_is_x_is_refused():
+    x = _rand(1, 5, 5, 2)
+    with pytest.raises(ValueError, match="conv2d: out overlaps input x"):
+        kernels.conv2d(x, _rand(3, 3, 2, 2, seed=1), padding="same", out=x)
+
+
+@pytest.mark.parametrize("pool", [kernels.avg_pool2d, kernels.max_pool2d])
+def test_pool_1x1_out_is_x_is_refused(pool):
+    x = _rand(1, 4, 4, 3)
+    with pytest.raises(ValueError, match="pool2d: out overlaps input x"):
+        pool(x, 1, out=x)
+
+
+def test_elementwise_out_on_a_shifted_view_of_x_is_refused():
+    buf = _rand(65)
+    with pytest.raises(ValueError, match="exp_forward: out overlaps input x"):
+        kernels.exp(buf[:64], out=buf[1:])
+
+
+@pytest.mark.parametrize("op", [
+    lambda x, out: kernels.exp(x, out=out),
+    lambda x, out: kernels.relu(x, out=out),
+    lambda x, out: kernels.softmax(x, out=out),
+    lambda x, out: kernels.log_softmax(x, out=out),
+    lambda x, out: kernels.dropout(x, 0.5, 7, out=out),
+], ids=["exp", "relu", "softmax", "log_softmax", "dropout"])
+def test_elementwise_in_place_is_still_allowed(op):
+    x = _rand(16, 40)
+    want = op(x.copy(), None)
+    got = op(x, x)
+    assert np.shares_memory(got, x)
+    np.testing.assert_array_equal(x, want)
+
+
+def test_unary_backward_in_place_on_dy_is_allowed():
+    x, dy = _rand(100), _rand(100, seed=1)
+    want = _C.cpu.tanh_backward(dy.copy(), x)
+    _C.cpu.tanh_backward(dy, x, out=dy)
+    np.testing.assert_array_equal(dy, want)
+
+
+def test_loss_out_overlapping_logits_is_refused():
+    x = _rand(4, 4)
+    with pytest.raises(ValueError, match="softmax_xent_backward: out overlaps input logits"):
+        _C.cpu.softmax_xent_backward(1.0, x, np.zeros(4, np.float32), np.arange(4), out=x)
