@@ -3,6 +3,7 @@ error naming the problem (or, for fork, works)."""
 import numpy as np
 import pytest
 
+import fastnn
 from fastnn import _C, kernels
 
 
@@ -78,3 +79,22 @@ def test_loss_out_overlapping_logits_is_refused():
     x = _rand(4, 4)
     with pytest.raises(ValueError, match="softmax_xent_backward: out overlaps input logits"):
         _C.cpu.softmax_xent_backward(1.0, x, np.zeros(4, np.float32), np.arange(4), out=x)
+
+
+# ---- complex and object inputs ---------------------------------------------------------------
+
+@pytest.mark.parametrize("call", [lambda z: kernels.relu(z), lambda z: kernels.gemm(z, np.eye(2)),
+                                  lambda z: kernels.relu([[1 + 1j, 2]])], ids=["relu", "gemm", "list"])
+def test_complex_input_is_refused_not_truncated(call):
+    with pytest.raises(TypeError, match="complex128"):
+        call(np.array([[1 + 2j, 3], [4, 5]]))
+
+
+def test_object_array_input_is_refused():
+    with pytest.raises(TypeError, match="got dtype object"):
+        kernels.relu(np.array([1.0, None], dtype=object))
+
+
+def test_tensor_of_none_is_a_type_error():
+    with pytest.raises(TypeError, match="None"):
+        fastnn.tensor(None)

@@ -4,8 +4,23 @@
 #include <utility>
 
 namespace fastnn {
+namespace {
+// The input as an array of its own dtype (no copy when it is one already), refusing what float32
+// conversion would silently mangle: complex values (numpy keeps only the real part) and object arrays
+// (element-by-element conversion of arbitrary Python objects, e.g. None). Null when not array-like.
+py::array real_array(const py::handle& h, const char* name) {
+  py::array a = py::isinstance<py::array>(h) ? py::reinterpret_borrow<py::array>(h) : py::array::ensure(h);
+  if (!a) return a;
+  const char kind = a.dtype().kind();
+  if (kind == 'c' || kind == 'O')
+    throw py::type_error(std::string(name) + ": expected an array-like of real numbers, got dtype " +
+                         std::string(py::str(a.dtype())));
+  return a;
+}
+}  // namespace
+
 farray as_f32(const py::handle& h, const char* name) {
-  farray a = farray::ensure(h);
+  farray a = farray::ensure(real_array(h, name));
   if (!a) throw py::type_error(std::string(name) + ": expected an array-like of numbers");
   for (int ax = 0; ax < a.ndim(); ++ax)
     if (a.strides(ax) % int64_t(sizeof(float)) != 0) return as_f32_contig(a, name);
@@ -13,7 +28,7 @@ farray as_f32(const py::handle& h, const char* name) {
 }
 
 farray as_f32_contig(const py::handle& h, const char* name) {
-  auto a = py::array_t<float, py::array::forcecast | py::array::c_style>::ensure(h);
+  auto a = py::array_t<float, py::array::forcecast | py::array::c_style>::ensure(real_array(h, name));
   if (!a) throw py::type_error(std::string(name) + ": expected an array-like of numbers");
   return a;
 }
