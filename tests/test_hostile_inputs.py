@@ -1,5 +1,7 @@
 """Inputs found by fuzzing that gave silently wrong results or killed the process: each is now an
 error naming the problem (or, for fork, works)."""
+import multiprocessing
+
 import numpy as np
 import pytest
 
@@ -98,3 +100,51 @@ def test_object_array_input_is_refused():
 def test_tensor_of_none_is_a_type_error():
     with pytest.raises(TypeError, match="None"):
         fastnn.tensor(None)
+
+
+# ---- thread count ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n", [100000, 2 ** 70])
+def test_set_num_threads_refuses_more_than_the_bound(n):
+    old = fastnn.get_num_threads()
+    with pytest.raises(ValueError, match=f"n must be <= {_C.max_num_threads} "):
+        fastnn.set_num_threads(n)
+    assert fastnn.get_num_threads() == old
+    assert _C.max_num_threads >= 64
+
+
+def test_set_num_threads_accepts_the_bound():
+    old = fastnn.get_num_threads()
+    try:
+        fastnn.set_num_threads(_C.max_num_threads)
+        assert fastnn.get_num_threads() == _C.max_num_threads
+    finally:
+        fastnn.set_num_threads(old)
+
+
+# ---- fork after a parallel kernel --------------------------------------------------------------
+
+def _gemm_in_child():
+    a = _rand(256, 256)
+    err = float(np.abs(kernels.gemm(a, a) - a @ a).max())
+    try:
+        fastnn.set_num_threads(2)
+        refused = False
+    except ValueError:
+        refused = True
+    return err, fastnn.get_num_threads(), refused
+
+
+def test_forked_child_runs_kernels_on_one_thread_instead_of_hanging():
+    old = fastnn.get_num_threads()
+    fastnn.set_num_threads(2)
+    try:
+        a = _rand(256, 256)
+        kernels.gemm(a, a)  # starts the parent's OpenMP threads
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            err, threads, refused = pool.apply_async(_gemm_in_child).get(timeout=60)
+    finally:
+        fastnn.set_num_threads(old)
+    assert err < 1e-3
+    assert threads == 1 and refused
+    assert fastnn.get_num_threads() == old  # the parent is unaffected
