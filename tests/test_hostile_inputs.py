@@ -148,3 +148,35 @@ def test_forked_child_runs_kernels_on_one_thread_instead_of_hanging():
     assert err < 1e-3
     assert threads == 1 and refused
     assert fastnn.get_num_threads() == old  # the parent is unaffected
+
+
+# ---- huge strides, pool sizes and dilations --------------------------------------------------
+
+@pytest.mark.parametrize("value", [2 ** 31, 2 ** 63 - 1, 2 ** 64, (1, 2 ** 70)])
+@pytest.mark.parametrize("arg", ["strides", "dilation_rate"])
+def test_conv2d_huge_pair_argument_is_a_value_error_naming_it(arg, value):
+    x, k = _rand(1, 8, 8, 2), _rand(3, 3, 2, 2, seed=1)
+    for padding in ("valid", "same"):
+        with pytest.raises(ValueError, match=f"conv2d: {arg} must be <= 2147483647"):
+            kernels.conv2d(x, k, padding=padding, **{arg: value})
+
+
+@pytest.mark.parametrize("arg", ["pool_size", "strides"])
+def test_pool_huge_pair_argument_is_a_value_error_naming_it(arg):
+    x = _rand(1, 8, 8, 2)
+    for value in (2 ** 63 - 1, 2 ** 64):
+        with pytest.raises(ValueError, match=f"avgpool2d: {arg} must be <= 2147483647"):
+            kernels.avg_pool2d(x, padding="same", **{"pool_size": 2, arg: value})
+
+
+def test_largest_accepted_strides_and_dilation_give_keras_shapes():
+    x, k, big = _rand(1, 8, 8, 2), _rand(3, 3, 2, 2, seed=1), 2 ** 31 - 1
+    # "same": ceil(8 / stride) = 1 output cell; "valid": one window
+    assert kernels.conv2d(x, k, strides=big, padding="same").shape == (1, 1, 1, 2)
+    assert kernels.conv2d(x, k, strides=big).shape == (1, 1, 1, 2)
+    assert kernels.avg_pool2d(x, 2, strides=big, padding="same").shape == (1, 1, 1, 2)
+    # a dilated window far larger than x: only the centre tap lands in the image
+    y = kernels.conv2d(x, k, dilation_rate=big, padding="same")
+    np.testing.assert_allclose(y, kernels.conv2d(x, k[1:2, 1:2]), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="larger than the input"):
+        kernels.conv2d(x, k, dilation_rate=big)
