@@ -1,6 +1,9 @@
 // PYBIND11_MODULE(_C): package-level functions, then one submodule per backend with identical op
 // names (_C.ref, _C.default, _C.avx2, _C.avx512 where the CPU runs it), and _C.cpu = the active one.
 #include <omp.h>
+#include <pthread.h>
+
+#include <algorithm>
 
 #include "bind/common.h"
 
@@ -19,6 +22,20 @@ void bind_table(py::module_& m, const KernelTable* t) {
   bind_loss(m, t);
   bind_dropout(m, t);
   bind_optim(m, t);
+}
+
+// Most threads set_num_threads accepts. Far more threads than cores only slows the kernels down, and
+// libgomp aborts the process (not a Python error) when it cannot create a thread, e.g. when each
+// thread's stack no longer fits an address-space limit: 100000 threads need ~800 GB of stacks.
+int max_num_threads() { return std::max(64, 4 * omp_get_num_procs()); }
+
+// True in a child made by fork(). libgomp's worker threads do not survive fork, and the child's first
+// parallel region would wait for them forever; so the child runs its kernels on one thread (the kernels
+// are serial when omp_get_max_threads() is 1), as PyTorch does.
+bool forked_child = false;
+void on_fork_child() {
+  forked_child = true;
+  omp_set_num_threads(1);
 }
 }  // namespace
 }  // namespace fastnn
@@ -40,10 +57,21 @@ PYBIND11_MODULE(_C, m) {
   m.attr("best_isa") = best_isa();
   m.attr("active_isa") = active_isa();
   m.attr("cpu") = m.attr(active_isa());
-  m.def("set_num_threads", [](int n) {
-    FASTNN_CHECK(n >= 1, "set_num_threads: n must be >= 1, got " + std::to_string(n));
+  pthread_atfork(nullptr, nullptr, on_fork_child);
+  m.def("set_num_threads", [](const py::int_& n_in) {
+    // Compared as a Python int, so that values beyond int64 get the same ValueError
+    const std::string got = py::str(n_in);
+    FASTNN_CHECK(n_in >= py::int_(1), "set_num_threads: n must be >= 1, got " + got);
+    FASTNN_CHECK(n_in <= py::int_(max_num_threads()), "set_num_threads: n must be <= " +
+                                                          std::to_string(max_num_threads()) +
+                                                          " (4 per core, at least 64), got " + got);
+    const int n = n_in.cast<int>();
+    FASTNN_CHECK(n == 1 || !forked_child,
+                 "set_num_threads: this process was made by fork(), where the kernels run on 1 thread (OpenMP's "
+                 "threads do not survive fork); use the 'spawn' or 'forkserver' start method for more");
     omp_set_num_threads(n);
   }, py::arg("n"));
+  m.attr("max_num_threads") = max_num_threads();
   m.def("get_num_threads", []() { return omp_get_max_threads(); });
   m.attr("compiler") = FASTNN_COMPILER;
   m.attr("openmp") = FASTNN_OPENMP;

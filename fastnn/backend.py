@@ -55,7 +55,12 @@ def tables():
 
 
 def set_num_threads(n):
-    """Set the number of OpenMP threads the kernels use (default: OMP_NUM_THREADS or all cores)."""
+    """Set the number of OpenMP threads the kernels use (default: OMP_NUM_THREADS or all cores).
+
+    ``n`` must be between 1 and ``4 * cores`` (at least 64): more threads than that only slow the
+    kernels down, and a thread OpenMP cannot create kills the process. In a child made by ``fork()``
+    the kernels run on 1 thread (OpenMP's threads do not survive fork) and only ``n = 1`` is accepted.
+    """
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}")
     _C.set_num_threads(n)

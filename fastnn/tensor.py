@@ -408,8 +408,7 @@ def tensor(data, requires_grad=False):
     >>> t.dtype, t.shape
     (dtype('float32'), (2, 2))
     """
-    src = data.data if isinstance(data, Tensor) else data
-    return Tensor(np.array(src, dtype=_F32), requires_grad=requires_grad)
+    return Tensor(np.array(_as_f32(data)), requires_grad=requires_grad)  # _as_f32 refuses None
 
 
 def _run_backward(root, g, observe=None, retain_graph=False):

@@ -27,6 +27,13 @@ farray as_f32_contig(const py::handle& h, const char* name);
 inline int64_t estride(const farray& a, int ax) { return a.strides(ax) / int64_t(sizeof(float)); }
 // Checks that `out` is a writable C-contiguous float32 array of exactly `shape`, or allocates one.
 farray out_or_new(const py::object& out, const std::vector<int64_t>& shape, const char* name);
+// Refuses an `out` whose byte range overlaps that of input `in` of the same call: the kernels read
+// inputs while writing the output, so shared memory silently gives wrong results. (Interleaved views
+// that share no element are refused too: comparing the two ranges costs a few instructions.) With `exact_ok` the out may be the
+// input itself (same data, shape and strides): elementwise kernels read each element before writing
+// it. A partial overlap is refused either way. An empty input or output cannot overlap.
+void check_out_disjoint(const farray& out, const py::array& in, const std::string& op, const char* in_name,
+                        bool exact_ok = false);
 
 // Each group binds its ops into a backend submodule (m is _C.ref, _C.avx512, ...).
 void bind_gemm(py::module_& m, const KernelTable* t);

@@ -4,26 +4,39 @@
 
 namespace fastnn {
 namespace {
-// An int or a pair of ints (anything with __index__, e.g. numpy integers; not bool), each >= 1: Keras
-// accepts both forms for strides, pool_size and dilation_rate.
+// Largest stride, pool size or dilation accepted: far beyond any image, and small enough that window
+// sizes (KH * KW) and dilated spans ((KH - 1) * DH) stay well inside the kernels' int64 index arithmetic.
+constexpr int64_t kMaxPairArg = (int64_t(1) << 31) - 1;
+
+// An int or a pair of ints (anything with __index__, e.g. numpy integers; not bool), each in
+// [1, kMaxPairArg]: Keras accepts both forms for strides, pool_size and dilation_rate.
 Pair pair_arg(const py::handle& h, const std::string& what) {
   const auto is_int = [](const py::handle& v) { return PyIndex_Check(v.ptr()) && !py::isinstance<py::bool_>(v); };
   const auto fail = [&]() {
     return py::type_error(what + " must be an int or a pair of ints, got " + std::string(py::repr(h)));
   };
+  // Python ints beyond int64 saturate (pybind11's cast would raise "Unable to cast"), then get the
+  // range check below
+  const auto value = [](const py::handle& v) {
+    int overflow = 0;
+    const long long r = PyLong_AsLongLongAndOverflow(py::int_(py::reinterpret_borrow<py::object>(v)).ptr(), &overflow);
+    return overflow ? (overflow > 0 ? INT64_MAX : INT64_MIN) : int64_t(r);
+  };
   Pair r{};
   if (is_int(h)) {
-    r[0] = r[1] = py::int_(py::reinterpret_borrow<py::object>(h)).cast<int64_t>();
+    r[0] = r[1] = value(h);
   } else if (py::isinstance<py::sequence>(h) && !py::isinstance<py::str>(h) && py::len(h) == 2) {
     py::sequence s = py::reinterpret_borrow<py::sequence>(h);
     for (int i = 0; i < 2; ++i) {
       if (!is_int(s[i])) throw fail();
-      r[i] = py::int_(py::object(s[i])).cast<int64_t>();
+      r[i] = value(s[i]);
     }
   } else {
     throw fail();
   }
   FASTNN_CHECK(r[0] >= 1 && r[1] >= 1, what + " must be >= 1, got " + std::string(py::repr(h)));
+  FASTNN_CHECK(r[0] <= kMaxPairArg && r[1] <= kMaxPairArg,
+               what + " must be <= " + std::to_string(kMaxPairArg) + ", got " + std::string(py::repr(h)));
   return r;
 }
 
@@ -61,6 +74,9 @@ void bind_conv(py::module_& m, const KernelTable* t) {
           check_shape(shape_of(bias), {p.OC}, "conv2d: bias");
         }
         farray o = out_or_new(out, {p.B, p.OH, p.OW, p.OC}, "conv2d");
+        check_out_disjoint(o, x, op, "x");
+        check_out_disjoint(o, k, op, "kernel");
+        if (!bias_in.is_none()) check_out_disjoint(o, bias, op, "bias");
         const float* bp = bias_in.is_none() ? nullptr : bias.data();
         py::gil_scoped_release nogil;
         t->conv.conv2d_forward(o.mutable_data(), x.data(), k.data(), bp, act, p);
@@ -126,6 +142,7 @@ void bind_conv(py::module_& m, const KernelTable* t) {
         const PoolIO a = pool_args(x_in, pool_size, strides, padding, "maxpool2d");
         const Pool2dParams& p = a.p;
         farray o = out_or_new(out, {p.B, p.OH, p.OW, p.C}, "maxpool2d");
+        check_out_disjoint(o, a.x, "maxpool2d", "x");
         const bool keep = return_argmax && p.KH * p.KW <= 255;  // cell numbers fit a byte
         u8array arg = keep ? u8array({p.B, p.OH, p.OW, p.C}) : u8array();
         {
@@ -172,6 +189,7 @@ void bind_conv(py::module_& m, const KernelTable* t) {
                      const std::string& padding, const py::object& out) {
         const PoolIO a = pool_args(x_in, pool_size, strides, padding, "avgpool2d");
         farray o = out_or_new(out, {a.p.B, a.p.OH, a.p.OW, a.p.C}, "avgpool2d");
+        check_out_disjoint(o, a.x, "avgpool2d", "x");
         py::gil_scoped_release nogil;
         t->conv.avgpool2d_forward(o.mutable_data(), a.x.data(), a.p);
         return o;

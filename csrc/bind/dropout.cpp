@@ -12,6 +12,7 @@ void bind_dropout(py::module_& m, const KernelTable* t) {
         check_dropout_rate(rate);
         farray x = as_f32_contig(x_in, "dropout: x");
         farray y = out_or_new(out, shape_of(x), "dropout");
+        check_out_disjoint(y, x, "dropout", "x", true);
         {
           py::gil_scoped_release nogil;
           e->dropout(y.mutable_data(), x.data(), x.size(), rate, seed, offset);

@@ -20,7 +20,11 @@ void bind_gemm(py::module_& m, const KernelTable* t) {
         if (!bias_in.is_none()) {
           bias = as_f32_contig(bias_in, "gemm: bias");
           check_gemm_bias(shape_of(bias), d);
+          check_out_disjoint(c, bias, "gemm", "bias");
         }
+        // c may be out itself or overlap it: it is copied into out above and never read again
+        check_out_disjoint(c, a, "gemm", "a");
+        check_out_disjoint(c, b, "gemm", "b");
         GemmParams p{};
         p.M = d.M; p.N = d.N; p.K = d.K; p.alpha = alpha; p.beta = beta;
         p.A = a.data(); p.rsa = estride(a, trans_a ? 1 : 0); p.csa = estride(a, trans_a ? 0 : 1);

@@ -82,6 +82,8 @@ void bind_loss(py::module_& m, const KernelTable* t) {
         Targets tg = targets(t_in, x, name);
         const int64_t B = x.shape(0), K = x.shape(1);
         farray loss = out_or_new(out, {B}, name.c_str()), lse(std::vector<int64_t>{B});
+        check_out_disjoint(loss, x, name, "logits");
+        if (!tg.sparse) check_out_disjoint(loss, tg.dist, name, "target");
         {
           py::gil_scoped_release nogil;
           e->softmax_xent_forward(loss.mutable_data(), lse.mutable_data(), x.data(), tg.labels(), tg.target(), B, K);
@@ -103,6 +105,10 @@ void bind_loss(py::module_& m, const KernelTable* t) {
         farray lse = as_f32_contig(lse_in, (name + ": lse").c_str());
         check_lse(shape_of(lse), B, name);
         farray dx = out_or_new(out, {B, K}, name.c_str());
+        check_out_disjoint(dx, x, name, "logits");
+        check_out_disjoint(dx, lse, name, "lse");
+        check_out_disjoint(dx, g, name, "dloss");
+        if (!tg.sparse) check_out_disjoint(dx, tg.dist, name, "target");
         {
           py::gil_scoped_release nogil;
           e->softmax_xent_backward(dx.mutable_data(), g.data(), x.data(), lse.data(), tg.labels(), tg.target(), B, K);
@@ -120,6 +126,8 @@ void bind_loss(py::module_& m, const KernelTable* t) {
         Targets tg = targets(t_in, p, name);
         const int64_t B = p.shape(0), K = p.shape(1);
         farray loss = out_or_new(out, {B}, name.c_str());
+        check_out_disjoint(loss, p, name, "probabilities");
+        if (!tg.sparse) check_out_disjoint(loss, tg.dist, name, "target");
         {
           py::gil_scoped_release nogil;
           e->prob_xent_forward(loss.mutable_data(), p.data(), tg.labels(), tg.target(), B, K, eps);
@@ -138,6 +146,9 @@ void bind_loss(py::module_& m, const KernelTable* t) {
         Targets tg = targets(t_in, p, name);
         farray g = row_grads(dloss_in, B, name);
         farray dp = out_or_new(out, {B, K}, name.c_str());
+        check_out_disjoint(dp, p, name, "probabilities");
+        check_out_disjoint(dp, g, name, "dloss");
+        if (!tg.sparse) check_out_disjoint(dp, tg.dist, name, "target");
         {
           py::gil_scoped_release nogil;
           e->prob_xent_backward(dp.mutable_data(), g.data(), p.data(), tg.labels(), tg.target(), B, K, eps);
@@ -173,6 +184,8 @@ void bind_loss(py::module_& m, const KernelTable* t) {
           farray y = as_f32_contig(y_in, (bwd + ": y_true").c_str());
           check_same_shape(shape_of(p), shape_of(y), bwd + ": y_pred and y_true");
           farray dp = out_or_new(out, shape_of(p), bwd.c_str());
+          check_out_disjoint(dp, p, bwd, "y_pred");
+          check_out_disjoint(dp, y, bwd, "y_true");
           {
             py::gil_scoped_release nogil;
             const float scale = p.size() ? grad / float(p.size()) : 0.0f;

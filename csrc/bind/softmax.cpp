@@ -16,6 +16,7 @@ void bind_softmax(py::module_& m, const KernelTable* t) {
           farray x = as_f32_contig(x_in, (fwd + ": x").c_str());
           const AxisSplit sp = resolve_softmax_axis(shape_of(x), axis, fwd);
           farray y = out_or_new(out, shape_of(x), fwd.c_str());
+          check_out_disjoint(y, x, fwd, "x", true);
           {
             py::gil_scoped_release nogil;
             if (x.size() > 0) e->softmax_forward(y.mutable_data(), x.data(), sp.outer, sp.K, sp.inner, log);
@@ -32,6 +33,8 @@ void bind_softmax(py::module_& m, const KernelTable* t) {
           check_same_shape(shape_of(dy), shape_of(y), bwd + ": dy and y");
           const AxisSplit sp = resolve_softmax_axis(shape_of(y), axis, bwd);
           farray dx = out_or_new(out, shape_of(y), bwd.c_str());
+          check_out_disjoint(dx, dy, bwd, "dy");
+          check_out_disjoint(dx, y, bwd, "y");
           {
             py::gil_scoped_release nogil;
             if (y.size() > 0) e->softmax_backward(dx.mutable_data(), dy.data(), y.data(), sp.outer, sp.K, sp.inner, log);

@@ -17,6 +17,7 @@ void bind_unary(py::module_& m, const KernelTable* t) {
         [e, op, fwd](const py::object& x_in, float alpha, const py::object& out) {
           farray x = as_f32_contig(x_in, (fwd + ": x").c_str());
           farray y = out_or_new(out, shape_of(x), fwd.c_str());
+          check_out_disjoint(y, x, fwd, "x", true);
           {
             py::gil_scoped_release nogil;
             e->unary_forward(op, y.mutable_data(), x.data(), x.size(), alpha);
@@ -32,6 +33,8 @@ void bind_unary(py::module_& m, const KernelTable* t) {
           farray s = as_f32_contig(s_in, (bwd + ": saved").c_str());
           check_same_shape(shape_of(dy), shape_of(s), bwd + ": dy and the saved array");
           farray dx = out_or_new(out, shape_of(dy), bwd.c_str());
+          check_out_disjoint(dx, dy, bwd, "dy", true);
+          check_out_disjoint(dx, s, bwd, "saved", true);
           {
             py::gil_scoped_release nogil;
             e->unary_backward(op, dx.mutable_data(), dy.data(), s.data(), dy.size(), alpha);

@@ -3,17 +3,23 @@
 // bottom/right), and every shape checked, so the kernels never see a window that reads outside x.
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 
 #include "resolve/resolve.h"
 
 namespace fastnn {
 namespace {
-// Output size and leading pad of one spatial axis; throws `what` when a valid window does not fit.
-void axis(int64_t in, int64_t k, int64_t s, int64_t d, bool same, int64_t& out, int64_t& pad, const std::string& what) {
-  const int64_t span = (k - 1) * d + 1;  // the dilated window
+// Output size and leading pad of one spatial axis (in >= 1); throws `what` when a valid window does not
+// fit, `huge` when the dilated window overflows int64. Written so that no intermediate overflows for
+// any stride: (out - 1) * s <= in - 1.
+void axis(int64_t in, int64_t k, int64_t s, int64_t d, bool same, int64_t& out, int64_t& pad, const std::string& what,
+          const std::string& huge) {
+  int64_t span;  // the dilated window (k - 1) * d + 1, below INT64_MAX / 4 so kernels can add offsets to it
+  FASTNN_CHECK(!__builtin_mul_overflow(k - 1, d, &span) && span < INT64_MAX / 4, huge);
+  span += 1;
   if (same) {
-    out = (in + s - 1) / s;
-    pad = std::max<int64_t>((out - 1) * s + span - in, 0) / 2;
+    out = (in - 1) / s + 1;
+    pad = std::max<int64_t>(span - (in - (out - 1) * s), 0) / 2;
   } else {
     FASTNN_CHECK(span <= in, what);
     out = (in - span) / s + 1;
@@ -54,8 +60,10 @@ Conv2dParams resolve_conv2d(const Shape& x, const Shape& k, Pair s, const std::s
   p.SH = s[0]; p.SW = s[1]; p.DH = d[0]; p.DW = d[1];
   const std::string big = op + ": kernel " + shape_str(k) + " with dilation_rate (" + std::to_string(d[0]) + ", " +
                           std::to_string(d[1]) + ") is larger than the input " + shape_str(x) + " with padding 'valid'";
-  axis(p.H, p.KH, p.SH, p.DH, same, p.OH, p.pad_top, big);
-  axis(p.W, p.KW, p.SW, p.DW, same, p.OW, p.pad_left, big);
+  const std::string huge = op + ": dilation_rate (" + std::to_string(d[0]) + ", " + std::to_string(d[1]) +
+                           ") is too large for kernel " + shape_str(k) + ": the dilated window overflows";
+  axis(p.H, p.KH, p.SH, p.DH, same, p.OH, p.pad_top, big, huge);
+  axis(p.W, p.KW, p.SW, p.DW, same, p.OW, p.pad_left, big, huge);
   return p;
 }
 
@@ -68,8 +76,9 @@ Pool2dParams resolve_pool2d(const Shape& x, Pair k, std::optional<Pair> strides,
   p.KH = k[0]; p.KW = k[1]; p.SH = s[0]; p.SW = s[1];
   const std::string big = op + ": pool_size (" + std::to_string(k[0]) + ", " + std::to_string(k[1]) +
                           ") is larger than the input " + shape_str(x) + " with padding 'valid'";
-  axis(p.H, p.KH, p.SH, 1, same, p.OH, p.pad_top, big);
-  axis(p.W, p.KW, p.SW, 1, same, p.OW, p.pad_left, big);
+  // pool sizes are bounded by the binding, so a window of k cells never overflows
+  axis(p.H, p.KH, p.SH, 1, same, p.OH, p.pad_top, big, big);
+  axis(p.W, p.KW, p.SW, 1, same, p.OW, p.pad_left, big, big);
   return p;
 }
 }  // namespace fastnn
