@@ -9,6 +9,7 @@ namespace {
 // conversion would silently mangle: complex values (numpy keeps only the real part) and object arrays
 // (element-by-element conversion of arbitrary Python objects, e.g. None). Null when not array-like.
 py::array real_array(const py::handle& h, const char* name) {
+  if (farray::check_(h)) return py::reinterpret_borrow<py::array>(h);  // float32 already: the hot path, no checks
   py::array a = py::isinstance<py::array>(h) ? py::reinterpret_borrow<py::array>(h) : py::array::ensure(h);
   if (!a) return a;
   const char kind = a.dtype().kind();
