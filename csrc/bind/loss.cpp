@@ -70,6 +70,27 @@ farray row_grads(const py::object& g_in, int64_t B, const std::string& name) {
   }
   return g;
 }
+
+// The operands of a cross-entropy backward: predictions x (B, K) (`what` names them), targets, the per-row
+// upstream gradient g and the output dx (B, K), checked, with dx disjoint from every input.
+struct XentGrad {
+  farray x;
+  int64_t B, K;
+  Targets tg;
+  farray g, dx;
+};
+XentGrad xent_grad(const py::object& dloss_in, const py::object& x_in, const py::object& t_in,
+                   const py::object& out, const std::string& name, const char* what) {
+  farray x = logits2d(x_in, name, what);
+  const int64_t B = x.shape(0), K = x.shape(1);
+  Targets tg = targets(t_in, x, name);
+  farray g = row_grads(dloss_in, B, name);
+  farray dx = out_or_new(out, {B, K}, name.c_str());
+  check_out_disjoint(dx, x, name, what);
+  check_out_disjoint(dx, g, name, "dloss");
+  if (!tg.sparse) check_out_disjoint(dx, tg.dist, name, "target");
+  return {x, B, K, std::move(tg), g, dx};
+}
 }  // namespace
 
 void bind_loss(py::module_& m, const KernelTable* t) {
@@ -98,22 +119,16 @@ void bind_loss(py::module_& m, const KernelTable* t) {
       [e](const py::object& dloss_in, const py::object& x_in, const py::object& lse_in, const py::object& t_in,
           const py::object& out) {
         const std::string name = "softmax_xent_backward";
-        farray x = logits2d(x_in, name, "logits");
-        const int64_t B = x.shape(0), K = x.shape(1);
-        Targets tg = targets(t_in, x, name);
-        farray g = row_grads(dloss_in, B, name);
+        XentGrad a = xent_grad(dloss_in, x_in, t_in, out, name, "logits");
         farray lse = as_f32_contig(lse_in, (name + ": lse").c_str());
-        check_lse(shape_of(lse), B, name);
-        farray dx = out_or_new(out, {B, K}, name.c_str());
-        check_out_disjoint(dx, x, name, "logits");
-        check_out_disjoint(dx, lse, name, "lse");
-        check_out_disjoint(dx, g, name, "dloss");
-        if (!tg.sparse) check_out_disjoint(dx, tg.dist, name, "target");
+        check_lse(shape_of(lse), a.B, name);
+        check_out_disjoint(a.dx, lse, name, "lse");
         {
           py::gil_scoped_release nogil;
-          e->softmax_xent_backward(dx.mutable_data(), g.data(), x.data(), lse.data(), tg.labels(), tg.target(), B, K);
+          e->softmax_xent_backward(a.dx.mutable_data(), a.g.data(), a.x.data(), lse.data(), a.tg.labels(),
+                                   a.tg.target(), a.B, a.K);
         }
-        return dx;
+        return a.dx;
       },
       py::arg("dloss"), py::arg("logits"), py::arg("lse"), py::arg("target"), py::kw_only(),
       py::arg("out") = py::none(), "dlogits = dloss_b * (softmax(logits) * sum(t) - t); dloss: scalar or (B,).");
@@ -140,20 +155,13 @@ void bind_loss(py::module_& m, const KernelTable* t) {
       "prob_xent_backward",
       [e](const py::object& dloss_in, const py::object& p_in, const py::object& t_in, float eps,
           const py::object& out) {
-        const std::string name = "prob_xent_backward";
-        farray p = logits2d(p_in, name, "probabilities");
-        const int64_t B = p.shape(0), K = p.shape(1);
-        Targets tg = targets(t_in, p, name);
-        farray g = row_grads(dloss_in, B, name);
-        farray dp = out_or_new(out, {B, K}, name.c_str());
-        check_out_disjoint(dp, p, name, "probabilities");
-        check_out_disjoint(dp, g, name, "dloss");
-        if (!tg.sparse) check_out_disjoint(dp, tg.dist, name, "target");
+        XentGrad a = xent_grad(dloss_in, p_in, t_in, out, "prob_xent_backward", "probabilities");
         {
           py::gil_scoped_release nogil;
-          e->prob_xent_backward(dp.mutable_data(), g.data(), p.data(), tg.labels(), tg.target(), B, K, eps);
+          e->prob_xent_backward(a.dx.mutable_data(), a.g.data(), a.x.data(), a.tg.labels(), a.tg.target(), a.B, a.K,
+                                eps);
         }
-        return dp;
+        return a.dx;
       },
       py::arg("dloss"), py::arg("probs"), py::arg("target"), py::kw_only(), py::arg("epsilon") = 1e-7f,
       py::arg("out") = py::none(), "Gradient of prob_xent_forward with respect to the probabilities.");
