@@ -4,3 +4,11 @@ from fastnn.functional import (elu, gelu, leaky_relu, log_softmax, relu, selu, s
                                softmax, softplus, tanh)
 
 swish = silu
+
+
+def sparse_softmax_cross_entropy_with_logits(labels, logits):
+    """Per-sample ``-log_softmax(logits)[label]`` (TF's keyword-only arguments taken by name or position),
+    composed from ``fastnn.ops`` so gradients flow to ``logits`` (labels are class ids, constants)."""
+    from fastnn import ops  # fastnn.ops loads the op set; tf.nn's activations above need only functional
+    return ops.negative(ops.sum(ops.multiply(ops.one_hot(labels, ops.shape(logits)[-1]), ops.log_softmax(logits)),
+                                axis=-1))
