@@ -13,8 +13,12 @@ __all__ = ["__version__", "build_info", "get_num_threads", "set_num_threads", "k
 # Keras-like API, imported on first use (keeps `import fastnn` fast). `fastnn.keras` is the package
 # itself, so `import fastnn as keras` and `import fastnn as tf; tf.keras.layers.Dense` both work.
 _LAZY_MODULES = ("models", "layers", "optimizers", "losses", "metrics", "callbacks", "activations",
-                 "initializers", "regularizers", "nn", "ops", "saving")
-_LAZY_NAMES = {"Sequential": "models", "Model": "models", "Input": "layers"}
+                 "initializers", "regularizers", "nn", "ops", "saving", "config")
+# TensorFlow's top-level names (fastnn/tf_names.py, whose TF_NAMES table lists them all).
+_TF_NAMES = ("reduce_mean", "reduce_sum", "reduce_max", "reduce_min", "argmax", "argmin", "concat", "stack",
+             "matmul", "clip_by_value", "cast", "constant", "convert_to_tensor", "newaxis", "float32", "int32",
+             "int64", "math", "version")
+_LAZY_NAMES = {"Sequential": "models", "Model": "models", "Input": "layers", **dict.fromkeys(_TF_NAMES, "tf_names")}
 
 
 def __getattr__(name):

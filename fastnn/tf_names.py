@@ -1,0 +1,145 @@
+"""The TensorFlow names tutorials reach for (``import fastnn as tf``), as thin aliases over ``fastnn.ops``.
+
+Where TF's signature matches the op's, the name is the op itself; where TF spells arguments or defaults
+differently (``reduce_*(input_tensor, ...)``, ``argmax``'s axis 0 and int64, ``matmul``'s transposes),
+a one-line wrapper translates and calls the op, so the values and gradients are those of ``fastnn.ops``.
+
+``TF_NAMES`` lists every name: TF/Keras name -> the fastnn function it aliases (tests resolve both).
+"""
+import types
+
+import numpy as np
+
+from fastnn import __version__, ops
+from fastnn import random as _random
+
+__all__ = ["reduce_mean", "reduce_sum", "reduce_max", "reduce_min", "argmax", "argmin", "concat", "stack",
+           "matmul", "clip_by_value", "cast", "constant", "convert_to_tensor", "newaxis", "float32", "int32",
+           "int64", "math", "random", "version", "TF_NAMES"]
+
+newaxis = None  # TF's newaxis is None, as numpy's
+float32, int32, int64 = np.float32, np.int32, np.int64  # fastnn's ops take numpy dtypes
+cast = ops.cast
+convert_to_tensor = ops.convert_to_tensor
+
+
+def _reduce(op):
+    """TF's reduce_* spelling (``input_tensor``) of the op ``op``."""
+    def reduce(input_tensor, axis=None, keepdims=False):
+        return op(input_tensor, axis=axis, keepdims=keepdims)
+    reduce.__name__ = reduce.__qualname__ = f"reduce_{op.__name__}"
+    reduce.__doc__ = f"``tf.reduce_{op.__name__}``: ``fastnn.ops.{op.__name__}`` under TF's argument names."
+    return reduce
+
+
+reduce_mean, reduce_sum, reduce_max, reduce_min = (_reduce(op) for op in (ops.mean, ops.sum, ops.max, ops.min))
+
+
+def argmax(input, axis=None, output_type=np.int64):  # noqa: A002 (TF's argument name)
+    """TF's argmax: axis None means 0 (not "flattened" as in numpy/Keras), int64 result by default."""
+    return ops.argmax(input, axis=0 if axis is None else axis).astype(output_type)
+
+
+def argmin(input, axis=None, output_type=np.int64):  # noqa: A002
+    """TF's argmin: axis None means 0, int64 result by default."""
+    return ops.argmin(input, axis=0 if axis is None else axis).astype(output_type)
+
+
+def concat(values, axis):
+    """``tf.concat``: ``ops.concatenate`` (TF requires the axis)."""
+    return ops.concatenate(values, axis=axis)
+
+
+def stack(values, axis=0):
+    """``tf.stack``: ``ops.stack`` under TF's argument name ``values``."""
+    return ops.stack(values, axis=axis)
+
+
+def _swap_last(x):
+    """x with its last two axes exchanged (TF's transpose_a/transpose_b; batch axes stay)."""
+    axes = list(range(len(ops.shape(x))))
+    axes[-2:] = axes[:-3:-1]
+    return ops.transpose(x, axes)
+
+
+def matmul(a, b, transpose_a=False, transpose_b=False):
+    """``tf.matmul``: ``ops.matmul``, after swapping the last two axes of a / b when asked."""
+    return ops.matmul(_swap_last(a) if transpose_a else a, _swap_last(b) if transpose_b else b)
+
+
+def clip_by_value(t, clip_value_min, clip_value_max):
+    """``tf.clip_by_value``: ``ops.clip``."""
+    return ops.clip(t, clip_value_min, clip_value_max)
+
+
+def constant(value, dtype=None, shape=None):
+    """``tf.constant``: ``ops.convert_to_tensor``; with ``shape``, a value of that many elements is
+    reshaped and a scalar (or broadcastable value) is filled out, as TF does."""
+    if shape is not None:
+        value = np.asarray(value)
+        value = value.reshape(shape) if value.size == np.prod(shape) else np.broadcast_to(value, shape)
+    return ops.convert_to_tensor(value, dtype=dtype)
+
+
+def _random_normal(shape, mean=0.0, stddev=1.0, dtype=np.float32, seed=None):
+    """``tf.random.normal``: drawn from ``fastnn.random.rng(seed)``, so ``tf.random.set_seed`` (or an op
+    ``seed``) makes it reproducible, as initializers are."""
+    draw = _random.rng(seed).normal(mean, stddev, size=tuple(shape))
+    return ops.convert_to_tensor(draw.astype(np.float32), dtype=dtype)
+
+
+def _random_uniform(shape, minval=0, maxval=None, dtype=np.float32, seed=None):
+    """``tf.random.uniform``: [minval, maxval) from ``fastnn.random.rng(seed)``; maxval None means 1 for
+    floats, and is required for integer dtypes (as TF)."""
+    gen = _random.rng(seed)
+    if np.issubdtype(np.dtype(dtype), np.integer):
+        if maxval is None:
+            raise ValueError("tf.random.uniform: maxval is required for an integer dtype")
+        return gen.integers(minval, maxval, size=tuple(shape), dtype=dtype)
+    draw = gen.uniform(minval, 1.0 if maxval is None else maxval, size=tuple(shape))
+    return ops.convert_to_tensor(draw.astype(np.float32), dtype=dtype)
+
+
+# The table: TF/Keras name -> the fastnn function (dotted path) it aliases or wraps.
+TF_NAMES = {
+    "tf.reduce_mean": "fastnn.ops.mean", "tf.reduce_sum": "fastnn.ops.sum",
+    "tf.reduce_max": "fastnn.ops.max", "tf.reduce_min": "fastnn.ops.min",
+    "tf.argmax": "fastnn.ops.argmax", "tf.argmin": "fastnn.ops.argmin",
+    "tf.concat": "fastnn.ops.concatenate", "tf.stack": "fastnn.ops.stack",
+    "tf.matmul": "fastnn.ops.matmul", "tf.clip_by_value": "fastnn.ops.clip",
+    "tf.cast": "fastnn.ops.cast", "tf.constant": "fastnn.ops.convert_to_tensor",
+    "tf.convert_to_tensor": "fastnn.ops.convert_to_tensor",
+    "tf.math.reduce_mean": "fastnn.ops.mean", "tf.math.reduce_sum": "fastnn.ops.sum",
+    "tf.math.reduce_max": "fastnn.ops.max", "tf.math.reduce_min": "fastnn.ops.min",
+    "tf.math.argmax": "fastnn.ops.argmax", "tf.math.argmin": "fastnn.ops.argmin",
+    "tf.math.log": "fastnn.ops.log", "tf.math.exp": "fastnn.ops.exp", "tf.math.sqrt": "fastnn.ops.sqrt",
+    "tf.math.square": "fastnn.ops.square", "tf.math.abs": "fastnn.ops.abs",
+    "tf.math.sigmoid": "fastnn.ops.sigmoid", "tf.math.tanh": "fastnn.ops.tanh",
+    "tf.math.maximum": "fastnn.ops.maximum", "tf.math.minimum": "fastnn.ops.minimum",
+    "tf.math.add": "fastnn.ops.add", "tf.math.subtract": "fastnn.ops.subtract",
+    "tf.math.multiply": "fastnn.ops.multiply", "tf.math.divide": "fastnn.ops.divide",
+    "tf.math.negative": "fastnn.ops.negative", "tf.math.sign": "fastnn.ops.sign",
+    "tf.math.softmax": "fastnn.ops.softmax", "tf.math.log_softmax": "fastnn.ops.log_softmax",
+    "tf.math.reduce_logsumexp": "fastnn.ops.logsumexp", "tf.math.erf": "fastnn.ops.erf",
+    "tf.math.top_k": "fastnn.ops.top_k",
+    "tf.random.normal": "fastnn.random.rng", "tf.random.uniform": "fastnn.random.rng",
+    "tf.random.set_seed": "fastnn.utils.set_random_seed",
+    "tf.version.VERSION": "fastnn.__version__",
+    "tf.config.list_physical_devices": "fastnn.config.list_physical_devices",
+    "tf.nn.sparse_softmax_cross_entropy_with_logits": "fastnn.ops.log_softmax",
+    "tf.nn.relu": "fastnn.functional.relu", "tf.nn.sigmoid": "fastnn.functional.sigmoid",
+    "tf.nn.log_softmax": "fastnn.functional.log_softmax",
+    "keras.config.image_data_format": "fastnn.config.image_data_format",
+    "keras.config.epsilon": "fastnn.config.epsilon", "keras.config.floatx": "fastnn.config.floatx",
+    "keras.config.set_floatx": "fastnn.config.set_floatx",
+}
+
+# tf.math: the reduce_*/arg* wrappers above, the rest the ops themselves (names as in TF_NAMES).
+math = types.SimpleNamespace(
+    reduce_mean=reduce_mean, reduce_sum=reduce_sum, reduce_max=reduce_max, reduce_min=reduce_min,
+    argmax=argmax, argmin=argmin, reduce_logsumexp=ops.logsumexp,
+    **{name[len("tf.math."):]: getattr(ops, target[len("fastnn.ops."):]) for name, target in TF_NAMES.items()
+       if name.startswith("tf.math.") and not name.startswith(("tf.math.reduce_", "tf.math.arg"))})
+# tf.random (not yet reachable as fastnn.random: see the report; fastnn.random is the seeding module)
+random = types.SimpleNamespace(normal=_random_normal, uniform=_random_uniform, set_seed=_random.set_random_seed)
+version = types.SimpleNamespace(VERSION=__version__)
