@@ -88,3 +88,29 @@ def build_info():
         "num_threads": _C.get_num_threads(),
         "cuda": cuda,
     }
+
+
+# keras.backend's configuration functions (the Keras 2 spelling of keras.config), loaded on first use so that
+# `import fastnn` stays light
+def image_data_format():
+    """``"channels_last"``: the only layout fastnn computes in."""
+    from fastnn.config import image_data_format as f
+    return f()
+
+
+def epsilon():
+    """Keras's fuzz factor (1e-7)."""
+    from fastnn.config import epsilon as f
+    return f()
+
+
+def floatx():
+    """``"float32"``: the only float type fastnn computes in."""
+    from fastnn.config import floatx as f
+    return f()
+
+
+def clear_session():
+    """Reset the automatic layer/model names (``dense``, ``dense_1``, ...)."""
+    from fastnn._naming import clear_session as f
+    return f()

@@ -76,3 +76,20 @@ def rng(seed=None):
     if seed is None:
         seed = next_seed()
     return np.random.Generator(np.random.Philox(seed))
+
+
+# tf.random's names (``import fastnn as tf``): the functions live in fastnn.tf_names, imported on first use
+# (it imports fastnn.ops, which this module must not load at `import fastnn` time).
+set_seed = set_random_seed
+
+
+def normal(shape, mean=0.0, stddev=1.0, dtype=np.float32, seed=None):
+    """``tf.random.normal`` (see fastnn.tf_names)."""
+    from fastnn.tf_names import _random_normal
+    return _random_normal(shape, mean, stddev, dtype, seed)
+
+
+def uniform(shape, minval=0, maxval=None, dtype=np.float32, seed=None):
+    """``tf.random.uniform`` (see fastnn.tf_names)."""
+    from fastnn.tf_names import _random_uniform
+    return _random_uniform(shape, minval, maxval, dtype, seed)

@@ -15,7 +15,7 @@ from fastnn import random as _random
 
 __all__ = ["reduce_mean", "reduce_sum", "reduce_max", "reduce_min", "argmax", "argmin", "concat", "stack",
            "matmul", "clip_by_value", "cast", "constant", "convert_to_tensor", "newaxis", "float32", "int32",
-           "int64", "math", "random", "version", "TF_NAMES"]
+           "int64", "math", "version", "TF_NAMES"]
 
 newaxis = None  # TF's newaxis is None, as numpy's
 float32, int32, int64 = np.float32, np.int32, np.int64  # fastnn's ops take numpy dtypes
@@ -122,7 +122,7 @@ TF_NAMES = {
     "tf.math.softmax": "fastnn.ops.softmax", "tf.math.log_softmax": "fastnn.ops.log_softmax",
     "tf.math.reduce_logsumexp": "fastnn.ops.logsumexp", "tf.math.erf": "fastnn.ops.erf",
     "tf.math.top_k": "fastnn.ops.top_k",
-    "tf.random.normal": "fastnn.random.rng", "tf.random.uniform": "fastnn.random.rng",
+    "tf.random.normal": "fastnn.random.normal", "tf.random.uniform": "fastnn.random.uniform",
     "tf.random.set_seed": "fastnn.utils.set_random_seed",
     "tf.version.VERSION": "fastnn.__version__",
     "tf.config.list_physical_devices": "fastnn.config.list_physical_devices",
@@ -141,5 +141,4 @@ math = types.SimpleNamespace(
     **{name[len("tf.math."):]: getattr(ops, target[len("fastnn.ops."):]) for name, target in TF_NAMES.items()
        if name.startswith("tf.math.") and not name.startswith(("tf.math.reduce_", "tf.math.arg"))})
 # tf.random (not yet reachable as fastnn.random: see the report; fastnn.random is the seeding module)
-random = types.SimpleNamespace(normal=_random_normal, uniform=_random_uniform, set_seed=_random.set_random_seed)
 version = types.SimpleNamespace(VERSION=__version__)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import fastnn as tf
-from fastnn import backend_api, config, tf_names
+from fastnn import backend, config, tf_names
 
 X = np.array([[1.0, -2.0, 3.0], [0.5, 4.0, -1.0]], np.float32)
 
@@ -21,8 +21,6 @@ def _resolve(dotted):
 
 @pytest.mark.parametrize("name,target", sorted(tf_names.TF_NAMES.items()))
 def test_every_table_entry_resolves(name, target):
-    if name.startswith("tf.random."):  # tf.random is tf_names.random until fastnn.random re-exports it
-        name = "fastnn.tf_names." + name[len("tf."):]
     assert _resolve(target) is not None
     _resolve(name)
 
@@ -104,7 +102,7 @@ def test_gradients_flow_through_reduce_matmul_clip():
 
 
 def test_random_reproducible_with_set_seed():
-    rnd = tf_names.random
+    rnd = tf.random
     rnd.set_seed(7)
     a, b = rnd.normal((3, 4), mean=1.0, stddev=2.0), rnd.uniform((5,), minval=2, maxval=3)
     rnd.set_seed(7)
@@ -125,11 +123,11 @@ def test_version_and_devices():
 
 
 def test_keras_config_and_backend():
-    for mod in (config, backend_api):
+    for mod in (config, backend):
         assert mod.image_data_format() == "channels_last"
         assert mod.epsilon() == 1e-7
         assert mod.floatx() == "float32"
-    backend_api.clear_session()
+    backend.clear_session()
     config.set_floatx("float32")
     with pytest.raises(ValueError, match="float32"):
         tf.config.set_floatx("float64")
