@@ -1,5 +1,6 @@
 """The TensorFlow/Keras alias names (fastnn/tf_names.py, fastnn/config.py, fastnn/nn.py) against numpy."""
 import importlib
+import os
 
 import numpy as np
 import pytest
@@ -137,5 +138,6 @@ def test_import_fastnn_stays_light():
     import subprocess
     import sys
     code = "import sys, fastnn; print(any(m in sys.modules for m in ('fastnn.ops', 'fastnn.tf_names', 'fastnn.config')))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.dirname(tf.__file__)))  # the fastnn under test, as test_package
     assert out.stdout.strip() == "False"
