@@ -22,7 +22,7 @@ from fastnn import activations, backend, initializers, regularizers
 from fastnn._graph import is_symbolic, symbolic_call
 from fastnn._naming import _snake_case, shape_str, unique_name
 from fastnn.layers.variable import Variable
-from fastnn.tensor import Function, Tensor
+from fastnn.tensor import Function, Tensor, no_grad
 
 # NOTE: the module, for its _grad_enabled flag (`from fastnn import tensor` is the tensor() function)
 _tensor = importlib.import_module("fastnn.tensor")
@@ -44,6 +44,32 @@ _UNTRACKED = frozenset(("_inbound_nodes", "_graph_layers", "_cached_plan", "_nod
 
 def _unique(items):
     return list(dict.fromkeys(items))
+
+
+# A layer called at several places of one graph gets the sum of its calls' weight gradients: the backward
+# pass starts them at None (start_sums), each call adds its own (backward_adding), and those no call
+# reached end as zeros (end_sums). The plan uses this for shared layers, the Tensor graph inside a
+# GradientTape or a layer written with call().
+def start_sums(variables):
+    for v in variables:
+        v.grad = None
+
+
+def end_sums(variables):
+    for v in variables:
+        if v.grad is None:
+            v.grad = backend.of(v.data).zeros(v.shape)
+
+
+def backward_adding(layer, ctx, dy):
+    """``layer._backward(ctx, dy)``, its weight gradients added to what earlier calls left in ``.grad``."""
+    variables = layer.trainable_weights
+    before = [v.grad for v in variables]
+    dx = layer._backward(ctx, dy)
+    for v, g in zip(variables, before):
+        if g is not None and v.grad is not g:
+            v.grad = v.grad + g
+    return dx
 
 
 def assign_weights(owner, variables, weights):
@@ -143,9 +169,8 @@ class Layer:
 
     @property
     def non_trainable_weights(self):
-        everything = list(self._weights) + [v for layer in self._sublayers() for v in layer.weights]
         if not self._trainable:
-            return _unique(everything)
+            return _unique(list(self._weights) + [v for layer in self._sublayers() for v in layer.weights])
         own = [v for v in self._weights if not v.trainable]
         return _unique(own + [v for layer in self._sublayers() for v in layer.non_trainable_weights])
 
@@ -245,7 +270,6 @@ class Layer:
         it by running ``call`` once on zeros (batch 1, unknown sizes 1)."""
         if not self._writes_call():
             return tuple(input_shape)
-        from fastnn.tensor import no_grad
 
         def zeros(shape):
             return Tensor(np.zeros(tuple(1 if d is None else d for d in shape), np.float32))
@@ -360,8 +384,7 @@ class Layer:
         land in their ``.grad``; returns dx (a list for several inputs) or None."""
         inputs, outs, need_dx = ctx
         variables = self.trainable_weights
-        for v in variables:
-            v.grad = None
+        start_sums(variables)
         dys = dy if isinstance(dy, list) else [dy]
         tracked = [(o, g) for o, g in zip(outs, dys) if isinstance(o, Tensor) and o.requires_grad]
         # add_loss terms of this call enter the training loss with weight 1
@@ -379,9 +402,7 @@ class Layer:
                     total.sum().backward()
             finally:
                 _tensor._accumulating -= 1
-        for v in variables:
-            if v.grad is None:
-                v.grad = backend.of(v.value).zeros(v.shape)
+        end_sums(variables)
         if not need_dx:
             return None
         flat = inputs if isinstance(inputs, list) else [inputs]
@@ -447,15 +468,8 @@ class _LayerCall(Function):
 
     def backward(self, grad):
         layer, grad = self.layer, np.ascontiguousarray(grad, dtype=np.float32)
-        if _tensor._accumulating:  # a layer called twice in this graph: sum its calls' weight gradients
-            variables = layer.trainable_weights
-            before = [v.grad for v in variables]
-            dx = layer._backward(self.ctx, grad)
-            for v, g in zip(variables, before):
-                if g is not None and v.grad is not g:
-                    v.grad = v.grad + g
-        else:
-            dx = layer._backward(self.ctx, grad)
+        # inside a tape or a call()-written layer, a layer called twice in this graph sums its calls' gradients
+        dx = backward_adding(layer, self.ctx, grad) if _tensor._accumulating else layer._backward(self.ctx, grad)
         dxs = (tuple(dx) if dx is not None else (None,) * self.inputs) if self.listed else (dx,)
         return dxs + (None,) * (len(self.needs_input_grad) - self.inputs)
 

@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from fastnn import backend
+from fastnn.layers.base import backward_adding, end_sums, start_sums
 
 # evaluate/predict run the forward pass in chunks sized by the model, not by batch_size (each sample's output
 # does not depend on the chunk): the largest activation of a chunk is kept near this many floats, which keeps
@@ -154,7 +155,7 @@ class Plan:
                     continue
                 dy = [np.zeros_like(vals[o]) if g is None else g for o, g in zip(outs, dy)]
             if k in self.shared_steps:
-                dx = self._shared_backward(layer, ctxs[k], dy)
+                dx = backward_adding(layer, ctxs[k], dy)
             else:
                 dx = layer._backward(ctxs[k], dy)
             if not ndx[k]:
@@ -163,18 +164,6 @@ class Plan:
                 if d is not None:
                     grads[i] = d if grads[i] is None else grads[i] + d
         return [grads[s] for s in self.input_slots] if need_dx else None
-
-    @staticmethod
-    def _shared_backward(layer, ctx, dy):
-        """Backward of one call of a shared layer, adding its weight gradients to those of the calls already
-        back-propagated in this step (``train_step`` starts them at None)."""
-        variables = layer.trainable_weights
-        before = [v.grad for v in variables]
-        dx = layer._backward(ctx, dy)
-        for v, g in zip(variables, before):
-            if g is not None and v.grad is not g:
-                v.grad = v.grad + g
-        return dx
 
     # ---- a training step ------------------------------------------------------------------------------
     def losses_and_grads(self, outs, ys, wb=None):
@@ -215,12 +204,9 @@ class Plan:
         outs, ctx = self.forward(xs, True, False, self.fused_steps)
         loss, per, grads = self.losses_and_grads(outs, ys, wb)
         variables = self.variables
-        for v in self.shared_variables:  # their calls' gradients are summed from None (_shared_backward)
-            v.grad = None
+        start_sums(self.shared_variables)  # shared layers' calls add their gradients (backward_adding)
         self.backward(ctx, grads)
-        for v in self.shared_variables:
-            if v.grad is None:  # not reached by any loss
-                v.grad = backend.of(v.value).zeros(v.shape)
+        end_sums(self.shared_variables)
         if self.loss_adders:
             loss += self.added_losses()
         if self.regularized:
