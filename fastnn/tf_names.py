@@ -109,9 +109,6 @@ TF_NAMES = {
     "tf.matmul": "fastnn.ops.matmul", "tf.clip_by_value": "fastnn.ops.clip",
     "tf.cast": "fastnn.ops.cast", "tf.constant": "fastnn.ops.convert_to_tensor",
     "tf.convert_to_tensor": "fastnn.ops.convert_to_tensor",
-    "tf.math.reduce_mean": "fastnn.ops.mean", "tf.math.reduce_sum": "fastnn.ops.sum",
-    "tf.math.reduce_max": "fastnn.ops.max", "tf.math.reduce_min": "fastnn.ops.min",
-    "tf.math.argmax": "fastnn.ops.argmax", "tf.math.argmin": "fastnn.ops.argmin",
     "tf.math.log": "fastnn.ops.log", "tf.math.exp": "fastnn.ops.exp", "tf.math.sqrt": "fastnn.ops.sqrt",
     "tf.math.square": "fastnn.ops.square", "tf.math.abs": "fastnn.ops.abs",
     "tf.math.sigmoid": "fastnn.ops.sigmoid", "tf.math.tanh": "fastnn.ops.tanh",
@@ -123,7 +120,7 @@ TF_NAMES = {
     "tf.math.reduce_logsumexp": "fastnn.ops.logsumexp", "tf.math.erf": "fastnn.ops.erf",
     "tf.math.top_k": "fastnn.ops.top_k",
     "tf.random.normal": "fastnn.random.normal", "tf.random.uniform": "fastnn.random.uniform",
-    "tf.random.set_seed": "fastnn.utils.set_random_seed",
+    "tf.random.set_seed": "fastnn.random.set_seed",
     "tf.version.VERSION": "fastnn.__version__",
     "tf.config.list_physical_devices": "fastnn.config.list_physical_devices",
     "tf.nn.sparse_softmax_cross_entropy_with_logits": "fastnn.ops.log_softmax",
@@ -132,7 +129,13 @@ TF_NAMES = {
     "keras.config.image_data_format": "fastnn.config.image_data_format",
     "keras.config.epsilon": "fastnn.config.epsilon", "keras.config.floatx": "fastnn.config.floatx",
     "keras.config.set_floatx": "fastnn.config.set_floatx",
+    "keras.backend.image_data_format": "fastnn.backend.image_data_format",
+    "keras.backend.epsilon": "fastnn.backend.epsilon", "keras.backend.floatx": "fastnn.backend.floatx",
+    "keras.backend.clear_session": "fastnn.backend.clear_session",
 }
+# tf.math also has the top-level reductions and arg* under the same names
+TF_NAMES.update({"tf.math." + name[len("tf."):]: target for name, target in list(TF_NAMES.items())
+                 if name.startswith(("tf.reduce_", "tf.arg"))})
 
 # tf.math: the reduce_*/arg* wrappers above, the rest the ops themselves (names as in TF_NAMES).
 math = types.SimpleNamespace(
@@ -140,5 +143,4 @@ math = types.SimpleNamespace(
     argmax=argmax, argmin=argmin, reduce_logsumexp=ops.logsumexp,
     **{name[len("tf.math."):]: getattr(ops, target[len("fastnn.ops."):]) for name, target in TF_NAMES.items()
        if name.startswith("tf.math.") and not name.startswith(("tf.math.reduce_", "tf.math.arg"))})
-# tf.random (not yet reachable as fastnn.random: see the report; fastnn.random is the seeding module)
 version = types.SimpleNamespace(VERSION=__version__)
