@@ -223,12 +223,18 @@ class Model(Trainer, Layer):
         if not self._is_graph:
             Layer._maybe_build(self, (None,) + xs[0].shape[1:])  # a subclassed model builds on its first data
             return
-        for k, (x, t) in enumerate(zip(xs, self._inputs)):
-            expected = t.shape
-            if x.ndim != len(expected) or any(e is not None and e != g for e, g in zip(expected[1:], x.shape[1:])):
-                raise ValueError(f"{what}: input {k} ('{self._input_names[k]}') of model '{self.name}' is incompatible "
-                                 f"with the layer: expected shape={shape_str(expected)}, found "
-                                 f"shape={shape_str((None,) + x.shape[1:])}")
+        self._check_input_shapes([(None,) + x.shape[1:] for x in xs], f"{what}: ")
+
+    def _check_input_shapes(self, shapes, prefix):
+        """Each shape against the model's Input at its position (None matches any size): Keras's message, naming
+        the input and both shapes, after ``prefix`` (the calling method's name, or nothing)."""
+        for k, (shape, t) in enumerate(zip(shapes, self._inputs)):
+            shape = tuple(shape)
+            if len(shape) != len(t.shape) or any(e is not None and g is not None and e != g
+                                                 for e, g in zip(t.shape[1:], shape[1:])):
+                message = (f"{prefix}input {k} ('{self._input_names[k]}') of model '{self.name}' is incompatible "
+                           f"with the layer: expected shape={shape_str(t.shape)}, found shape={shape_str(shape)}")
+                raise ValueError(message[0].upper() + message[1:] if not prefix else message)
 
     # ---- a model as a layer ----------------------------------------------------------------------
     def _maybe_build(self, input_shape):
@@ -237,12 +243,7 @@ class Model(Trainer, Layer):
         shapes = input_shape if isinstance(input_shape, list) else [input_shape]
         if len(shapes) != len(self._inputs):
             raise ValueError(f"Model '{self.name}' expects {len(self._inputs)} input(s), got {len(shapes)}")
-        for k, (shape, t) in enumerate(zip(shapes, self._inputs)):
-            shape = tuple(shape)
-            if len(shape) != len(t.shape) or any(e is not None and g is not None and e != g
-                                                 for e, g in zip(t.shape[1:], shape[1:])):
-                raise ValueError(f"Input {k} of model '{self.name}' is incompatible with the layer: expected "
-                                 f"shape={shape_str(t.shape)}, found shape={shape_str(shape)}")
+        self._check_input_shapes(shapes, "")
         return self._output_shape
 
     def compute_output_shape(self, input_shape):
