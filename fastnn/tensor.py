@@ -166,7 +166,9 @@ class Tensor:
     >>> x.grad.numpy().tolist()
     [[2.0, 4.0], [6.0, 8.0]]
     """
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "__weakref__")
+    # _keras_mask: a bool array (B, T) that masking layers attach to their outputs (Keras's mask metadata);
+    # unset (getattr(t, "_keras_mask", None)) on every other Tensor, so making a Tensor costs nothing more
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_keras_mask", "__weakref__")
     # numpy defers to our reflected operators (ndarray + Tensor -> Tensor.__radd__).
     __array_ufunc__ = None
     _grad_is_array = False  # Variables keep .grad as a plain array

@@ -152,6 +152,10 @@ class Model(Trainer, Layer):
         self._output_shape = self._graph_output_shapes[0] if len(self._outputs) == 1 else list(self._graph_output_shapes)
         self.built = True
 
+    def _input_dtypes(self):
+        """The dtype of each input's data ("float32", or an integer type for token ids)."""
+        return [t.dtype for t in self._inputs] if self._is_graph else ["float32"]
+
     def _plan_steps(self):
         if not self._is_graph:  # the whole call() is one step
             return [(self, (0,), (1,), True, True)], [0], [1], 2
