@@ -221,3 +221,16 @@ def test_plans_without_a_mask_producer_keep_their_fast_paths():
     masked = _seq_model()
     masked.predict(np.zeros((2, 6, 3), np.float32), verbose=0)
     assert masked._plan().masked and not masked._plan().chain
+
+
+@pytest.mark.parametrize("loss", ["mse", "sparse_categorical_crossentropy"])
+def test_every_step_masked_gives_zero_loss_and_no_update(loss):
+    x = np.zeros((2, 4, 3), np.float32)
+    y = np.ones((2, 4, 2), np.float32) if loss == "mse" else np.zeros((2, 4), np.int64)
+    model = fastnn.Sequential([fastnn.Input((4, 3)), layers.Masking(),
+                               layers.TimeDistributed(layers.Dense(2, activation="softmax"))])
+    model.compile("sgd", loss)
+    before = model.get_weights()
+    assert model.train_on_batch(x, y) == 0.0 and model.evaluate(x, y, verbose=0) == 0.0
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -189,6 +189,15 @@ class Plan:
             w = np.broadcast_to(np.asarray(w, np.float32).reshape((-1,) + (1,) * (mask.ndim - 1)), mask.shape)[mask]
         return out[mask], (None if y is None else np.asarray(y)[mask]), w
 
+    def loss_value(self, k, out, y, w=None):
+        """Output ``k``'s loss without its gradient (evaluation): over the unmasked steps of a masked output
+        (0 when every step is masked, as Keras)."""
+        loss = self.losses[k]
+        kept = self.masked and self.masked_rows(k, out, y, w)
+        if kept:
+            return loss._value(*kept, self.fused[k]) if len(kept[0]) else 0.0
+        return loss._value(out, y, w, self.fused[k])
+
     def infer(self, xs):
         """Output arrays only (predict; the caller holds ``no_grad``, so no op saves anything)."""
         if self.chain:
@@ -244,10 +253,13 @@ class Plan:
             kept = self.masked and self.masked_rows(k, outs[k], ys[k], wb)
             if kept:  # only the unmasked time steps count (their gradient rows; zeros elsewhere)
                 out, y, w = kept
-                value, g_rows = (loss._value_and_grad(out, y, self.fused[k]) if w is None
-                                 else loss._weighted_value_and_grad(out, y, w, self.fused[k]))
                 g = np.zeros_like(outs[k])
-                g[self.out_masks[k]] = g_rows
+                if len(out):  # (every step masked: Keras's loss is 0)
+                    value, g_rows = (loss._value_and_grad(out, y, self.fused[k]) if w is None
+                                     else loss._weighted_value_and_grad(out, y, w, self.fused[k]))
+                    g[self.out_masks[k]] = g_rows
+                else:
+                    value = 0.0
             elif wb is None:
                 value, g = loss._value_and_grad(outs[k], ys[k], self.fused[k])
             else:

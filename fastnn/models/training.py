@@ -399,9 +399,7 @@ class Trainer:
             for k, loss in enumerate(plan.losses):
                 if loss is None:
                     continue
-                kept = plan.masked and plan.masked_rows(k, outs[k], ys[k], wb)
-                value = (loss._value(*kept, plan.fused[k]) if kept else
-                         loss._value(outs[k], ys[k], wb, plan.fused[k])) * (hi - lo)
+                value = plan.loss_value(k, outs[k], ys[k], wb) * (hi - lo)
                 total += plan.loss_weights[k] * value
                 per_total[k] += value
             if plan.loss_adders:
