@@ -234,3 +234,24 @@ def test_every_step_masked_gives_zero_loss_and_no_update(loss):
     assert model.train_on_batch(x, y) == 0.0 and model.evaluate(x, y, verbose=0) == 0.0
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+class PositiveSteps(layers.Layer):
+    """A user layer that makes a mask (compute_mask overridden): the steps whose first feature is > 0."""
+
+    def call(self, inputs):
+        return inputs * 1.0
+
+    def compute_mask(self, inputs, previous_mask=None):
+        return np.asarray(getattr(inputs, "data", inputs))[..., 0] > 0
+
+
+def test_a_user_layer_overriding_compute_mask_makes_masks():
+    x, _ = _data()
+    mask = x[..., 0] > 0
+    want = np.stack([x[i][mask[i]].mean(axis=0) for i in range(len(x))])
+    eager = layers.GlobalAveragePooling1D()(PositiveSteps()(x))
+    np.testing.assert_allclose(eager.numpy(), want, rtol=1e-6, atol=1e-6)
+    model = fastnn.Sequential([fastnn.Input((6, 3)), PositiveSteps(), layers.GlobalAveragePooling1D()])
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-6, atol=1e-6)
+    assert model._plan().masked

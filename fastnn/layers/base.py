@@ -469,8 +469,9 @@ class Layer:
         else:
             self._maybe_build(_input_shape_of(inputs, self))
         if mask is None:  # the mask a previous layer attached to its output (Keras's _keras_mask)
-            mask = mask_of(inputs)
-        if self._writes_call():  # user code: give it Tensors
+            mask = mask_of(inputs) if isinstance(inputs, (list, tuple)) else getattr(inputs, "_keras_mask", None)
+        writes = self._writes_call()
+        if writes:  # user code: give it Tensors
             inputs = [_as_tensor(x) for x in inputs] if isinstance(inputs, (list, tuple)) else _as_tensor(inputs)
             global _CALL_DEPTH
             if _CALL_DEPTH == 0:  # the outermost call starts the add_loss terms afresh (Keras)
@@ -484,8 +485,8 @@ class Layer:
             out = self.call(inputs, training=training, mask=mask)
         else:
             out = self.call(inputs, training=training)
-        if mask is not None or self._makes_mask():
-            _attach_masks(out, self.compute_mask(inputs, mask))
+        if mask is not None or self._produces_mask or (writes and type(self).compute_mask is not Layer.compute_mask):
+            _attach_masks(out, self.compute_mask(inputs, mask))  # (the last test: _makes_mask, inlined)
         return out
 
     def __repr__(self):
