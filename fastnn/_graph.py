@@ -137,8 +137,10 @@ def _symbolic_masks(layer, inputs, outputs):
     elif has or layer._makes_mask():
         try:
             out = layer.compute_mask(inputs, masks if has else None)
-        except (TypeError, ValueError, AttributeError):  # a compute_mask that needs data: known on data only
-            return
+        except (TypeError, ValueError, AttributeError):  # a compute_mask that needs data (merge layers): on data
+            # the plan computes it; here a mask of the first input mask's shape says that there is one
+            first = next((m for m in (masks if isinstance(masks, list) else [masks]) if m is not None), None)
+            out = first if has and layer.supports_masking else None
     else:
         return
     if out is None:

@@ -255,3 +255,29 @@ def test_a_user_layer_overriding_compute_mask_makes_masks():
     model = fastnn.Sequential([fastnn.Input((6, 3)), PositiveSteps(), layers.GlobalAveragePooling1D()])
     np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-6, atol=1e-6)
     assert model._plan().masked
+
+
+def test_merge_layers_combine_masks_like_keras3():
+    x1, m1 = _data(0)
+    x2, m2 = _data(1)
+    x2[2, 5] = 0.0
+    m2 = np.any(x2 != 0, axis=-1)
+    for merge, want in ((layers.Add(), m1 | m2), (layers.Concatenate(), m1 | m2)):
+        a, b = fastnn.Input((6, 3)), fastnn.Input((6, 3))
+        rec = Recorder()
+        merged = merge([layers.Masking()(a), layers.Masking()(b)])
+        assert merged._keras_mask is not None
+        model = fastnn.Model([a, b], layers.GlobalAveragePooling1D()(rec(merged)))
+        model.predict([x1, x2], verbose=0)
+        np.testing.assert_array_equal(rec.seen[-1], want)
+        eager = merge([layers.Masking()(x1), layers.Masking()(x2)])
+        np.testing.assert_array_equal(eager._keras_mask, want)
+    # one input without a mask: Add's output has none (Keras 3), Concatenate counts it as all kept
+    a, b = fastnn.Input((6, 3)), fastnn.Input((6, 3))
+    rec_add, rec_cat = Recorder(), Recorder()
+    masked = layers.Masking()(a)
+    outs = [layers.GlobalAveragePooling1D()(rec_add(layers.Add()([masked, b]))),
+            layers.GlobalAveragePooling1D()(rec_cat(layers.Concatenate()([masked, b])))]
+    fastnn.Model([a, b], outs).predict([x1, x2], verbose=0)
+    assert rec_add.seen[-1] is None
+    np.testing.assert_array_equal(rec_cat.seen[-1], np.ones_like(m1))
