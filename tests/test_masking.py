@@ -281,3 +281,18 @@ def test_merge_layers_combine_masks_like_keras3():
     fastnn.Model([a, b], outs).predict([x1, x2], verbose=0)
     assert rec_add.seen[-1] is None
     np.testing.assert_array_equal(rec_cat.seen[-1], np.ones_like(m1))
+
+
+def test_a_nested_model_passes_its_output_masks_on():
+    x, mask = _data()
+    encoder = fastnn.Sequential([fastnn.Input((6, 3)), layers.Masking(), layers.Dense(4)])
+    inp = fastnn.Input((6, 3))
+    h = encoder(inp)
+    assert h._keras_mask is not None
+    rec = Recorder()
+    model = fastnn.Model(inp, layers.GlobalAveragePooling1D()(rec(h)))
+    model.predict(x, verbose=0)
+    np.testing.assert_array_equal(rec.seen[-1], mask)
+    np.testing.assert_array_equal(encoder(x)._keras_mask, mask)  # eager
+    plain = fastnn.Sequential([fastnn.Input((6, 3)), layers.Dense(4)])
+    assert not plain._makes_mask() and getattr(plain(x), "_keras_mask", None) is None

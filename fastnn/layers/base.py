@@ -485,8 +485,8 @@ class Layer:
             out = self.call(inputs, training=training, mask=mask)
         else:
             out = self.call(inputs, training=training)
-        if mask is not None or self._produces_mask or (writes and type(self).compute_mask is not Layer.compute_mask):
-            _attach_masks(out, self.compute_mask(inputs, mask))  # (the last test: _makes_mask, inlined)
+        if mask is not None or self._produces_mask or ((writes or self._kind == "model") and self._makes_mask()):
+            _attach_masks(out, self.compute_mask(inputs, mask))
         return out
 
     def __repr__(self):

@@ -253,6 +253,24 @@ class Model(Trainer, Layer):
     def compute_output_shape(self, input_shape):
         return self._output_shape if self._is_graph else Layer.compute_output_shape(self, input_shape)
 
+    # ---- masks: a nested graph model's outputs carry the masks its own layers made -------------------
+    def _makes_mask(self):
+        if self._is_graph:  # (the cached plan knows: eager calls ask this every time)
+            return self.built and self._plan().masked
+        return Layer._makes_mask(self) and type(self).compute_mask is not Model.compute_mask
+
+    def compute_mask(self, inputs, previous_mask):
+        """The output masks of the forward pass that just ran (symbolically: those of the graph's outputs).
+        NOTE: masks given to a nested model's inputs are not passed inside it."""
+        if not self._is_graph:
+            return Layer.compute_mask(self, inputs, previous_mask)
+        if any(isinstance(t, KerasTensor) for t in (inputs if isinstance(inputs, (list, tuple)) else [inputs])):
+            masks = [None if t._keras_mask is None else KerasTensor(t._keras_mask.shape, dtype="bool")
+                     for t in self._outputs]
+        else:
+            masks = self._plan().out_masks
+        return masks[0] if len(masks) == 1 else list(masks)
+
     @property
     def _act(self):
         if not self._is_graph:
