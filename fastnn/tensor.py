@@ -114,6 +114,7 @@ class Function:
         out = _new(Tensor)
         out.data = data
         out.grad = None
+        out._keras_mask = None
         if track:
             ctx.parents = args
             out._ctx = ctx
@@ -166,8 +167,8 @@ class Tensor:
     >>> x.grad.numpy().tolist()
     [[2.0, 4.0], [6.0, 8.0]]
     """
-    # _keras_mask: a bool array (B, T) that masking layers attach to their outputs (Keras's mask metadata);
-    # unset (getattr(t, "_keras_mask", None)) on every other Tensor, so making a Tensor costs nothing more
+    # _keras_mask: a bool array (B, T) that masking layers attach to their outputs (Keras's mask metadata),
+    # else None (set at creation: reading an unset slot would raise, which costs more on Layer.__call__)
     __slots__ = ("data", "grad", "requires_grad", "_ctx", "_keras_mask", "__weakref__")
     # numpy defers to our reflected operators (ndarray + Tensor -> Tensor.__radd__).
     __array_ufunc__ = None
@@ -178,6 +179,7 @@ class Tensor:
         self.grad = None
         self.requires_grad = bool(requires_grad)
         self._ctx = None
+        self._keras_mask = None
 
     # ---- array protocol and properties -------------------------------------------------------
     @property

@@ -452,12 +452,12 @@ class Layer:
         """Forward pass on Tensors (or arrays), differentiable (Keras ``call``); a list for several inputs.
         The layer's trainable weights are inputs of the recorded node, so GradientTape reaches them."""
         weights = self.trainable_weights if _tensor._grad_enabled else ()
-        extra = {"mask": mask} if mask is not None and self._uses_mask else {}
+        mask = mask if self._uses_mask else None
         if isinstance(inputs, (list, tuple)):
             xs = [_as_input(x) for x in inputs]
             return _LayerCall.apply(*xs, *weights, layer=self, training=bool(training), inputs=len(xs), listed=True,
-                                    **extra)
-        return _LayerCall.apply(_as_input(inputs), *weights, layer=self, training=bool(training), **extra)
+                                    mask=mask)
+        return _LayerCall.apply(_as_input(inputs), *weights, layer=self, training=bool(training), mask=mask)
 
     def __call__(self, inputs, training=False, mask=None, **kwargs):
         if kwargs:
@@ -469,7 +469,9 @@ class Layer:
         else:
             self._maybe_build(_input_shape_of(inputs, self))
         if mask is None:  # the mask a previous layer attached to its output (Keras's _keras_mask)
-            mask = mask_of(inputs) if isinstance(inputs, (list, tuple)) else getattr(inputs, "_keras_mask", None)
+            # (a Tensor's slot is always set: no failed attribute lookup on this hot path)
+            mask = inputs._keras_mask if type(inputs) is Tensor else mask_of(inputs) if isinstance(
+                inputs, (list, tuple)) else None
         writes = self._writes_call()
         if writes:  # user code: give it Tensors
             inputs = [_as_tensor(x) for x in inputs] if isinstance(inputs, (list, tuple)) else _as_tensor(inputs)
@@ -499,11 +501,14 @@ class _LayerCall(Function):
     arguments are the layer's ``inputs`` inputs, then its trainable weights (so that the node is recorded
     when only they require grad); ``listed``: the layer takes its inputs as one list (merge layers)."""
 
-    def forward(self, *args, layer=None, training=False, inputs=1, listed=False, **mask):
+    def forward(self, *args, layer=None, training=False, inputs=1, listed=False, mask=None):
         self.layer, self.listed, self.inputs = layer, listed, inputs
         arrays = [np.ascontiguousarray(x, dtype=np.float32) for x in args[:inputs]]
-        y, self.ctx = layer._forward(arrays if listed else arrays[0], training, any(self.needs_input_grad[:inputs]),
-                                     **mask)
+        x, need_dx = arrays if listed else arrays[0], any(self.needs_input_grad[:inputs])
+        if mask is None:
+            y, self.ctx = layer._forward(x, training, need_dx)
+        else:  # (only layers that take masks get one: Layer.call)
+            y, self.ctx = layer._forward(x, training, need_dx, mask=mask)
         return y
 
     def backward(self, grad):
