@@ -296,3 +296,24 @@ def test_a_nested_model_passes_its_output_masks_on():
     np.testing.assert_array_equal(encoder(x)._keras_mask, mask)  # eager
     plain = fastnn.Sequential([fastnn.Input((6, 3)), layers.Dense(4)])
     assert not plain._makes_mask() and getattr(plain(x), "_keras_mask", None) is None
+
+
+def test_a_nested_model_takes_its_input_masks():
+    x, mask = _data()
+    rec = Recorder()
+    inner = fastnn.Sequential([fastnn.Input((6, 3)), layers.Dense(4), rec])  # makes no mask of its own
+    inp = fastnn.Input((6, 3))
+    out = layers.GlobalAveragePooling1D()(inner(layers.Masking()(inp)))
+    model = fastnn.Model(inp, out)
+    p = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(rec.seen[-1], mask)
+    d = inner.layers[0]
+    h = np.where(mask[..., None], x, 0) @ d.kernel.numpy() + d.bias.numpy()
+    np.testing.assert_allclose(p, np.stack([h[i][mask[i]].mean(axis=0) for i in range(len(x))]), rtol=1e-5,
+                               atol=1e-6)
+    rec.seen.clear()
+    inner(layers.Masking()(x))  # eager
+    np.testing.assert_array_equal(rec.seen[-1], mask)
+    model.compile("sgd", "mse")
+    model.fit(x, np.zeros((5, 4), np.float32), epochs=1, verbose=0, shuffle=False)
+    np.testing.assert_array_equal(rec.seen[-1], mask)

@@ -253,15 +253,19 @@ class Model(Trainer, Layer):
     def compute_output_shape(self, input_shape):
         return self._output_shape if self._is_graph else Layer.compute_output_shape(self, input_shape)
 
-    # ---- masks: a nested graph model's outputs carry the masks its own layers made -------------------
+    # ---- masks: a nested graph model takes its inputs' masks and its outputs carry the masks of its graph ----
+    @property
+    def _uses_mask(self):
+        return self._is_graph
+
     def _makes_mask(self):
         if self._is_graph:  # (the cached plan knows: eager calls ask this every time)
             return self.built and self._plan().masked
         return Layer._makes_mask(self) and type(self).compute_mask is not Model.compute_mask
 
     def compute_mask(self, inputs, previous_mask):
-        """The output masks of the forward pass that just ran (symbolically: those of the graph's outputs).
-        NOTE: masks given to a nested model's inputs are not passed inside it."""
+        """The output masks of the forward pass that just ran (symbolically: those of the graph's outputs, made
+        inside it; masks given to its inputs are known on data only)."""
         if not self._is_graph:
             return Layer.compute_mask(self, inputs, previous_mask)
         if any(isinstance(t, KerasTensor) for t in (inputs if isinstance(inputs, (list, tuple)) else [inputs])):
@@ -278,12 +282,16 @@ class Model(Trainer, Layer):
         plan = self._plan()
         return "softmax" if len(plan.output_slots) == 1 and plan.output_softmax[0] is not None else None
 
-    def _forward(self, x, training, need_dx=True, logits=False):
+    def _forward(self, x, training, need_dx=True, logits=False, mask=None):
         if not self._is_graph:
-            return Layer._forward(self, x, training, need_dx)
+            return Layer._forward(self, x, training, need_dx, mask)
         plan = self._plan()
-        outs, ctx = plan.forward(x if isinstance(x, list) else [x], training, need_dx,
-                                 plan.softmax_steps if logits else ())
+        xs = x if isinstance(x, list) else [x]
+        if mask is None:
+            outs, ctx = plan.forward(xs, training, need_dx, plan.softmax_steps if logits else ())
+        else:  # the masks of its inputs flow through its graph (the masked walk, whatever its own layers make)
+            outs, ctx = plan._forward_masked(xs, training, need_dx, plan.softmax_steps if logits else (),
+                                             mask if isinstance(mask, list) else [mask])
         return (outs[0] if len(outs) == 1 else outs), (plan, ctx, need_dx)
 
     def _backward(self, ctx, dy):

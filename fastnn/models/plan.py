@@ -62,8 +62,8 @@ class Plan:
         # masks: only when a step can make one; then forward is the masked walk (the others stay untouched)
         self.masked = any(layer._makes_mask() for layer in self.layers)
         self.out_masks = [None] * len(self.output_slots)  # the output masks of the last masked forward
+        self.mask_takers = [layer._takes_mask() for layer in self.layers]
         if self.masked:
-            self.mask_takers = [layer._takes_mask() for layer in self.layers]
             self.forward = self._forward_masked
         self.chain = (not self.masked and self.input_slots == [0] and self.output_slots == [len(steps)]
                       and all(s[1] == (k,) and s[2] == (k + 1,) and s[3] and s[4] for k, s in enumerate(steps)))
@@ -144,13 +144,15 @@ class Plan:
             ctxs.append(ctx)
         return [vals[o] for o in self.output_slots], (ctxs, vals)
 
-    def _forward_masked(self, xs, training, need_dx=False, logit_steps=()):
-        """``forward`` with a mask per value slot (see the module docstring); the output masks are left in
-        ``self.out_masks``."""
+    def _forward_masked(self, xs, training, need_dx=False, logit_steps=(), in_masks=None):
+        """``forward`` with a mask per value slot (see the module docstring), starting from ``in_masks`` (one
+        per input or None: a nested model's input masks); the output masks are left in ``self.out_masks``."""
         vals = [None] * self.nslots
         masks = [None] * self.nslots
         for s, x in zip(self.input_slots, xs):
             vals[s] = x
+        for s, m in zip(self.input_slots, in_masks or ()):
+            masks[s] = m
         ndx = self.every if need_dx else self.ndx
         ctxs = []
         for k, (layer, ins, outs, single_in, single_out) in enumerate(self.steps):
