@@ -110,6 +110,8 @@ class Layer:
     supports_masking = False
     _produces_mask = False
     _uses_mask = False
+    # reads token ids (Embedding): fit/evaluate/predict feed a Sequential starting with it int32 data
+    _integer_input = False
 
     def __init__(self, *, name=None, trainable=True, dtype=None, input_shape=None, input_dim=None,
                  batch_input_shape=None, batch_size=None, **kwargs):

@@ -164,7 +164,7 @@ class Sequential(Model):
         ``_integer_input``), as Keras feeds Sequential([Embedding(...), ...]) its integer data."""
         if self._input_layer is not None and self._input_layer.dtype != "float32":
             return [self._input_layer.dtype]
-        return ["int32" if self._layers and getattr(self._layers[0], "_integer_input", False) else "float32"]
+        return ["int32" if self._layers and self._layers[0]._integer_input else "float32"]
 
     # ---- the plan: a chain ----------------------------------------------------------------------
     def _plan_steps(self):
