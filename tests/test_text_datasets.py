@@ -230,6 +230,11 @@ def _npy(arr):
 
 def test_other_hostile_npz_files(tmp_path, monkeypatch):
     path = tmp_path / "bad.npz"
+    inner = np.empty(2, dtype=object)
+    inner[0], inner[1] = [1], np.dtype  # an allowed global left as data, not called: refused too
+    write_npz(path, {"x.npy": npy_with_pickle(pickle.dumps(inner, protocol=4), shape=(2,))})
+    with pytest.raises(_safe_pickle.UnsafePickleError, match="incomplete object"):
+        _safe_npz.load_npz(path)
     write_npz(path, {"x.npy": npy_with_pickle(pickle.dumps(np.zeros(3)), descr=[("a", "|O")])})
     with pytest.raises(ValueError, match="structured"):
         _safe_npz.load_npz(path)

@@ -17,6 +17,7 @@ Any other global, an unknown opcode, an object-dtype array, a truncated or malfo
 reader builds (lists, numbers, strings, bytes, numeric arrays), never arbitrary objects. Python 2 `str` values (CIFAR's keys) come back as bytes, as
 `pickle.load(f, encoding="bytes")` would return them.
 """
+import itertools
 import math
 import re
 import struct
@@ -162,20 +163,17 @@ _INT_TOKEN = re.compile(rb"(K.|M..|J....)", re.S)
 
 def _int_run(data, pos, stack):
     """Push the ints of the run of int opcodes at `pos` (what follows the MARK of a list of ints) onto
-    `stack`; returns the position after it. Decoded with regexes and numpy instead of one opcode at a
-    time: the ragged datasets hold millions of ints."""
+    `stack`; returns the position after it. Decoded with C-level loops (a regex split, int.from_bytes)
+    instead of one opcode at a time: the ragged datasets hold millions of ints."""
     end = _INT_RUN.match(data, pos).end()
     if end - pos < 16:  # short runs: the opcode loop is as fast
         return pos
-    run = bytes(data[pos:end])
-    tokens = _INT_TOKEN.split(run)[1::2]                            # b"K\x05", b"M\x2c\x01", ...
-    size = np.fromiter(map(len, tokens), np.int64, count=len(tokens))
-    raw = np.frombuffer(run + bytes(4), np.uint8).astype(np.int64)
-    at = np.cumsum(size) - size + 1                                 # each int's first (low) byte
-    values = raw[at]
-    for k in (1, 2, 3):
-        values += np.where(size > k + 1, raw[at + k], 0) << (8 * k)
-    values -= np.where((size == 5) & (values >= 1 << 31), 1 << 32, 0)  # BININT is signed
+    tokens = _INT_TOKEN.split(bytes(data[pos:end]))[1::2]          # b"K\x05", b"M\x2c\x01", ...
+    # a token read little-endian is opcode + 256 * value: value = v >> 8; only BININT (J) is signed, and
+    # only it reaches 2**31 (K and M hold at most 2**16 - 1)
+    values = np.fromiter(map(int.from_bytes, tokens, itertools.repeat("little")), np.int64, len(tokens)) >> 8
+    if values.max() >= 1 << 31:
+        values[values >= 1 << 31] -= 1 << 32
     stack.extend(values.tolist())
     return end
 
