@@ -218,3 +218,20 @@ def test_symbolic_call_gives_the_output_shape():
     assert tuple(out.shape) == (None, 6)
     layer = TextVectorization(output_mode="multi_hot", vocabulary=["a", "b"])
     assert tuple(layer(fastnn.layers.Input(shape=(1,))).shape) == (None, 3)
+
+
+@pytest.mark.parametrize("mode", ["int", "tf_idf"])
+def test_assets_and_variables_round_trip(tmp_path, mode):
+    """Keras's .keras hooks: the adapted vocabulary goes to assets/vocabulary.txt, TF-IDF weights to a store."""
+    corpus = words_corpus(11)
+    layer = TextVectorization(output_mode=mode)
+    layer.adapt(corpus)
+    store = {}
+    layer.save_assets(str(tmp_path))
+    layer.save_own_variables(store)
+    assert (tmp_path / "vocabulary.txt").read_text(encoding="utf-8").split("\n") == layer.get_vocabulary()
+    clone = TextVectorization.from_config(dict(layer.get_config(), name="clone"))
+    clone.load_own_variables(store)
+    clone.load_assets(str(tmp_path))
+    assert clone.get_vocabulary() == layer.get_vocabulary()
+    np.testing.assert_array_equal(clone(corpus), layer(corpus))

@@ -11,6 +11,7 @@ byte order, which is code-point order), then keeps the first `max_tokens` - (2 o
 """
 import collections
 import math
+import os
 import re
 
 import numpy as np
@@ -366,6 +367,33 @@ class TextVectorization(Layer):
                       idf_weights=self._input_idf_weights, encoding=self._encoding,
                       vocabulary_size=self.vocabulary_size())
         return config
+
+    # ---- Keras's .keras file hooks: the adapted vocabulary is an asset, TF-IDF weights a variable ----------
+    def save_assets(self, dir_path):
+        """Write the vocabulary (special tokens included) to `dir_path`/vocabulary.txt, one token a line,
+        unless it came from the constructor (then it is in the config)."""
+        if self._input_vocabulary is not None:
+            return
+        with open(os.path.join(dir_path, "vocabulary.txt"), "w", encoding="utf-8") as f:
+            f.write("\n".join(self.get_vocabulary(include_special_tokens=True)))
+
+    def load_assets(self, dir_path):
+        if self._input_vocabulary is not None:
+            return
+        with open(os.path.join(dir_path, "vocabulary.txt"), encoding="utf-8") as f:
+            lines = f.read().split("\n")
+        while lines and lines[-1] == "":
+            lines.pop()
+        if lines:
+            self.set_vocabulary(lines, idf_weights=self._idf if self._output_mode == "tf_idf" else None)
+
+    def save_own_variables(self, store):
+        if self._output_mode == "tf_idf" and self._idf is not None:
+            store["idf_weights"] = self._idf
+
+    def load_own_variables(self, store):
+        if self._output_mode == "tf_idf" and "idf_weights" in store:
+            self._idf = np.asarray(store["idf_weights"], dtype=np.float32)
 
     @classmethod
     def from_config(cls, config):
