@@ -63,7 +63,8 @@ def load(args):
 args = parse_args()
 (x_train, y_train), (x_test, y_test) = load(args)
 if args.limit:
-    x_train, y_train, x_test, y_test = x_train[:args.limit], y_train[:args.limit], x_test[:args.limit], y_test[:args.limit]
+    x_train, y_train = x_train[:args.limit], y_train[:args.limit]
+    x_test, y_test = x_test[:args.limit], y_test[:args.limit]
 print(f"{len(x_train)} train and {len(x_test)} test reviews")
 x_train = pad_sequences(x_train, maxlen=args.maxlen)   # (N, maxlen) int32, zeros in front of short reviews
 x_test = pad_sequences(x_test, maxlen=args.maxlen)

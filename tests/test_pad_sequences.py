@@ -3,7 +3,6 @@ cases checked once against Keras 3.15 itself (results written out below), and th
 import numpy as np
 import pytest
 
-import fastnn
 from fastnn.utils import pad_sequences
 
 
