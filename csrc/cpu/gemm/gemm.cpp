@@ -66,13 +66,14 @@ struct Driver {
   bool row_a;        // ... and op(A) is row-major (else column-major)
   bool direct_b;     // full NR-column panels of op(B) are read in place (row-major op(B))
   float* Bp;         // shared packed B: ceil(NC/NR) panels of KC x NR
-  std::atomic<int64_t> next{0};  // row-block tickets: (jc, pc) pass q owns [base_q, base_q + blocks)
+  // Tickets of the shared packing jobs (B panels) and row blocks: (jc, pc) pass q owns [base_q, base_q + n).
+  std::atomic<int64_t> next_block{0}, next_panel{0};
 
-  // The next unclaimed row block of the pass whose tickets start at `base`, or -1 when all are taken.
+  // The next unclaimed job of the pass whose tickets start at `base` (n jobs), or -1 when all are taken.
   // NOTE: compare-exchange, not fetch_add: a ticket past this pass's range belongs to the next pass.
-  int64_t claim(int64_t base, int64_t blocks) {
+  static int64_t claim(std::atomic<int64_t>& next, int64_t base, int64_t n) {
     int64_t cur = next.load(std::memory_order_relaxed);
-    while (cur < base + blocks)
+    while (cur < base + n)
       if (next.compare_exchange_weak(cur, cur + 1, std::memory_order_relaxed)) return cur - base;
     return -1;
   }
@@ -107,7 +108,7 @@ struct Driver {
     float* Ap = scratch(kSlotA, size_t(max64(KC, 1) * MC));
     const int64_t M = p.M, N = p.N, K = p.K;
     const int64_t blocks = ceil_div(M, MC);
-    int64_t base = 0;  // first ticket of the current pass (every thread counts the passes alike)
+    int64_t base = 0, pbase = 0;  // first tickets of the current pass (every thread counts the passes alike)
     for (int64_t jc = 0; jc < N; jc += NC) {
       const int64_t nc = min64(NC, N - jc), panels = ceil_div(nc, NR);
       // K == 0 still makes one pass: the epilogue computes beta*C (+bias, act).
@@ -121,13 +122,17 @@ struct Driver {
         // Packed B is shared when threads split the rows: barriers around it (none when every B
         // panel is read in place, or when each thread computes only the panels it packed).
         const bool packs_b = split_ic && (!direct_b || nc % NR != 0);
-        for (int64_t jr = panels * t / nt; jr < panels * (t + 1) / nt; ++jr) {  // this thread's share
+        // The panels are packed by whoever is free (shared B), or each thread packs the panels it computes.
+        for (int64_t jr = split_ic ? claim(next_panel, pbase, panels) : panels * t / nt;
+             jr >= 0 && jr < (split_ic ? panels : panels * (t + 1) / nt);
+             jr = split_ic ? claim(next_panel, pbase, panels) : jr + 1) {
           const int64_t n = min64(NR, nc - jr * NR);
           if (!(direct_b && n == NR)) pack_b<NR>(B + jr * NR * p.csb, p.rsb, p.csb, kc, n, Bp + jr * NR * kc);
         }
+        pbase += panels;
         if (packs_b) barrier(nt);
-        for (int64_t k = split_ic ? claim(base, blocks) : 0; k >= 0 && k < blocks;
-             k = split_ic ? claim(base, blocks) : k + 1) {
+        for (int64_t k = split_ic ? claim(next_block, base, blocks) : 0; k >= 0 && k < blocks;
+             k = split_ic ? claim(next_block, base, blocks) : k + 1) {
           const int64_t ic = k * MC, mc = min64(MC, M - ic), full = mc / MR * MR;
           const float* A = p.A + ic * p.rsa + pc * p.csa;
           if (!direct_a)
