@@ -70,3 +70,10 @@ def normalize(x, axis=-1, order=2):
     norm = np.linalg.norm(x, ord=order, axis=int(axis), keepdims=True)
     norm[norm == 0] = 1
     return (x / norm).astype(x.dtype, copy=False)
+
+
+# feeding data the Keras way (issue #15)
+from fastnn._image_dataset import image_dataset_from_directory  # noqa: E402
+from fastnn._pydataset import PyDataset  # noqa: E402
+
+__all__ += ["PyDataset", "image_dataset_from_directory"]
