@@ -45,3 +45,11 @@ def test_console_scripts_of_an_installed_package():
     assert "test accuracy:" in r.stdout
     r = subprocess.run([bench, "--help"], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert r.returncode == 0 and "gemm" in r.stdout
+
+
+def test_cifar10_augment_example_runs_offline():
+    """examples/cifar10_augment.py on a tiny slice of its generated CIFAR-shaped data (no download)."""
+    r = _run([os.path.join(ROOT, "examples", "cifar10_augment.py"), "--dataset", "synthetic", "--limit", "128",
+              "--epochs", "1", "--batch-size", "32"])
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert "Test accuracy" in r.stdout

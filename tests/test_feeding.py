@@ -152,6 +152,20 @@ def test_evaluate_and_predict_on_streams():
     np.testing.assert_allclose(model.predict(Batches(x, y), steps=2, verbose=0), pred[:32], rtol=1e-6)
 
 
+def test_streams_with_an_overridden_test_step():
+    x, y = _data()
+
+    class Custom(fastnn.models.Sequential):
+        def test_step(self, data):
+            xb, yb = data
+            pred = self(xb, training=False)
+            return {"mean_pred": float(np.mean(pred.numpy())), "rows": float(len(xb))}
+    model = Custom([fastnn.Input((4,)), layers.Dense(2)])
+    model.compile("sgd", fastnn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    logs = model.evaluate(_batches(x, y, bs=24), verbose=0, return_dict=True)
+    assert logs["rows"] == 64 - 48  # the last batch's logs, as Keras
+
+
 def test_verbose_progress_with_unknown_length(capsys):
     x, y = _data()
     model = _model()

@@ -57,7 +57,7 @@ def test_center_crop_and_its_resize_fallback():
     np.testing.assert_array_equal(y, x[:, 2:5, 2:6])
     # larger than the image: smart_resize (crop to the 10:6 ratio -> 7 x 4 window at column 2, resize)
     y = layers.CenterCrop(10, 6)(x).numpy()
-    ch, cw = 7, int(np.float32(7 * 6) / np.float32(10))
+    cw = int(np.float32(7 * 6) / np.float32(10))  # the window keeps all 7 rows
     left = (9 - cw) // 2
     np.testing.assert_allclose(y, ref_resize(x[:, :, left:left + cw], 10, 6), rtol=1e-5, atol=1e-3)
 

@@ -191,7 +191,7 @@ def _preparer(model, what, class_weight=None, need_y=True):
             return _prepare(x, y, sw)
 
     def _prepare(x, y, sw):
-        if y is None:
+        if y is None or not need_y:  # (predict ignores the targets of (x, y) batches)
             if need_y:
                 raise ValueError(f"{what}: the batches must be (x, y) or (x, y, sample_weight) tuples; got a batch "
                                  f"without targets")
@@ -266,7 +266,8 @@ def evaluate_logs(model, stream, progbar=None):
         raise ValueError(f"{stream.what}: the generator / PyDataset yielded no batches")
     model._resolve_metrics(first[3])
     items = itertools.chain([first], batches)
-    if model._custom_step():
+    from fastnn.models.training import Trainer  # (training imports this module)
+    if type(model).test_step is not Trainer.test_step:
         return model._custom_test_step_batches(((xs, ys, k + 1) for k, (xs, ys, _, _) in enumerate(items)), progbar)
     plan = model._plan()
 

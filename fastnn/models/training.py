@@ -251,8 +251,8 @@ class Trainer:
         self._resolve_metrics(y_shapes)
         plan = self._plan()
         if xs is not None:
-            batches = feeding.ArrayBatches(D.Loader(xs, [t if t is not None else np.zeros(len(xs[0]), _F32) for t in yt],
-                                                    batch_size, shuffle), weights)
+            targets = [t if t is not None else np.zeros(len(xs[0]), _F32) for t in yt]
+            batches = feeding.ArrayBatches(D.Loader(xs, targets, batch_size, shuffle), weights)
             if steps_per_epoch is not None:
                 raise ValueError("fit: steps_per_epoch is only supported for generators and PyDatasets yet")
         steps = batches.steps
@@ -375,7 +375,8 @@ class Trainer:
         """evaluate with an overridden test_step: batches of ``batch_size``, the last batch's logs."""
         n = len(xs[0])
         batches = (([a[lo:lo + batch_size] for a in xs], [t[lo:lo + batch_size] for t in yt],
-                    -(-(lo + batch_size) // batch_size) if lo + batch_size < n else None) for lo in range(0, n, batch_size))
+                    -(-(lo + batch_size) // batch_size) if lo + batch_size < n else None)
+                   for lo in range(0, n, batch_size))
         return self._custom_test_step_batches(batches, progbar)
 
     def _custom_test_step_batches(self, batches, progbar=None):
