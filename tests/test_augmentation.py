@@ -279,3 +279,11 @@ def test_config_round_trip():
         config = layer.get_config()
         again = type(layer).from_config(config)
         assert again.get_config() == config
+
+
+def test_unbatched_images_in_direct_calls():
+    image = _images(1, 6, 5)[0]
+    y = layers.RandomFlip("vertical", seed=0)(image, training=False)
+    assert y.shape == (6, 5, 3)
+    np.testing.assert_array_equal(layers.RandomRotation((0.5, 0.5))(image).numpy(), np.rot90(image, 2))
+    assert layers.Resizing(3, 4)(image).shape == (3, 4, 3)

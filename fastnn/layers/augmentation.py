@@ -22,9 +22,9 @@ import numpy as np
 
 from fastnn import backend
 from fastnn import random as _random
-from fastnn.layers.base import Layer
 from fastnn.layers.convolutional import _channels_last
-from fastnn.layers.preprocessing import _check_images, _positive_size, aspect_window, resize, resize_backward
+from fastnn.layers.preprocessing import (_check_images, _ImageLayer, _positive_size, aspect_window, resize,
+                                         resize_backward)
 
 _F32 = np.float32
 _MASK64 = (1 << 64) - 1
@@ -65,7 +65,7 @@ def _value_range(who, value_range):
     return [float(v) for v in value_range]
 
 
-class _RandomLayer(Layer):
+class _RandomLayer(_ImageLayer):
     """Seeding, the training switch and Keras's direct-call default (``layer(x)`` augments) shared by the
     augmentation layers. Subclasses implement ``_augment(x, gen) -> (y, ctx)`` and ``_grad(ctx, dy)``."""
 

@@ -8,8 +8,10 @@ gradient is the kernel's adjoint (``resample_backward``), so these layers may si
 import numpy as np
 
 from fastnn import backend
+from fastnn._graph import is_symbolic
 from fastnn._naming import shape_str
 from fastnn.layers.base import Layer
+from fastnn.tensor import Tensor
 from fastnn.layers.convolutional import _channels_last
 
 _F32 = np.float32
@@ -21,6 +23,18 @@ def _check_images(layer, shape):
     if len(shape) != 4:
         raise ValueError(f"{type(layer).__name__} '{layer.name}' expects images of shape (batch, height, width, "
                          f"channels), got {shape_str(shape)}")
+
+
+class _ImageLayer(Layer):
+    """A layer on NHWC images that, called directly (as Keras), also takes one unbatched (H, W, C) image."""
+
+    def __call__(self, inputs, training=False, **kwargs):
+        if not is_symbolic(inputs) and np.ndim(inputs) == 3:
+            batched = inputs.reshape((1,) + tuple(inputs.shape)) if isinstance(inputs, Tensor) else \
+                np.asarray(inputs)[None]
+            out = super().__call__(batched, training=training, **kwargs)
+            return out.reshape(tuple(out.shape[1:]))
+        return super().__call__(inputs, training=training, **kwargs)
 
 
 def _positive_size(layer, **sizes):
@@ -218,7 +232,7 @@ class Normalization(Layer):
         return config
 
 
-class Resizing(Layer):
+class Resizing(_ImageLayer):
     """Resize images to ``(height, width)`` as ``tf.image.resize`` does (half-pixel centres, no antialias):
     ``interpolation`` "bilinear" or "nearest". ``crop_to_aspect_ratio=True`` first crops the largest centred
     window with the target aspect ratio; ``pad_to_aspect_ratio=True`` pads with ``fill_value`` instead.
@@ -287,7 +301,7 @@ class Resizing(Layer):
         return config
 
 
-class CenterCrop(Layer):
+class CenterCrop(_ImageLayer):
     """Crop the central ``(height, width)`` window of each image; an image smaller than that is resized
     instead (Keras's smart_resize: crop to the target aspect ratio, then bilinear resize).
 
