@@ -76,4 +76,5 @@ def normalize(x, axis=-1, order=2):
 from fastnn._image_dataset import image_dataset_from_directory  # noqa: E402
 from fastnn._pydataset import PyDataset  # noqa: E402
 
-__all__ += ["PyDataset", "image_dataset_from_directory"]
+Sequence = PyDataset  # Keras 3 keeps keras.utils.Sequence as an alias of PyDataset
+__all__ += ["PyDataset", "Sequence", "image_dataset_from_directory"]

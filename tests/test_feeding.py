@@ -290,6 +290,7 @@ def test_pydataset_iterates_and_warns_nothing_without_super():
         def __getitem__(self, i):
             return np.full((2, 4), i, np.float32), np.zeros(2, np.int32)
     ds = Plain()
+    assert fastnn.utils.Sequence is fastnn.utils.PyDataset  # Keras 3's alias
     assert ds.workers == 1 and ds.max_queue_size == 10 and [b[0][0, 0] for b in ds] == [0, 1]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
