@@ -129,6 +129,17 @@ def test_pydataset_fit_epochs_and_workers(workers):
 def test_pydataset_steps_per_epoch_and_validation():
     x, y = _data()
     model = _model()
+    # Keras's EpochIterator: the pass over the 4 batches continues across epochs; an epoch cut short by the end of
+    # the pass warns (training goes on) and the next epoch starts a new pass
+    seen = []
+
+    class Recording(Batches):
+        def __getitem__(self, i):
+            seen.append(i)
+            return super().__getitem__(i)
+    with pytest.warns(UserWarning, match="ran out of data"):
+        h = model.fit(Recording(x, y, max_queue_size=1), steps_per_epoch=3, epochs=3, shuffle=False, verbose=0)
+    assert len(h.history["loss"]) == 3 and seen[:4] == [0, 1, 2, 3] and seen[4:7] == [0, 1, 2]
     h = model.fit(Batches(x, y), steps_per_epoch=2, epochs=2, validation_data=Batches(x[:32], y[:32]), verbose=0)
     assert len(h.history["val_loss"]) == 2
     want = model.evaluate(x[:32], y[:32], verbose=0, return_dict=True)

@@ -6,9 +6,11 @@
 - ``steps_per_epoch`` / ``validation_steps`` / ``steps``: batches per epoch (per run). None: a PyDataset's
   ``len()``; a generator runs until it is exhausted. A generator keeps its position across epochs (epoch 2
   continues where epoch 1 stopped); when it runs out fit warns "Your input ran out of data; interrupting
-  training" and stops after that epoch, as Keras does. A PyDataset starts every epoch at index 0 (in a
-  shuffled order when ``fit(shuffle=True)``), calls ``on_epoch_begin``/``on_epoch_end`` around each epoch and
-  is read by ``workers`` threads.
+  training" and stops after that epoch, as Keras does. A PyDataset is read in passes over its indices (a new
+  shuffled order per pass when ``fit(shuffle=True)``): without steps one pass per epoch; with fewer steps than
+  batches the pass continues across epochs (Keras's EpochIterator; an epoch cut short by the end of a pass
+  warns, training goes on). It gets ``on_epoch_begin``/``on_epoch_end`` around each epoch and is read by
+  ``workers`` threads.
 - Loading overlaps the step: batches are fetched (and cast/checked) on background threads, ``max_queue_size``
   ahead for a PyDataset and two ahead for a generator (one thread: a generator is advanced by one thread at a
   time, and never further than the batches the run will use when the number of steps is known).
@@ -117,40 +119,50 @@ class StreamBatches:
             self._ahead = _Ahead(fetch, keys, 1, _GENERATOR_AHEAD)
         self._rng = _random.rng() if self.dataset is not None and self.shuffle else None
 
-    def _dataset_epoch(self):
+    def _pass(self):
+        """One pass over the dataset (in a new shuffled order when shuffling), loaded ahead by its workers."""
         ds = self.dataset
         n = ds.num_batches
-        order = itertools.count() if n is None else np.arange(n)
-        if self._rng is not None:
-            order = self._rng.permutation(n)
-        if self.steps is not None and n is not None and self.steps > n:
-            order = itertools.chain(order, [None])  # runs out after n batches
-        elif self.steps is not None:
-            order = itertools.islice(order, self.steps)
+        order = itertools.count() if n is None else self._rng.permutation(n) if self._rng is not None else range(n)
+        self._seen = 0
 
         def fetch(i):
-            return _END if i is None else self.prepare(*_standardize(ds[int(i)], self.what))
+            return self.prepare(*_standardize(ds[int(i)], self.what))
         workers = max(1, int(ds.workers or 1))
         return _Ahead(fetch, order, workers, max(1, int(ds.max_queue_size or 1)) if workers > 1 else 2)
 
     def epoch(self, epoch=0):
+        """Yield the prepared batches of one epoch. A PyDataset with steps (Keras's EpochIterator) continues its
+        pass across epochs and starts a new pass once every batch was seen; an epoch cut short by the end of a
+        pass warns. A generator keeps its position; ``ran_out`` tells that it ended before the steps."""
         ds = self.dataset
         if ds is not None:
             ds.on_epoch_begin()
-        ahead = self._dataset_epoch() if ds is not None else self._ahead
+            if self._ahead is None or self.steps is None or self.steps == ds.num_batches:
+                if self._ahead is not None:
+                    self._ahead.close()
+                self._ahead = self._pass()
         taken = 0
         try:
             while self.steps is None or taken < self.steps:
-                item = ahead.next()
+                item = self._ahead.next()
                 if item is _END:
-                    if self.steps is not None or taken == 0:
+                    if ds is not None:
+                        if self.steps is not None:
+                            warn_ran_out(stop=False)
+                        self._ahead = None
+                    elif self.steps is not None or taken == 0:
                         self.ran_out = True
                     break
                 taken += 1
+                if ds is not None:
+                    self._seen += 1
                 yield item
         finally:
             if ds is not None:
-                ahead.close()
+                if self._ahead is not None and ds.num_batches is not None and self._seen >= ds.num_batches:
+                    self._ahead.close()
+                    self._ahead = None
                 ds.on_epoch_end()
 
     def close(self):
@@ -247,9 +259,11 @@ class _Peeked:
         self.stream.close()
 
 
-def warn_ran_out():
-    warnings.warn("Your input ran out of data; interrupting training. Make sure that your dataset or generator can "
-                  "generate at least `steps_per_epoch * epochs` batches.", UserWarning, stacklevel=3)
+def warn_ran_out(stop=True):
+    """Keras's warning when the data ends before the steps asked for (``stop``: fit stops training)."""
+    warnings.warn(("Your input ran out of data; interrupting training. " if stop else "Your input ran out of data. ")
+                  + "Make sure that your dataset or generator can generate at least `steps_per_epoch * epochs` "
+                  "batches.", UserWarning, stacklevel=3)
 
 
 def validation_runner(model, data, steps):

@@ -219,9 +219,7 @@ class Trainer:
             ys = D.as_arrays(y, self._output_names, "fit: y")
             D.check_cardinality(xs, ys)
         n = 0 if xs is None else len(xs[0])
-        if xs is None:
-            pass
-        elif validation_data is None and validation_split:
+        if xs is not None and validation_data is None and validation_split:
             if not 0.0 < validation_split < 1.0:
                 raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
             split_at = int(math.floor(n * (1.0 - validation_split)))
