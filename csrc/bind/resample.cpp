@@ -12,7 +12,8 @@ std::pair<int64_t, int64_t> size_arg(const py::handle& h, const std::string& wha
     if (!PyIndex_Check(s[i].ptr()) || py::isinstance<py::bool_>(s[i]))
       throw py::type_error(what + " must be a pair of ints (height, width), got " + std::string(py::repr(h)));
     int overflow = 0;
-    const long long r = PyLong_AsLongLongAndOverflow(py::int_(py::reinterpret_borrow<py::object>(s[i])).ptr(), &overflow);
+    const py::int_ value(py::reinterpret_borrow<py::object>(s[i]));
+    const long long r = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
     FASTNN_CHECK(!overflow && r >= 1 && r <= (int64_t(1) << 31),
                  what + " must hold sizes in [1, 2**31], got " + std::string(py::repr(h)));
     v[i] = r;

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "fastnn.h"
+#include "ops/resample_map.h"
 #include "parallel.h"
 
 namespace fastnn {
@@ -20,7 +21,8 @@ void fill_pixel(float* out, int64_t C, float v) {
 void blend(float* out, const float* img, const resample::Taps& k, int64_t C, float fill) {
   if (k.n == 1) {
     if (k.off[0] < 0) return fill_pixel(out, C, fill);
-    std::memcpy(out, img + k.off[0], sizeof(float) * size_t(C));
+    const float* src = img + k.off[0];
+    for (int64_t c = 0; c < C; ++c) out[c] = src[c];  // (not memcpy: C is 1-4 for images, a call costs more)
     return;
   }
   if (k.off[0] >= 0 && k.off[1] >= 0 && k.off[2] >= 0 && k.off[3] >= 0) {

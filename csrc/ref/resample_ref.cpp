@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "fastnn.h"
+#include "ops/resample_map.h"
 
 namespace fastnn {
 namespace ref {
