@@ -137,6 +137,14 @@ def test_kernel_validates_arguments():
         _C.cpu.resample_forward(np.zeros((4, 4, 3), np.float32), t)
     with pytest.raises(ValueError, match="overlap|same memory|alias"):
         _C.cpu.resample_forward(x, t, out=x)
+    with pytest.raises(ValueError, match="too large"):
+        _C.cpu.resample_forward(x, t, (2**31, 2**31))
+    with pytest.raises(ValueError, match="sizes in"):
+        _C.cpu.resample_forward(x, t, (0, 3))
+    with pytest.raises(TypeError, match="pair of ints"):
+        _C.cpu.resample_backward(x, t, 4)
+    with pytest.raises(ValueError, match="too large"):
+        _C.cpu.resample_backward(x, t, (2**31, 2**31))
     # NaN / infinite / huge transforms read fill_value instead of anything out of bounds
     bad = np.array([[np.nan, 0, 0, 0, 1, 0, 0, 0], [1, 0, 1e30, 0, 1, 0, 0, 0]], np.float32)
     for mode in FILLS:
