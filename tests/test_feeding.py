@@ -306,3 +306,18 @@ def test_pydataset_iterates_and_warns_nothing_without_super():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _model().fit(ds, verbose=0)
+
+
+def test_steps_with_arrays_follow_keras():
+    x, y = _data()  # 4 batches of 16
+    model = _model()
+    # steps_per_epoch=3 over 4 batches: epoch 2 gets the 4th batch and warns; epoch 3 starts a new pass
+    with pytest.warns(UserWarning, match="ran out of data"):
+        h = model.fit(x, y, batch_size=16, steps_per_epoch=3, epochs=3, verbose=0)
+    assert len(h.history["loss"]) == 3
+    np.testing.assert_allclose(model.evaluate(x, y, batch_size=16, steps=2, verbose=0),
+                               model.evaluate(x[:32], y[:32], verbose=0), rtol=1e-6)
+    np.testing.assert_allclose(model.predict(x, batch_size=8, steps=3, verbose=0), model.predict(x[:24], verbose=0),
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="positive integer"):
+        model.fit(x, y, steps_per_epoch=0, verbose=0)

@@ -41,6 +41,26 @@ def is_stream(x):
     return isinstance(x, PyDataset) or (hasattr(x, "__next__") and hasattr(x, "__iter__"))
 
 
+def check_steps(steps, what):
+    """``steps`` (steps_per_epoch, validation_steps, steps) as given: None or a positive int."""
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):
+        raise ValueError(f"{what}: the number of steps must be a positive integer or None, got {steps!r}")
+    return steps
+
+
+def first_batches(groups, steps, batch_size, what):
+    """The first ``steps`` batches' rows of each list of arrays in ``groups`` (None entries and None groups stay
+    None); warns, as Keras, when the arrays hold fewer batches."""
+    rows = check_steps(steps, what) * batch_size
+    n = next(len(a) for g in groups if g is not None for a in (g if isinstance(g, list) else [g]) if a is not None)
+    if rows > n:
+        warn_ran_out(stop=False)
+
+    def cut(a):
+        return None if a is None else a[:rows]
+    return [None if g is None else [cut(a) for a in g] if isinstance(g, list) else cut(g) for g in groups]
+
+
 def _standardize(batch, what):
     """A stream's batch as (x, y, sample_weight) (y, sample_weight None when absent)."""
     if isinstance(batch, list):
@@ -96,8 +116,7 @@ class StreamBatches:
 
     def __init__(self, data, steps, prepare, what, shuffle=False, total=None):
         self.what, self.prepare, self.ran_out = what, prepare, False
-        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):
-            raise ValueError(f"{what}: the number of steps must be a positive integer or None, got {steps!r}")
+        check_steps(steps, what)
         self.dataset = data if isinstance(data, PyDataset) else None
         if self.dataset is not None:
             n = self.dataset.num_batches
@@ -171,25 +190,46 @@ class StreamBatches:
 
 
 class ArrayBatches:
-    """fit's array loader (``models.data.Loader``) with each batch's sample weights: (xs, ys, wb or None)."""
+    """fit's array loader (``models.data.Loader``) with each batch's sample weights: (xs, ys, wb or None).
+    With ``steps`` (steps_per_epoch) the passes over the data continue across epochs as Keras's EpochIterator
+    does (an epoch cut short by the end of a pass warns; the next epoch starts a new, reshuffled pass)."""
 
-    def __init__(self, loader, weights):
-        self.loader, self.weights = loader, weights
-        self.steps, self.ran_out = len(loader), False
+    def __init__(self, loader, weights, steps=None):
+        self.loader, self.weights, self.ran_out = loader, weights, False
+        self.steps = len(loader) if steps is None else int(steps)
+        self._given = steps is not None
+        self._pass, self._passes, self._seen = None, 0, 0
 
-    def epoch(self, epoch):
+    def _one_pass(self, k):
         if self.weights is None:
-            for xb, yb in self.loader.epoch(epoch):
+            for xb, yb in self.loader.epoch(k):
                 yield xb, yb, None
             return
-        order, seen = self.loader.epoch_indices(epoch), 0
-        for xb, yb in self.loader.epoch(epoch):
+        order, seen = self.loader.epoch_indices(k), 0
+        for xb, yb in self.loader.epoch(k):
             rows = len(xb[0])
             yield xb, yb, self.weights[order[seen:seen + rows]]
             seen += rows
 
+    def epoch(self, epoch):
+        if not self._given:
+            yield from self._one_pass(epoch)
+            return
+        n = len(self.loader)
+        for _ in range(self.steps):
+            if self._pass is None:
+                self._pass, self._seen = self._one_pass(self._passes), 0
+                self._passes += 1
+            if self._seen >= n:
+                warn_ran_out(stop=False)
+                break
+            self._seen += 1
+            yield next(self._pass)
+        if self._seen >= n:
+            self._pass = None
+
     def close(self):
-        pass
+        self._pass = None
 
 
 # ---- what training.py calls --------------------------------------------------------------------------------

@@ -250,9 +250,8 @@ class Trainer:
         plan = self._plan()
         if xs is not None:
             targets = [t if t is not None else np.zeros(len(xs[0]), _F32) for t in yt]
-            batches = feeding.ArrayBatches(D.Loader(xs, targets, batch_size, shuffle), weights)
-            if steps_per_epoch is not None:
-                raise ValueError("fit: steps_per_epoch is only supported for generators and PyDatasets yet")
+            batches = feeding.ArrayBatches(D.Loader(xs, targets, batch_size, shuffle), weights,
+                                           feeding.check_steps(steps_per_epoch, "fit: steps_per_epoch"))
         steps = batches.steps
         cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose, "epochs": epochs, "steps": steps},
                                             add_history=True, add_progbar=verbose != 0)
@@ -455,10 +454,10 @@ class Trainer:
             progbar = Progbar(None, verbose=verbose) if verbose else None
             logs = feeding.evaluate_stream(self, x, steps, progbar)
         else:
-            if steps is not None:
-                raise ValueError("evaluate: steps is only supported for generators and PyDatasets yet")
             xs, yt, y_shapes = self._prepare_xy(x, y, "evaluate")
             weights = D.sample_weights(len(xs[0]), None, None, sample_weight, "evaluate")
+            if steps is not None:  # Keras: the first `steps` batches
+                xs, yt, weights = feeding.first_batches([xs, yt, weights], steps, batch_size, "evaluate: steps")
             self._resolve_metrics(y_shapes)
             cbs.on_test_begin()
             progbar = Progbar(-(-len(xs[0]) // batch_size), verbose=verbose) if verbose else None
@@ -485,11 +484,11 @@ class Trainer:
         if verbose < 0:
             verbose = D.verbose_level(verbose)
         batch_size = 32 if batch_size is None else D.batch_size_of(batch_size)
-        if steps is not None or feeding.is_stream(x):  # a generator or PyDataset (models/feeding.py)
-            if not feeding.is_stream(x):
-                raise ValueError("predict: steps is only supported for generators and PyDatasets yet")
+        if type(x) is not np.ndarray and feeding.is_stream(x):  # a generator or PyDataset (models/feeding.py)
             return feeding.predict_stream(self, x, steps, lambda n: Progbar(n, verbose=verbose) if verbose else None)
         xs = D.as_arrays(x, self._input_names, "predict: x")  # (_prepare_x, inlined)
+        if steps is not None:  # Keras: the first `steps` batches
+            xs = feeding.first_batches([xs], steps, batch_size, "predict: steps")[0]
         self._check_inputs(xs, "predict")
         plan = self._plan()
         n = len(xs[0])
