@@ -295,3 +295,17 @@ def test_unbatched_images_in_direct_calls():
     assert y.shape == (6, 5, 3)
     np.testing.assert_array_equal(layers.RandomRotation((0.5, 0.5))(image).numpy(), np.rot90(image, 2))
     assert layers.Resizing(3, 4)(image).shape == (3, 4, 3)
+
+
+def test_saved_models_resume_the_same_draws(tmp_path):
+    fastnn.utils.set_random_seed(2)
+    model = fastnn.models.Sequential([fastnn.Input((6, 6, 3)), layers.RandomRotation(0.2), layers.RandomFlip(),
+                                      layers.Flatten(), layers.Dense(2)])
+    x = _images(4, 6, 6)
+    model(x, training=True)  # one draw before saving
+    path = str(tmp_path / "aug.keras")
+    model.save(path)
+    again = fastnn.models.load_model(path)
+    resumed = again(x, training=True).numpy()
+    np.testing.assert_array_equal(resumed, model(x, training=True).numpy())
+    assert not np.allclose(resumed, model(x, training=False).numpy())  # the draws were applied

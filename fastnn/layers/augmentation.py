@@ -76,7 +76,9 @@ class _RandomLayer(_ImageLayer):
                              f"got {seed!r}")
         self.seed = None if seed is None else int(seed)
         self._seed = None   # the Philox key, fixed on first use
-        self._calls = 0     # the Philox counter's high word: one stream per call
+        # the call number, the Philox counter's high word (one stream per call); named as Dropout's counter so
+        # that saving stores both as the layer's "seed_generator" state and training resumes with the same draws
+        self._offset = 0
 
     def __call__(self, inputs, training=True, **kwargs):
         return super().__call__(inputs, training=training, **kwargs)
@@ -84,8 +86,8 @@ class _RandomLayer(_ImageLayer):
     def _generator(self):
         if self._seed is None:
             self._seed = (self.seed if self.seed is not None else _random.next_seed()) & _MASK64
-        gen = np.random.Generator(np.random.Philox(counter=self._calls << 64, key=self._seed))
-        self._calls += 1
+        gen = np.random.Generator(np.random.Philox(counter=self._offset << 64, key=self._seed))
+        self._offset += 1
         return gen
 
     def compute_output_shape(self, input_shape):
