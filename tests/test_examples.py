@@ -67,3 +67,10 @@ def test_char_text_generation_example_runs():
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     generated = [ln for ln in r.stdout.splitlines() if ln.startswith("Generated (temperature")]
     assert len(generated) == 3 and "ccuracy" in r.stdout
+
+def test_cifar10_augment_example_runs_offline():
+    """examples/cifar10_augment.py on a tiny slice of its generated CIFAR-shaped data (no download)."""
+    r = _run([os.path.join(ROOT, "examples", "cifar10_augment.py"), "--dataset", "synthetic", "--limit", "128",
+              "--epochs", "1", "--batch-size", "32"])
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert "Test accuracy" in r.stdout

@@ -223,3 +223,20 @@ def markdown_table(headers, rows):
            "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += ["| " + " | ".join(c.rjust(w) for c, w in zip(r, widths)) + " |" for r in rows]
     return "\n".join(out)
+
+
+
+def emit_rows(rows):
+    for row in rows:
+        emit(**row)
+
+
+def one_worker_main(group, args, header, table):
+    """main() of a group whose variants all run interleaved in one worker per thread count (pipeline, augment):
+    prints ``header(threads)`` and ``table(rows)``; returns {threads: rows}."""
+    out = {}
+    for t in args.threads or [1]:
+        print(header(t), flush=True)
+        out[t] = run_worker(group, "all", t, worker_flags(args))
+        print(table(out[t]))
+    return out
