@@ -17,6 +17,7 @@ from fastnn import saving
 from fastnn._progbar import Progbar
 from fastnn.layers.base import structure_changed
 from fastnn.models import data as D
+from fastnn.distribution import data_parallel as distributed
 from fastnn.regularizers import Penalty
 from fastnn.layers.base import _tensor
 from fastnn.tensor import no_grad
@@ -239,9 +240,11 @@ class Trainer:
         val_bs = D.batch_size_of(validation_batch_size or batch_size, "validation_batch_size")
         self._resolve_metrics(y_shapes)
         plan = self._plan()
-        loader = D.Loader(xs, [t if t is not None else np.zeros(len(xs[0]), _F32) for t in yt], batch_size, shuffle)
+        dp = distributed.fit_begin(self, plan, xs, yt, batch_size, shuffle, epochs, initial_epoch)  # None: 1 process
+        loader = (dp or D).Loader(xs, [t if t is not None else np.zeros(len(xs[0]), _F32) for t in yt], batch_size,
+                                  shuffle)
         steps = len(loader)
-        cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose, "epochs": epochs, "steps": steps},
+        cbs = (dp or callbacks_module).CallbackList(callbacks, self, {"verbose": verbose, "epochs": epochs, "steps": steps},
                                             add_history=True, add_progbar=verbose != 0)
         self.stop_training = False
         metrics = [m for _, m in self._output_metrics]
@@ -276,6 +279,8 @@ class Trainer:
             logs_now = user_batch_logs
         else:
             train_step, logs_now = plan.train_step, batch_logs
+        if dp:  # this rank's share of each batch; logs summed over the ranks
+            train_step, logs_now = dp.step_fns(train_step, logs_now, totals, metrics)
         begin_hooks, end_hooks = cbs.needs_batch_begin, cbs.needs_batch_end
         cbs.on_train_begin()
         epoch_logs = {}
@@ -312,6 +317,8 @@ class Trainer:
             if self.stop_training:
                 break
         cbs.on_train_end(epoch_logs)
+        if dp:
+            dp.end()
         return cbs.history
 
     def train_on_batch(self, x, y):
@@ -372,6 +379,9 @@ class Trainer:
 
     def _evaluate_plan(self, xs, yt, batch_size, progbar=None, weights=None):
         plan = self._plan()
+        dp = distributed.active()
+        if dp:  # this rank's rows; the sums of every rank below
+            xs, yt, weights = distributed.shard_eval(xs, yt, weights)
         metrics = [m for _, m in self._output_metrics]
         for m in metrics:
             m.reset_state()
@@ -403,6 +413,8 @@ class Trainer:
             plan.update_metrics(ys, outs)
             if progbar is not None and hi < len(xs[0]):
                 progbar.update(-(-hi // batch_size), list(logs().items()))
+        if dp:
+            total, seen, per_total = distributed.sum_eval(total, seen, per_total, metrics)
         out = logs()
         if plan.regularized:
             out["loss"] += plan.penalty()
@@ -413,7 +425,7 @@ class Trainer:
         """Loss (and metrics) on (x, y) in inference mode: a float, or ``[loss, *output losses, *metrics]``
         when there are metrics or several outputs (``return_dict=True``: a dict)."""
         self._require_compiled("evaluate")
-        verbose, batch_size = D.verbose_level(verbose), D.batch_size_of(batch_size)
+        verbose, batch_size = distributed.verbose(D.verbose_level(verbose)), D.batch_size_of(batch_size)
         if steps is not None:
             raise ValueError("evaluate: steps is not supported yet")
         xs, yt, y_shapes = self._prepare_xy(x, y, "evaluate")
@@ -470,14 +482,17 @@ class Trainer:
             return self._structure_outputs([h.copy() if h.base is not None or any(h is a for a in xs) else h
                                             for h in outs])
         outs = [np.empty((n,) + tuple(shape[1:]), _F32) for shape in self._output_shapes]
+        dp, verbose = distributed.active(), distributed.verbose(verbose)
         cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose}, add_history=False)
         cbs.on_predict_begin()
         progbar = Progbar(-(-n // batch_size), verbose=verbose) if verbose else None
-        for lo, hi, hs in self._inference_chunks(xs):
+        for lo, hi, hs in distributed.predict_chunks(self, xs) if dp else self._inference_chunks(xs):
             for out, h in zip(outs, hs):
                 out[lo:hi] = h
             if progbar is not None and hi < n:
                 progbar.update(-(-hi // batch_size))
+        if dp:  # every rank's rows
+            distributed.gather(outs)
         if progbar is not None:
             progbar.update(progbar.target, finalize=True)
         cbs.on_predict_end()
@@ -500,11 +515,13 @@ class Trainer:
     # ---- saving (fastnn.saving) -----------------------------------------------------------------
     def save(self, filepath, overwrite=True):
         """Save architecture, weights, compile configuration and optimizer state to one `.keras` file."""
-        saving.save_model(self, filepath, overwrite=overwrite)
+        if distributed.writes():  # under DataParallel, rank 0 writes
+            saving.save_model(self, filepath, overwrite=overwrite)
 
     def save_weights(self, filepath, overwrite=True):
         """Save the weights to `<name>.weights.npz` (or `.weights.h5` with h5py installed)."""
-        saving.save_weights(self, filepath, overwrite=overwrite)
+        if distributed.writes():
+            saving.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath):
         """Load weights from `save_weights` files or `.keras` files into this (built) model."""
