@@ -27,9 +27,18 @@ import numpy as np
 
 _LAUNCH_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
 
-# message tags: gradient buckets use 2*bucket + phase below TAG_CONTROL; the rest are fixed
+# Message tags. Data tags end in the parity of the exchange they belong to (``collectives % 2``): a rank
+# waiting in exchange c that finds, from a peer, a data message of another kind with c's parity knows the
+# peer is in a different exchange c (a peer that finished c sends c+1's, of the other parity, and cannot
+# get further without us). Gradient buckets: 4*bucket + 2*phase + parity, below TAG_CONTROL.
 TAG_CONTROL = 30000
-TAG_HELLO, TAG_EXIT, TAG_SUM, TAG_BCAST, TAG_GATHER = range(TAG_CONTROL, TAG_CONTROL + 5)
+TAG_HELLO, TAG_EXIT = TAG_CONTROL, TAG_CONTROL + 1
+TAG_SUM, TAG_BCAST, TAG_GATHER, TAG_BARRIER = TAG_CONTROL + 2, TAG_CONTROL + 4, TAG_CONTROL + 6, TAG_CONTROL + 8
+_KINDS = {TAG_SUM: "a sum", TAG_BCAST: "a broadcast", TAG_GATHER: "predict's gather", TAG_BARRIER: "a barrier"}
+
+
+def _kind(tag):
+    return "a gradient exchange" if tag < TAG_CONTROL else _KINDS.get(tag & ~1, "a handshake")
 
 # waiting: spin (lowest latency while a peer is a few microseconds behind), then sleep with back-off so a
 # rank waiting for a slower one does not take a core from it on a loaded machine
@@ -60,6 +69,7 @@ class World:
         self.local_size = self.comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size()
         self.collectives = 0   # exchanges completed: equal on every rank at each handshake
         self.where = "start-up"  # what this rank is doing, for the error messages
+        self.kind = None         # the kind of exchange this rank waits in (a TAG_* base or 0 for gradients)
         self.timeout = None
         self._hellos = {}      # handshakes received early (while a step was still finishing), by rank
         self._exits = {}       # ranks that reached their end, with their collective count
@@ -74,13 +84,27 @@ class World:
         sys.stderr.write(f"\n[fastnn rank {self.rank}/{self.size}] {message}\n")
         sys.stderr.flush()
         self.MPI.COMM_WORLD.Abort(1)
+        os._exit(1)  # NOTE: MPICH's Abort can return while the process manager ends the job
 
     def _check_peers(self, handshake):
         """Abort when a peer can never send what this rank waits for (see the module docstring)."""
         comm, status, MPI = self.comm, self._status, self.MPI
-        while comm.Iprobe(MPI.ANY_SOURCE, TAG_EXIT, status):
-            src = status.Get_source()
-            self._exits[src] = comm.recv(source=src, tag=TAG_EXIT)
+        parity, mine = self.collectives & 1, ("a handshake" if handshake else _kind(self.kind))
+        for q in range(self.size):
+            if q == self.rank:
+                continue
+            while comm.Iprobe(q, MPI.ANY_TAG, status):  # the earliest message from q nobody has asked for yet
+                tag = status.Get_tag()
+                if tag == TAG_EXIT:
+                    self._exits[q] = comm.recv(source=q, tag=TAG_EXIT)
+                elif tag == TAG_HELLO and not handshake and q not in self._hellos:
+                    self._hellos[q] = comm.recv(source=q, tag=TAG_HELLO)
+                else:
+                    if tag != TAG_HELLO and (tag & 1) == parity and _kind(tag) != mine:
+                        self.abort(f"rank {q} is in {_kind(tag)} while this rank is in {mine} ({self.where}, "
+                                   f"exchange {self.collectives}): the ranks diverged (did an exception get caught, "
+                                   f"or a callback stop training, on one rank only?)")
+                    break
         for src, done in self._exits.items():
             if done <= self.collectives:
                 self.abort(f"rank {src} ended its script after {done} exchanges while this rank waits for it "
@@ -88,9 +112,6 @@ class World:
                            f"fit/evaluate/predict calls")
         if handshake:
             return
-        while comm.Iprobe(MPI.ANY_SOURCE, TAG_HELLO, status):
-            src = status.Get_source()
-            self._hellos[src] = comm.recv(source=src, tag=TAG_HELLO)
         for src, hello in self._hellos.items():
             if hello[0] <= self.collectives:
                 self.abort(f"rank {src} started {hello[1]} while this rank waits for it in {self.where} "
@@ -118,6 +139,11 @@ class World:
                            f"diverged (DataParallel(timeout=...) sets this limit)")
 
     # ---- the exchanges --------------------------------------------------------------------------
+    def _tag(self, kind):
+        """The tag of this exchange's messages of ``kind``; marks what this rank now waits in."""
+        self.kind = kind
+        return kind + (self.collectives & 1)
+
     def handshake(self, what, signature):
         """Tell every rank this one starts ``what`` and get their ``signature`` objects (a list by rank).
         Collective counts that differ mean the ranks ran different sequences of operations: an error."""
@@ -148,7 +174,7 @@ class World:
         """The element-wise sum of ``array`` over the ranks, added in rank order (so every rank gets the
         same bits, run after run), as a new array of the same dtype. Gather-to-all: for small arrays."""
         array = np.ascontiguousarray(array)
-        comm, MPI = self.comm, self.MPI
+        comm, tag = self.comm, self._tag(TAG_SUM)
         parts = [None] * self.size
         requests = []
         for q in range(self.size):
@@ -156,8 +182,8 @@ class World:
                 parts[q] = array
                 continue
             parts[q] = np.empty_like(array)
-            requests.append(comm.Irecv(parts[q], q, TAG_SUM))
-            requests.append(comm.Isend(array, q, TAG_SUM))
+            requests.append(comm.Irecv(parts[q], q, tag))
+            requests.append(comm.Isend(array, q, tag))
         self.wait(requests)
         self.collectives += 1
         total = parts[0].copy()
@@ -167,24 +193,22 @@ class World:
 
     def bcast(self, arrays, root=0):
         """Overwrite each array of ``arrays`` with root's (in place)."""
-        comm = self.comm
+        comm, tag = self.comm, self._tag(TAG_BCAST)
         requests = []
         for a in arrays:
-            a = a if a.flags.c_contiguous else None
-            if a is None:
+            if not a.flags.c_contiguous:
                 raise ValueError("bcast: arrays must be C-contiguous")
-        for a in arrays:
             if self.rank == root:
-                requests += [comm.Isend(a, q, TAG_BCAST) for q in range(self.size) if q != root]
+                requests += [comm.Isend(a, q, tag) for q in range(self.size) if q != root]
             else:
-                requests.append(comm.Irecv(a, root, TAG_BCAST))
+                requests.append(comm.Irecv(a, root, tag))
         self.wait(requests)
         self.collectives += 1
 
     def gather_blocks(self, arrays, bounds):
         """Fill rows ``bounds[q]:bounds[q+1]`` of each array (axis 0) with rank q's (its own rows are
         already in place): predict's gather of the sharded outputs."""
-        comm = self.comm
+        comm, tag = self.comm, self._tag(TAG_GATHER)
         requests = []
         for a in arrays:
             mine = a[bounds[self.rank]:bounds[self.rank + 1]]
@@ -192,15 +216,15 @@ class World:
                 if q == self.rank:
                     continue
                 if len(mine):
-                    requests.append(comm.Isend(mine, q, TAG_GATHER))
+                    requests.append(comm.Isend(mine, q, tag))
                 theirs = a[bounds[q]:bounds[q + 1]]
                 if len(theirs):
-                    requests.append(comm.Irecv(theirs, q, TAG_GATHER))
+                    requests.append(comm.Irecv(theirs, q, tag))
         self.wait(requests)
         self.collectives += 1
 
     def barrier(self):
-        self.where = "barrier"
+        self.where, self.kind = "barrier", TAG_BARRIER
         self.wait([self.comm.Ibarrier()])
         self.collectives += 1
 

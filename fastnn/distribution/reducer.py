@@ -34,7 +34,7 @@ class _Bucket:
     def __init__(self, index, lo, hi, items, ready_at, size):
         self.lo, self.hi, self.items, self.ready_at = lo, hi, items, ready_at
         self.bounds = [lo + (hi - lo) * c // size for c in range(size + 1)]
-        self.tag = 2 * index
+        self.tag = 4 * index  # + 2 * phase + the exchange's parity (see comm.py)
         self.phase = 0   # 0 idle, 1 reduce-scatter in flight, 2 all-gather in flight, 3 done
         self.recvs, self.sends = [], []
         self.inbox = None
@@ -54,7 +54,7 @@ class GradSync:
                 first.setdefault(id(v), k)
         order = sorted(variables, key=lambda v: -first.get(id(v), 0))
         self.total = sum(v.data.size for v in order)
-        limit = max(1, bucket_bytes // 4, self.total // (TAG_CONTROL // 2 - 2) + 1)  # floats; tags stay below TAG_CONTROL
+        limit = max(1, bucket_bytes // 4, self.total // (TAG_CONTROL // 4 - 2) + 1)  # floats; tags stay below TAG_CONTROL
         self.flat = np.zeros(self.total, _F32)     # this rank's scaled gradients
         self.out = np.zeros(self.total, _F32)      # the reduced gradients (the variables' .grad are views)
         self.buckets = []
@@ -113,7 +113,8 @@ class GradSync:
                 else:
                     np.multiply(g.reshape(-1), w, out=dst)
         world = self.world
-        comm, me, size = world.comm, world.rank, world.size
+        comm, me, size, tag = world.comm, world.rank, world.size, b.tag + (world.collectives & 1)
+        world.kind = 0
         mine = b.bounds[me + 1] - b.bounds[me]
         if b.inbox is None:
             b.inbox = np.empty((size, mine), _F32)
@@ -122,10 +123,10 @@ class GradSync:
             if q == me:
                 continue
             if mine:
-                b.recvs.append(comm.Irecv(b.inbox[q], q, b.tag))
+                b.recvs.append(comm.Irecv(b.inbox[q], q, tag))
             lo, hi = b.bounds[q], b.bounds[q + 1]
             if hi > lo:
-                b.sends.append(comm.Isend(flat[lo:hi], q, b.tag))
+                b.sends.append(comm.Isend(flat[lo:hi], q, tag))
         b.phase = 1
 
     def _progress(self):
@@ -143,7 +144,7 @@ class GradSync:
     def _reduce_and_share(self, b):
         """Phase 1 is in: sum this rank's chunk over the ranks in rank order, then post phase 2."""
         world = self.world
-        comm, me, size = world.comm, world.rank, world.size
+        comm, me, size, tag = world.comm, world.rank, world.size, b.tag + 2 + (world.collectives & 1)
         lo, hi = b.bounds[me], b.bounds[me + 1]
         acc = self.out[lo:hi]
         own = self.flat[lo:hi]
@@ -157,7 +158,7 @@ class GradSync:
                 continue
             qlo, qhi = b.bounds[q], b.bounds[q + 1]
             if qhi > qlo:
-                b.recvs.append(comm.Irecv(self.out[qlo:qhi], q, b.tag + 1))
+                b.recvs.append(comm.Irecv(self.out[qlo:qhi], q, tag))
             if hi > lo:
-                b.sends.append(comm.Isend(acc, q, b.tag + 1))
+                b.sends.append(comm.Isend(acc, q, tag))
         b.phase = 2
