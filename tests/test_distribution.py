@@ -112,3 +112,20 @@ def test_metric_states_add_up(make):
     else:
         first.update_state(y[:7], p[:7])
     np.testing.assert_allclose(parts[0].result(), first.result(), rtol=1e-6)
+
+
+def test_bench_projection_cost_model():
+    """fastnn-bench distributed's projection: the ring all-reduce terms and the overlap with backward."""
+    from fastnn.bench import GROUPS, distributed as B
+    assert GROUPS["distributed"] == "fastnn.bench.distributed"
+    # 2 hosts, 1 GB/s, no latency: 2 (P-1)/P * 1e9 bytes = 1 s
+    assert B.ring_allreduce_s(1e9, 2, 1.0, 0.0) == pytest.approx(1.0)
+    assert B.ring_allreduce_s(0, 5, 1.0, 10.0, messages=3) == pytest.approx(3 * 2 * 4 * 10e-6)
+    rows = B.project(compute_s=1.0, overlap_s=0.5, grad_bytes=2e9, buckets=1, last_bucket_bytes=1e8,
+                     bandwidth_gbps=1.0, latency_us=0.0, hosts=(2, 64))
+    (p2, c2, x2, e2), (p64, c64, x64, e64) = rows
+    assert c2 == pytest.approx(2.0) and x2 == pytest.approx(1.5) and e2 == pytest.approx(1 / 2.5)
+    assert c64 > c2 and e64 < e2
+    # all of it hidden but the last bucket's exchange
+    (_, _, x, e), = B.project(1.0, 10.0, 2e9, 1, 1e8, 1.0, 0.0, hosts=(2,))
+    assert x == pytest.approx(0.1) and e == pytest.approx(1 / 1.1)
