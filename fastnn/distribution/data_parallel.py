@@ -12,10 +12,12 @@ import numpy as np
 
 from fastnn import callbacks as callbacks_module
 from fastnn.distribution import comm, sharding, states
+from fastnn.distribution import random_layers as streams
 from fastnn.distribution.reducer import GradSync
 
 # callbacks that write files or print progress: rank 0 runs them, the other ranks leave them out (the ones
 # that decide, EarlyStopping, ReduceLROnPlateau, TerminateOnNaN..., run everywhere on the same global logs)
+_MASK64 = (1 << 64) - 1
 _WRITERS = ("ProgbarLogger", "ModelCheckpoint", "CSVLogger", "TensorBoard", "BackupAndRestore", "RemoteMonitor")
 
 
@@ -142,10 +144,16 @@ class FitRun:
                      "y": sharding.fingerprint(ys), "batch_size": batch_size, "shuffle": bool(shuffle),
                      "epochs": (initial_epoch, epochs), "optimizer": type(model.optimizer).__name__}
         _check_same("fit", w.handshake("fit", signature), w)
-        # rank 0's seed for the shuffling (every rank draws one, so the seed sequences stay in step)
-        seed = np.array([next_seed()], np.uint64)
-        w.bcast([seed])
-        self.seed = int(seed[0])
+        # rank 0's seeds for the shuffling and the random layers (drawn in the order one process draws them:
+        # the loader's, then each Dropout's at its first call), so the ranks agree even when not seeded
+        self.random_layers = streams.random_layers(plan) if not self.custom else []
+        seeds = [next_seed()] + [(layer.seed if layer.seed is not None else next_seed()) if layer._seed is None
+                                 else layer._seed for layer, _ in self.random_layers]
+        seeds = np.array([s & _MASK64 for s in seeds] + [layer._offset for layer, _ in self.random_layers], np.uint64)
+        w.bcast([seeds])
+        self.seed = int(seeds[0])
+        for k, (layer, _) in enumerate(self.random_layers):
+            layer._seed, layer._offset = int(seeds[1 + k]), int(seeds[1 + len(self.random_layers) + k])
         # rank 0's weights and optimizer state: replicas start identical even when the ranks were not seeded
         opt = model.optimizer
         arrays = [v.value for v in model.weights]
@@ -165,6 +173,7 @@ class FitRun:
         w = self.world
         self.loader = sharding.ShardLoader(xs, ys, batch_size, shuffle, self.seed, w.rank, w.size,
                                            shard=not self.custom)
+        streams.install(self.random_layers, self.loader)
         return self.loader
 
     def CallbackList(self, callbacks, model, params, add_history=True, add_progbar=False):  # noqa: N802
@@ -177,14 +186,18 @@ class FitRun:
             return train_step, logs_now
         sync, plan, loader, world = self.sync, self.plan, self.loader, self.world
 
+        random_layers = self.random_layers
+
         def step(xb, yb, wb=None):
-            rows = len(xb[0])
-            share = rows / loader.global_rows
+            rows, total = len(xb[0]), loader.global_rows
+            share = rows / total
             sync.weight = share
+            starts = [layer._offset for layer, _ in random_layers]
             if rows == 0:
                 out = _empty_step(plan, sync)
             else:
                 out = train_step(xb, yb) if wb is None else train_step(xb, yb, wb)
+            streams.past_batch(random_layers, starts, total)
             if self.moving:  # batch statistics: each rank saw its own rows; keep the replicas identical
                 _average_moving(world, self.moving, share)
             return out
@@ -206,6 +219,7 @@ class FitRun:
     def end(self):
         """fit is over (normally): detach the reducer, give the muted callbacks their verbosity back."""
         self.plan.grad_sync = None
+        streams.uninstall(self.random_layers)
         for cb, verbose in self._muted:
             cb.verbose = verbose
 

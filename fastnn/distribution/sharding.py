@@ -46,7 +46,7 @@ class ShardLoader:
         self.order = BatchLoader(xs[0], None, batch_size=batch_size, shuffle=bool(shuffle), seed=seed, prefetch=False)
         self.xs, self.ys, self.batch_size = xs, ys, batch_size
         self.rank, self.size = (rank, size) if shard else (0, 1)
-        self.global_rows = batch_size
+        self.global_rows, self.row_start = batch_size, 0  # the current global batch: its rows, this rank's first
 
     def __len__(self):
         return len(self.order)
@@ -56,12 +56,12 @@ class ShardLoader:
         for lo in range(0, len(perm), bs):
             rows = perm[lo:lo + bs]
             a, b = share(len(rows), self.rank, self.size)
-            yield len(rows), rows[a:b]
+            yield len(rows), a, rows[a:b]
 
     def epoch_indices(self, epoch):
-        return np.concatenate([idx for _, idx in self._batches(epoch)])
+        return np.concatenate([idx for _, _, idx in self._batches(epoch)])
 
     def epoch(self, epoch):
-        for total, idx in self._batches(epoch):
-            self.global_rows = total
+        for total, start, idx in self._batches(epoch):
+            self.global_rows, self.row_start = total, start
             yield [D.rows(x, idx) for x in self.xs], [y[idx] for y in self.ys]

@@ -37,7 +37,7 @@ if a.model == "mlp":
                                layers.Dense(10, activation="softmax")])
 elif a.model == "cnn":
     model = fastnn.Sequential([layers.Input((8, 8, 1)), layers.Conv2D(8, 3, activation="relu"), layers.Flatten(),
-                               layers.Dense(10, activation="softmax")])
+                               layers.Dropout(0.3), layers.Dense(10, activation="softmax")])
     x, xt = x[..., None], xt[..., None]
 else:  # batch statistics
     model = fastnn.Sequential([layers.Input((8, 8)), layers.Flatten(), layers.Dense(32),
