@@ -80,12 +80,16 @@ def test_two_ranks_equal_one_process(tmp_path):
 
 def test_three_ranks_some_without_rows_and_batchnorm(tmp_path):
     """3 ranks, a last batch of 2 rows (one rank has none that step) and BatchNormalization: the ranks stay
-    bit-identical (moving statistics are averaged over the ranks after each step)."""
+    bit-identical (moving statistics are averaged over the ranks after each step); so do unseeded ranks;
+    the MLP on 3 ranks equals one process."""
     _, ranks, _ = _train(tmp_path, "three", 3, "--model", "bn", "--samples", "1346", "--epochs", "2",
                          "--verbose", "0")
     for other in ranks[1:]:
         for a, b in zip(_weights(ranks[0]), _weights(other)):
             assert np.array_equal(a, b)
+    _, ranks, _ = _train(tmp_path, "unseeded", 2, "--model", "cnn", "--epochs", "1", "--verbose", "0", "--unseeded")
+    for a, b in zip(_weights(ranks[0]), _weights(ranks[1])):  # rank 0's initial weights and seeds everywhere
+        assert np.array_equal(a, b)
     _, ranks, _ = _train(tmp_path, "three_mlp", 3, "--samples", "1346", "--epochs", "2", "--verbose", "0")
     _, (single,), _ = _train(tmp_path, "one_mlp", None, "--samples", "1346", "--epochs", "2", "--verbose", "0")
     for a, b in zip(_weights(ranks[2]), _weights(single)):

@@ -23,11 +23,13 @@ p.add_argument("--samples", type=int, default=0)
 p.add_argument("--callbacks", action="store_true")
 p.add_argument("--save", default=None)
 p.add_argument("--verbose", type=int, default=2)
+p.add_argument("--unseeded", action="store_true")  # every rank draws other initial weights: rank 0's are used
 a = p.parse_args()
 
 fastnn.set_num_threads(1)
 set_distribution(DataParallel(bucket_bytes=4096))  # small buckets: several of them in flight
-fastnn.utils.set_random_seed(7)
+if not a.unseeded:
+    fastnn.utils.set_random_seed(7)
 (x, y), (xt, yt) = fastnn.datasets.digits.load_data()
 x, xt = (x / 16.0).astype("float32"), (xt / 16.0).astype("float32")
 if a.samples:
