@@ -73,6 +73,7 @@ def test_two_ranks_equal_one_process(tmp_path):
     # exactly one progress output (rank 0's), and one early-stopping message
     assert two.stdout.count("Epoch 1/3") == 1 and two.stdout.count("Epoch 2/3") == 1, two.stdout
     assert two.stdout.count("early stopping") == one.stdout.count("early stopping") == 1, two.stdout
+    assert two.stdout.count("Total params") == 1, two.stdout  # model.summary()
     with open(two_dir / "log.csv") as f:
         assert len(f.read().strip().splitlines()) == 3  # header + 2 epochs, written once
     assert (tmp_path / "two.keras").exists()
@@ -81,7 +82,7 @@ def test_two_ranks_equal_one_process(tmp_path):
 def test_three_ranks_some_without_rows_and_batchnorm(tmp_path):
     """3 ranks, a last batch of 2 rows (one rank has none that step) and BatchNormalization: the ranks stay
     bit-identical (moving statistics are averaged over the ranks after each step); so do unseeded ranks;
-    the MLP on 3 ranks equals one process."""
+    the MLP on 3 ranks with class weights equals one process."""
     _, ranks, _ = _train(tmp_path, "three", 3, "--model", "bn", "--samples", "1346", "--epochs", "2",
                          "--verbose", "0")
     for other in ranks[1:]:
@@ -90,8 +91,9 @@ def test_three_ranks_some_without_rows_and_batchnorm(tmp_path):
     _, ranks, _ = _train(tmp_path, "unseeded", 2, "--model", "cnn", "--epochs", "1", "--verbose", "0", "--unseeded")
     for a, b in zip(_weights(ranks[0]), _weights(ranks[1])):  # rank 0's initial weights and seeds everywhere
         assert np.array_equal(a, b)
-    _, ranks, _ = _train(tmp_path, "three_mlp", 3, "--samples", "1346", "--epochs", "2", "--verbose", "0")
-    _, (single,), _ = _train(tmp_path, "one_mlp", None, "--samples", "1346", "--epochs", "2", "--verbose", "0")
+    flags = ["--samples", "1346", "--epochs", "2", "--verbose", "0", "--class-weight"]
+    _, ranks, _ = _train(tmp_path, "three_mlp", 3, *flags)
+    _, (single,), _ = _train(tmp_path, "one_mlp", None, *flags)
     for a, b in zip(_weights(ranks[2]), _weights(single)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 

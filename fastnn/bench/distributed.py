@@ -13,10 +13,8 @@ model of docs/distributed.md:
   T_step(P) = T_compute + max(T_comm(P, last bucket), T_comm(P) - T_backward), T_backward = step - forward
   efficiency(P) = T_compute / T_step(P)   (weak scaling: every host keeps the per-rank batch)
 """
-import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from types import SimpleNamespace
@@ -163,16 +161,6 @@ def project(compute_s, overlap_s, grad_bytes, buckets, last_bucket_bytes, bandwi
     return out
 
 
-def _run(cmd, env):
-    import fastnn
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800,
-                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__))))
-    if p.returncode != 0:
-        sys.stderr.write(p.stdout[-2000:] + p.stderr[-4000:])
-        raise RuntimeError(f"benchmark worker failed: {' '.join(cmd)}")
-    return [json.loads(line[7:]) for line in p.stdout.splitlines() if line.startswith("RESULT ")]
-
-
 def main(args):
     bandwidth = getattr(args, "bandwidth", None) or float(os.environ.get("FASTNN_BENCH_BANDWIDTH_GBPS", "1.25"))
     latency = getattr(args, "latency", None) or float(os.environ.get("FASTNN_BENCH_LATENCY_US", "50"))
@@ -181,9 +169,8 @@ def main(args):
         print("  (mpi4py / mpiexec not installed: pip install fastnn[mpi])")
         return None
     flags = ["--quick"] if args.quick else []
-    base = [sys.executable, "-m", "fastnn.bench", "distributed", *flags, "--worker", "fastnn"]
-    mpi_rows = _run([mpiexec, "-n", "2"] + base + ["--libs", "mpi"], H.peer_env(1))
-    single = _run(base + ["--libs", "single"], H.peer_env(2))
+    mpi_rows = H.run_worker("distributed", "fastnn", 1, flags + ["--libs", "mpi"], launcher=(mpiexec, "-n", "2"))
+    single = H.run_worker("distributed", "fastnn", 2, flags + ["--libs", "single"])
     sweep = [r for r in mpi_rows if r["kind"] == "allreduce"]
     print("All-reduce of a float32 buffer, 2 ranks on this machine (median):\n")
     print(H.markdown_table(["bytes", "fastnn (fixed order) ms", "GB/s", "MPI Allreduce ms", "buckets"],

@@ -320,5 +320,6 @@ def verbose(level):
 
 
 def writes():
-    """Whether this rank writes files (model.save, save_weights): rank 0, or every process when alone."""
+    """Whether this rank writes files (model.save, save_weights) and prints (summary): rank 0, or every
+    process when alone."""
     return _active is None or comm.world().rank == 0

@@ -9,7 +9,6 @@ import os
 import signal
 import sys
 
-import numpy as np
 
 import fastnn
 from fastnn import layers

@@ -6,7 +6,6 @@ predict results to OUT/rank<r>.npz.
 """
 import argparse
 import os
-import sys
 
 import numpy as np
 
@@ -23,7 +22,8 @@ p.add_argument("--samples", type=int, default=0)
 p.add_argument("--callbacks", action="store_true")
 p.add_argument("--save", default=None)
 p.add_argument("--verbose", type=int, default=2)
-p.add_argument("--unseeded", action="store_true")  # every rank draws other initial weights: rank 0's are used
+p.add_argument("--unseeded", action="store_true")
+p.add_argument("--class-weight", action="store_true")  # every rank draws other initial weights: rank 0's are used
 a = p.parse_args()
 
 fastnn.set_num_threads(1)
@@ -51,8 +51,9 @@ cbs = []
 if a.callbacks:
     cbs = [fastnn.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=10.0, verbose=1),
            fastnn.callbacks.CSVLogger(os.path.join(a.out, "log.csv"))]
+model.summary()
 hist = model.fit(x, y, batch_size=a.batch, epochs=a.epochs, verbose=a.verbose, validation_data=(xt, yt),
-                 callbacks=cbs)
+                 callbacks=cbs, class_weight={k: 1.0 + 0.1 * k for k in range(10)} if a.class_weight else None)
 ev = model.evaluate(xt, yt, verbose=0)
 pred = model.predict(xt, batch_size=50, verbose=0)
 if a.save:
