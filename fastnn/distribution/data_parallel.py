@@ -98,13 +98,15 @@ def active():
 
 
 def _share_cores(w):
-    """Give each rank its share of this host's cores (unless OMP_NUM_THREADS says otherwise): ranks x threads
-    beyond the cores make every rank wait for the slowest."""
+    """Give each rank at most its share of this host's cores (unless OMP_NUM_THREADS says otherwise): ranks x
+    threads beyond the cores make every rank wait for the slowest. A lower count set by the script stays."""
     if os.environ.get("OMP_NUM_THREADS"):
         return
     from fastnn import backend
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    backend.set_num_threads(max(1, cores // max(1, w.local_size)))
+    share = max(1, cores // max(1, w.local_size))
+    if backend.get_num_threads() > share:
+        backend.set_num_threads(share)
 
 
 def _check_same(what, signatures, world):
