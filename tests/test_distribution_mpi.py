@@ -59,10 +59,8 @@ def test_two_ranks_equal_one_process(tmp_path):
     one, (single,), one_dir = _train(tmp_path, "one", None, *flags, "--save", str(tmp_path / "one.keras"))
     two, ranks, two_dir = _train(tmp_path, "two", 2, *flags, "--save", str(tmp_path / "two.keras"))
     assert int(single["world"]) == 1 and int(ranks[0]["world"]) == 2
-    for a, b in zip(_weights(ranks[0]), _weights(ranks[1])):
-        assert np.array_equal(a, b)                      # replicas bit-identical
-    for a, b in zip(_weights(ranks[0]), _weights(single)):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    _same_everywhere(ranks)                              # replicas bit-identical
+    _close_to(ranks, single)
     # EarlyStopping (min_delta=10: no epoch improves) stops both runs after 2 epochs, on every rank
     assert len(single["loss"]) == len(ranks[0]["loss"]) == len(ranks[1]["loss"]) == 2
     for key in ("loss", "val_loss", "accuracy", "evaluate"):
@@ -79,23 +77,30 @@ def test_two_ranks_equal_one_process(tmp_path):
     assert (tmp_path / "two.keras").exists()
 
 
-def test_three_ranks_some_without_rows_and_batchnorm(tmp_path):
-    """3 ranks, a last batch of 2 rows (one rank has none that step) and BatchNormalization: the ranks stay
-    bit-identical (moving statistics are averaged over the ranks after each step); so do unseeded ranks;
-    the MLP on 3 ranks with class weights equals one process."""
-    _, ranks, _ = _train(tmp_path, "three", 3, "--model", "bn", "--samples", "1346", "--epochs", "2",
-                         "--verbose", "0")
+def _same_everywhere(ranks):
     for other in ranks[1:]:
         for a, b in zip(_weights(ranks[0]), _weights(other)):
             assert np.array_equal(a, b)
-    _, ranks, _ = _train(tmp_path, "unseeded", 2, "--model", "cnn", "--epochs", "1", "--verbose", "0", "--unseeded")
-    for a, b in zip(_weights(ranks[0]), _weights(ranks[1])):  # rank 0's initial weights and seeds everywhere
-        assert np.array_equal(a, b)
-    flags = ["--samples", "1346", "--epochs", "2", "--verbose", "0", "--class-weight"]
-    _, ranks, _ = _train(tmp_path, "three_mlp", 3, *flags)
-    _, (single,), _ = _train(tmp_path, "one_mlp", None, *flags)
-    for a, b in zip(_weights(ranks[2]), _weights(single)):
+
+
+def _close_to(ranks, single, key="loss"):
+    for a, b in zip(_weights(ranks[-1]), _weights(single)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ranks[-1][key], single[key], rtol=1e-5)
+
+
+def test_three_ranks_batchnorm_class_weights_unseeded(tmp_path):
+    """3 ranks with a last batch of 2 rows (one rank has none that step): BatchNormalization with the global
+    batch's statistics and an MLP with class weights both equal one process, the ranks bit-identical;
+    unseeded ranks (other initial weights on each) train identical replicas from rank 0's."""
+    for name, flags in (("bn", ["--model", "bn"]), ("mlp", ["--class-weight"])):
+        flags = flags + ["--samples", "1346", "--epochs", "2", "--verbose", "0"]
+        _, ranks, _ = _train(tmp_path, name + "3", 3, *flags)
+        _, (single,), _ = _train(tmp_path, name + "1", None, *flags)
+        _same_everywhere(ranks)
+        _close_to(ranks, single)
+    _, ranks, _ = _train(tmp_path, "unseeded", 2, "--model", "cnn", "--epochs", "1", "--verbose", "0", "--unseeded")
+    _same_everywhere(ranks)
 
 
 @pytest.mark.parametrize("mode, message", [

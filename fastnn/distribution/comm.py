@@ -34,11 +34,14 @@ _LAUNCH_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
 TAG_CONTROL = 30000
 TAG_HELLO, TAG_EXIT = TAG_CONTROL, TAG_CONTROL + 1
 TAG_SUM, TAG_BCAST, TAG_GATHER, TAG_BARRIER = TAG_CONTROL + 2, TAG_CONTROL + 4, TAG_CONTROL + 6, TAG_CONTROL + 8
-_KINDS = {TAG_SUM: "a sum", TAG_BCAST: "a broadcast", TAG_GATHER: "predict's gather", TAG_BARRIER: "a barrier"}
+TAG_STAT = TAG_CONTROL + 10  # batch statistics inside a training step (not counted: part of the step's exchange)
+_STEP = "a training step"
+_KINDS = {TAG_SUM: "a sum", TAG_BCAST: "a broadcast", TAG_GATHER: "predict's gather", TAG_BARRIER: "a barrier",
+          TAG_STAT: _STEP}
 
 
 def _kind(tag):
-    return "a gradient exchange" if tag < TAG_CONTROL else _KINDS.get(tag & ~1, "a handshake")
+    return _STEP if tag < TAG_CONTROL else _KINDS.get(tag & ~1, "a handshake")
 
 # waiting: spin (lowest latency while a peer is a few microseconds behind), then sleep with back-off so a
 # rank waiting for a slower one does not take a core from it on a loaded machine
@@ -173,8 +176,17 @@ class World:
     def all_sum(self, array):
         """The element-wise sum of ``array`` over the ranks, added in rank order (so every rank gets the
         same bits, run after run), as a new array of the same dtype. Gather-to-all: for small arrays."""
+        total = self._sum(array, TAG_SUM)
+        self.collectives += 1
+        return total
+
+    def step_sum(self, array):
+        """``all_sum`` inside a training step (batch statistics): one more exchange of the step, not counted."""
+        return self._sum(array, TAG_STAT)
+
+    def _sum(self, array, kind):
         array = np.ascontiguousarray(array)
-        comm, tag = self.comm, self._tag(TAG_SUM)
+        comm, tag = self.comm, self._tag(kind)
         parts = [None] * self.size
         requests = []
         for q in range(self.size):
@@ -185,7 +197,6 @@ class World:
             requests.append(comm.Irecv(parts[q], q, tag))
             requests.append(comm.Isend(array, q, tag))
         self.wait(requests)
-        self.collectives += 1
         total = parts[0].copy()
         for part in parts[1:]:
             total += part

@@ -13,6 +13,7 @@ import numpy as np
 from fastnn import callbacks as callbacks_module
 from fastnn.distribution import comm, sharding, states
 from fastnn.distribution import random_layers as streams
+from fastnn.distribution import sync_bn
 from fastnn.distribution.reducer import GradSync
 
 # callbacks that write files or print progress: rank 0 runs them, the other ranks leave them out (the ones
@@ -164,9 +165,14 @@ class FitRun:
         iterations = np.array([opt.iterations], np.int64)
         w.bcast(arrays + [iterations])
         opt.iterations = int(iterations[0])
-        self.moving = [v for v in model.non_trainable_weights if v.name.startswith("moving_")]
         self.sync = None if self.custom else dist._sync_of(plan)
         plan.grad_sync = self.sync
+        self.bn_steps = [] if self.custom else sync_bn.synced_layers(plan)
+        synced = {id(v) for _, layer in self.bn_steps for v in layer.weights}
+        # other layers' batch statistics (not synchronized): averaged over the ranks after each step
+        self.moving = [v for v in model.non_trainable_weights if v.name.startswith("moving_") and id(v) not in synced]
+        if self.bn_steps:
+            sync_bn.install(w, self.sync, self.bn_steps)
         self.loader = None
         self._muted = []
 
@@ -196,7 +202,7 @@ class FitRun:
             sync.weight = share
             starts = [layer._offset for layer, _ in random_layers]
             if rows == 0:
-                out = _empty_step(plan, sync)
+                out = _empty_step(plan, sync, lambda: sync_bn.empty_step(world, plan, self.bn_steps))
             else:
                 out = train_step(xb, yb) if wb is None else train_step(xb, yb, wb)
             streams.past_batch(random_layers, starts, total)
@@ -222,13 +228,16 @@ class FitRun:
         """fit is over (normally): detach the reducer, give the muted callbacks their verbosity back."""
         self.plan.grad_sync = None
         streams.uninstall(self.random_layers)
+        sync_bn.uninstall(self.bn_steps)
         for cb, verbose in self._muted:
             cb.verbose = verbose
 
 
-def _empty_step(plan, sync):
-    """A step for a rank without rows (a last batch of fewer rows than ranks): zeros into the exchange,
-    then the same update as every rank. NOTE: mirrors the end of Plan.train_step (regularizers, optimizer)."""
+def _empty_step(plan, sync, statistics):
+    """A step for a rank without rows (a last batch of fewer rows than ranks): the batch statistics'
+    exchanges (``statistics()``), zeros into the gradient exchange, then the same update as every rank.
+    NOTE: mirrors the end of Plan.train_step (regularizers, optimizer)."""
+    statistics()
     sync.empty = True
     try:
         sync.finish()

@@ -42,7 +42,7 @@ elif a.model == "cnn":
                                layers.Dropout(0.3), layers.Dense(10, activation="softmax")])
     x, xt = x[..., None], xt[..., None]
 else:  # batch statistics
-    model = fastnn.Sequential([layers.Input((8, 8)), layers.Flatten(), layers.Dense(32),
+    model = fastnn.Sequential([layers.Input((8, 8)), layers.Flatten(), layers.Dense(32, use_bias=False),
                                layers.BatchNormalization(), layers.Activation("relu"),
                                layers.Dense(10, activation="softmax")])
 model.compile(optimizer=fastnn.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy",
