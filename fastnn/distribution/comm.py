@@ -86,6 +86,7 @@ class World:
         """Print ``message`` (with this rank) on stderr and end the whole job with exit status 1."""
         sys.stderr.write(f"\n[fastnn rank {self.rank}/{self.size}] {message}\n")
         sys.stderr.flush()
+        time.sleep(0.25)  # NOTE: lets mpiexec forward the message before the abort tears the job's pipes down
         self.MPI.COMM_WORLD.Abort(1)
         os._exit(1)  # NOTE: MPICH's Abort can return while the process manager ends the job
 

@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 from fastnn import callbacks as callbacks_module
-from fastnn.distribution import comm, sharding, states
+from fastnn.distribution import comm, passes, sharding, states
 from fastnn.distribution import random_layers as streams
 from fastnn.distribution import sync_bn
 from fastnn.distribution.reducer import GradSync
@@ -227,8 +227,7 @@ class FitRun:
     def end(self):
         """fit is over (normally): detach the reducer, give the muted callbacks their verbosity back."""
         self.plan.grad_sync = None
-        streams.uninstall(self.random_layers)
-        sync_bn.uninstall(self.bn_steps)
+        passes.restore([layer for layer, _ in self.random_layers] + [layer for _, layer in self.bn_steps])
         for cb, verbose in self._muted:
             cb.verbose = verbose
 

@@ -11,6 +11,8 @@ one process does. Rank 0 (a = 0) needs no padding; the others draw at most one g
 """
 import numpy as np
 
+from fastnn.distribution import passes
+
 _MASK64 = (1 << 64) - 1
 
 
@@ -44,9 +46,9 @@ def _pad(x, start):
 
 def install(layers, loader):
     """Make each layer's calls draw this rank's part of the global batch's numbers (``loader.row_start``: the
-    rank's first row in the current global batch). ``uninstall`` restores the layers."""
+    rank's first row in the current global batch); passes.restore gives them their own passes back."""
     for layer, _ in layers:
-        forward, backward = type(layer)._forward.__get__(layer), type(layer)._backward.__get__(layer)
+        forward, backward = passes.own(layer)
 
         def sharded_forward(x, training, need_dx=True, *rest, _forward=forward):
             start = loader.row_start
@@ -61,13 +63,7 @@ def install(layers, loader):
             dx = _backward(ctx.ctx, _pad(dy, ctx.start))
             return None if dx is None else dx[ctx.start:]
 
-        layer._forward, layer._backward = sharded_forward, sharded_backward
-
-
-def uninstall(layers):
-    for layer, _ in layers:
-        layer.__dict__.pop("_forward", None)
-        layer.__dict__.pop("_backward", None)
+        passes.replace(layer, sharded_forward, sharded_backward)
 
 
 def past_batch(layers, starts, rows):

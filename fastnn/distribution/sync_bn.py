@@ -18,6 +18,8 @@ rows than ranks) joins the same exchanges with zeros (``empty_step``).
 """
 import numpy as np
 
+from fastnn.distribution import passes
+
 _F32 = np.float32
 
 
@@ -54,10 +56,10 @@ def _global_moments(world, layer, sums, rows):
 
 
 def install(world, sync, steps):
-    """Give each layer of ``steps`` its synchronized training passes (``uninstall`` takes them away);
+    """Give each layer of ``steps`` its synchronized training passes (passes.restore takes them away);
     ``sync.weight`` is this rank's share of the step's global batch."""
     for layer in {id(layer): layer for _, layer in steps}.values():
-        forward, backward = type(layer)._forward.__get__(layer), type(layer)._backward.__get__(layer)
+        forward, backward = passes.own(layer)
 
         def synced_forward(x, training, need_dx=True, *rest, _forward=forward, layer=layer):
             if not (training and layer._trainable):
@@ -93,13 +95,7 @@ def install(world, sync, steps):
             dx = inv * (dy2 * g - (a + xhat * cc) / _F32(ctx.rows))
             return dx.reshape(ctx.shape)
 
-        layer._forward, layer._backward = synced_forward, synced_backward
-
-
-def uninstall(steps):
-    for _, layer in steps:
-        layer.__dict__.pop("_forward", None)
-        layer.__dict__.pop("_backward", None)
+        passes.replace(layer, synced_forward, synced_backward)
 
 
 def empty_step(world, plan, steps):
