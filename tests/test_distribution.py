@@ -129,3 +129,13 @@ def test_bench_projection_cost_model():
     # all of it hidden but the last bucket's exchange
     (_, _, x, e), = B.project(1.0, 10.0, 2e9, 1, 1e8, 1.0, 0.0, hosts=(2,))
     assert x == pytest.approx(0.1) and e == pytest.approx(1 / 1.1)
+
+
+def test_launch_detection(monkeypatch):
+    """Only a process started by an MPI launcher joins a job (and imports mpi4py)."""
+    from fastnn.distribution import comm
+    for var in comm._LAUNCH_VARS:
+        monkeypatch.delenv(var, raising=False)
+    assert not comm.launched()
+    monkeypatch.setenv("PMI_SIZE", "2")
+    assert comm.launched()
