@@ -22,8 +22,7 @@ def test_one_process_world():
 
 
 def test_data_parallel_arguments():
-    with pytest.raises(ValueError, match="auto_shard_dataset"):
-        DataParallel(auto_shard_dataset=False)
+    assert DataParallel(auto_shard_dataset=False).auto_shard_dataset is False
     with pytest.raises(ValueError, match="bucket_bytes"):
         DataParallel(bucket_bytes=0)
     with pytest.raises(TypeError, match="DataParallel"):
@@ -62,6 +61,27 @@ def test_shares_cover_every_row_once(n, size):
     b = sharding.bounds(n, size)
     assert b[0] == 0 and b[-1] == n and all(b[r] <= b[r + 1] <= b[r] + -(-n // size) for r in range(size))
     assert [sharding.share(n, r, size) for r in range(size)] == list(zip(b[:-1], b[1:]))
+
+
+def test_shard_loader_presharded_rows():
+    """Pre-sharded: each rank takes its share of every global batch from its own rows; the epoch lasts as long
+    as the rank with the most batches; the global row count and this rank's first row follow every rank."""
+    counts, size, bs = [11, 4, 7], 3, 5            # shares of a batch of 5: 1, 2, 2 rows
+    steps = []
+    for r, n in enumerate(counts):
+        x = np.arange(n, dtype=np.float32)[:, None]
+        loader = sharding.ShardLoader([x], [np.arange(n)], bs, True, 9, r, size, counts=counts)
+        assert len(loader) == 11  # rank 0: 11 rows, 1 per step
+        got = []
+        for xb, yb in loader.epoch(0):
+            got.append((len(xb[0]), loader.global_rows, loader.row_start))
+        assert sorted(loader.epoch_indices(0)) == list(range(n))
+        steps.append(got)
+    for k in range(11):
+        rows = [steps[r][k][0] for r in range(size)]
+        assert all(steps[r][k][1] == sum(rows) for r in range(size))
+        assert [steps[r][k][2] for r in range(size)] == [0, rows[0], rows[0] + rows[1]]
+    assert [steps[1][k][0] for k in range(3)] == [2, 2, 0] and steps[2][3][0] == 1
 
 
 def test_shard_loader_splits_the_one_process_batches():

@@ -19,6 +19,7 @@ from fastnn.distribution.reducer import GradSync
 # callbacks that write files or print progress: rank 0 runs them, the other ranks leave them out (the ones
 # that decide, EarlyStopping, ReduceLROnPlateau, TerminateOnNaN..., run everywhere on the same global logs)
 _MASK64 = (1 << 64) - 1
+_GOLDEN = 0x9E3779B97F4A7C15  # spreads the ranks' shuffling seeds (pre-sharded data)
 _WRITERS = ("ProgbarLogger", "ModelCheckpoint", "CSVLogger", "TensorBoard", "BackupAndRestore", "RemoteMonitor")
 
 
@@ -32,7 +33,8 @@ class DataParallel:
     Every rank runs the same script on the same arrays; ``fit`` splits each global batch of ``batch_size``
     rows across the ranks and averages the gradients (reduced in a fixed order, so the replicas stay
     bit-identical); evaluate/predict split the samples. ``devices``: ignored beyond a count check (one
-    device per rank); ``auto_shard_dataset`` must be True (each rank is given the whole arrays).
+    device per rank). ``auto_shard_dataset=False``: the data is already sharded, each rank is given only its
+    own rows (see fastnn/distribution/sharding.py for what fit, evaluate and predict then do).
     fastnn extras: ``bucket_bytes`` (gradient bucket size; smaller buckets start sooner, larger ones cost
     fewer messages), ``timeout`` (seconds without progress before the job is aborted; None: no limit).
     """
@@ -40,13 +42,10 @@ class DataParallel:
     def __init__(self, device_mesh=None, devices=None, auto_shard_dataset=True, bucket_bytes=1 << 20, timeout=None):
         if device_mesh is not None and devices is not None:
             raise ValueError("DataParallel: pass device_mesh or devices, not both")
-        if not auto_shard_dataset:
-            raise ValueError("DataParallel: auto_shard_dataset=False is not supported yet; give every rank the "
-                             "whole arrays (each rank reads its share of every batch)")
         if isinstance(bucket_bytes, bool) or not isinstance(bucket_bytes, int) or bucket_bytes < 4:
             raise ValueError(f"DataParallel: bucket_bytes must be an int >= 4, got {bucket_bytes!r}")
         self.device_mesh, self.devices = device_mesh, devices
-        self.auto_shard_dataset = True
+        self.auto_shard_dataset = bool(auto_shard_dataset)
         self.bucket_bytes, self.timeout = bucket_bytes, timeout
         self._syncs = {}  # plan -> its GradSync
 
@@ -143,10 +142,18 @@ class FitRun:
         self.world = w = comm.world()
         self.model, self.plan = model, plan
         self.custom = type(model).train_step is not Trainer.train_step
-        signature = {"model weights": _weight_signature(model), "x": sharding.fingerprint(xs),
-                     "y": sharding.fingerprint(ys), "batch_size": batch_size, "shuffle": bool(shuffle),
-                     "epochs": (initial_epoch, epochs), "optimizer": type(model.optimizer).__name__}
-        _check_same("fit", w.handshake("fit", signature), w)
+        self.own = not dist.auto_shard_dataset  # pre-sharded: each rank has only its own rows
+        if self.own and self.custom:
+            raise ValueError("fit: an overridden train_step runs the whole batch on every rank (its gradients are "
+                             "not averaged), so it needs every rank to have the same data: "
+                             "DataParallel(auto_shard_dataset=True)")
+        data = sharding.per_sample if self.own else sharding.fingerprint
+        signature = {"model weights": _weight_signature(model), "x": data(xs), "y": data(ys), "batch_size": batch_size,
+                     "shuffle": bool(shuffle), "epochs": (initial_epoch, epochs),
+                     "optimizer": type(model.optimizer).__name__}
+        signatures = w.handshake("fit", (signature, len(xs[0])))
+        _check_same("fit", [sig for sig, _ in signatures], w)
+        self.counts = [n for _, n in signatures] if self.own else None
         # rank 0's seeds for the shuffling and the random layers (drawn in the order one process draws them:
         # the loader's, then each Dropout's at its first call), so the ranks agree even when not seeded
         self.random_layers = streams.random_layers(plan) if not self.custom else []
@@ -179,8 +186,9 @@ class FitRun:
     # ---- what fit uses instead of its one-process pieces ------------------------------------------
     def Loader(self, xs, ys, batch_size, shuffle):  # noqa: N802 - stands in for fastnn.models.data.Loader
         w = self.world
-        self.loader = sharding.ShardLoader(xs, ys, batch_size, shuffle, self.seed, w.rank, w.size,
-                                           shard=not self.custom)
+        seed = (self.seed + _GOLDEN * w.rank) & _MASK64 if self.own else self.seed  # own rows: own order
+        self.loader = sharding.ShardLoader(xs, ys, batch_size, shuffle, seed, w.rank, w.size, shard=not self.custom,
+                                           counts=self.counts)
         streams.install(self.random_layers, self.loader)
         return self.loader
 
@@ -290,10 +298,18 @@ class _Callbacks:
 
 
 # ---- evaluate / predict ---------------------------------------------------------------------------------
+def _own_rows():
+    return not _active.auto_shard_dataset
+
+
 def shard_eval(xs, ys, weights):
-    """This rank's rows of evaluate's inputs, targets (None entries stay) and sample weights."""
+    """This rank's rows of evaluate's inputs, targets (None entries stay) and sample weights (pre-sharded
+    data: all of them)."""
     w = comm.world()
-    _check_same("evaluate", w.handshake("evaluate", {"x": sharding.fingerprint(xs), "y": sharding.fingerprint(ys)}), w)
+    data = sharding.per_sample if _own_rows() else sharding.fingerprint
+    _check_same("evaluate", w.handshake("evaluate", {"x": data(xs), "y": data(ys)}), w)
+    if _own_rows():
+        return xs, ys, weights
     a, b = sharding.share(len(xs[0]), w.rank, w.size)
     return ([x[a:b] for x in xs], [None if y is None else y[a:b] for y in ys],
             None if weights is None else weights[a:b])
@@ -309,17 +325,21 @@ def sum_eval(total, seen, per_total, metrics):
 
 
 def predict_chunks(model, xs):
-    """predict's (start, stop, outputs) chunks over this rank's rows, in global row numbers."""
+    """predict's (start, stop, outputs) chunks over this rank's rows, in global row numbers (pre-sharded
+    data: over all of its own rows, which are all it returns)."""
     w = comm.world()
-    _check_same("predict", w.handshake("predict", {"x": sharding.fingerprint(xs)}), w)
-    a, b = sharding.share(len(xs[0]), w.rank, w.size)
+    _check_same("predict", w.handshake("predict", {"x": (sharding.per_sample if _own_rows() else
+                                                         sharding.fingerprint)(xs)}), w)
+    a, b = (0, len(xs[0])) if _own_rows() else sharding.share(len(xs[0]), w.rank, w.size)
     if b > a:
         for lo, hi, outs in model._inference_chunks([x[a:b] for x in xs]):
             yield a + lo, a + hi, outs
 
 
 def gather(outs):
-    """Fill every rank's rows of predict's output arrays."""
+    """Fill every rank's rows of predict's output arrays (pre-sharded data: nothing to gather)."""
+    if _own_rows():
+        return
     w = comm.world()
     w.gather_blocks(outs, sharding.bounds(len(outs[0]), w.size))
 
