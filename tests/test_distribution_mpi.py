@@ -110,6 +110,7 @@ def test_three_ranks_batchnorm_class_weights_unseeded(tmp_path):
     ("model", "model weights: rank 0 has"),
     ("data", "x: rank 0 has"),
     ("stop", "the ranks diverged"),
+    ("stuck", "no progress for 2 s"),
 ])
 def test_faults_end_the_job(mode, message):
     """A failing or diverging rank ends the whole job with an error within seconds, never a hang."""

@@ -1,13 +1,15 @@
 """Ways a rank can fail, for tests/test_distribution_mpi.py (run under `mpiexec -n 2`):
 
-    python faults.py raise|kill|exit|model|data|stop
+    python faults.py raise|kill|exit|model|data|stop|stuck
 raise: rank 1 raises in a callback at epoch 2; kill: rank 1 is killed by SIGKILL mid-epoch; exit: rank 1
 leaves the script before fit; model/data: rank 1 has a different model / different data; stop: a callback
-stops training on rank 0 only. Every one must end the job with an error, none may hang.
+stops training on rank 0 only; stuck: rank 1 stalls in a callback and DataParallel(timeout=2) gives up.
+Every one must end the job with an error, none may hang.
 """
 import os
 import signal
 import sys
+import time
 
 
 import fastnn
@@ -16,7 +18,7 @@ from fastnn.distribution import DataParallel, rank, set_distribution
 
 mode = sys.argv[1]
 fastnn.set_num_threads(1)
-set_distribution(DataParallel())
+set_distribution(DataParallel(timeout=2 if mode == "stuck" else None))
 fastnn.utils.set_random_seed(3)
 (x, y), _ = fastnn.datasets.digits.load_data()
 x = (x / 16.0).astype("float32")
@@ -37,6 +39,8 @@ class Fault(fastnn.callbacks.Callback):
                 os.kill(os.getpid(), signal.SIGKILL)
             if mode == "stop" and rank() == 0:
                 self.model.stop_training = True
+            if mode == "stuck" and rank() == 1:
+                time.sleep(120)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
