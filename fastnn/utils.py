@@ -70,3 +70,9 @@ def normalize(x, axis=-1, order=2):
     norm = np.linalg.norm(x, ord=order, axis=int(axis), keepdims=True)
     norm[norm == 0] = 1
     return (x / norm).astype(x.dtype, copy=False)
+
+
+# text data (issue #14): pad_sequences lives in fastnn/preprocessing/sequence.py
+from fastnn.preprocessing.sequence import pad_sequences  # noqa: E402
+
+__all__ += ["pad_sequences"]
