@@ -244,8 +244,9 @@ class Trainer:
         loader = (dp or D).Loader(xs, [t if t is not None else np.zeros(len(xs[0]), _F32) for t in yt], batch_size,
                                   shuffle)
         steps = len(loader)
-        cbs = (dp or callbacks_module).CallbackList(callbacks, self, {"verbose": verbose, "epochs": epochs, "steps": steps},
-                                            add_history=True, add_progbar=verbose != 0)
+        cbs = (dp or callbacks_module).CallbackList(callbacks, self,
+                                                    {"verbose": verbose, "epochs": epochs, "steps": steps},
+                                                    add_history=True, add_progbar=verbose != 0)
         self.stop_training = False
         metrics = [m for _, m in self._output_metrics]
         names = self._output_names
