@@ -44,7 +44,8 @@ def test_script_runs_as_one_process(tmp_path):
             y = np.arange(50) % 3
             h = model.fit(x, y, batch_size=8, epochs=2, verbose=0)
             model.save(str(tmp_path / "m.keras"))
-            return [w.numpy() for w in model.weights], h.history, model.evaluate(x, y, verbose=0), model.predict(x, verbose=0)
+            return ([w.numpy() for w in model.weights], h.history, model.evaluate(x, y, verbose=0),
+                    model.predict(x, verbose=0))
         finally:
             fastnn.distribution.set_distribution(None)
     with_dp, plain = train(DataParallel()), train(None)

@@ -189,8 +189,8 @@ def main(args):
     overlap = comp["step_s"] - comp["forward_s"]
     print(f"\nProjected scaling (weak: {comp['batch']} rows per host per step, step {comp['step_s'] * 1e3:.1f} ms of "
           f"which backward+update {overlap * 1e3:.1f} ms at {comp['threads']} threads, gradient "
-          f"{comp['grad_bytes'] / 1e6:.2f} MB in {buckets} bucket(s), the last {comp['last_bucket_bytes'] / 1e3:.0f} kB; links of {bandwidth:g} GB/s and "
-          f"{latency:g} us; ring all-reduce model, docs/distributed.md):\n")
+          f"{comp['grad_bytes'] / 1e6:.2f} MB in {buckets} bucket(s), the last {comp['last_bucket_bytes'] / 1e3:.0f} "
+          f"kB; links of {bandwidth:g} GB/s and {latency:g} us; ring all-reduce model, docs/distributed.md):\n")
     proj = project(comp["step_s"], overlap, comp["grad_bytes"], buckets, comp["last_bucket_bytes"], bandwidth, latency)
     print(H.markdown_table(["hosts", "all-reduce ms", "exposed ms", "efficiency"],
                            [[str(p), f"{c * 1e3:.2f}", f"{x * 1e3:.2f}", f"{e:.2f}"] for p, c, x, e in proj]))

@@ -54,7 +54,8 @@ class GradSync:
                 first.setdefault(id(v), k)
         order = sorted(variables, key=lambda v: -first.get(id(v), 0))
         self.total = sum(v.data.size for v in order)
-        limit = max(1, bucket_bytes // 4, self.total // (TAG_CONTROL // 4 - 2) + 1)  # floats; tags stay below TAG_CONTROL
+        # floats per bucket; enough of them that the bucket tags stay below TAG_CONTROL
+        limit = max(1, bucket_bytes // 4, self.total // (TAG_CONTROL // 4 - 2) + 1)
         self.flat = np.zeros(self.total, _F32)     # this rank's scaled gradients
         self.out = np.zeros(self.total, _F32)      # the reduced gradients (the variables' .grad are views)
         self.buckets = []

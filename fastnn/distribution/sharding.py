@@ -1,9 +1,10 @@
 """Which rows each rank works on.
 
 fit (``auto_shard_dataset=True``: every rank is given the whole arrays): the global batches are those one
-process would take (the same permutation: every rank uses rank 0's shuffling seed), and rank r of P takes rows ``[B*r//P, B*(r+1)//P)`` of each global batch of B rows, so the
-shares differ by at most one row (a last batch of fewer than P rows leaves some ranks without rows for
-that step; they still join the gradient exchange, contributing zeros). evaluate/predict: rank r takes
+process would take (the same permutation: every rank uses rank 0's shuffling seed), and rank r of P takes
+rows ``[B*r//P, B*(r+1)//P)`` of each global batch of B rows, so the shares differ by at most one row (a
+last batch of fewer than P rows leaves some ranks without rows for that step; they still join the
+gradient exchange, contributing zeros). evaluate/predict: rank r takes
 rows ``[N*r//P, N*(r+1)//P)`` of the N samples.
 
 Pre-sharded data (``auto_shard_dataset=False``: each rank is given only its own rows): rank r takes its
