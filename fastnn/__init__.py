@@ -35,3 +35,7 @@ def __getattr__(name):
 
 
 __all__ += list(_LAZY_MODULES) + list(_LAZY_NAMES) + ["keras"]
+
+# data parallelism over MPI ranks (fastnn/distribution; mpi4py is imported only under mpiexec)
+_LAZY_MODULES += ("distribution",)
+__all__ += ["distribution"]

@@ -17,6 +17,7 @@ from fastnn import saving
 from fastnn._progbar import Progbar
 from fastnn.layers.base import structure_changed
 from fastnn.models import data as D
+from fastnn.distribution import data_parallel as distributed
 from fastnn.models import feeding
 from fastnn.regularizers import Penalty
 from fastnn.layers.base import _tensor
@@ -248,13 +249,18 @@ class Trainer:
         val_bs = D.batch_size_of(validation_batch_size or batch_size, "validation_batch_size")
         self._resolve_metrics(y_shapes)
         plan = self._plan()
+        dp = None
         if xs is not None:
+            # under DataParallel: this rank's share of each global batch (None: one process, or a stream, which every
+            # rank then runs whole)
+            dp = distributed.fit_begin(self, plan, xs, yt, batch_size, shuffle, epochs, initial_epoch)
             targets = [t if t is not None else np.zeros(len(xs[0]), _F32) for t in yt]
-            batches = feeding.ArrayBatches(D.Loader(xs, targets, batch_size, shuffle), weights,
+            batches = feeding.ArrayBatches((dp or D).Loader(xs, targets, batch_size, shuffle), weights,
                                            feeding.check_steps(steps_per_epoch, "fit: steps_per_epoch"))
         steps = batches.steps
-        cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose, "epochs": epochs, "steps": steps},
-                                            add_history=True, add_progbar=verbose != 0)
+        cbs = (dp or callbacks_module).CallbackList(callbacks, self,
+                                                    {"verbose": verbose, "epochs": epochs, "steps": steps},
+                                                    add_history=True, add_progbar=verbose != 0)
         self.stop_training = False
         metrics = [m for _, m in self._output_metrics]
         names = self._output_names
@@ -288,6 +294,8 @@ class Trainer:
             logs_now = user_batch_logs
         else:
             train_step, logs_now = plan.train_step, batch_logs
+        if dp:  # this rank's share of each batch; logs summed over the ranks
+            train_step, logs_now = dp.step_fns(train_step, logs_now, totals, metrics)
         begin_hooks, end_hooks = cbs.needs_batch_begin, cbs.needs_batch_end
         cbs.on_train_begin()
         epoch_logs = {}
@@ -329,6 +337,8 @@ class Trainer:
                 break
         batches.close()
         cbs.on_train_end(epoch_logs)
+        if dp:
+            dp.end()
         return cbs.history
 
     def train_on_batch(self, x, y):
@@ -394,17 +404,20 @@ class Trainer:
         return self._evaluate_plan(xs, yt, batch_size, progbar, weights)
 
     def _evaluate_plan(self, xs, yt, batch_size, progbar=None, weights=None):
+        reduce = distributed.active() is not None
+        if reduce:  # this rank's rows; _evaluate_chunks sums every rank's
+            xs, yt, weights = distributed.shard_eval(xs, yt, weights)
         n = len(xs[0])
 
         def chunks():
             for lo, hi, outs in self._inference_chunks(xs, self._plan().fused_steps):
                 yield (hi - lo, outs, [None if t is None else t[lo:hi] for t in yt],
                        None if weights is None else weights[lo:hi], -(-hi // batch_size) if hi < n else None)
-        return self._evaluate_chunks(chunks(), progbar)
+        return self._evaluate_chunks(chunks(), progbar, reduce)
 
-    def _evaluate_chunks(self, chunks, progbar=None):
+    def _evaluate_chunks(self, chunks, progbar=None, reduce=False):
         """Loss and metric logs over (rows, output arrays, targets, sample weights or None, progress step or None)
-        chunks computed in inference mode."""
+        chunks computed in inference mode; ``reduce``: sums over the ranks of a DataParallel run (each had its rows)."""
         plan = self._plan()
         metrics = [m for _, m in self._output_metrics]
         for m in metrics:
@@ -435,6 +448,8 @@ class Trainer:
             plan.update_metrics(ys, outs)
             if progbar is not None and step is not None:
                 progbar.update(step, list(logs().items()))
+        if reduce:
+            total, seen, per_total = distributed.sum_eval(total, seen, per_total, metrics)
         out = logs()
         if plan.regularized:
             out["loss"] += plan.penalty()
@@ -445,7 +460,7 @@ class Trainer:
         """Loss (and metrics) on (x, y) in inference mode: a float, or ``[loss, *output losses, *metrics]``
         when there are metrics or several outputs (``return_dict=True``: a dict)."""
         self._require_compiled("evaluate")
-        verbose, batch_size = D.verbose_level(verbose), D.batch_size_of(batch_size)
+        verbose, batch_size = distributed.verbose(D.verbose_level(verbose)), D.batch_size_of(batch_size)
         cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose}, add_history=False)
         if feeding.is_stream(x):  # a generator or PyDataset (models/feeding.py)
             if y is not None or sample_weight is not None:
@@ -511,14 +526,17 @@ class Trainer:
             return self._structure_outputs([h.copy() if h.base is not None or any(h is a for a in xs) else h
                                             for h in outs])
         outs = [np.empty((n,) + tuple(shape[1:]), _F32) for shape in self._output_shapes]
+        dp, verbose = distributed.active(), distributed.verbose(verbose)
         cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose}, add_history=False)
         cbs.on_predict_begin()
         progbar = Progbar(-(-n // batch_size), verbose=verbose) if verbose else None
-        for lo, hi, hs in self._inference_chunks(xs):
+        for lo, hi, hs in distributed.predict_chunks(self, xs) if dp else self._inference_chunks(xs):
             for out, h in zip(outs, hs):
                 out[lo:hi] = h
             if progbar is not None and hi < n:
                 progbar.update(-(-hi // batch_size))
+        if dp:  # every rank's rows
+            distributed.gather(outs)
         if progbar is not None:
             progbar.update(progbar.target, finalize=True)
         cbs.on_predict_end()
@@ -541,11 +559,13 @@ class Trainer:
     # ---- saving (fastnn.saving) -----------------------------------------------------------------
     def save(self, filepath, overwrite=True):
         """Save architecture, weights, compile configuration and optimizer state to one `.keras` file."""
-        saving.save_model(self, filepath, overwrite=overwrite)
+        if distributed.writes():  # under DataParallel, rank 0 writes
+            saving.save_model(self, filepath, overwrite=overwrite)
 
     def save_weights(self, filepath, overwrite=True):
         """Save the weights to `<name>.weights.npz` (or `.weights.h5` with h5py installed)."""
-        saving.save_weights(self, filepath, overwrite=overwrite)
+        if distributed.writes():
+            saving.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath):
         """Load weights from `save_weights` files or `.keras` files into this (built) model."""
