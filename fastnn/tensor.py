@@ -114,6 +114,7 @@ class Function:
         out = _new(Tensor)
         out.data = data
         out.grad = None
+        out._keras_mask = None
         if track:
             ctx.parents = args
             out._ctx = ctx
@@ -166,7 +167,9 @@ class Tensor:
     >>> x.grad.numpy().tolist()
     [[2.0, 4.0], [6.0, 8.0]]
     """
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "__weakref__")
+    # _keras_mask: a bool array (B, T) that masking layers attach to their outputs (Keras's mask metadata),
+    # else None (set at creation: reading an unset slot would raise, which costs more on Layer.__call__)
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_keras_mask", "__weakref__")
     # numpy defers to our reflected operators (ndarray + Tensor -> Tensor.__radd__).
     __array_ufunc__ = None
     _grad_is_array = False  # Variables keep .grad as a plain array
@@ -176,6 +179,7 @@ class Tensor:
         self.grad = None
         self.requires_grad = bool(requires_grad)
         self._ctx = None
+        self._keras_mask = None
 
     # ---- array protocol and properties -------------------------------------------------------
     @property

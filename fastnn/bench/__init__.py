@@ -14,6 +14,7 @@ GROUPS = {"gemm": "fastnn.bench.gemm", "conv": "fastnn.bench.conv", "elementwise
 GROUPS["augment"] = "fastnn.bench.augment"  # issue #15: augmentation layers' cost in a training step
 
 GROUPS["distributed"] = "fastnn.bench.distributed"  # data parallelism over MPI (needs fastnn[mpi])
+GROUPS["seq"] = "fastnn.bench.seq"  # Conv1D (valid/same/causal) and 1-D pooling
 # What `python -m fastnn.bench all` runs: overhead adds about half a minute to a run of many minutes;
 # pipeline (the data loader, not a kernel) and models (train's end-to-end comparison again, on other
 # cases) are left out.

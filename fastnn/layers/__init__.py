@@ -7,6 +7,11 @@ from fastnn.layers.lambdas import Identity, Lambda
 from fastnn.layers.merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average,
                                    concatenate, dot, maximum, minimum, multiply, subtract)
 from fastnn.layers.normalization import BatchNormalization
+from fastnn.layers.conv1d import Conv1D
+from fastnn.layers.masking import Masking
+from fastnn.layers.pooling1d import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
+from fastnn.layers.reshaping import Permute, RepeatVector
+from fastnn.layers.wrappers import TimeDistributed
 
 # Keras aliases
 MaxPool2D, AvgPool2D, GlobalAvgPool2D, Convolution2D = MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Conv2D
@@ -29,3 +34,11 @@ from fastnn.layers.preprocessing import CenterCrop, Normalization, Rescaling, Re
 
 __all__ += ["Rescaling", "Normalization", "Resizing", "CenterCrop", "RandomFlip", "RandomRotation", "RandomZoom",
             "RandomTranslation", "RandomCrop", "RandomContrast", "RandomBrightness"]
+
+# sequences (Conv1D, 1-D pooling, masking, TimeDistributed)
+MaxPool1D, AvgPool1D, GlobalAvgPool1D, GlobalMaxPool1D, Convolution1D = (MaxPooling1D, AveragePooling1D,
+                                                                          GlobalAveragePooling1D, GlobalMaxPooling1D,
+                                                                          Conv1D)
+__all__ += ["Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Masking",
+            "RepeatVector", "Permute", "TimeDistributed", "MaxPool1D", "AvgPool1D", "GlobalAvgPool1D",
+            "GlobalMaxPool1D", "Convolution1D"]

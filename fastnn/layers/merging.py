@@ -46,6 +46,14 @@ class _Merge(_MultiInput):
     """Elementwise merge of n >= 1 inputs (Keras's ``Merge``): shape rules, rank alignment and the
     un-broadcasting of gradients. Subclasses implement ``_merge(xs, keep) -> (y, saved)`` on rank-aligned
     inputs and ``_grads(saved, dy) -> list`` (one gradient per input, in the broadcast shape)."""
+    supports_masking = True
+
+    def compute_mask(self, inputs, previous_mask):
+        """Keras 3: the steps any input keeps (OR of the masks); no mask unless every input has one. NOTE:
+        Keras's Maximum/Minimum/Multiply also skip masked entries in their values; here they do not."""
+        if previous_mask is None or any(m is None for m in previous_mask):
+            return None
+        return np.logical_or.reduce([np.asarray(getattr(m, "data", m), bool) for m in previous_mask])
 
     def _broadcast(self, a, b):
         """Non-batch output shape of two non-batch shapes (Keras's _compute_elemwise_op_output_shape:
@@ -229,9 +237,23 @@ class Concatenate(_MultiInput):
     (2, 3, 5)
     """
 
+    supports_masking = True
+
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
         self.axis = axis
+
+    def compute_mask(self, inputs, previous_mask):
+        """Keras 3: each input's mask spread over its elements (all True without one), concatenated along
+        ``axis``, then any() over the last axis."""
+        if previous_mask is None or all(m is None for m in previous_mask):
+            return None
+        full = []
+        for x, m in zip(inputs, previous_mask):
+            shape = np.shape(getattr(x, "data", x))
+            m = np.ones(shape, bool) if m is None else np.asarray(getattr(m, "data", m), bool)
+            full.append(np.broadcast_to(m[..., None], shape) if m.ndim < len(shape) else m)
+        return np.concatenate(full, axis=self.axis).any(axis=-1)
 
     def compute_output_shape(self, input_shape):
         if not _is_shape_list(input_shape):

@@ -255,7 +255,10 @@ class Trainer:
             # rank then runs whole)
             dp = distributed.fit_begin(self, plan, xs, yt, batch_size, shuffle, epochs, initial_epoch)
             targets = [t if t is not None else np.zeros(len(xs[0]), _F32) for t in yt]
-            batches = feeding.ArrayBatches((dp or D).Loader(xs, targets, batch_size, shuffle), weights,
+            # (integer inputs gather as int32 in the one-process loader; DataParallel's shards give float32)
+            loader = dp.Loader(xs, targets, batch_size, shuffle) if dp else D.Loader(xs, targets, batch_size, shuffle,
+                                                                                       plan.input_dtypes)
+            batches = feeding.ArrayBatches(loader, weights,
                                            feeding.check_steps(steps_per_epoch, "fit: steps_per_epoch"))
         steps = batches.steps
         cbs = (dp or callbacks_module).CallbackList(callbacks, self,
@@ -349,7 +352,8 @@ class Trainer:
         metrics = [m for _, m in self._output_metrics]
         for m in metrics:
             m.reset_state()
-        loss, _ = self._plan().train_step([D.rows(a, slice(None)) for a in xs], yt)
+        plan = self._plan()
+        loss, _ = plan.train_step([D.rows(a, slice(None), dt) for a, dt in zip(xs, plan.input_dtypes)], yt)
         return loss if not metrics else [loss] + [_pythonify(m.result()) for m in metrics]
 
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
@@ -359,15 +363,16 @@ class Trainer:
                              return_dict=return_dict)
 
     # ---- inference ------------------------------------------------------------------------------
-    def _inference_chunks(self, xs, logit_steps=()):
-        """Yield (start, stop, output arrays) over the inputs in chunks, in inference mode (no dropout, no graph)."""
+    def _inference_chunks(self, xs, logit_steps=(), rows=None):
+        """Yield (start, stop, output arrays) over the inputs in chunks (of ``rows``, default the plan's), in
+        inference mode (no dropout, no graph)."""
         plan = self._plan()
-        chunk = plan.rows
+        chunk = rows or plan.rows
         n = len(xs[0])
         with no_grad():
             for lo in range(0, n, chunk):
                 hi = min(n, lo + chunk)
-                batch = [D.rows(a, slice(lo, hi)) for a in xs]
+                batch = [D.rows(a, slice(lo, hi), dt) for a, dt in zip(xs, plan.input_dtypes)]
                 yield lo, hi, plan.forward(batch, False, False, logit_steps)[0] if logit_steps else plan.infer(batch)
 
     def test_step(self, data):
@@ -376,7 +381,8 @@ class Trainer:
         x, y = data[0], data[1]
         xs = x if isinstance(x, list) else [x]
         ys = y if isinstance(y, list) else [y]
-        return self._evaluate_plan([D.rows(a, slice(None)) for a in xs], ys, max(1, len(xs[0])))
+        return self._evaluate_plan([D.rows(a, slice(None), dt) for a, dt in zip(xs, self._plan().input_dtypes)], ys,
+                                   max(1, len(xs[0])))
 
     def _custom_test_step(self, xs, yt, batch_size, progbar=None):
         """evaluate with an overridden test_step: batches of ``batch_size``, the last batch's logs."""
@@ -409,8 +415,9 @@ class Trainer:
             xs, yt, weights = distributed.shard_eval(xs, yt, weights)
         n = len(xs[0])
 
-        def chunks():
-            for lo, hi, outs in self._inference_chunks(xs, self._plan().fused_steps):
+        def chunks():  # a masked output's loss is a mean over its unmasked steps per batch, as Keras: chunks = batches
+            plan = self._plan()
+            for lo, hi, outs in self._inference_chunks(xs, plan.fused_steps, batch_size if plan.masked else None):
                 yield (hi - lo, outs, [None if t is None else t[lo:hi] for t in yt],
                        None if weights is None else weights[lo:hi], -(-hi // batch_size) if hi < n else None)
         return self._evaluate_chunks(chunks(), progbar, reduce)
@@ -439,7 +446,7 @@ class Trainer:
             for k, loss in enumerate(plan.losses):
                 if loss is None:
                     continue
-                value = loss._value(outs[k], ys[k], wb, plan.fused[k]) * rows
+                value = plan.loss_value(k, outs[k], ys[k], wb) * rows  # (a masked output: its unmasked steps)
                 total += plan.loss_weights[k] * value
                 per_total[k] += value
             if plan.loss_adders:
@@ -513,10 +520,10 @@ class Trainer:
             enabled, _tensor._grad_enabled = _tensor._grad_enabled, False
             try:
                 if len(xs) == 1:
-                    x0 = xs[0]
-                    outs = plan.infer([x0 if x0.dtype == _F32 else x0.astype(_F32)])
+                    x0, dt = xs[0], plan.input_dtypes[0]
+                    outs = plan.infer([x0 if x0.dtype == dt else x0.astype(dt)])
                 else:
-                    outs = plan.infer([a if a.dtype == _F32 else a.astype(_F32) for a in xs])
+                    outs = plan.infer([a if a.dtype == dt else a.astype(dt) for a, dt in zip(xs, plan.input_dtypes)])
             finally:
                 _tensor._grad_enabled = enabled
             # kernels return fresh arrays; a view (of x, through Flatten/Reshape) or x itself is copied
