@@ -6,7 +6,20 @@ import warnings
 
 import numpy as np
 
-from fastnn import _C
+# NOTE (issue #19): libgomp reads its wait policy when _C loads it. Its default, spinning ~300,000 rounds after
+# each parallel region before sleeping, keeps a core busy after every kernel, which starves whatever runs next on
+# the machine (numpy's BLAS threads, a data loader, another process). Unless the user chose a policy, fastnn's
+# threads spin only briefly (enough to bridge the kernels of one training step), then sleep. The variable is set
+# only while _C loads, so subprocesses (peers in benchmarks) keep their own defaults.
+_SPIN_ROUNDS = os.environ.get("FASTNN_SPIN_ROUNDS", "20000")
+_own_policy = not any(k in os.environ for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"))
+if _own_policy:
+    os.environ["GOMP_SPINCOUNT"] = _SPIN_ROUNDS
+try:
+    from fastnn import _C
+finally:
+    if _own_policy:
+        del os.environ["GOMP_SPINCOUNT"]
 
 _ISAS = ("default", "avx2", "avx512")
 _forced = os.environ.get("FASTNN_CPU_CAPABILITY")
