@@ -118,3 +118,25 @@ def test_input_dtype_config_and_validation():
     assert fastnn.Input((5,)).dtype == "float32"
     with pytest.raises(ValueError, match="dtype"):
         fastnn.Input((5,), dtype="complex64")
+
+
+@pytest.mark.parametrize("functional", [True, False])
+def test_generators_and_pydatasets_feed_integer_batches(functional):
+    model, lookup = _model(functional)
+    x, y = _ids(), np.random.default_rng(3).random((40, 1), np.float32)
+
+    def batches():
+        for lo in range(0, 40, 8):
+            yield x[lo:lo + 8], y[lo:lo + 8]
+
+    class Data(fastnn.utils.PyDataset):
+        def __len__(self):
+            return 5
+
+        def __getitem__(self, i):
+            return x[8 * i:8 * i + 8], y[8 * i:8 * i + 8]
+    model.fit(batches(), epochs=1, verbose=0)
+    model.fit(Data(), epochs=1, verbose=0)
+    model.evaluate(Data(), verbose=0)
+    model.predict(Data(), verbose=0)
+    assert lookup.dtypes and all(d == np.int32 for d in lookup.dtypes), set(lookup.dtypes)

@@ -184,11 +184,11 @@ class FitRun:
         self._muted = []
 
     # ---- what fit uses instead of its one-process pieces ------------------------------------------
-    def Loader(self, xs, ys, batch_size, shuffle):  # noqa: N802 - stands in for fastnn.models.data.Loader
+    def Loader(self, xs, ys, batch_size, shuffle, x_dtypes=None):  # noqa: N802 - stands in for models.data.Loader
         w = self.world
         seed = (self.seed + _GOLDEN * w.rank) & _MASK64 if self.own else self.seed  # own rows: own order
         self.loader = sharding.ShardLoader(xs, ys, batch_size, shuffle, seed, w.rank, w.size, shard=not self.custom,
-                                           counts=self.counts)
+                                           counts=self.counts, x_dtypes=x_dtypes)
         streams.install(self.random_layers, self.loader)
         return self.loader
 

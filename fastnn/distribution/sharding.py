@@ -53,10 +53,11 @@ class ShardLoader:
     this rank's rows in the order it visits them (fit indexes the sample weights with it). ``shard=False``
     (an overridden train_step): every rank takes the whole global batch."""
 
-    def __init__(self, xs, ys, batch_size, shuffle, seed, rank, size, shard=True, counts=None):
+    def __init__(self, xs, ys, batch_size, shuffle, seed, rank, size, shard=True, counts=None, x_dtypes=None):
         from fastnn._pipeline import BatchLoader
         self.order = BatchLoader(xs[0], None, batch_size=batch_size, shuffle=bool(shuffle), seed=seed, prefetch=False)
         self.xs, self.ys, self.batch_size = xs, ys, batch_size
+        self.x_dtypes = x_dtypes or [np.float32] * len(xs)  # what each input is fed as (int32 for integer inputs)
         self.rank, self.size = (rank, size) if shard else (0, 1)
         self.counts = counts  # pre-sharded: every rank's number of rows (None: every rank has all of them)
         if counts is not None:
@@ -87,4 +88,4 @@ class ShardLoader:
     def epoch(self, epoch):
         for total, start, idx in self._batches(epoch):
             self.global_rows, self.row_start = total, start
-            yield [D.rows(x, idx) for x in self.xs], [y[idx] for y in self.ys]
+            yield [D.rows(x, idx, dt) for x, dt in zip(self.xs, self.x_dtypes)], [y[idx] for y in self.ys]

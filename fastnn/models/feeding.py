@@ -234,7 +234,7 @@ class ArrayBatches:
 
 # ---- what training.py calls --------------------------------------------------------------------------------
 def _preparer(model, what, class_weight=None, need_y=True):
-    """prepare(x, y, sample_weight) -> (input arrays (float32), targets, sample weights or None, y shapes)."""
+    """prepare(x, y, sample_weight) -> (input arrays (float32, int32 for integer inputs), targets, sample weights or None, y shapes)."""
 
     lock = threading.Lock()  # PyDataset workers prepare in parallel; the first batch may build the model
 
@@ -247,12 +247,15 @@ def _preparer(model, what, class_weight=None, need_y=True):
             if need_y:
                 raise ValueError(f"{what}: the batches must be (x, y) or (x, y, sample_weight) tuples; got a batch "
                                  f"without targets")
-            return [D.rows(a, slice(None)) for a in model._prepare_x(x, what)], None, None, None
+            return _rows(model._prepare_x(x, what)), None, None, None
         xs, targets, y_shapes = model._prepare_xy(x, y, what)
         n = len(xs[0])
         weights = D.sample_weights(n, next((t for t in targets if t is not None), None), class_weight, sw, what)
         targets = [t if t is not None else np.zeros(n, _F32) for t in targets]
-        return [D.rows(a, slice(None)) for a in xs], targets, weights, y_shapes
+        return _rows(xs), targets, weights, y_shapes
+
+    def _rows(xs):  # each input as the model takes it: int32 for integer inputs, else float32
+        return [D.rows(a, slice(None), dt) for a, dt in zip(xs, model._plan().input_dtypes)]
     return prepare
 
 

@@ -255,9 +255,8 @@ class Trainer:
             # rank then runs whole)
             dp = distributed.fit_begin(self, plan, xs, yt, batch_size, shuffle, epochs, initial_epoch)
             targets = [t if t is not None else np.zeros(len(xs[0]), _F32) for t in yt]
-            # (integer inputs gather as int32 in the one-process loader; DataParallel's shards give float32)
-            loader = dp.Loader(xs, targets, batch_size, shuffle) if dp else D.Loader(xs, targets, batch_size, shuffle,
-                                                                                       plan.input_dtypes)
+            # integer inputs are gathered as int32, float ones as float32 (plan.input_dtypes)
+            loader = (dp or D).Loader(xs, targets, batch_size, shuffle, plan.input_dtypes)
             batches = feeding.ArrayBatches(loader, weights,
                                            feeding.check_steps(steps_per_epoch, "fit: steps_per_epoch"))
         steps = batches.steps
