@@ -277,7 +277,9 @@ class Trainer:
         else:
             train_step, logs_now = plan.train_step, batch_logs
         begin_hooks, end_hooks = cbs.needs_batch_begin, cbs.needs_batch_end
+        self._initial_epoch = None
         cbs.on_train_begin()
+        initial_epoch = self._initial_epoch or initial_epoch  # BackupAndRestore's resumed epoch (Keras)
         epoch_logs = {}
         for epoch in range(initial_epoch, epochs):
             for m in (self.metrics if custom else metrics):
@@ -311,6 +313,9 @@ class Trainer:
             cbs.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
                 break
+        finalize = getattr(self.optimizer, "finalize_variable_values", None)
+        if finalize is not None and epochs > initial_epoch:  # use_ema: weights := their moving averages (Keras)
+            finalize(self.trainable_weights)
         cbs.on_train_end(epoch_logs)
         return cbs.history
 
