@@ -313,9 +313,23 @@ class Loss:
         self.name = name or _snake_case(type(self).__name__)
         self.reduction = reduction
 
+    def __init_subclass__(cls, **kwargs):
+        """A user's subclass that defines Keras's ``call(y_true, y_pred) -> per-sample losses`` (written with
+        fastnn.ops on Tensors) gets its values and training gradient through the autograd, as a wrapped
+        function does."""
+        super().__init_subclass__(**kwargs)
+        if "call" in cls.__dict__:
+            for name in ("_per_sample", "_tensor_value", "_value_and_grad"):
+                setattr(cls, name, getattr(LossFunctionWrapper, name))
+            cls.fn = property(lambda self: self.call)
+
+    def call(self, y_true, y_pred):
+        """Per-sample losses of Tensors (Keras's method for subclasses to define)."""
+        raise NotImplementedError(f"{type(self).__name__} must define call(y_true, y_pred)")
+
     def _per_sample(self, y, p):
         """Per-sample losses (shape p.shape[:-1]) for prepared targets ``y``."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define call(y_true, y_pred)")
 
     def _function(self, logits):
         """The op-set Function class of this loss and its keyword constants (``logits``: ``p`` holds the
