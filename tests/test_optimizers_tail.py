@@ -297,3 +297,27 @@ def test_remaining_schedules_match_keras_formulas():
         s.CosineDecayRestarts(1.0, 0)
     opt = optimizers.Nadam(learning_rate=poly)
     assert optimizers.Nadam.from_config(opt.get_config())._learning_rate(3) == pytest.approx(poly(3))
+
+
+def test_nadam_resumes_from_iterations_and_slots_alone():
+    """A loader that restores only the iteration count and the per-variable slots (no u_product) resumes
+    Nadam exactly: u_product is a function of the iteration count."""
+    rng = np.random.default_rng(4)
+    variables = _vars(rng)
+    grads = [[rng.standard_normal(v.shape).astype(np.float32) for v in variables] for _ in range(6)]
+    opt = optimizers.Nadam(learning_rate=0.01)
+    for gs in grads[:3]:
+        opt.apply(gs, variables)
+    again = [Variable(v.value.copy(), f"w{k}", f"d/w{k}") for k, v in enumerate(variables)]
+    fresh = optimizers.Nadam(learning_rate=0.01)
+    fresh.build(again)
+    for v, w in zip(variables, again):
+        for src, dst in zip(opt.variables_for(v), fresh.variables_for(w)):
+            dst[...] = src
+    fresh.iterations = opt.iterations
+    for gs in grads[3:]:
+        opt.apply(gs, variables)
+        fresh.apply(gs, again)
+    for a, b in zip(variables, again):
+        assert np.array_equal(a.value, b.value)
+    assert fresh.variables[-1] == opt.variables[-1]

@@ -142,22 +142,31 @@ class Nadam(Optimizer):
                  **kwargs):
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name, **kwargs)
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
-        self._u_product = np.float32(1.0)
+        self._u_product, self._u_steps = np.float32(1.0), 0  # the product over the first _u_steps steps
 
-    def _step(self, params, grads, slots, lr):
-        # Keras's _backend_update_step: u_product *= beta_1 (1 - 0.5 * 0.96^(iterations + 1)), in float32
-        t = np.float32(self.iterations + 1)
-        self._u_product = (self._u_product * np.float32(self.beta_1)) * (
-            np.float32(1.0) - np.float32(0.5) * np.power(np.float32(0.96), t))
-        super()._step(params, grads, slots, lr)
+    def _u_product_after(self, steps):
+        """Keras's u_product after ``steps`` updates: ``u *= beta_1 (1 - 0.5 * 0.96^t)`` for t = 1..steps in
+        float32. A function of the iteration count, so it is recomputed (once) when the iterations were
+        restored by a loader that does not know this variable."""
+        if steps < self._u_steps:
+            self._u_product, self._u_steps = np.float32(1.0), 0
+        while self._u_steps < steps:
+            self._u_steps += 1
+            self._u_product = (self._u_product * np.float32(self.beta_1)) * (
+                np.float32(1.0) - np.float32(0.5) * np.power(np.float32(0.96), np.float32(self._u_steps)))
+        return self._u_product
 
     def _hyper(self, lr):
         return dict(learning_rate=lr, beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
-                    step=self.iterations + 1, u_product=float(self._u_product), weight_decay=self._weight_decay())
+                    step=self.iterations + 1, u_product=float(self._u_product_after(self.iterations + 1)),
+                    weight_decay=self._weight_decay())
+
+    def _set_u_product(self, value):
+        self._u_product, self._u_steps = np.float32(value), self.iterations
 
     def _extra_variables(self):
-        return [(np.array(self._u_product, np.float32),
-                 lambda value: setattr(self, "_u_product", np.float32(value)))] if self._state else []
+        return [(np.array(self._u_product_after(self.iterations), np.float32), self._set_u_product)] \
+            if self._state else []
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
