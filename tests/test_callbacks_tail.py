@@ -10,14 +10,8 @@ import pytest
 
 import fastnn
 from fastnn import callbacks, layers, optimizers
-from fastnn._naming import clear_session
 from fastnn.models import Sequential
-
-
-@pytest.fixture(autouse=True)
-def _fresh():
-    clear_session()
-    fastnn.utils.set_random_seed(0)
+from test_callbacks import _fresh  # noqa: F401 (autouse: a fresh session and seed per test)
 
 
 @pytest.fixture(scope="module")

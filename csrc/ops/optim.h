@@ -100,12 +100,17 @@ static inline void sgd(const Consts& c, float* p, const float* g, float* s1, flo
   s1[i] = m;
   p[i] = c.nesterov ? pi + (m * c.mu - g[i] * c.lr) : pi + m;
 }
-static inline void adam(const Consts& c, float* p, const float* g, float* s1, float* s2, float*, int64_t i) {
-  const float pi = decay(c, p[i]);
-  const float m = s1[i] + (g[i] - s1[i]) * c.b1c;
-  const float v = s2[i] + (g[i] * g[i] - s2[i]) * c.b2c;
+// Adam's moving averages m += (g - m)(1 - beta_1), v += (g^2 - v)(1 - beta_2), stored and returned.
+static inline void moments(float b1c, float b2c, float g, float* s1, float* s2, int64_t i, float& m, float& v) {
+  m = s1[i] + (g - s1[i]) * b1c;
+  v = s2[i] + (g * g - s2[i]) * b2c;
   s1[i] = m;
   s2[i] = v;
+}
+static inline void adam(const Consts& c, float* p, const float* g, float* s1, float* s2, float*, int64_t i) {
+  const float pi = decay(c, p[i]);
+  float m, v;
+  moments(c.b1c, c.b2c, g[i], s1, s2, i, m, v);
   p[i] = pi - (m * c.alpha) / (std::sqrt(v) + c.eps);
 }
 static inline void rmsprop(const Consts& c, float* p, const float* g, float* s1, float* s2, float* s3, int64_t i) {
@@ -144,10 +149,8 @@ static inline void adadelta(const Consts& c, float* p, const float* g, float* s1
 
 static inline void nadam(const Consts& c, float* p, const float* g, float* s1, float* s2, float*, int64_t i) {
   const float pi = decay(c, p[i]);
-  const float m = s1[i] + (g[i] - s1[i]) * c.b1cf;
-  const float v = s2[i] + (g[i] * g[i] - s2[i]) * c.b2cf;
-  s1[i] = m;
-  s2[i] = v;
+  float m, v;
+  moments(c.b1cf, c.b2cf, g[i], s1, s2, i, m, v);
   const float m_hat = (c.nadam_u1 * m) / c.nadam_den1 + (c.nadam_u0c * g[i]) / c.nadam_den0;
   const float v_hat = v / c.b2_corr;
   p[i] = pi - (m_hat * c.lr) / (std::sqrt(v_hat) + c.eps);

@@ -28,7 +28,24 @@ class SGD(Optimizer):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
 
-class Adam(Optimizer):
+class _Moments(Optimizer):
+    """Shared by Adam, Nadam and Adamax: beta_1, beta_2, epsilon (Keras defaults 0.9, 0.999, 1e-7) and a
+    kernel that takes them with the 1-based step."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None, name=None,
+                 **kwargs):
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+
+    def _hyper(self, lr):
+        return dict(learning_rate=lr, beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
+                    step=self.iterations + 1, weight_decay=self._weight_decay())
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class Adam(_Moments):
     """Keras Adam: ``alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t); p -= alpha * m / (sqrt(v) + epsilon)``.
     Defaults: learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7."""
 
@@ -37,19 +54,13 @@ class Adam(Optimizer):
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, weight_decay=None,
                  name="adam", **kwargs):
-        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name, **kwargs)
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay, name, **kwargs)
         if amsgrad:
             raise ValueError(f"{type(self).__name__}: amsgrad=True is not supported yet")
-        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
         self.amsgrad = False
 
-    def _hyper(self, lr):
-        return dict(learning_rate=lr, beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
-                    step=self.iterations + 1, weight_decay=self._weight_decay())
-
     def get_config(self):
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
-                "amsgrad": False}
+        return {**super().get_config(), "amsgrad": False}
 
 
 class AdamW(Adam):
@@ -130,7 +141,7 @@ class Adadelta(Optimizer):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
 
 
-class Nadam(Optimizer):
+class Nadam(_Moments):
     """Keras Nadam: Adam with Nesterov momentum, momentum schedule ``mu_t = beta_1 (1 - 0.5 * 0.96^t)``
     and its running product ``u_product`` (an optimizer variable, saved after the slots).
     Defaults: learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7."""
@@ -140,8 +151,7 @@ class Nadam(Optimizer):
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None, name="nadam",
                  **kwargs):
-        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name, **kwargs)
-        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay, name, **kwargs)
         self._u_product, self._u_steps = np.float32(1.0), 0  # the product over the first _u_steps steps
 
     def _u_product_after(self, steps):
@@ -157,9 +167,7 @@ class Nadam(Optimizer):
         return self._u_product
 
     def _hyper(self, lr):
-        return dict(learning_rate=lr, beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
-                    step=self.iterations + 1, u_product=float(self._u_product_after(self.iterations + 1)),
-                    weight_decay=self._weight_decay())
+        return dict(super()._hyper(lr), u_product=float(self._u_product_after(self.iterations + 1)))
 
     def _set_u_product(self, value):
         self._u_product, self._u_steps = np.float32(value), self.iterations
@@ -168,11 +176,7 @@ class Nadam(Optimizer):
         return [(np.array(self._u_product_after(self.iterations), np.float32), self._set_u_product)] \
             if self._state else []
 
-    def get_config(self):
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
-
-
-class Adamax(Optimizer):
+class Adamax(_Moments):
     """Keras Adamax: ``m += (g - m)(1 - beta_1); u = max(beta_2 u, |g|); p -= lr m / ((1 - beta_1^t)(u + eps))``.
     Defaults: learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7."""
 
@@ -181,15 +185,7 @@ class Adamax(Optimizer):
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None, name="adamax",
                  **kwargs):
-        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name, **kwargs)
-        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
-
-    def _hyper(self, lr):
-        return dict(learning_rate=lr, beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
-                    step=self.iterations + 1, weight_decay=self._weight_decay())
-
-    def get_config(self):
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay, name, **kwargs)
 
 
 class Lion(Optimizer):
