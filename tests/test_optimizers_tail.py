@@ -321,3 +321,51 @@ def test_nadam_resumes_from_iterations_and_slots_alone():
     for a, b in zip(variables, again):
         assert np.array_equal(a.value, b.value)
     assert fresh.variables[-1] == opt.variables[-1]
+
+
+class MomentumSGD(optimizers.Optimizer):
+    """A custom optimizer written with Keras 3's API (build + update_step)."""
+
+    def __init__(self, learning_rate=0.1, momentum=0.5, name="momentum_sgd", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.momentum = momentum
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self.momentums = [self.add_variable_from_reference(v, "momentum") for v in var_list]
+
+    def update_step(self, gradient, variable, learning_rate):
+        m = self.momentums[self._get_variable_index(variable)]
+        self.assign(m, m * self.momentum - gradient * learning_rate)
+        self.assign_add(variable, m)
+
+
+def test_custom_optimizer_with_build_and_update_step():
+    rng = np.random.default_rng(5)
+    variables = _vars(rng)
+    p0 = [v.value.astype(np.float64) for v in variables]
+    grads = [[rng.standard_normal(v.shape).astype(np.float32) for v in variables] for _ in range(4)]
+    opt = MomentumSGD(weight_decay=0.01)
+    for gs in grads:
+        opt.apply(gs, variables)
+    for k, v in enumerate(variables):  # the same rule as SGD(momentum) with decoupled decay
+        p, m = p0[k].copy(), np.zeros_like(p0[k])
+        for gs in grads:
+            p = p - p * 0.01 * 0.1
+            m = 0.5 * m - 0.1 * gs[k]
+            p = p + m
+        np.testing.assert_allclose(v.value, p, rtol=1e-5, atol=1e-6)
+    assert [tuple(a.shape) for a in opt.variables] == [(), ()] + [tuple(v.shape) for v in variables]
+    assert opt.momentums[0].path == "momentum_sgd/v0_momentum" and opt.iterations == 4
+    model = fastnn.Sequential([fastnn.layers.Input((3,)), fastnn.layers.Dense(1)])
+    model.compile(optimizer=MomentumSGD(learning_rate=0.05), loss="mse")
+    x = rng.standard_normal((32, 3)).astype(np.float32)
+    hist = model.fit(x, x.sum(1, keepdims=True), epochs=4, verbose=0).history["loss"]
+    assert hist[-1] < hist[0]
+
+    class NoUpdate(optimizers.Optimizer):
+        pass
+    with pytest.raises(NotImplementedError, match=r"NoUpdate must define update_step\(gradient, variable"):
+        NoUpdate().apply([np.ones(3, np.float32)], [Variable(np.zeros(3, np.float32), "w", "w")])

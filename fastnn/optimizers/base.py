@@ -71,6 +71,8 @@ class Optimizer:
         self._averages = {}   # id(variable) -> EMA of its value (use_ema)
         self._accumulated = {}  # id(variable) -> sum of its gradients since the last update
         self._built_vars = []   # the variables in build order (Keras's variable order)
+        self._index = {}        # id(variable) -> its index in _built_vars (Keras's _get_variable_index)
+        self._user_variables = []  # created by a subclass's build with add_variable*
         self._cache = (None, None, None, None)  # (variable list, its ids, params, slot lists) of the last apply
 
     # ---- iterations and learning rate -------------------------------------------------------------
@@ -109,6 +111,7 @@ class Optimizer:
         zeros = backend.of(variables[0].value).zeros if variables else None
         for v in variables:
             if id(v) not in self._state:
+                self._index[id(v)] = len(self._built_vars)
                 self._built_vars.append(v)
                 self._state[id(v)] = [None if s is None else self._initial_slot(s, v) for s in self._used_slots()]
                 if self.use_ema:
@@ -152,6 +155,7 @@ class Optimizer:
         for store in (self._averages, self._accumulated):
             entries += [(store[id(v)], None) for v in self._built_vars if id(v) in store]
         entries += [(s, None) for v in self._built_vars for s in self._state[id(v)] if s is not None]
+        entries += [(v.data, None) for v in self._user_variables]
         return entries + self._extra_variables()
 
     def _set_raw_iterations(self, value):
@@ -207,7 +211,56 @@ class Optimizer:
 
     def _hyper(self, lr):
         """Keyword hyper-parameters of the kernel call."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define update_step(gradient, variable, learning_rate)")
+
+    # ---- a user's subclass (Keras's custom-optimizer API): build + update_step in Python --------------
+    def update_step(self, gradient, variable, learning_rate):
+        """Update one variable (Keras's method for subclasses; the built-in optimizers use fused kernels)."""
+        raise NotImplementedError(f"{type(self).__name__} must define update_step(gradient, variable, learning_rate)")
+
+    def _custom(self):
+        """A user's subclass: updates through update_step (one without it is told to define it)."""
+        cls = type(self)
+        return cls.update_step is not Optimizer.update_step or (cls._kernel is None and cls._step is Optimizer._step)
+
+    def add_variable(self, shape, initializer="zeros", dtype=None, aggregation="none", name=None):
+        """A float32 state Variable of ``shape`` (listed in ``variables``, saved with the optimizer)."""
+        from fastnn import initializers
+        from fastnn.layers.variable import Variable
+        shape = tuple(int(d) for d in shape)
+        value = np.asarray(initializers.get(initializer)(shape), np.float32).reshape(shape)
+        name = name or f"variable_{len(self._user_variables)}"
+        var = Variable(value, name, f"{self.name}/{name}", trainable=False)
+        self._user_variables.append(var)
+        return var
+
+    def add_variable_from_reference(self, reference_variable, name=None, initializer="zeros"):
+        """A state Variable shaped like ``reference_variable``, named ``<its name>_<name>`` (Keras)."""
+        return self.add_variable(reference_variable.shape, initializer,
+                                 name=f"{reference_variable.name}_{name}" if name else reference_variable.name)
+
+    def _get_variable_index(self, variable):
+        return self._index[id(variable)]
+
+    @staticmethod
+    def assign(variable, value):
+        variable.assign(value)
+
+    @staticmethod
+    def assign_add(variable, value):
+        variable.assign_add(value)
+
+    @staticmethod
+    def assign_sub(variable, value):
+        variable.assign_sub(value)
+
+    def _custom_step(self, variables, grads, lr):
+        from fastnn.tensor import Tensor
+        wd = self._weight_decay()
+        for v, g in zip(variables, grads):
+            if wd:
+                v.assign(v.value - v.value * np.float32(wd) * np.float32(lr))  # Keras's decoupled decay first
+            self.update_step(Tensor(np.asarray(g, np.float32)), v, lr)
 
     def _step(self, params, grads, slots, lr):
         """One update of every parameter (the fused kernel; Adafactor overrides)."""
@@ -229,7 +282,10 @@ class Optimizer:
         if grads is not None:
             if self.clipvalue is not None or self.clipnorm is not None or self.global_clipnorm is not None:
                 grads = self._clip(grads)
-            self._step(params, grads, slots, self.learning_rate)
+            if self._custom():
+                self._custom_step(variables, grads, self.learning_rate)
+            else:
+                self._step(params, grads, slots, self.learning_rate)
         if self.use_ema:
             self._update_averages(variables)
         self._iterations += 1
