@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import time
+import types
 import urllib.parse
 import urllib.request
 import warnings
@@ -13,6 +14,12 @@ import warnings
 import numpy as np
 
 from fastnn.callbacks import Callback
+
+
+def _epoch_only(cb):
+    """Hide ``cb``'s batch hook from fit (which then builds no per-batch logs for it): for callbacks
+    configured to act at epoch ends only."""
+    cb.on_train_batch_end = types.MethodType(Callback.on_train_batch_end, cb)
 
 
 class _EveryNBatches:
@@ -57,6 +64,8 @@ class BackupAndRestore(Callback):
         self._prev_weights_path = self._weights_path + ".bkp"
         self._prev_training_metadata_path = self._training_metadata_path + ".bkp"
         self._current_epoch, self._last_batch_seen = 0, 0
+        if save_freq == "epoch":
+            _epoch_only(self)
 
     def on_train_begin(self, logs=None):
         try:
@@ -168,6 +177,8 @@ class TensorBoard(Callback):
             raise ValueError(f"TensorBoard: update_freq must be 'epoch', 'batch' or a positive integer, got "
                              f"{update_freq!r}")
         self.log_dir, self.update_freq = os.fspath(log_dir), update_freq
+        if update_freq == "epoch" and not write_steps_per_second:
+            _epoch_only(self)
         self.write_steps_per_second = write_steps_per_second
         self._writers = {}
         self._train_step = 0

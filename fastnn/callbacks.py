@@ -288,8 +288,10 @@ class ModelCheckpoint(Callback):
         if not save_weights_only and not filepath.endswith((".keras", ".h5")):
             raise ValueError("The filepath provided must end in `.keras` (Keras model format) or `.h5` (legacy "
                              f"HDF5 format). Received: filepath={filepath}")
-        from fastnn._callbacks_io import _EveryNBatches
+        from fastnn._callbacks_io import _EveryNBatches, _epoch_only
         self._freq = _EveryNBatches(save_freq, "ModelCheckpoint")
+        if save_freq == "epoch":
+            _epoch_only(self)
         if mode not in ("auto", "min", "max"):
             warnings.warn(f"ModelCheckpoint mode '{mode}' is unknown, fallback to auto mode.", stacklevel=2)
             mode = "auto"

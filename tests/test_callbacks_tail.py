@@ -189,3 +189,13 @@ def test_lambda_callback_and_explicit_progbar_logger(data, capsys):
     assert capsys.readouterr().out.count("Epoch 2/2") == 1  # the given ProgbarLogger replaces the default one
     _model().fit(x, y, epochs=2, batch_size=20, verbose=0, callbacks=[callbacks.ProgbarLogger()])
     assert capsys.readouterr().out == ""  # it follows fit's verbose, as in Keras
+
+
+def test_epoch_only_callbacks_ask_fit_for_no_batch_logs(tmp_path):
+    model = _model()
+    cbs = [callbacks.ModelCheckpoint(str(tmp_path / "m.keras")), callbacks.BackupAndRestore(tmp_path / "b")]
+    listed = callbacks.CallbackList(cbs, model, {"verbose": 0, "epochs": 1, "steps": 1})
+    assert not listed.needs_batch_end  # fit builds no per-batch logs for them
+    per_batch = callbacks.CallbackList([callbacks.ModelCheckpoint(str(tmp_path / "m.keras"), save_freq=2)], model,
+                                       {"verbose": 0, "epochs": 1, "steps": 1})
+    assert per_batch.needs_batch_end
