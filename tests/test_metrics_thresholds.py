@@ -240,3 +240,12 @@ def test_user_metric_with_add_weight_updates_resets_and_runs_in_fit():
     logs = model.evaluate(x, y, verbose=0, return_dict=True)
     assert logs["binary_true_positives"] == expected
     assert 0.0 <= logs["auc"] <= 1.0
+
+
+def test_results_have_numpy_like_keras_tensors():
+    m = metrics.Mean()
+    assert m(3.0).numpy() == 3.0 and m(5.0).numpy() == 4.0
+    assert f"{m.result():.2f}" == "4.00" and float(m.result()) == 4.0
+    per_class = metrics.F1Score()([[0, 1], [1, 0]], [[0.2, 0.8], [0.6, 0.4]]).numpy()
+    assert per_class.shape == (2,) and per_class.dtype == np.float32
+    assert metrics.AUC()([0, 1], [0.2, 0.7]).numpy() == pytest.approx(1.0)

@@ -7,11 +7,39 @@ from fastnn._naming import _snake_case
 from fastnn.losses import _f32
 
 
+class MetricValue(np.ndarray):
+    """A metric's result: a float32 numpy array (0-d for one value) that also has ``.numpy()``, as the
+    backend tensor Keras returns does (``m.result().numpy()``, ``float(m.result())``, f-strings)."""
+
+    def numpy(self):
+        return np.asarray(self).copy()
+
+    def __format__(self, spec):
+        return format(self.item(), spec) if self.ndim == 0 else super().__format__(spec)
+
+
+def _result_value(value):
+    if isinstance(value, (np.ndarray, np.generic, float, int)):
+        return np.asarray(value, np.float32).view(MetricValue)
+    return value  # a Tensor or Variable (a user's result) already has .numpy()
+
+
 class Metric:
     """Base class. Built-in metrics implement ``_update(y, p)`` on numpy arrays; a user's subclass
     overrides ``update_state`` and ``result`` (and ``reset_state`` when its state does not restart at 0)."""
 
     _argmax_only = False  # the metric only needs argmax of the predictions (so logits serve)
+
+    def __init_subclass__(cls, **kwargs):
+        """Every ``result`` returns a MetricValue (numpy with ``.numpy()``)."""
+        super().__init_subclass__(**kwargs)
+        if "result" in cls.__dict__ and not getattr(cls.__dict__["result"], "_wrapped", False):
+            result = cls.__dict__["result"]
+
+            def wrapped(self):
+                return _result_value(result(self))
+            wrapped._wrapped, wrapped.__doc__, wrapped.__name__ = True, result.__doc__, "result"
+            cls.result = wrapped
 
     def __init__(self, name=None, dtype=None):
         self.name = name or _snake_case(type(self).__name__)
