@@ -158,7 +158,8 @@ static inline void nadam(const Consts& c, float* p, const float* g, float* s1, f
 static inline void adamax(const Consts& c, float* p, const float* g, float* s1, float* s2, float*, int64_t i) {
   const float pi = decay(c, p[i]);
   const float m = s1[i] + (g[i] - s1[i]) * c.b1c;
-  const float u = std::fmax(c.b2 * s2[i], std::fabs(g[i]));
+  const float decayed = c.b2 * s2[i], ag = std::fabs(g[i]);
+  const float u = decayed > ag ? decayed : ag;  // max without fmax's NaN rules, which block vectorisation
   s1[i] = m;
   s2[i] = u;
   p[i] = pi - (c.lr * m) / (c.b1_corr * (u + c.eps));
@@ -170,18 +171,23 @@ static inline void lion(const Consts& c, float* p, const float* g, float* s1, fl
   p[i] = pi - c.lr * sign;
   s1[i] = s1[i] * c.b2 + g[i] * c.b2cf;
 }
-static inline void ftrl(const Consts& c, float* p, const float* g, float* s1, float* s2, float*, int64_t i) {
+// Ftrl with n^-lr_power computed by Power (std::pow in general; sqrt for Keras's default lr_power -0.5,
+// which vectorises where pow does not).
+template <float (*Power)(float, float)>
+static inline void ftrl_with(const Consts& c, float* p, const float* g, float* s1, float* s2, float*, int64_t i) {
   const float pi = decay(c, p[i]);
   const float use = g[i] + c.shrink2 * pi;
   const float acc = s1[i], acc_new = acc + g[i] * g[i];
-  const float pow_new = std::pow(acc_new, -c.lr_power);
-  const float lin = s2[i] + (use - ((pow_new - std::pow(acc, -c.lr_power)) / c.lr) * pi);
+  const float pow_new = Power(acc_new, -c.lr_power);
+  const float lin = s2[i] + (use - ((pow_new - Power(acc, -c.lr_power)) / c.lr) * pi);
   s2[i] = lin;
   const float quadratic = pow_new / c.lr + 2.0f * c.l2reg;
-  const float clipped = std::fmin(std::fmax(lin, -c.l1), c.l1);
+  const float clipped = lin < -c.l1 ? -c.l1 : (lin > c.l1 ? c.l1 : lin);
   p[i] = (clipped - lin) / quadratic;
   s1[i] = acc_new;
 }
+static inline float pow_any(float x, float e) { return std::pow(x, e); }
+static inline float pow_half(float x, float) { return std::sqrt(x); }
 
 // Fills t with Update<rule>::run for every rule: backends differ only in their Update loop.
 template <template <auto> class Update>
@@ -194,7 +200,9 @@ static inline void fill_rules(OptimOps& t) {
   t.nadam_update = Update<nadam>::run;
   t.adamax_update = Update<adamax>::run;
   t.lion_update = Update<lion>::run;
-  t.ftrl_update = Update<ftrl>::run;
+  t.ftrl_update = [](const OptimHyper& h, float* p, const float* g, float* s1, float* s2, float* s3, int64_t n) {
+    (h.lr_power == -0.5 ? Update<ftrl_with<pow_half>>::run : Update<ftrl_with<pow_any>>::run)(h, p, g, s1, s2, s3, n);
+  };
 }
 }  // namespace optim_rules
 }  // namespace fastnn
