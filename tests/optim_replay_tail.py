@@ -78,3 +78,19 @@ def replay_tail(name, p, grads, hp):
         p = RULES[name](p, g.astype(np.float64), s, t, hp)
         out.append(p.copy())
     return out
+
+
+def replay_amsgrad(p, grads, lr, b1=0.9, b2=0.999, eps=1e-7):
+    """Keras Adam with amsgrad: v_hat = max(v_hat, v) replaces v in the step."""
+    p = p.astype(np.float64).copy()
+    m, v, vh = np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)
+    out = []
+    for t, g in enumerate(grads, start=1):
+        g = g.astype(np.float64)
+        m += (g - m) * (1 - b1)
+        v += (g * g - v) * (1 - b2)
+        vh = np.maximum(vh, v)
+        alpha = lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+        p = p - m * alpha / (np.sqrt(vh) + eps)
+        out.append(p.copy())
+    return out

@@ -369,3 +369,27 @@ def test_custom_optimizer_with_build_and_update_step():
         pass
     with pytest.raises(NotImplementedError, match=r"NoUpdate must define update_step\(gradient, variable"):
         NoUpdate().apply([np.ones(3, np.float32)], [Variable(np.zeros(3, np.float32), "w", "w")])
+
+
+@pytest.mark.parametrize("tname,mod", TABLES)
+def test_adam_amsgrad_kernel_and_class_match_keras_formula(tname, mod):
+    from optim_replay_tail import replay_amsgrad
+    rng = np.random.default_rng(6)
+    n = 997
+    p0 = rng.standard_normal(n).astype(np.float32)
+    # a large gradient at step 2 makes v_hat differ from v afterwards
+    grads = [rng.standard_normal(n).astype(np.float32) * (3.0 if k == 1 else 0.3) for k in range(STEPS)]
+    p, m, v, vh = p0.copy(), np.zeros_like(p0), np.zeros_like(p0), np.zeros_like(p0)
+    want = replay_amsgrad(p0, grads, 0.01)
+    for t, g in enumerate(grads, start=1):
+        mod.adam_update(p, g, m, v, vh, learning_rate=0.01, step=t)
+        np.testing.assert_allclose(p, want[t - 1], rtol=1e-5, atol=3e-6 * t, err_msg=f"{tname} step {t}")
+    assert np.all(vh >= v) and np.any(vh > v)
+    a, b = Variable(np.zeros((2, 3), np.float32), "a", "a"), Variable(p0[:3].copy(), "b", "b")
+    opt = optimizers.Adam(learning_rate=0.01, amsgrad=True)
+    for g in grads:
+        opt.apply([np.zeros((2, 3), np.float32) + g[:6].reshape(2, 3), g[:3]], [a, b])
+    np.testing.assert_allclose(b.value, replay_amsgrad(p0[:3], [g[:3] for g in grads], 0.01)[-1], rtol=2e-5, atol=2e-6)
+    # Keras's order: a_momentum, a_velocity, b_momentum, b_velocity, a_velocity_hat, b_velocity_hat
+    assert [tuple(x.shape) for x in opt.variables] == [(), (), (2, 3), (2, 3), (3,), (3,), (2, 3), (3,)]
+    assert optimizers.Adam.from_config(opt.get_config()).amsgrad is True

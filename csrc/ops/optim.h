@@ -5,7 +5,7 @@
 // (base_optimizer._apply_weight_decay: p = p - p * wd * lr), so AdamW is adam_update with
 // weight_decay > 0. Slots (optimizer state, same size as the parameter) per optimizer:
 //   sgd_update      s1 = momentum (nullptr when momentum == 0)
-//   adam_update     s1 = m, s2 = v
+//   adam_update     s1 = m, s2 = v, s3 = v_hat (amsgrad; nullptr otherwise)
 //   rmsprop_update  s1 = velocity, s2 = momentum (nullptr when momentum == 0),
 //                   s3 = average gradient (nullptr unless centered)
 //   adagrad_update  s1 = accumulator (the caller initialises it, Keras: 0.1)
@@ -107,10 +107,14 @@ static inline void moments(float b1c, float b2c, float g, float* s1, float* s2, 
   s1[i] = m;
   s2[i] = v;
 }
-static inline void adam(const Consts& c, float* p, const float* g, float* s1, float* s2, float*, int64_t i) {
+static inline void adam(const Consts& c, float* p, const float* g, float* s1, float* s2, float* s3, int64_t i) {
   const float pi = decay(c, p[i]);
   float m, v;
   moments(c.b1c, c.b2c, g[i], s1, s2, i, m, v);
+  if (s3) {  // amsgrad: the running maximum of v replaces v
+    v = s3[i] > v ? s3[i] : v;
+    s3[i] = v;
+  }
   p[i] = pi - (m * c.alpha) / (std::sqrt(v) + c.eps);
 }
 static inline void rmsprop(const Consts& c, float* p, const float* g, float* s1, float* s2, float* s3, int64_t i) {

@@ -14,7 +14,8 @@ iterations, ``finalize_variable_values`` at the end of fit).
 State, in Keras's order (``variables``, what Keras saves as optimizer/vars/0, 1, ...): iteration,
 learning_rate (not when it is a schedule), the EMA averages (use_ema), the gradient accumulators
 (gradient_accumulation_steps), then each trainable variable's slots (``variables_for(var)``, the
-order of the subclass's ``_slots``), then the subclass's scalar extras (Nadam's u_product).
+order of the subclass's ``_slots``; Adam's amsgrad velocity_hats come after all the others, as in Keras:
+``_slot_groups``), then user-subclass variables, then the subclass's scalar extras (Nadam's u_product).
 """
 import math
 
@@ -138,8 +139,12 @@ class Optimizer:
         return self._cache[2], self._cache[3]
 
     def variables_for(self, variable):
-        """The state arrays (``_slots`` order) kept for one variable."""
-        return self._state[id(variable)]
+        """The state arrays (``_slots`` order, the unused ones left out) kept for one variable."""
+        return [s for s in self._state[id(variable)] if s is not None]
+
+    def _slot_groups(self):
+        """Slot indices grouped in Keras's variable order: each group over every variable in turn."""
+        return (tuple(range(len(self._slots))),)
 
     def _extra_variables(self):
         """Scalar state of the subclass after the slots: a list of (0-d array, setter)."""
@@ -154,7 +159,9 @@ class Optimizer:
                             lambda value: setattr(self, "learning_rate", float(value))))
         for store in (self._averages, self._accumulated):
             entries += [(store[id(v)], None) for v in self._built_vars if id(v) in store]
-        entries += [(s, None) for v in self._built_vars for s in self._state[id(v)] if s is not None]
+        for group in self._slot_groups():
+            entries += [(self._state[id(v)][k], None) for v in self._built_vars for k in group
+                        if self._state[id(v)][k] is not None]
         entries += [(v.data, None) for v in self._user_variables]
         return entries + self._extra_variables()
 

@@ -50,17 +50,21 @@ class Adam(_Moments):
     Defaults: learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7."""
 
     _kernel = "adam_update"
-    _slots = ("m", "v")
+    _slots = ("m", "v", "v_hat")
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, weight_decay=None,
                  name="adam", **kwargs):
         super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay, name, **kwargs)
-        if amsgrad:
-            raise ValueError(f"{type(self).__name__}: amsgrad=True is not supported yet")
-        self.amsgrad = False
+        self.amsgrad = bool(amsgrad)
+
+    def _used_slots(self):
+        return ("m", "v", "v_hat" if self.amsgrad else None)
+
+    def _slot_groups(self):
+        return ((0, 1), (2,))  # Keras: every variable's momentum and velocity, then the velocity_hats
 
     def get_config(self):
-        return {**super().get_config(), "amsgrad": False}
+        return {**super().get_config(), "amsgrad": self.amsgrad}
 
 
 class AdamW(Adam):
