@@ -82,6 +82,20 @@ void update(const std::string& name, OptimUpdateFn fn, const OptimHyper& h, cons
 }  // namespace
 
 namespace {
+// The hyper-parameters of the moment-based updates (Adam, Adamax, Nadam), after checking the step.
+OptimHyper moments_hyper(const std::string& who, double learning_rate, double beta_1, double beta_2, double epsilon,
+                         int64_t step, double weight_decay) {
+  check_optim_step(step, who);
+  OptimHyper h;
+  h.learning_rate = learning_rate;
+  h.beta_1 = beta_1;
+  h.beta_2 = beta_2;
+  h.epsilon = epsilon;
+  h.step = step;
+  h.weight_decay = weight_decay;
+  return h;
+}
+
 // Adam and Adamax: (param, grad, m, <second>[, <third>=None], *, learning_rate, beta_1, beta_2, epsilon, step,
 // weight_decay); kThird: the optional third slot (Adam's v_hat, amsgrad).
 template <bool kThird>
@@ -92,14 +106,7 @@ void def_moments_update(py::module_& m, const char* name, OptimUpdateFn fn, cons
                                       const py::object& s2, const py::object& s3, double learning_rate,
                                       double beta_1, double beta_2, double epsilon, int64_t step,
                                       double weight_decay) {
-    check_optim_step(step, who);
-    OptimHyper h;
-    h.learning_rate = learning_rate;
-    h.beta_1 = beta_1;
-    h.beta_2 = beta_2;
-    h.epsilon = epsilon;
-    h.step = step;
-    h.weight_decay = weight_decay;
+    const OptimHyper h = moments_hyper(who, learning_rate, beta_1, beta_2, epsilon, step, weight_decay);
     update(who, fn, h, param, grad, {{"m", m_}, {second, s2}, {third ? third : "unused", s3}}, 2);
   };
   if constexpr (kThird) {
@@ -126,15 +133,8 @@ void bind_optim_tail(py::module_& m, const OptimOps* o) {
       [o](const py::object& param, const py::object& grad, const py::object& momentums, const py::object& velocities,
           double learning_rate, double beta_1, double beta_2, double epsilon, int64_t step, double u_product,
           double weight_decay) {
-        check_optim_step(step, "nadam_update");
-        OptimHyper h;
-        h.learning_rate = learning_rate;
-        h.beta_1 = beta_1;
-        h.beta_2 = beta_2;
-        h.epsilon = epsilon;
-        h.step = step;
+        OptimHyper h = moments_hyper("nadam_update", learning_rate, beta_1, beta_2, epsilon, step, weight_decay);
         h.u_product = u_product;
-        h.weight_decay = weight_decay;
         update("nadam_update", o->nadam_update, h, param, grad, {{"momentums", momentums}, {"velocities", velocities}},
                2);
       },
