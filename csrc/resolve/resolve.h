@@ -66,7 +66,7 @@ void check_lse(const Shape& lse, int64_t B, const std::string& name);
 void check_dropout_rate(double rate);
 
 // ---- optimizers ----
-void check_adam_step(int64_t step);
+void check_optim_step(int64_t step, const std::string& name);
 // momentum > 0 needs its slot (sgd_update, rmsprop_update).
 void check_momentum_slot(double momentum, bool has_slot, const std::string& name);
 void check_centered_slot(bool centered, bool has_slot);

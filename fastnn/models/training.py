@@ -299,7 +299,9 @@ class Trainer:
         if dp:  # this rank's share of each batch; logs summed over the ranks
             train_step, logs_now = dp.step_fns(train_step, logs_now, totals, metrics)
         begin_hooks, end_hooks = cbs.needs_batch_begin, cbs.needs_batch_end
+        self._initial_epoch = None
         cbs.on_train_begin()
+        initial_epoch = self._initial_epoch or initial_epoch  # BackupAndRestore's resumed epoch (Keras)
         epoch_logs = {}
         for epoch in range(initial_epoch, epochs):
             for m in (self.metrics if custom else metrics):
@@ -338,6 +340,9 @@ class Trainer:
             if self.stop_training:
                 break
         batches.close()
+        finalize = getattr(self.optimizer, "finalize_variable_values", None)
+        if finalize is not None and epochs > initial_epoch:  # use_ema: weights := their moving averages (Keras)
+            finalize(self.trainable_weights)
         cbs.on_train_end(epoch_logs)
         if dp:
             dp.end()
