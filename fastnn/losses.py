@@ -45,8 +45,8 @@ def _sparse_labels(y_true, y_pred, who):
             raise ValueError(f"{who}: labels of shape {y.shape} do not match predictions of shape {y_pred.shape} "
                              f"(expected integer labels of shape {y_pred.shape[:-1]}){hint}")
     if y.dtype.kind == "f":
-        if np.isnan(y).any():
-            raise ValueError(f"{who}: labels contain NaN")
+        if not np.isfinite(y).all():
+            raise ValueError(f"{who}: labels contain NaN or infinity")
         if (y != np.round(y)).any():
             raise ValueError(f"{who}: sparse labels must be integer class ids, got non-integer values")
     elif y.dtype.kind not in "iub":

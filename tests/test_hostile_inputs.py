@@ -180,3 +180,11 @@ def test_largest_accepted_strides_and_dilation_give_keras_shapes():
     np.testing.assert_allclose(y, kernels.conv2d(x, k[1:2, 1:2]), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="larger than the input"):
         kernels.conv2d(x, k, dilation_rate=big)
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_non_finite_sparse_labels_are_a_value_error_naming_the_labels(bad):
+    model = fastnn.Sequential([fastnn.Input((4,)), fastnn.layers.Dense(3, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match="labels contain NaN or infinity"):
+        model.fit(np.ones((4, 4), np.float32), np.array([0, 1, bad, 2]), verbose=0)
