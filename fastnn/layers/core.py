@@ -11,6 +11,7 @@ from fastnn._ops.linear import Linear
 from fastnn.layers.base import _NO_RECORD, Layer, _KernelLayer, _tensor, _unsupported
 
 _MASK64 = (1 << 64) - 1
+_INPUT_DTYPES = frozenset(("float32", "float64", "float16", "int32", "int64", "int16", "int8", "uint8", "bool"))
 
 
 def _positive_int(layer, arg, value):
@@ -27,7 +28,11 @@ class InputLayer(Layer):
     def __init__(self, shape=None, batch_size=None, dtype=None, batch_shape=None, name=None, **kwargs):
         if shape is None and batch_shape is None:
             raise ValueError("InputLayer: you must pass a `shape` argument (without the batch dimension)")
-        super().__init__(name=name, dtype=dtype, **kwargs)
+        # the dtype of the data it takes (Embedding models: int32); layers compute in float32 whatever it is
+        self._input_dtype = str(np.dtype(dtype)) if dtype is not None else "float32"
+        if self._input_dtype not in _INPUT_DTYPES:
+            raise ValueError(f"InputLayer: dtype {dtype!r} is not supported (one of {sorted(_INPUT_DTYPES)})")
+        super().__init__(name=name, **kwargs)
         if isinstance(shape, (int, np.integer)):
             shape = (int(shape),)
         self._batch_input_shape = tuple(batch_shape) if batch_shape is not None else (batch_size,) + tuple(shape)
@@ -42,7 +47,7 @@ class InputLayer(Layer):
         return self._batch_input_shape
 
     def get_config(self):
-        return {"batch_shape": self._batch_input_shape, "dtype": "float32", "name": self.name}
+        return {"batch_shape": self._batch_input_shape, "dtype": self._input_dtype, "name": self.name}
 
     def _forward(self, x, training, need_dx=True):
         return x, None

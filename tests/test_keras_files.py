@@ -1,0 +1,190 @@
+"""Model files written by Keras 3 itself (tests/data/keras, made by tools/gen_keras_fixtures.py with Keras 3.15):
+fastnn loads them, predicts what Keras predicted, and training resumes from Keras's optimizer state; and Keras 3
+loads the files fastnn writes (when a Python with Keras is at hand: FASTNN_KERAS_PYTHON or /work/kvenv)."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import zipfile
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn.models import load_model
+
+pytest.importorskip("h5py")
+DATA = os.path.join(os.path.dirname(__file__), "data", "keras")
+EXPECTED = dict(np.load(os.path.join(DATA, "expected.npz")))
+ATOL = 2e-5
+
+
+def inputs(name):
+    xs = [EXPECTED[f"{name}/x{i}"] for i in range(3) if f"{name}/x{i}" in EXPECTED]
+    return xs if len(xs) > 1 else xs[0]
+
+
+def needs(name):
+    if name.startswith("recurrent") and not hasattr(fastnn.layers, "LSTM"):
+        pytest.skip("needs the recurrent layers")  # TODO(lead): remove once Embedding/LSTM/GRU are merged
+
+
+@pytest.mark.parametrize("name", ["seq_cnn", "functional_merge", "recurrent"])
+@pytest.mark.parametrize("suffix", [".keras", "_legacy.h5"])
+def test_predictions_equal_keras(name, suffix):
+    needs(name)
+    model = load_model(os.path.join(DATA, name + suffix))
+    np.testing.assert_allclose(model.predict(inputs(name), verbose=0), EXPECTED[f"{name}/predict"], atol=ATOL,
+                               rtol=0)
+    assert model.compiled and model.optimizer.iterations == 8  # 2 epochs of 4 batches in Keras
+
+
+@pytest.mark.parametrize("name", ["functional_merge", "recurrent"])
+@pytest.mark.parametrize("suffix", [".keras", "_legacy.h5"])
+def test_training_resumes_from_keras_optimizer_state(name, suffix):
+    """One more step from the loaded optimizer state (SGD momentum, Adam moments and step count) gives the weights
+    Keras had after the same step."""
+    needs(name)
+    model = load_model(os.path.join(DATA, name + suffix))
+    x, y = inputs(name), EXPECTED[f"{name}/y"]
+    model.train_on_batch([xi[:8] for xi in x] if isinstance(x, list) else x[:8], y[:8])
+    after = [EXPECTED[f"{name}/after_step/{i}"] for i in range(len(model.get_weights()))]
+    for got, want in zip(model.get_weights(), after):
+        np.testing.assert_allclose(got, want, atol=ATOL, rtol=1e-4)
+
+
+def test_cnn_with_batchnorm_and_dropout_trains_on():
+    model = load_model(os.path.join(DATA, "seq_cnn.keras"))
+    x, y = inputs("seq_cnn"), EXPECTED["seq_cnn/y"]
+    before = model.evaluate(x, y, verbose=0)
+    model.fit(x, y, batch_size=8, epochs=3, verbose=0)
+    assert model.optimizer.iterations == 8 + 12
+    after = model.evaluate(x, y, verbose=0)
+    assert np.isfinite(after[0]) and after[0] < before[0]
+
+
+def test_weights_h5_written_by_keras():
+    model = load_model(os.path.join(DATA, "seq_cnn.keras"))
+    x = inputs("seq_cnn")
+    assert not np.allclose(model.predict(x, verbose=0), EXPECTED["seq_cnn/predict_weights_h5"], atol=ATOL)
+    model.load_weights(os.path.join(DATA, "seq_cnn.weights.h5"))
+    np.testing.assert_allclose(model.predict(x, verbose=0), EXPECTED["seq_cnn/predict_weights_h5"], atol=ATOL, rtol=0)
+
+
+def test_legacy_h5_weights_by_name_and_skip_mismatch():
+    from fastnn.layers import Conv2D, Dense, Flatten, Input, MaxPooling2D
+    path = os.path.join(DATA, "seq_cnn_legacy.h5")
+    reference = load_model(path)
+    # same layer names, a different head: by_name fills the conv layer, skip_mismatch skips the head with a warning
+    other = fastnn.models.Sequential([Input((8, 8, 1)), Conv2D(4, 3, activation="relu", padding="same", name="conv2d"),
+                                      MaxPooling2D(), Flatten(), Dense(5, name="dense")])
+    with pytest.raises(ValueError, match="dense"):
+        other.load_weights(path, by_name=True)
+    with pytest.warns(UserWarning, match="dense"):
+        other.load_weights(path, by_name=True, skip_mismatch=True)
+    np.testing.assert_array_equal(other.get_layer("conv2d").get_weights()[0],
+                                  reference.get_layer("conv2d").get_weights()[0])
+    with pytest.raises(ValueError, match="by_name"):
+        other.load_weights(os.path.join(DATA, "seq_cnn.weights.h5"), by_name=True)
+
+
+def test_fastnn_reads_keras_config_names():
+    """The objects a Keras config names come back as fastnn's: initializers, optimizer hyper-parameters, loss."""
+    model = load_model(os.path.join(DATA, "functional_merge.keras"))
+    assert type(model.optimizer).__name__ == "SGD" and model.optimizer.momentum == pytest.approx(0.9)
+    assert model.optimizer.learning_rate == pytest.approx(0.05)
+    assert [layer.name for layer in model.layers if layer.weights] == ["ha", "hb", "out"]
+    assert type(model.get_layer("ha").kernel_initializer).__name__ == "GlorotUniform"
+
+
+# ---- fastnn's files in Keras ----------------------------------------------------------------------------------
+def keras_python():
+    path = os.environ.get("FASTNN_KERAS_PYTHON") or "/work/kvenv/bin/python"
+    return path if os.path.exists(path) else None
+
+
+KERAS_CHECK = textwrap.dedent("""
+    import os, sys, warnings
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    import numpy as np, keras
+    folder = sys.argv[1]
+    data = dict(np.load(os.path.join(folder, "data.npz")))
+    x = [data["xa"], data["xb"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a skipped optimizer state or unused weights warn
+        model = keras.models.load_model(os.path.join(folder, "m.keras"))
+    np.testing.assert_allclose(model.predict(x, verbose=0), data["predict"], atol=2e-5, rtol=0)
+    assert int(model.optimizer.iterations) == int(data["iterations"]), int(model.optimizer.iterations)
+    model.train_on_batch([xi[:8] for xi in x], data["y"][:8])
+    for got, want in zip(model.get_weights(), [data[f"after_{i}"] for i in range(len(model.get_weights()))]):
+        np.testing.assert_allclose(got, want, atol=2e-5, rtol=1e-4)
+    legacy = keras.models.load_model(os.path.join(folder, "m.h5"))
+    np.testing.assert_allclose(legacy.predict(x, verbose=0), data["predict"], atol=2e-5, rtol=0)
+    fresh = keras.models.load_model(os.path.join(folder, "m.keras"))
+    fresh.set_weights([np.zeros_like(w) for w in fresh.get_weights()])
+    fresh.load_weights(os.path.join(folder, "m.weights.h5"))
+    np.testing.assert_allclose(fresh.predict(x, verbose=0), data["predict"], atol=2e-5, rtol=0)
+    print("KERAS OK")
+""")
+
+
+def test_keras_loads_fastnn_files(tmp_path):
+    python = keras_python()
+    if python is None:
+        pytest.skip("no Python with Keras 3 (set FASTNN_KERAS_PYTHON)")
+    from fastnn.layers import Add, Concatenate, Dense, Input
+    fastnn.utils.set_random_seed(1)
+    a, b = Input((6,), name="a"), Input((4,), name="b")
+    ha, hb = Dense(5, activation="relu", name="ha")(a), Dense(5, activation="tanh", name="hb")(b)
+    model = fastnn.Model([a, b], Dense(2, name="out")(Concatenate()([ha, hb, Add()([ha, hb])])))
+    model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    rng = np.random.default_rng(3)
+    x = [rng.standard_normal((16, 6), dtype=np.float32), rng.standard_normal((16, 4), dtype=np.float32)]
+    y = rng.standard_normal((16, 2), dtype=np.float32)
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    model.save(tmp_path / "m.keras")
+    model.save(tmp_path / "m.h5")
+    model.save_weights(tmp_path / "m.weights.h5")
+    data = {"xa": x[0], "xb": x[1], "y": y, "predict": model.predict(x, verbose=0),
+            "iterations": np.array(model.optimizer.iterations)}
+    model.train_on_batch([xi[:8] for xi in x], y[:8])
+    data.update({f"after_{i}": w for i, w in enumerate(model.get_weights())})
+    np.savez(tmp_path / "data.npz", **data)
+    run = subprocess.run([python, "-c", KERAS_CHECK, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert "KERAS OK" in run.stdout, run.stdout[-3000:] + run.stderr[-5000:]
+
+
+def test_saved_layout_is_keras_3s(tmp_path):
+    from fastnn.layers import Dense, Input
+    model = fastnn.models.Sequential([Input((4,)), Dense(3)])
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(np.ones((4, 4), np.float32), np.ones((4, 3), np.float32), verbose=0)
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as z:
+        assert set(z.namelist()) == {"metadata.json", "config.json", "model.weights.h5"}
+        config = json.loads(z.read("config.json"))
+        weights = z.read("model.weights.h5")
+    assert config["module"] == "keras" and config["class_name"] == "Sequential"
+    assert [e["class_name"] for e in config["config"]["layers"]] == ["InputLayer", "Dense"]
+    assert config["compile_config"]["optimizer"]["module"] == "keras.optimizers"
+    import io
+
+    import h5py
+    with h5py.File(io.BytesIO(weights)) as h5:
+        assert h5["layers/dense/vars/0"].shape == (4, 3)
+        assert h5["optimizer/vars/0"][()] == 1 and h5["optimizer/vars/1"][()] == np.float32(0.001)
+        assert h5["optimizer/vars/2"].shape == (4, 3)  # Adam: m, v of the kernel, then of the bias
+        assert len(h5["optimizer/vars"]) == 2 + 4
+
+
+def test_without_h5py_an_import_error_names_the_extra(tmp_path, monkeypatch):
+    from fastnn.layers import Dense, Input
+    model = fastnn.models.Sequential([Input((4,)), Dense(3)])
+    monkeypatch.setitem(sys.modules, "h5py", None)
+    with pytest.raises(ImportError, match=r"fastnn\[h5\]"):
+        model.save(tmp_path / "m.keras")
+    with pytest.raises(ImportError, match=r"fastnn\[h5\]"):
+        model.save_weights(tmp_path / "m.weights.h5")
+    model.save_weights(tmp_path / "m.weights.npz")  # numpy only
+    model.load_weights(tmp_path / "m.weights.npz")
