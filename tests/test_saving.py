@@ -67,15 +67,17 @@ def test_file_layout_is_keras_like(tmp_path, digits):
     path = tmp_path / "m.keras"
     model.save(path)
     with zipfile.ZipFile(path) as z:
-        assert set(z.namelist()) == {"metadata.json", "config.json", "model.weights.npz"}
+        assert set(z.namelist()) == {"metadata.json", "config.json", "model.weights.h5"}
         config = json.loads(z.read("config.json"))
         metadata = json.loads(z.read("metadata.json"))
     assert config["class_name"] == "Sequential"
-    assert [entry["class_name"] for entry in config["config"]["layers"]][:2] == ["Conv2D", "BatchNormalization"]
+    assert [entry["class_name"] for entry in config["config"]["layers"]][:3] == ["InputLayer", "Conv2D",
+                                                                                 "BatchNormalization"]
     assert config["build_config"]["input_shape"] == [None, 8, 8, 1]
-    assert config["compile_config"]["loss"] == {"class_name": "SparseCategoricalCrossentropy",
-                                                "config": model.loss.get_config()}
-    assert metadata["fastnn_version"] == fastnn.__version__ and "@" in metadata["date_saved"]
+    assert config["compile_config"]["loss"] == {"module": "keras.losses", "class_name": "SparseCategoricalCrossentropy",
+                                                "config": model.loss.get_config(), "registered_name": None}
+    assert metadata["fastnn"]["version"] == fastnn.__version__ and "@" in metadata["date_saved"]
+    assert len(metadata["fastnn"]["checksums"]) == len(model.weights)  # (not trained: no optimizer state yet)
 
 
 def test_uncompiled_model_loads_uncompiled(tmp_path, digits):
@@ -114,7 +116,7 @@ def test_load_weights_into_a_different_architecture_fails(tmp_path):
 def test_bad_filenames(tmp_path):
     model = Sequential([Input((4,)), Dense(3)])
     with pytest.raises(ValueError, match=r"must end in `\.keras`"):
-        model.save(tmp_path / "m.h5")
+        model.save(tmp_path / "m.txt")
     with pytest.raises(ValueError, match=r"\.weights\.npz"):
         model.save_weights(tmp_path / "m.npz")
     with pytest.raises(ValueError, match="not built"):
@@ -132,7 +134,7 @@ def test_failed_save_leaves_previous_file_and_no_temporaries(tmp_path, monkeypat
 
     def boom(*args, **kwargs):
         raise OSError("disk full")
-    monkeypatch.setattr(saving, "_npz_bytes", boom)
+    monkeypatch.setattr(saving, "_weights_h5_bytes", boom)
     with pytest.raises(OSError, match="disk full"):
         model.save(path)
     monkeypatch.undo()
@@ -210,6 +212,8 @@ def test_nothing_in_a_file_is_executed(tmp_path):
     pickled = io.BytesIO()
     with zipfile.ZipFile(pickled, "w") as z:
         z.writestr("layers/dense/vars/0.npy", buf.getvalue())
-    _rewrite(good, tmp_path / "pickle.keras", model_weights_npz=pickled.getvalue())
+    with zipfile.ZipFile(tmp_path / "pickle.keras", "w") as z:  # fastnn's earlier layout: weights in an npz
+        z.writestr("config.json", json.dumps(config))
+        z.writestr("model.weights.npz", pickled.getvalue())
     with pytest.raises(ValueError, match="not a readable npz|pickle"):
         load_model(tmp_path / "pickle.keras")

@@ -9,6 +9,7 @@ import pytest
 
 from _resume import assert_resumes_identically
 import fastnn
+from _saving_util import weight_keys
 from fastnn import saving
 from fastnn.layers import Dense, Input, Layer
 from fastnn.models import Model, Sequential, load_model
@@ -98,10 +99,6 @@ def config_of(path):
     with zipfile.ZipFile(path) as z:
         return json.loads(z.read("config.json"))
 
-
-def weight_keys(path):
-    with zipfile.ZipFile(path) as z, zipfile.ZipFile(z.open("model.weights.npz")) as npz:
-        return sorted(name[:-len(".npy")] for name in npz.namelist())
 
 
 def assert_same_predictions(a, b, x):

@@ -48,7 +48,7 @@ def _from_config(config, source):
     """The model a file's top-level config entry describes, built and ready for its weights."""
     if not isinstance(config.get("config"), dict):
         raise ValueError(f"{source}: config.json does not describe a model (no 'config' object)")
-    cls = saving.resolve_class(config, _MODEL_CLASSES, f"{source}: unsupported model class")
+    cls = saving.resolve_class(config, _MODEL_CLASSES, f"{source}: unsupported model class")  # (names it)
     if not issubclass(cls, Model):
         raise ValueError(f"{source}: unsupported model class {config['class_name']!r}: a layer, not a model")
     try:

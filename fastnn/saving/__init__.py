@@ -71,7 +71,7 @@ def _compile_from_config(model, config, source):
 
 # ---- the arrays of a model ------------------------------------------------------------------------------------
 def _weight_arrays(model):
-    return {path: var.value for path, var in _state.weight_slots(model)}
+    return {path: var.value for path, var, _ in _state.weight_slots(model)}
 
 
 def _optimizer_arrays(model, keras_order=True):
@@ -98,7 +98,7 @@ def _set_seeds(model, seeds):
 def _assign(model, arrays, source):
     """Write {path: array} into the model's weights (all or nothing: every shape was checked when read)."""
     slots = _state.weight_slots(model)
-    assign_weights(f"model '{model.name}'", [v for _, v in slots], [arrays[p] for p, _ in slots])
+    assign_weights(f"model '{model.name}'", [v for _, v, _ in slots], [arrays[p] for p, _, _ in slots])
 
 
 def _read_optimizer(model, reader, source):
@@ -174,7 +174,7 @@ def _check_names(names, source):
 
 def _weights_limit(model):
     """A bound for model.weights.h5: the weights, up to three optimizer slots each, and HDF5's overhead."""
-    sizes = [v.value.nbytes for _, v in _state.weight_slots(model)]
+    sizes = [v.value.nbytes for _, v, _ in _state.weight_slots(model)]
     return (1 << 20) + 4 * sum(sizes) + 8192 * (len(sizes) + 1) * 4
 
 
@@ -239,7 +239,7 @@ def load_keras_file(filepath, build, compile=True, source=None):
 
 
 def _read_weights_keras(h5, model, source):
-    expected = [(path, var.shape, "f") for path, var in _state.weight_slots(model)]
+    expected = [(path, var.shape, "f") for path, var, _ in _state.weight_slots(model)]
     return _h5.read_keras_layout(h5, expected, source)
 
 
@@ -332,7 +332,7 @@ def _load_weights_h5(model, filepath, source, skip_mismatch, by_name):
             arrays = _h5.guarded(source, _read_weights_keras, h5, model, source)
         _h5.verify(arrays, table, source)
         if skip_mismatch:
-            for path, var in _state.weight_slots(model):
+            for path, var, _ in _state.weight_slots(model):
                 if path in arrays:
                     var.assign(arrays[path])
         else:
@@ -342,7 +342,7 @@ def _load_weights_h5(model, filepath, source, skip_mismatch, by_name):
 def _read_matching(h5, model, source):
     """skip_mismatch: the weights whose dataset exists with the expected shape; the others warn."""
     out = {}
-    for path, var in _state.weight_slots(model):
+    for path, var, _ in _state.weight_slots(model):
         try:
             value = _h5.read_dataset(h5, path, var.shape, "f", source)
         except ValueError as e:

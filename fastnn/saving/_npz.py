@@ -61,15 +61,15 @@ class _Archive:
 
 def _read_weights(model, archive):
     values, variables = [], []
-    for path, var in _state.weight_slots(model):
+    for path, var, layer in _state.weight_slots(model):
         value = archive.read(path, var.shape)
         if value is None:
             layer_keys = sorted(k for k in archive.names if not k.startswith("optimizer/"))[:8]
-            raise ValueError(f"{archive.source}: no weights for '{path}' (shape {var.shape}); the file holds "
-                             f"{layer_keys}")
+            raise ValueError(f"{archive.source}: no weights for layer '{layer.name}' (missing '{path}', shape "
+                             f"{var.shape}); the file holds {layer_keys}")
         values.append(value)
         variables.append(var)
-    extra = archive.names - {p for p, _ in _state.weight_slots(model)}
+    extra = archive.names - {p for p, _, _ in _state.weight_slots(model)}
     extra = sorted(k for k in extra if "/vars/" in k and not k.startswith("optimizer/"))
     if extra:
         raise ValueError(f"{archive.source}: the file holds weights the model does not have: {extra[:8]}")

@@ -81,7 +81,7 @@ def _custom(names, base):
     return None
 
 
-def resolve_class(entry, model_classes, where="config"):
+def resolve_class(entry, model_classes, unknown="Unknown layer class in config:"):
     """The Layer (or model) class an entry names. Without a registered name of its own: fastnn's own (an exported
     layer or one of ``model_classes``); else a custom Layer class by its registered name, then its class name,
     from the open custom_object_scopes (load_model's ``custom_objects``) or the registry. Anything else (a
@@ -94,7 +94,10 @@ def resolve_class(entry, model_classes, where="config"):
             return own
     cls = _custom((registered, class_name), Layer)
     if cls is None:
-        raise _unknown("layer", class_name, where)
+        raise ValueError(f"{unknown} {class_name!r}. fastnn loads its own layers, {sorted(model_classes)} and custom "
+                         f"classes: decorate a custom class with @fastnn.saving.register_keras_serializable() (and "
+                         f"import it before loading) or pass it as load_model(..., custom_objects={{{class_name!r}: "
+                         f"the class}}).")
     return cls
 
 
@@ -204,7 +207,7 @@ def layer_from_entry(entry, model_classes, where="config"):
     """The layer a Keras entry ({"class_name", "config", ...}) describes."""
     if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
         raise ValueError(f"{where}: a layer entry must hold a 'class_name' and a 'config' dict, got {entry!r}"[:500])
-    cls = resolve_class(entry, model_classes, where)
+    cls = resolve_class(entry, model_classes)
     config = entry["config"]
     name = f"{where}: layer {config.get('name', entry.get('class_name'))!r}"
     if _is_own(cls, "layer") and not cls.__module__.startswith("fastnn.models."):

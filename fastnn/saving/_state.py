@@ -75,13 +75,13 @@ def own_weights(layer):
 
 
 def weight_slots(model):
-    """[(file path, Variable)] of every layer's own weights, in Keras's order."""
+    """[(file path, Variable, layer)] of every layer's own weights, in Keras's order."""
     out = []
     for path, layer in layer_paths(model):
         variables = own_weights(layer)
         if variables and type(layer).__name__ in _CELL_LAYERS and not isinstance(getattr(layer, "cell", None), Layer):
             path = join(path, "cell")
-        out += [(join(path, f"vars/{i}"), v) for i, v in enumerate(variables)]
+        out += [(join(path, f"vars/{i}"), v, layer) for i, v in enumerate(variables)]
     return out
 
 
