@@ -217,3 +217,14 @@ def test_nothing_in_a_file_is_executed(tmp_path):
         z.writestr("model.weights.npz", pickled.getvalue())
     with pytest.raises(ValueError, match="not a readable npz|pickle"):
         load_model(tmp_path / "pickle.keras")
+
+
+def test_fastnn_earlier_keras_files_still_load():
+    """A `.keras` file written by fastnn before the Keras 3 layout (model.weights.npz inside: RMSprop state without
+    a learning-rate variable, Dropout's random state) loads and predicts as it did."""
+    folder = os.path.join(os.path.dirname(__file__), "data")
+    expected = np.load(os.path.join(folder, "fastnn_v0_expected.npz"))
+    model = load_model(os.path.join(folder, "fastnn_v0.keras"))
+    np.testing.assert_array_equal(model.predict(expected["x"], verbose=0), expected["predict"])
+    assert model.optimizer.iterations == int(expected["iterations"]) and type(model.optimizer).__name__ == "RMSprop"
+    model.fit(expected["x"], expected["y"], batch_size=8, epochs=1, verbose=0)
