@@ -268,7 +268,7 @@ def save_weights(model, filepath, overwrite=True):
         atomic_write(filepath, lambda f: f.write(data), overwrite)
     elif filepath.endswith(".weights.h5"):
         arrays = {**_weight_arrays(model), **_optimizer_arrays(model)}
-        data = _weights_h5_bytes(model, arrays, {_h5.CHECKSUMS_ATTR: json.dumps(_h5.checksums(arrays))})
+        data = _weights_h5_bytes(model, arrays, {_h5.CHECKSUMS_ATTR: _h5.text_attr(json.dumps(_h5.checksums(arrays)))})
         atomic_write(filepath, lambda f: f.write(data), overwrite)
     else:
         raise ValueError(f"save_weights: the filename must end in `.weights.h5` or `.weights.npz`, got {filepath!r}")
@@ -321,22 +321,23 @@ def _load_weights_from_keras(model, filepath, source):
 
 def _load_weights_h5(model, filepath, source, skip_mismatch, by_name):
     with _h5.open_h5(filepath, source) as h5:
-        if "model_weights" in h5 or "layer_names" in h5.attrs:
-            from fastnn.saving import _legacy
-            _h5.guarded(source, _legacy.load_weights, h5, model, source, skip_mismatch, by_name)
-            return
-        table = _h5.guarded(source, _h5.attr_json, h5, _h5.CHECKSUMS_ATTR, source)
-        if skip_mismatch:
-            arrays = _h5.guarded(source, _read_matching, h5, model, source)
-        else:
-            arrays = _h5.guarded(source, _read_weights_keras, h5, model, source)
-        _h5.verify(arrays, table, source)
-        if skip_mismatch:
-            for path, var, _ in _state.weight_slots(model):
-                if path in arrays:
-                    var.assign(arrays[path])
-        else:
-            _assign(model, arrays, source)
+        _h5.guarded(source, _weights_from_h5, h5, model, source, skip_mismatch, by_name)
+
+
+def _weights_from_h5(h5, model, source, skip_mismatch, by_name):
+    if "model_weights" in h5 or "layer_names" in h5.attrs:
+        from fastnn.saving import _legacy
+        _legacy.load_weights(h5, model, source, skip_mismatch, by_name)
+        return
+    table = _h5.attr_json(h5, _h5.CHECKSUMS_ATTR, source, fixed_only=True)
+    arrays = _read_matching(h5, model, source) if skip_mismatch else _read_weights_keras(h5, model, source)
+    _h5.verify(arrays, table, source)
+    if skip_mismatch:
+        for path, var, _ in _state.weight_slots(model):
+            if path in arrays:
+                var.assign(arrays[path])
+    else:
+        _assign(model, arrays, source)
 
 
 def _read_matching(h5, model, source):

@@ -53,7 +53,7 @@ def keras_h5_bytes(arrays, groups, extra_attrs=None):
     """An HDF5 file (bytes) in Keras 3's layout: ``groups`` [(path, name)] of "vars" groups, then the datasets."""
     h5py = h5py_module("save")
     buf = io.BytesIO()
-    with h5py.File(buf, "w") as h5:
+    with h5py.File(buf, "w", libver="latest") as h5:  # (compact groups: half the size of the 1.8 format)
         for path, name in groups:
             h5.require_group(path).attrs["name"] = name
         for path, value in arrays.items():
@@ -128,11 +128,31 @@ def _listing(h5, limit=8):
     return names
 
 
-def attr_text(h5, key):
-    """A root string attribute (h5py returns bytes or str), or None."""
-    value = h5.attrs.get(key)
-    if value is None:
+_ATTR_LIMIT = 16 << 20  # bytes of one text attribute
+
+
+def text_attr(text):
+    """Text as a fixed-length bytes attribute: its size is in the attribute's type, so a reader can check it before
+    reading (a variable-length string lives in a heap whose damaged sizes HDF5 trusts)."""
+    return np.bytes_(text.encode("utf-8"))
+
+
+def attr_text(h5, key, fixed_only=False):
+    """A root text attribute, or None. A fixed-length one is read only if its declared size is under the bound;
+    ``fixed_only`` refuses variable-length ones (the attributes fastnn writes are fixed-length)."""
+    if key not in h5.attrs:
         return None
+    h5py = h5py_module("read")
+    aid = h5py.h5a.open(h5.id, key.encode())
+    dtype, count = aid.dtype, int(np.prod(aid.shape, dtype=np.int64)) if aid.shape else 1
+    if dtype.kind == "S":
+        if count != 1 or dtype.itemsize > _ATTR_LIMIT:
+            raise ValueError(f"attribute {key!r} declares {count} x {dtype.itemsize} bytes")
+    elif fixed_only or dtype.kind != "O" or count != 1:
+        raise ValueError(f"attribute {key!r} is not text ({dtype}, {count} values)")
+    value = h5.attrs[key]
+    if isinstance(value, np.ndarray):
+        value = value.reshape(-1)[0]
     if isinstance(value, bytes):
         value = value.decode("utf-8")
     if not isinstance(value, str):
@@ -140,12 +160,10 @@ def attr_text(h5, key):
     return value
 
 
-def attr_json(h5, key, source):
-    text = attr_text(h5, key)
+def attr_json(h5, key, source, fixed_only=False):
+    text = attr_text(h5, key, fixed_only)
     if text is None:
         return None
-    if len(text) > 16 << 20:
-        raise ValueError(f"{source}: attribute {key!r} is larger than 16 MB")
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
@@ -153,11 +171,15 @@ def attr_json(h5, key, source):
 
 
 def name_list(group, key):
-    """A legacy name-list attribute ("layer_names", "weight_names") as a list of str."""
-    values = group.attrs.get(key)
-    if values is None:
+    """A legacy name-list attribute ("layer_names", "weight_names") as a list of str (fixed-length names are read
+    only if their declared size is under the bound)."""
+    if key not in group.attrs:
         return []
-    values = np.asarray(values)
+    aid = h5py_module("read").h5a.open(group.id, key.encode())
+    count = int(np.prod(aid.shape, dtype=np.int64)) if aid.shape else 1
+    if count * max(aid.dtype.itemsize, 16) > _ATTR_LIMIT:
+        raise ValueError(f"attribute {key!r} declares {count} names of {aid.dtype.itemsize} bytes")
+    values = np.asarray(group.attrs[key])
     if values.dtype.kind not in "OSU" and values.size:
         raise ValueError(f"attribute {key!r} is not a list of names")
     return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values.reshape(-1)]

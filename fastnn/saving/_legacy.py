@@ -80,7 +80,7 @@ def _upgrade_node(node):
 def load_weights(h5, model, source, skip_mismatch=False, by_name=False):
     """Legacy weights (a whole-model `.h5`'s or a tf.keras `save_weights` `.h5`) into ``model``'s layers, checked
     against the checksums fastnn writes into its own files."""
-    table = _h5.attr_json(h5, _h5.CHECKSUMS_ATTR, source)
+    table = _h5.attr_json(h5, _h5.CHECKSUMS_ATTR, source, fixed_only=True)
     group = h5["model_weights"] if "model_weights" in h5 else h5
     file_layers = [name for name in _h5.name_list(group, "layer_names") if _h5.name_list(group[name], "weight_names")]
     layers = [layer for layer in model.layers if layer.weights]
@@ -131,7 +131,7 @@ def read_optimizer(h5, expected, source):
         return None
     arrays = {f"optimizer_weights/{name}": _dataset(group, name, shape, source, f"optimizer weight {name!r}")
               for name, (path, shape, kind) in zip(names, expected)}
-    _h5.verify(arrays, _h5.attr_json(h5, _h5.CHECKSUMS_ATTR, source), source)
+    _h5.verify(arrays, _h5.attr_json(h5, _h5.CHECKSUMS_ATTR, source, fixed_only=True), source)
     return {path: value for (path, _, _), value in zip(expected, arrays.values())}
 
 
@@ -144,10 +144,10 @@ def model_bytes(model, compile_config, include_optimizer):
     config = {"class_name": entry["class_name"], "config": entry["config"]}
     buf = io.BytesIO()
     checks = {}
-    with h5py.File(buf, "w") as h5:
+    with h5py.File(buf, "w", libver="latest") as h5:
         h5.attrs["backend"] = "tensorflow"
         h5.attrs["keras_version"] = _FORMAT_KERAS_VERSION
-        h5.attrs["model_config"] = json.dumps(config)
+        h5.attrs["model_config"] = _h5.text_attr(json.dumps(config))
         group = h5.create_group("model_weights")
         group.attrs["backend"] = "tensorflow"
         group.attrs["keras_version"] = _FORMAT_KERAS_VERSION
@@ -161,14 +161,14 @@ def model_bytes(model, compile_config, include_optimizer):
             optimizer = compile_config["optimizer"]
             if isinstance(optimizer, dict):
                 optimizer = {"class_name": optimizer["class_name"], "config": optimizer["config"]}
-            h5.attrs["training_config"] = json.dumps({**training, "optimizer_config": optimizer})
+            h5.attrs["training_config"] = _h5.text_attr(json.dumps({**training, "optimizer_config": optimizer}))
             arrays = _optimizer_arrays(model) if include_optimizer else {}
             if arrays:
                 name = model.optimizer.name
                 kinds = ["iteration", "learning_rate"][:len(arrays) - _n_slots(model)]
                 names = [f"{name}/{k}" for k in kinds] + [f"{name}/slot_{i}" for i in range(_n_slots(model))]
                 _write_layer(h5, "optimizer_weights", list(zip(names, arrays.values())), checks)
-        h5.attrs[_h5.CHECKSUMS_ATTR] = json.dumps(checks)
+        h5.attrs[_h5.CHECKSUMS_ATTR] = _h5.text_attr(json.dumps(checks))
     return buf.getvalue()
 
 

@@ -94,7 +94,8 @@ def resolve_class(entry, model_classes, unknown="Unknown layer class in config:"
             return own
     cls = _custom((registered, class_name), Layer)
     if cls is None:
-        raise ValueError(f"{unknown} {class_name!r}. fastnn loads its own layers, {sorted(model_classes)} and custom "
+        also = f" (registered name {registered!r})" if registered not in (None, class_name) else ""
+        raise ValueError(f"{unknown} {class_name!r}{also}. fastnn loads its own layers, {sorted(model_classes)} and custom "
                          f"classes: decorate a custom class with @fastnn.saving.register_keras_serializable() (and "
                          f"import it before loading) or pass it as load_model(..., custom_objects={{{class_name!r}: "
                          f"the class}}).")
