@@ -116,14 +116,20 @@ def _build(obj, state):
     raise UnsafePickleError(f"BUILD on {type(obj).__name__} refused")
 
 
-_CONTAINERS = (list, tuple, dict)
 _MAX_DEPTH = 100
+_LEAVES = {int, float, bool, str, bytes, type(None)}
+_STUBS = (_ArrayStub, _DtypeStub, _Global)
 
 
 def _children(obj):
+    """The items of a container (a dict's keys and values; an object array's items), or None for a leaf."""
+    if isinstance(obj, (list, tuple)):
+        return obj
     if isinstance(obj, dict):
         return [x for kv in obj.items() for x in kv]
-    return obj
+    if isinstance(obj, np.ndarray) and obj.dtype == object:
+        return obj.ravel().tolist()
+    return None
 
 
 def _check_built(root, limit):
@@ -131,18 +137,19 @@ def _check_built(root, limit):
     tree (a list referenced ten times counts ten times), must stay under ``limit`` items. A 170-byte pickle of lists
     of shared lists ("billion laughs") is a tree of 10**30 items that any consumer walking it (np.asarray) would
     never finish. Each container is visited once (its size is memoized), so this check is linear in the pickle."""
-    sizes = {}      # id(container) -> its size as a tree
+    if isinstance(root, _STUBS):
+        raise UnsafePickleError(f"incomplete object {root!r} in the pickle")
+    sizes = {}       # id(container) -> its size as a tree
     entered = set()  # containers whose children are being sized: meeting one again is a cycle
     todo = [(root, False, 0)]
     while todo:
         obj, finish, depth = todo.pop()
-        if isinstance(obj, (_ArrayStub, _DtypeStub, _Global)):
-            raise UnsafePickleError(f"incomplete object {obj!r} in the pickle")
-        if not isinstance(obj, _CONTAINERS):
+        items = _children(obj)
+        if items is None:
             continue
         key = id(obj)
         if finish:
-            size = 1 + sum(sizes.get(id(c), 1) for c in _children(obj))
+            size = 1 + sum(sizes.get(id(c), 1) for c in items)
             if size > limit:
                 raise UnsafePickleError(f"the pickle expands to more than {limit} items (shared references)")
             sizes[key] = size
@@ -152,12 +159,17 @@ def _check_built(root, limit):
             continue
         if key in entered:
             raise UnsafePickleError("the pickle holds a container that contains itself")
-        entered.add(key)
         if depth > _MAX_DEPTH:
             raise UnsafePickleError(f"malformed pickle: containers nested deeper than {_MAX_DEPTH} levels")
+        entered.add(key)
         todo.append((obj, True, depth))
-        todo.extend((c, False, depth + 1) for c in _children(obj)
-                    if not isinstance(c, _CONTAINERS) or id(c) not in sizes)
+        if set(map(type, items)) <= _LEAVES:  # (one C-level pass over lists of millions of ints)
+            continue
+        for c in items:
+            if isinstance(c, _STUBS):
+                raise UnsafePickleError(f"incomplete object {c!r} in the pickle")
+            if type(c) not in _LEAVES and id(c) not in sizes and _children(c) is not None:
+                todo.append((c, False, depth + 1))
 
 
 class _Reader:
