@@ -107,6 +107,17 @@ def test_classes_come_only_from_the_registries(saved, where):
         assert name in str(info.value)
 
 
+def test_legacy_h5_config_names_are_resolved_the_same_way(saved):
+    _, tmp_path = saved
+    path = tmp_path / "m.h5"
+    with h5py.File(path, "r+") as h5:
+        config = json.loads(h5.attrs["model_config"])
+        config["config"]["layers"][1]["class_name"] = "__builtins__"
+        h5.attrs["model_config"] = json.dumps(config)
+    with pytest.raises(ValueError, match="__builtins__"):
+        load_model(path)
+
+
 def test_lambda_bytecode_is_refused_even_unsafe(saved):
     _, tmp_path = saved
     code = {"class_name": "__lambda__", "config": {"code": "4wEAAAAAAAAAAAAAAAEAAAADAAAA", "defaults": None,
@@ -190,9 +201,15 @@ def test_every_byte_flipped_in_a_weights_file(tmp_path):
     assert peak_kb < 1.5 * 2 ** 20  # KB: the loads never grew the process past 1.5 GB
 
 
-def test_random_corruptions_of_a_keras_file(saved):
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_random_corruptions_of_a_keras_file(saved, compression):
+    """200 single-bit corruptions of a .keras (stored as fastnn writes it, or deflated as other zips are: damaged
+    deflate streams raise zlib.error)."""
     model, tmp_path = saved
-    data = (tmp_path / "m.keras").read_bytes()
+    with zipfile.ZipFile(tmp_path / "m.keras") as zin, zipfile.ZipFile(tmp_path / "z.keras", "w", compression) as z:
+        for name in zin.namelist():
+            z.writestr(name, zin.read(name))
+    data = (tmp_path / "z.keras").read_bytes()
     reference = model.get_weights()
     rng = random.Random(0)
     counts = {"same": 0, "error": 0}

@@ -228,3 +228,40 @@ def test_fastnn_earlier_keras_files_still_load():
     np.testing.assert_array_equal(model.predict(expected["x"], verbose=0), expected["predict"])
     assert model.optimizer.iterations == int(expected["iterations"]) and type(model.optimizer).__name__ == "RMSprop"
     model.fit(expected["x"], expected["y"], batch_size=8, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
+def test_legacy_h5_round_trip_resumes_training(tmp_path, digits, optimizer):
+    pytest.importorskip("h5py")
+    (x, y), (xt, _) = digits
+    fastnn.utils.set_random_seed(0)
+    model = Sequential([Input((8, 8, 1)), Conv2D(4, 3, activation="relu"), BatchNormalization(), Flatten(),
+                        Dense(10, activation="softmax")])
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False)
+    model.save(tmp_path / "m.h5")
+    restored = load_model(tmp_path / "m.h5")
+    np.testing.assert_array_equal(model.predict(xt, verbose=0), restored.predict(xt, verbose=0))
+    assert restored.optimizer.iterations == model.optimizer.iterations
+    assert_resumes_identically(model, restored, x, y, batch_size=32)
+
+
+def test_deeply_nested_config_is_a_clean_error(tmp_path):
+    model = Sequential([Input((4,)), Dense(3)])
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as z:
+        config = json.loads(z.read("config.json"))
+    inner = config["config"]["layers"][1]
+    for _ in range(200):
+        inner = {"module": "keras", "class_name": "Sequential", "config": {"name": "s", "layers": [inner]}}
+    _rewrite(tmp_path / "m.keras", tmp_path / "deep.keras", config_json=json.dumps(
+        {**config, "config": {**config["config"], "layers": [inner]}}))
+    import inspect
+    import sys
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack()) + 400)  # deeper than Python allows, whatever the limit
+    try:
+        with pytest.raises(ValueError, match="deep.keras"):
+            load_model(tmp_path / "deep.keras")
+    finally:
+        sys.setrecursionlimit(limit)

@@ -55,8 +55,8 @@ def _from_config(config, source):
         model = cls.from_config(config["config"])
         build_config = config.get("build_config") or {}
         _build(model, build_config.get("input_shape") if isinstance(build_config, dict) else None)
-    except (KeyError, TypeError, IndexError, AttributeError) as e:
-        raise ValueError(f"{source}: config.json does not describe a model ({type(e).__name__}: {e})") from None
+    except (KeyError, TypeError, IndexError, AttributeError, RecursionError) as e:
+        raise ValueError(f"{source}: config.json does not describe a model ({type(e).__name__}: {e})"[:2000]) from None
     return model
 
 

@@ -111,8 +111,8 @@ def load_weights(h5, model, source, skip_mismatch=False, by_name=False):
         assign_weights(f"layer '{layer.name}'", variables, values)
 
 
-def _dataset(group, name, shape, source, what):
-    value = _h5.read_dataset(group, name, shape, "f", source, what)
+def _dataset(group, name, shape, source, what, kind="f"):
+    value = _h5.read_dataset(group, name, shape, kind, source, what)
     if value is None:
         raise ValueError(f"{source}: {what} is missing")
     return value
@@ -129,7 +129,7 @@ def read_optimizer(h5, expected, source):
         warnings.warn(f"{source}: error in loading the saved optimizer state: it holds {len(names)} arrays, the "
                       f"optimizer needs {len(expected)}; it starts afresh", stacklevel=4)
         return None
-    arrays = {f"optimizer_weights/{name}": _dataset(group, name, shape, source, f"optimizer weight {name!r}")
+    arrays = {f"optimizer_weights/{name}": _dataset(group, name, shape, source, f"optimizer weight {name!r}", kind)
               for name, (path, shape, kind) in zip(names, expected)}
     _h5.verify(arrays, _h5.attr_json(h5, _h5.CHECKSUMS_ATTR, source, fixed_only=True), source)
     return {path: value for (path, _, _), value in zip(expected, arrays.values())}

@@ -158,7 +158,9 @@ def _is_own(cls, kind):
 # Arguments Keras writes that fastnn's classes do not take, with the value that means "off": dropped when they
 # hold it (any other value is refused). None and False are "off" for every argument.
 _OFF = {"renorm_momentum": 0.99, "ema_momentum": 0.99, "autocast": True, "reduction": "sum_over_batch_size",
-        "dtype": "float32", "input_axes": None, "gain": 1.0}
+        "dtype": "float32", "input_axes": None, "gain": 1.0, "use_cudnn": "auto",
+        # initialization only (a loaded layer's weights come from the file)
+        "unit_forget_bias": True}
 _IGNORED = frozenset(("shared_object_id",))
 
 
