@@ -125,6 +125,13 @@ KERAS_CHECK = textwrap.dedent("""
     fresh.set_weights([np.zeros_like(w) for w in fresh.get_weights()])
     fresh.load_weights(os.path.join(folder, "m.weights.h5"))
     np.testing.assert_allclose(fresh.predict(x, verbose=0), data["predict"], atol=2e-5, rtol=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cnn = keras.models.load_model(os.path.join(folder, "cnn.keras"))
+    np.testing.assert_allclose(cnn.predict(data["cnn_x"], verbose=0), data["cnn_predict"], atol=2e-5, rtol=0)
+    assert [type(l).__name__ for l in cnn.layers] == ["Conv2D", "BatchNormalization", "MaxPooling2D", "Dropout",
+                                                      "Flatten", "Dense"]
+    cnn.fit(data["cnn_x"], data["cnn_y"], epochs=1, verbose=0)
     print("KERAS OK")
 """)
 
@@ -150,6 +157,15 @@ def test_keras_loads_fastnn_files(tmp_path):
             "iterations": np.array(model.optimizer.iterations)}
     model.train_on_batch([xi[:8] for xi in x], y[:8])
     data.update({f"after_{i}": w for i, w in enumerate(model.get_weights())})
+    from fastnn.layers import BatchNormalization, Conv2D, Dropout, Flatten, MaxPooling2D
+    cnn = fastnn.models.Sequential([Input((8, 8, 1)), Conv2D(4, 3, activation="relu", padding="same"),
+                                    BatchNormalization(), MaxPooling2D(), Dropout(0.25), Flatten(),
+                                    Dense(3, activation="softmax")])
+    cnn.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    data["cnn_x"], data["cnn_y"] = rng.random((16, 8, 8, 1), dtype=np.float32), rng.integers(0, 3, 16)
+    cnn.fit(data["cnn_x"], data["cnn_y"], batch_size=8, epochs=2, verbose=0)
+    cnn.save(tmp_path / "cnn.keras")
+    data["cnn_predict"] = cnn.predict(data["cnn_x"], verbose=0)
     np.savez(tmp_path / "data.npz", **data)
     run = subprocess.run([python, "-c", KERAS_CHECK, str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert "KERAS OK" in run.stdout, run.stdout[-3000:] + run.stderr[-5000:]
