@@ -408,3 +408,12 @@ def test_a_live_saves_temporary_file_is_left_alone(tmp_path):
     other.write_bytes(b"partial")
     model.save(tmp_path / "m.keras")
     assert live.exists() and other.exists() and not dead.exists()
+
+
+def test_a_config_cannot_allocate_more_than_the_file_holds(saved):
+    _, tmp_path = saved
+    path = edited(tmp_path, lambda c: _layer(c)["config"].__setitem__("units", 10 ** 9))
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="exceed what the file can hold"):
+        load_model(path)
+    assert time.perf_counter() - start < 2

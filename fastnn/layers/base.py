@@ -22,6 +22,7 @@ from fastnn import activations, backend, initializers, regularizers
 from fastnn._graph import is_symbolic, symbolic_call
 from fastnn._naming import _snake_case, shape_str, unique_name
 from fastnn.layers.variable import Variable
+from fastnn.serialization import charge_weight
 from fastnn.tensor import Function, Tensor, no_grad
 
 # NOTE: the module, for its _grad_enabled flag (`from fastnn import tensor` is the tensor() function)
@@ -137,6 +138,7 @@ class Layer:
         if dtype not in (None, "float32", np.float32):
             raise ValueError(f"Layer '{self.name}': add_weight: only dtype float32 is supported, got {dtype!r}")
         shape = () if shape is None else tuple(int(d) for d in shape)
+        charge_weight(f"layer '{self.name}'", shape)  # (loading a file: bounded by what the file can hold)
         init = initializers.get("glorot_uniform" if initializer is None else initializer)
         value = np.asarray(init(shape), dtype=np.float32).reshape(shape)
         regularizer = regularizers.get(regularizer)

@@ -13,6 +13,7 @@ evaluate, predict for every model), ``model``, ``sequential``, ``summary``, ``da
 import os
 
 from fastnn import saving
+from fastnn.serialization import weight_budget
 from fastnn.models.model import Model
 from fastnn.models.sequential import Sequential
 
@@ -33,8 +34,11 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"{source}: no such file")
 
+    # a file holds its weights, deflated at most 64-fold: its config may not make fastnn allocate more
+    budget = 64 * os.path.getsize(filepath) + (16 << 20)
+
     def build(config):
-        with saving.custom_object_scope(custom_objects), saving.loading(safe_mode):
+        with saving.custom_object_scope(custom_objects), saving.loading(safe_mode), weight_budget(budget, source):
             return _from_config(config, source)
 
     if filepath.endswith(".h5") or filepath.endswith(".hdf5"):
