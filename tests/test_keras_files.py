@@ -98,6 +98,36 @@ def test_fastnn_reads_keras_config_names():
     assert type(model.get_layer("ha").kernel_initializer).__name__ == "GlorotUniform"
 
 
+OBJECTS = json.load(open(os.path.join(DATA, "objects.json")))
+
+
+def _same(a, b):
+    if isinstance(a, float) or isinstance(b, float):
+        return a == pytest.approx(b, rel=1e-6)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+@pytest.mark.parametrize("kind", sorted(OBJECTS))
+def test_keras_serialized_objects_map_to_fastnn(kind):
+    """Optimizers, schedules, losses, metrics, initializers and regularizers as Keras 3 serializes them become
+    fastnn's classes with the same hyper-parameters, and serialize back to Keras's form."""
+    from fastnn.saving import deserialize, serialize
+    for entry in OBJECTS[kind]:
+        obj = deserialize(entry, kind, "objects.json")
+        assert type(obj).__name__ == entry["class_name"]
+        mine = obj.get_config()
+        for key, value in entry["config"].items():
+            if key in mine and not isinstance(value, dict) and key != "name" and value is not None:
+                assert _same(mine[key], value), (entry["class_name"], key, mine[key], value)
+        back = serialize(obj, kind)
+        assert {k: back[k] for k in ("module", "class_name", "registered_name")} == {
+            k: entry[k] for k in ("module", "class_name", "registered_name")}
+    schedule = deserialize(OBJECTS["optimizer"][-1], "optimizer", "objects.json")._learning_rate
+    assert type(schedule).__name__ == "ExponentialDecay"
+
+
 # ---- fastnn's files in Keras ----------------------------------------------------------------------------------
 def keras_python():
     path = os.environ.get("FASTNN_KERAS_PYTHON") or "/work/kvenv/bin/python"
@@ -132,6 +162,11 @@ KERAS_CHECK = textwrap.dedent("""
     assert [type(l).__name__ for l in cnn.layers] == ["Conv2D", "BatchNormalization", "MaxPooling2D", "Dropout",
                                                       "Flatten", "Dense"]
     cnn.fit(data["cnn_x"], data["cnn_y"], epochs=1, verbose=0)
+    import json
+    for kind, entries in json.load(open(os.path.join(folder, "objects.json"))).items():
+        for entry in entries:  # fastnn's serialized objects, as Keras reads them
+            obj = keras.saving.deserialize_keras_object(entry)
+            assert type(obj).__name__ == entry["class_name"], (type(obj), entry)
     print("KERAS OK")
 """)
 
@@ -167,6 +202,10 @@ def test_keras_loads_fastnn_files(tmp_path):
     cnn.save(tmp_path / "cnn.keras")
     data["cnn_predict"] = cnn.predict(data["cnn_x"], verbose=0)
     np.savez(tmp_path / "data.npz", **data)
+    from fastnn.saving import deserialize, serialize
+    mine = {kind: [serialize(deserialize(entry, kind, "objects.json"), kind) for entry in entries]
+            for kind, entries in OBJECTS.items()}
+    (tmp_path / "objects.json").write_text(json.dumps(mine))
     run = subprocess.run([python, "-c", KERAS_CHECK, str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert "KERAS OK" in run.stdout, run.stdout[-3000:] + run.stderr[-5000:]
 

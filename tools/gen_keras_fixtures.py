@@ -11,9 +11,12 @@ Files (each a small model, a few tens of KB):
   functional_merge_legacy.h5  the same, legacy HDF5 layout
   recurrent.keras        Embedding, LSTM(return_sequences), GRU, Dense; Adam
   recurrent_legacy.h5    the same, legacy HDF5 layout
+  objects.json           Keras's serialized optimizers, schedules, losses, metrics, initializers and regularizers
+                         ({kind: [entry, ...]}), some with hyper-parameters off their defaults
   expected.npz           inputs, Keras's predictions for each file, and for the .keras files the weights after
                          one more train_on_batch (x_step, y_step), so tests check that the optimizer state resumes
 """
+import json
 import os
 import sys
 
@@ -61,6 +64,40 @@ def recurrent():
     return model
 
 
+def serialized_objects():
+    """{kind: [Keras 3's serialized object]} of the classes fastnn implements."""
+    ser = keras.saving.serialize_keras_object
+    sched = keras.optimizers.schedules
+    return {
+        "optimizer": [ser(o) for o in (
+            keras.optimizers.Adam(0.01, beta_1=0.8, clipnorm=1.0), keras.optimizers.AdamW(weight_decay=0.01),
+            keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True), keras.optimizers.RMSprop(rho=0.8, centered=True),
+            keras.optimizers.Adagrad(initial_accumulator_value=0.2), keras.optimizers.Adadelta(1.0, rho=0.9),
+            keras.optimizers.Adam(sched.ExponentialDecay(0.1, 100, 0.9)))],
+        "schedule": [ser(o) for o in (
+            sched.ExponentialDecay(0.1, 100, 0.9, staircase=True), sched.InverseTimeDecay(0.1, 100, 0.5),
+            sched.PiecewiseConstantDecay([10, 20], [0.1, 0.01, 0.001]), sched.CosineDecay(0.1, 100, alpha=0.1))],
+        "loss": [ser(o) for o in (
+            keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
+            keras.losses.SparseCategoricalCrossentropy(), keras.losses.BinaryCrossentropy(label_smoothing=0.2),
+            keras.losses.MeanSquaredError(), keras.losses.MeanAbsoluteError(), keras.losses.Huber(delta=2.0),
+            keras.losses.Hinge(), keras.losses.KLDivergence(), keras.losses.LogCosh(), keras.losses.Poisson(),
+            keras.losses.CosineSimilarity(axis=-1), keras.losses.MeanSquaredLogarithmicError())],
+        "metric": [ser(o) for o in (
+            keras.metrics.SparseCategoricalAccuracy(), keras.metrics.CategoricalAccuracy(),
+            keras.metrics.BinaryAccuracy(threshold=0.3), keras.metrics.Precision(), keras.metrics.Recall(),
+            keras.metrics.MeanSquaredError(), keras.metrics.MeanAbsoluteError(), keras.metrics.RootMeanSquaredError(),
+            keras.metrics.TopKCategoricalAccuracy(k=3), keras.metrics.Mean())],
+        "initializer": [ser(o) for o in (
+            keras.initializers.GlorotUniform(seed=1), keras.initializers.HeNormal(), keras.initializers.Orthogonal(),
+            keras.initializers.Constant(0.5), keras.initializers.RandomNormal(stddev=0.1),
+            keras.initializers.TruncatedNormal(), keras.initializers.VarianceScaling(2.0, "fan_out", "uniform"),
+            keras.initializers.LecunNormal(), keras.initializers.Zeros(), keras.initializers.Ones())],
+        "regularizer": [ser(o) for o in (keras.regularizers.L2(0.01), keras.regularizers.L1(0.02),
+                                         keras.regularizers.L1L2(0.01, 0.02))],
+    }
+
+
 def main(out):
     os.makedirs(out, exist_ok=True)
     keras.utils.set_random_seed(0)
@@ -95,6 +132,8 @@ def main(out):
             model.save_weights(os.path.join(out, "seq_cnn.weights.h5"))
             expected["seq_cnn/predict_weights_h5"] = model.predict(x, verbose=0)
     np.savez_compressed(os.path.join(out, "expected.npz"), **expected)
+    with open(os.path.join(out, "objects.json"), "w") as f:
+        json.dump(serialized_objects(), f, indent=0)
     total = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out))
     print(f"wrote {sorted(os.listdir(out))} ({total / 1024:.0f} KB) with Keras {keras.__version__}")
 

@@ -156,7 +156,7 @@ def _is_own(cls, kind):
 
 # ---- Keras configs -> fastnn's constructor arguments ----------------------------------------------------------
 # Arguments Keras writes that fastnn's classes do not take, with the value that means "off": dropped when they
-# hold it (any other value is refused). None and False are "off" for every argument.
+# hold it (any other value is refused). None, False and 0 are "off" for every argument (dropout=0.0, warmup_steps=0).
 _OFF = {"renorm_momentum": 0.99, "ema_momentum": 0.99, "autocast": True, "reduction": "sum_over_batch_size",
         "dtype": "float32", "input_axes": None, "gain": 1.0, "use_cudnn": "auto",
         # initialization only (a loaded layer's weights come from the file)
@@ -175,6 +175,11 @@ def _accepted(cls):
         names |= {p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self"}
         if not any(p.kind is p.VAR_KEYWORD for p in params):
             break
+    if not issubclass(cls, Layer):  # (classes made by factories take **kwargs: their config names the arguments)
+        try:
+            names |= set(cls().get_config())
+        except Exception:  # needs arguments: its signature is all there is
+            pass
     return names
 
 
@@ -183,6 +188,10 @@ def _dtype_name(value, where):
         value = (value.get("config") or {}).get("name") if value.get("class_name") in (
             "DTypePolicy", "FloatDTypePolicy") else value.get("class_name")
     return value
+
+
+def _is_zero(value):
+    return type(value) in (int, float) and value == 0
 
 
 def fastnn_config(cls, config, where):
@@ -201,7 +210,7 @@ def fastnn_config(cls, config, where):
             value = deserialize(value, kind, f"{where} argument {key!r}")
         if key in accepted:
             out[key] = value
-        elif not (value is None or value is False or (key in _OFF and value == _OFF[key])):
+        elif not (value is None or value is False or _is_zero(value) or (key in _OFF and value == _OFF[key])):
             raise ValueError(f"{where}: argument {key}={value!r} is not supported by fastnn")
     return out
 
