@@ -243,3 +243,53 @@ def test_without_h5py_an_import_error_names_the_extra(tmp_path, monkeypatch):
         model.save_weights(tmp_path / "m.weights.h5")
     model.save_weights(tmp_path / "m.weights.npz")  # numpy only
     model.load_weights(tmp_path / "m.weights.npz")
+
+
+def test_integer_inputs_keep_their_dtype_in_configs(tmp_path):
+    from fastnn.layers import Dense, Input
+    inputs = Input((3,), dtype="int32", name="ids")
+    model = fastnn.Model(inputs, Dense(2, name="out")(inputs))
+    config = model.get_config()
+    assert config["layers"][0]["config"]["dtype"] == "int32"
+    assert config["layers"][1]["inbound_nodes"][0]["args"][0]["config"]["dtype"] == "int32"
+    model.save(tmp_path / "m.keras")
+    assert load_model(tmp_path / "m.keras").layers[0].get_config()["dtype"] == "int32"
+
+
+def _stand_in(class_name, shapes, out):
+    """A layer class named like Keras's recurrent layers, with their weight shapes (the math is not needed to check
+    where each weight is read from)."""
+    class StandIn(fastnn.layers.Layer):
+        def build(self, input_shape):
+            for i, shape in enumerate(shapes):
+                self.add_weight(shape, name=f"w{i}")
+
+        def compute_output_shape(self, input_shape):
+            return tuple(input_shape[:1]) + out
+    StandIn.__name__ = StandIn.__qualname__ = class_name
+    return StandIn(name=class_name.lower())
+
+
+def test_recurrent_weights_are_read_from_keras_cell_paths():
+    """Keras 3 keeps an LSTM's/GRU's weights under "layers/lstm/cell/vars/<i>": they land in the layer's own weights,
+    in order (checked with stand-ins until fastnn's recurrent layers are merged)."""
+    import io
+
+    import h5py
+    model = fastnn.models.Sequential([
+        fastnn.layers.Input((7,)), _stand_in("Embedding", [(20, 4)], (7, 4)),
+        _stand_in("LSTM", [(4, 20), (5, 20), (20,)], (7, 5)), _stand_in("GRU", [(5, 9), (3, 9), (2, 9)], (3,)),
+        fastnn.layers.Dense(2)])
+    path = os.path.join(DATA, "recurrent.keras")
+    model.load_weights(path)
+    with zipfile.ZipFile(path) as z, h5py.File(io.BytesIO(z.read("model.weights.h5"))) as h5:
+        want = [h5[p][()] for p in ("layers/embedding/vars/0", "layers/lstm/cell/vars/0", "layers/lstm/cell/vars/1",
+                                    "layers/lstm/cell/vars/2", "layers/gru/cell/vars/0", "layers/gru/cell/vars/1",
+                                    "layers/gru/cell/vars/2", "layers/dense/vars/0", "layers/dense/vars/1")]
+    for got, expected in zip(model.get_weights(), want):
+        np.testing.assert_array_equal(got, expected)
+    # the legacy layout names them "lstm/lstm_cell/kernel": read in the layer's weight order
+    model.set_weights([np.zeros_like(w) for w in want])
+    model.load_weights(os.path.join(DATA, "recurrent_legacy.h5"))
+    for got, expected in zip(model.get_weights(), want):
+        np.testing.assert_array_equal(got, expected)

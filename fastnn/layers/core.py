@@ -39,7 +39,7 @@ class InputLayer(Layer):
         self._input_shape = self._output_shape = (None,) + tuple(self._batch_input_shape[1:])
         self.built = True
         node = Node(self, [], True)
-        node.outputs = [KerasTensor(self._output_shape, node=node, name=self.name)]
+        node.outputs = [KerasTensor(self._output_shape, dtype=self._input_dtype, node=node, name=self.name)]
         self._inbound_nodes.append(node)
 
     @property
