@@ -293,3 +293,77 @@ def test_recurrent_weights_are_read_from_keras_cell_paths():
     model.load_weights(os.path.join(DATA, "recurrent_legacy.h5"))
     for got, expected in zip(model.get_weights(), want):
         np.testing.assert_array_equal(got, expected)
+
+
+def _tf2_dense(name, units, activation, first_shape=None):
+    config = {"name": name, "trainable": True, "dtype": "float32", "units": units, "activation": activation,
+              "use_bias": True, "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
+              "bias_initializer": {"class_name": "Zeros", "config": {}}, "kernel_regularizer": None,
+              "bias_regularizer": None, "activity_regularizer": None, "kernel_constraint": None,
+              "bias_constraint": None}
+    if first_shape:
+        config["batch_input_shape"] = first_shape
+    return {"class_name": "Dense", "config": config}
+
+
+@pytest.mark.parametrize("kind", ["Sequential", "Functional"])
+def test_tf_keras_2_legacy_h5(tmp_path, kind):
+    """A legacy .h5 in tf.keras 2's own dialect (no modules, "float32" dtypes, batch_input_shape, calls as
+    [[layer, node, tensor, kwargs]], weights named "dense/kernel:0", its optimizer's own variable layout)."""
+    import h5py
+    rng = np.random.default_rng(0)
+    w = [rng.standard_normal(s).astype(np.float32) for s in ((4, 3), (3,), (4, 2), (2,), (5, 2), (2,))]
+    inp = {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 4], "dtype": "float32", "sparse": False,
+                                                  "ragged": False, "name": "input_1"}}
+    if kind == "Sequential":
+        layers = [inp, _tf2_dense("dense", 3, "relu", [None, 4]), _tf2_dense("dense_1", 2, "softmax")]
+        names, weights = ["dense", "dense_1"], [w[:2], [w[4][:3], w[5]]]
+    else:
+        def node(*refs):
+            return [[[ref, 0, 0, {}] for ref in refs]]
+        layers = [{**inp, "name": "input_1", "inbound_nodes": []},
+                  {**_tf2_dense("dense", 3, "relu"), "name": "dense", "inbound_nodes": node("input_1")},
+                  {**_tf2_dense("dense_1", 2, "tanh"), "name": "dense_1", "inbound_nodes": node("input_1")},
+                  {"class_name": "Concatenate", "config": {"name": "concatenate", "trainable": True, "dtype": "float32",
+                                                           "axis": -1},
+                   "name": "concatenate", "inbound_nodes": node("dense", "dense_1")},
+                  {**_tf2_dense("dense_2", 2, "softmax"), "name": "dense_2", "inbound_nodes": node("concatenate")}]
+        names, weights = ["dense", "dense_1", "dense_2"], [w[:2], w[2:4], w[4:]]
+    config = {"class_name": kind, "config": {"name": "model", "layers": layers}}
+    if kind == "Functional":
+        config["config"].update(input_layers=[["input_1", 0, 0]], output_layers=[["dense_2", 0, 0]])
+    path = tmp_path / "tf2.h5"
+    with h5py.File(path, "w") as h5:
+        h5.attrs["keras_version"], h5.attrs["backend"] = "2.15.0", "tensorflow"
+        h5.attrs["model_config"] = json.dumps(config)
+        h5.attrs["training_config"] = json.dumps({
+            "loss": "sparse_categorical_crossentropy", "metrics": [[{"class_name": "MeanMetricWrapper", "config": {
+                "name": "accuracy", "dtype": "float32", "fn": "sparse_categorical_accuracy"}}]],
+            "loss_weights": None, "optimizer_config": {"class_name": "Custom>Adam", "config": {
+                "name": "Adam", "learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-07,
+                "amsgrad": False, "jit_compile": False, "is_legacy_optimizer": False}}})
+        group = h5.create_group("model_weights")
+        group.attrs["layer_names"] = [n.encode() for n in ["input_1"] + names]
+        group.create_group("input_1").attrs["weight_names"] = np.zeros(0)
+        for name, (kernel, bias) in zip(names, weights):
+            g = group.create_group(name)
+            g.attrs["weight_names"] = [f"{name}/kernel:0".encode(), f"{name}/bias:0".encode()]
+            g[f"{name}/kernel:0"], g[f"{name}/bias:0"] = kernel, bias
+        opt = h5.create_group("optimizer_weights")
+        opt.attrs["weight_names"] = [b"Adam/iteration:0"] + [f"Adam/m/{i}:0".encode() for i in range(2 * len(w))]
+        opt["Adam/iteration:0"] = np.int64(12)
+        for i in range(2 * len(w)):
+            opt[f"Adam/m/{i}:0"] = np.zeros_like(w[i % len(w)])
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    with pytest.warns(UserWarning, match="optimizer"):  # another optimizer layout: it starts afresh, as in Keras 3
+        model = load_model(path)
+
+    def dense(x, kernel, bias):
+        return x @ kernel + bias
+    if kind == "Sequential":
+        logits = dense(np.maximum(dense(x, *w[:2]), 0), w[4][:3], w[5])
+    else:
+        logits = dense(np.concatenate([np.maximum(dense(x, *w[:2]), 0), np.tanh(dense(x, *w[2:4]))], -1), *w[4:])
+    expected = np.exp(logits - logits.max(-1, keepdims=True))
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected / expected.sum(-1, keepdims=True), atol=1e-5)
+    model.fit(x, np.array([0, 1, 0, 1, 1]), epochs=1, verbose=0)  # compiled from its training_config

@@ -59,12 +59,16 @@ def _compile_from_config(model, config, source):
     where = f"{source}: compile_config"
     optimizer = config.get("optimizer", config.get("optimizer_config", "rmsprop"))  # (legacy .h5: optimizer_config)
     optimizer = deserialize(optimizer, "optimizer", where) if isinstance(optimizer, dict) else optimizer
+    metrics = deserialize(config.get("metrics") or [], "metric", where)
+    if len(model._output_names) == 1 and isinstance(metrics, list) and len(metrics) == 1 and \
+            isinstance(metrics[0], list):
+        metrics = metrics[0]  # tf.keras 2: one list per output
     loss_weights = config.get("loss_weights")
     if isinstance(loss_weights, list) and len(loss_weights) == len(model._output_names):
         loss_weights = dict(zip(model._output_names, loss_weights))
     try:
         model.compile(optimizer=optimizer, loss=deserialize(config.get("loss"), "loss", where),
-                      loss_weights=loss_weights, metrics=deserialize(config.get("metrics") or [], "metric", where))
+                      loss_weights=loss_weights, metrics=metrics)
     except (TypeError, KeyError) as e:
         raise ValueError(f"{where} cannot be applied ({type(e).__name__}: {e})") from None
 

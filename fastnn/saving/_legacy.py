@@ -34,6 +34,7 @@ def upgrade_config(entry):
     config = entry.get("config")
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
         return entry
+    old = _is_old(config["layers"])
     layers = []
     for layer in config["layers"]:
         if not isinstance(layer, dict):
@@ -54,8 +55,8 @@ def upgrade_config(entry):
     for key in ("input_layers", "output_layers"):
         refs = config.get(key)
         if isinstance(refs, list) and len(refs) == 1 and isinstance(refs[0], list) and refs[0] and \
-                isinstance(refs[0][0], str) and "inbound_nodes" in str(layers[:1]) and _is_old(layers):
-            config[key] = refs[0]
+                isinstance(refs[0][0], str) and old:
+            config[key] = refs[0]  # tf.keras 2 lists a single input too
     return {**entry, "config": config}
 
 

@@ -126,6 +126,11 @@ def deserialize(entry, kind, where):
         raise _unknown(kind, name, where)
     if kind in ("constraint", "activation", "dtype"):
         raise ValueError(f"{where}: {kind} {class_name!r} is not supported by fastnn")
+    if kind == "metric" and class_name == "MeanMetricWrapper" and isinstance(config, dict) and \
+            isinstance(config.get("fn"), str):  # tf.keras 2: a metric function by name ("accuracy" for "acc...")
+        return config["name"] if isinstance(config.get("name"), str) else config["fn"]
+    if class_name.startswith("Custom>") and get_registered_object(class_name) is None:
+        class_name = registered = class_name[len("Custom>"):]  # tf.keras 2.11+ names its own optimizers so
     base = _BASES[kind]
     cls = None
     if registered in (None, class_name):
