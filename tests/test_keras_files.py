@@ -367,3 +367,20 @@ def test_tf_keras_2_legacy_h5(tmp_path, kind):
     expected = np.exp(logits - logits.max(-1, keepdims=True))
     np.testing.assert_allclose(model.predict(x, verbose=0), expected / expected.sum(-1, keepdims=True), atol=1e-5)
     model.fit(x, np.array([0, 1, 0, 1, 1]), epochs=1, verbose=0)  # compiled from its training_config
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_compiled_but_untrained_optimizer(tmp_path, suffix):
+    """An optimizer not built yet is saved as Keras saves it (iteration count and learning rate) and loads without a
+    warning, keeping its learning rate."""
+    import warnings
+
+    from fastnn.layers import Dense, Input
+    model = fastnn.models.Sequential([Input((3,)), Dense(2)])
+    model.compile(optimizer=fastnn.optimizers.Adam(0.02), loss="mse")
+    model.save(tmp_path / ("m" + suffix))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        restored = load_model(tmp_path / ("m" + suffix))
+    assert restored.optimizer.learning_rate == pytest.approx(0.02) and restored.optimizer.iterations == 0
+    restored.fit(np.ones((4, 3), np.float32), np.ones((4, 2), np.float32), verbose=0)

@@ -77,7 +77,7 @@ def test_file_layout_is_keras_like(tmp_path, digits):
     assert config["compile_config"]["loss"] == {"module": "keras.losses", "class_name": "SparseCategoricalCrossentropy",
                                                 "config": model.loss.get_config(), "registered_name": None}
     assert metadata["fastnn"]["version"] == fastnn.__version__ and "@" in metadata["date_saved"]
-    assert len(metadata["fastnn"]["checksums"]) == len(model.weights)  # (not trained: no optimizer state yet)
+    assert len(metadata["fastnn"]["checksums"]) == len(model.weights) + 2  # (not trained: iterations, learning rate)
 
 
 def test_uncompiled_model_loads_uncompiled(tmp_path, digits):

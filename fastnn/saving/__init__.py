@@ -79,10 +79,12 @@ def _weight_arrays(model):
 
 
 def _optimizer_arrays(model, keras_order=True):
+    """The optimizer's state; of one not built yet (compiled, never trained) the iteration count and learning rate
+    only, as Keras saves it."""
     opt = getattr(model, "optimizer", None)
-    if opt is None or not opt.built:
+    if opt is None or not getattr(model, "compiled", False):
         return {}
-    return {path: get() for path, _, _, get, _ in _state.optimizer_slots(model, keras_order)}
+    return {path: get() for path, _, _, get, _ in _state.optimizer_slots(model, keras_order, slots=opt.built)}
 
 
 def _seeds(model):
@@ -108,12 +110,14 @@ def _assign(model, arrays, source):
 def _read_optimizer(model, reader, source):
     """Restore the optimizer's state with ``reader(expected)`` -> {path: array} or None when the file has none.
     A state of another size is skipped with Keras's warning (the optimizer starts afresh)."""
+    n_head = len(_state.optimizer_slots(model, slots=False))  # iteration count (and learning rate)
     expected = _state.optimizer_slots(model)
-    arrays = reader([(path, shape, kind) for path, shape, kind, _, _ in expected])
+    arrays = reader([(path, shape, kind) for path, shape, kind, _, _ in expected], n_head)
     if arrays is None:
         return
     for path, _, _, _, set_ in expected:
-        set_(arrays[path])
+        if path in arrays:  # (an optimizer saved before its first step has no slots yet)
+            set_(arrays[path])
 
 
 # ---- .keras files -----------------------------------------------------------------------------------------------
@@ -238,7 +242,8 @@ def load_keras_file(filepath, build, compile=True, source=None):
         if compile and config.get("compile_config"):
             _compile_from_config(model, config["compile_config"], source)
             _h5.guarded(source, _read_optimizer, model,
-                        lambda expected: _read_optimizer_keras(h5, expected, own.get("checksums"), source), source)
+                        lambda expected, n_head: _read_optimizer_keras(h5, expected, n_head, own.get("checksums"),
+                                                                      source), source)
     return model
 
 
@@ -247,12 +252,14 @@ def _read_weights_keras(h5, model, source):
     return _h5.read_keras_layout(h5, expected, source)
 
 
-def _read_optimizer_keras(h5, expected, checksums, source):
+def _read_optimizer_keras(h5, expected, n_head, checksums, source):
     if "optimizer" not in h5:
         return None
     group = h5["optimizer"]
     count = len(group["vars"]) if "vars" in group else 0
-    if count != len(expected):
+    if count == n_head < len(expected):  # an optimizer saved before its first step: no slots yet
+        expected = expected[:n_head]
+    elif count != len(expected):
         warnings.warn(f"{source}: skipping the optimizer state: the file holds {count} arrays, the optimizer "
                       f"needs {len(expected)} (it starts afresh)", stacklevel=4)
         return None
@@ -370,6 +377,6 @@ def load_h5_file(filepath, build, compile=True, source=None):
         training = _h5.guarded(source, _h5.attr_json, h5, "training_config", source)
         if compile and training:
             _compile_from_config(model, training, source)
-            _h5.guarded(source, _read_optimizer, model, lambda expected: _legacy.read_optimizer(h5, expected, source),
-                        source)
+            _h5.guarded(source, _read_optimizer, model,
+                        lambda expected, n_head: _legacy.read_optimizer(h5, expected, n_head, source), source)
     return model

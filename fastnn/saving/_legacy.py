@@ -119,14 +119,16 @@ def _dataset(group, name, shape, source, what, kind="f"):
     return value
 
 
-def read_optimizer(h5, expected, source):
+def read_optimizer(h5, expected, n_head, source):
     """{path: array} of the optimizer's state in ``expected``'s order, or None (with Keras's warning) when the file
     has none or one of another size (a tf.keras 2 optimizer: no learning-rate variable, other slot order)."""
     if "optimizer_weights" not in h5:
         return None
     group = h5["optimizer_weights"]
     names = _h5.name_list(group, "weight_names")
-    if len(names) != len(expected):
+    if len(names) == n_head < len(expected):  # an optimizer saved before its first step: no slots yet
+        expected = expected[:n_head]
+    elif len(names) != len(expected):
         warnings.warn(f"{source}: error in loading the saved optimizer state: it holds {len(names)} arrays, the "
                       f"optimizer needs {len(expected)}; it starts afresh", stacklevel=4)
         return None
@@ -166,8 +168,9 @@ def model_bytes(model, compile_config, include_optimizer):
             arrays = _optimizer_arrays(model) if include_optimizer else {}
             if arrays:
                 name = model.optimizer.name
-                kinds = ["iteration", "learning_rate"][:len(arrays) - _n_slots(model)]
-                names = [f"{name}/{k}" for k in kinds] + [f"{name}/slot_{i}" for i in range(_n_slots(model))]
+                n_slots = _n_slots(model) if model.optimizer.built else 0
+                kinds = ["iteration", "learning_rate"][:len(arrays) - n_slots]
+                names = [f"{name}/{k}" for k in kinds] + [f"{name}/slot_{i}" for i in range(n_slots)]
                 _write_layer(h5, "optimizer_weights", list(zip(names, arrays.values())), checks)
         h5.attrs[_h5.CHECKSUMS_ATTR] = _h5.text_attr(json.dumps(checks))
     return buf.getvalue()

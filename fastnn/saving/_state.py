@@ -103,18 +103,21 @@ def seeded_layers(model):
     return [(path, layer) for path, layer in layer_paths(model) if hasattr(layer, "_offset")]
 
 
-def optimizer_slots(model, keras_order=True):
+def optimizer_slots(model, keras_order=True, slots=True):
     """[(file path, shape, kind, getter, setter)] of the optimizer's state, Keras 3's order (fastnn's own earlier
-    npz files: no learning rate, slots variable by variable). ``kind``: "i" for the iteration count, "f" else."""
+    npz files: no learning rate, slots variable by variable). ``kind``: "i" for the iteration count, "f" else.
+    ``slots=False``: the iteration count and learning rate only (what Keras saves of an optimizer not built yet)."""
     opt = model.optimizer
     variables = model.trainable_weights
-    opt.build(variables)
     entries = [((), "i", lambda: np.array(opt.iterations, dtype=np.int64),
                 lambda a: setattr(opt, "iterations", int(a)))]
     from fastnn.optimizers import LearningRateSchedule
     if keras_order and not isinstance(opt._learning_rate, LearningRateSchedule):
         entries.append(((), "f", lambda: np.array(opt.learning_rate, dtype=np.float32),
                         lambda a: setattr(opt, "learning_rate", float(a))))
+    if not slots:
+        return [(f"optimizer/vars/{i}",) + entry for i, entry in enumerate(entries)]
+    opt.build(variables)
     per_var = [[s for s in opt.variables_for(v) if s is not None] for v in variables]
     if keras_order and type(opt).__name__ in _GROUPED_SLOTS:
         slots = [row[k] for k in range(max(map(len, per_var), default=0)) for row in per_var if k < len(row)]
