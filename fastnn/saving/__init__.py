@@ -33,11 +33,17 @@ from fastnn.saving._objects import (deserialize, deserialize_layer, layer_entry,
 from fastnn.serialization import (CustomObjectScope, custom_object_scope, get_custom_objects, get_registered_name,
                                   get_registered_object, register_keras_serializable)
 
-__all__ = ["save_model", "load_weights", "save_weights", "register_keras_serializable", "get_registered_name",
+__all__ = ["save_model", "load_model", "load_weights", "save_weights", "register_keras_serializable", "get_registered_name",
            "get_registered_object", "get_custom_objects", "custom_object_scope", "CustomObjectScope"]
 
 _FORMAT_KERAS_VERSION = "3.15.1"  # the Keras release whose file layout these files follow
 _JSON_LIMIT = 8 << 20             # config.json / metadata.json: refused beyond 8 MB (declared or actual)
+
+
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
+    """``keras.saving.load_model``: see fastnn.models.load_model."""
+    from fastnn.models import load_model as load
+    return load(filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
 
 
 # ---- compile configuration ------------------------------------------------------------------------------------
