@@ -259,10 +259,11 @@ def weights_file(tmp_path, name, make):
 @pytest.mark.parametrize("make, message", [
     (lambda h5: h5.create_dataset("layers/dense/vars/0", shape=(1 << 40,), dtype="f4"), "shape"),
     (lambda h5: h5.create_dataset("layers/dense/vars/0", shape=(1 << 20, 1 << 20), dtype="f8", chunks=(1, 1)), "shape"),
-    (lambda h5: h5.create_dataset("layers/dense/vars/0", data=np.array([[b"ab"], [b"cd"]])), "not numbers"),
-    (lambda h5: h5.create_dataset("layers/dense/vars/0", data=np.zeros((2, 1), "f4,f4")), "not numbers"),
-    (lambda h5: h5.create_dataset("layers/dense/vars/0", shape=(2, 1), dtype=h5py.vlen_dtype("f4")), "not numbers"),
+    (lambda h5: h5.create_dataset("layers/dense/vars/0", data=np.array([[b"ab"], [b"cd"]])), "not floating-point numbers"),
+    (lambda h5: h5.create_dataset("layers/dense/vars/0", data=np.zeros((2, 1), "f4,f4")), "not floating-point numbers"),
+    (lambda h5: h5.create_dataset("layers/dense/vars/0", shape=(2, 1), dtype=h5py.vlen_dtype("f4")), "not floating-point numbers"),
     (lambda h5: h5.create_group("layers/dense/vars/0"), "not a dataset"),
+    (lambda h5: h5.create_dataset("layers/dense/vars/0", data=np.ones((2, 1), np.int32)), "not floating-point"),
 ])
 def test_declared_shapes_and_dtypes_are_checked_before_reading(tmp_path, make, message):
     model = tiny()

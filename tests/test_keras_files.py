@@ -384,3 +384,18 @@ def test_compiled_but_untrained_optimizer(tmp_path, suffix):
         restored = load_model(tmp_path / ("m" + suffix))
     assert restored.optimizer.learning_rate == pytest.approx(0.02) and restored.optimizer.iterations == 0
     restored.fit(np.ones((4, 3), np.float32), np.ones((4, 2), np.float32), verbose=0)
+
+
+def test_weights_h5_skip_mismatch():
+    from fastnn.layers import BatchNormalization, Conv2D, Dense, Dropout, Flatten, Input, MaxPooling2D
+    reference = load_model(os.path.join(DATA, "seq_cnn.keras"))
+    reference.load_weights(os.path.join(DATA, "seq_cnn.weights.h5"))
+    other = fastnn.models.Sequential([Input((8, 8, 1)), Conv2D(4, 3, activation="relu", padding="same"),
+                                      BatchNormalization(), MaxPooling2D(), Dropout(0.25), Flatten(), Dense(7)])
+    with pytest.raises(ValueError, match="layers/dense/vars/0"):
+        other.load_weights(os.path.join(DATA, "seq_cnn.weights.h5"))
+    with pytest.warns(UserWarning, match="layers/dense/vars/[01]"):
+        other.load_weights(os.path.join(DATA, "seq_cnn.weights.h5"), skip_mismatch=True)
+    for mine, theirs in zip(other.layers[:2], reference.layers[:2]):  # Conv2D, BatchNormalization
+        for got, want in zip(mine.get_weights(), theirs.get_weights()):
+            np.testing.assert_array_equal(got, want)

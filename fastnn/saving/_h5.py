@@ -85,8 +85,8 @@ def guarded(source, fn, *args):
 
 
 def read_dataset(h5, path, shape, kind, source, what=None):
-    """The array at ``path``, after checking that it is a plain numeric dataset of ``shape`` (``kind`` "f":
-    floating point, "i": integer; either may hold the other's values as Keras writes them)."""
+    """The array at ``path``, after checking that it is a plain numeric dataset of ``shape`` (``kind`` "f": a
+    floating-point weight, returned as float32; "i": a counter, integer or float)."""
     h5py = h5py_module(source)
     what = what or f"'{path}'"
     node = h5.get(path)
@@ -97,8 +97,9 @@ def read_dataset(h5, path, shape, kind, source, what=None):
     if tuple(node.shape) != tuple(shape):
         raise ValueError(f"{source}: {what} has shape {tuple(node.shape)}, the model expects {tuple(shape)}")
     dtype = node.dtype
-    if dtype.kind not in "fiub" or dtype.itemsize > 8 or dtype.fields is not None or dtype.subdtype is not None:
-        raise ValueError(f"{source}: {what} holds {dtype}, not numbers")
+    if dtype.kind not in ("f" if kind == "f" else "fiu") or dtype.itemsize > 8 or dtype.fields is not None or \
+            dtype.subdtype is not None:
+        raise ValueError(f"{source}: {what} holds {dtype}, not {'floating-point ' if kind == 'f' else ''}numbers")
     out = np.empty(shape, dtype=dtype.newbyteorder("="))
     if out.size:
         node.read_direct(out)
