@@ -61,6 +61,10 @@ def _from_config(config, source):
         _build(model, build_config.get("input_shape") if isinstance(build_config, dict) else None)
     except (KeyError, TypeError, IndexError, AttributeError, RecursionError) as e:
         raise ValueError(f"{source}: config.json does not describe a model ({type(e).__name__}: {e})"[:2000]) from None
+    except ValueError as e:
+        if source in str(e):
+            raise
+        raise ValueError(f"{source}: {e}") from None
     return model
 
 

@@ -232,7 +232,10 @@ def layer_from_entry(entry, model_classes, where="config"):
         config = fastnn_config(cls, config, name)
     elif isinstance(config.get("dtype"), dict):
         config = {**config, "dtype": _dtype_name(config["dtype"], name)}
-    return cls.from_config(config)
+    try:
+        return cls.from_config(config)
+    except (TypeError, ValueError) as e:
+        raise (TypeError if isinstance(e, TypeError) else ValueError)(f"{name}: {e}") from None
 
 
 def _refuse_code(cls, config, where):
