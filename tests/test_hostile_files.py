@@ -150,7 +150,7 @@ def outcome(load, reference, path):
 
 FLIP_EVERY_BYTE = textwrap.dedent("""
     import re, resource, sys, time
-    resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))  # a runaway allocation fails instead of growing
+    resource.setrlimit(resource.RLIMIT_DATA, (4 << 30, 4 << 30))  # a runaway allocation fails instead of growing
     import numpy as np, fastnn
     from fastnn.layers import Dense, Input
     source, folder = sys.argv[1], sys.argv[2]
@@ -190,7 +190,7 @@ def test_every_byte_flipped_in_a_weights_file(tmp_path):
     fastnn.utils.set_random_seed(0)
     model = tiny()
     model.save_weights(tmp_path / "w.weights.h5")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.dirname(os.path.dirname(fastnn.__file__)),
+    env = {**os.environ, "FASTNN_DEVICE": "cpu", "PYTHONPATH": os.pathsep.join([os.path.dirname(os.path.dirname(fastnn.__file__)),
                                                          os.environ.get("PYTHONPATH", "")])}
     run = subprocess.run([sys.executable, "-c", FLIP_EVERY_BYTE, str(tmp_path / "w.weights.h5"), str(tmp_path)],
                          capture_output=True, text=True, timeout=600, env=env)
