@@ -12,7 +12,6 @@ import sys
 import textwrap
 import time
 import zipfile
-import zlib
 
 import numpy as np
 import pytest

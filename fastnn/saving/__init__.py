@@ -16,13 +16,10 @@ every zip member is read with a size bound, and any decoding error becomes a Val
 optional (``pip install fastnn[h5]``). Every write goes to a temporary file renamed into place (fastnn.saving._atomic).
 """
 import datetime
-import io
 import json
 import os
 import warnings
 import zipfile
-
-import numpy as np
 
 from fastnn.layers.base import assign_weights
 from fastnn.saving import _h5, _state

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from fastnn.layers.base import assign_weights
-from fastnn.saving import _h5, _state
+from fastnn.saving import _h5
 from fastnn.saving._objects import layer_entry
 
 
