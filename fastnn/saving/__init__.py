@@ -18,8 +18,11 @@ optional (``pip install fastnn[h5]``). Every write goes to a temporary file rena
 import datetime
 import json
 import os
+import tempfile
 import warnings
 import zipfile
+
+import numpy as np
 
 from fastnn.layers.base import assign_weights
 from fastnn.saving import _h5, _state
@@ -78,7 +81,12 @@ def _compile_from_config(model, config, source):
 
 # ---- the arrays of a model ------------------------------------------------------------------------------------
 def _weight_arrays(model):
-    return {path: var.value for path, var, _ in _state.weight_slots(model)}
+    arrays = {path: var.value for path, var, _ in _state.weight_slots(model)}
+    for path, layer in _state.hooked_layers(model, "save_own_variables"):  # Keras's hook: {key: array}
+        store = {}
+        layer.save_own_variables(store)
+        arrays.update({_state.join(path, "vars", str(key)): np.asarray(value) for key, value in store.items()})
+    return arrays
 
 
 def _optimizer_arrays(model, keras_order=True):
@@ -105,9 +113,17 @@ def _set_seeds(model, seeds):
 
 
 def _assign(model, arrays, source):
-    """Write {path: array} into the model's weights (all or nothing: every shape was checked when read)."""
+    """Write {path: array} into the model's weights (all or nothing: every shape was checked when read), then hand
+    the layers with Keras's load_own_variables hook their arrays ({key: array})."""
     slots = _state.weight_slots(model)
     assign_weights(f"model '{model.name}'", [v for _, v, _ in slots], [arrays[p] for p, _, _ in slots])
+    _give_hooks(model, arrays)
+
+
+def _give_hooks(model, arrays):
+    for path, layer in _state.hooked_layers(model, "load_own_variables"):
+        prefix = _state.join(path, "vars") + "/"
+        layer.load_own_variables({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
 
 
 def _read_optimizer(model, reader, source):
@@ -145,14 +161,62 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
                 "fastnn": {"version": __version__, "checksums": _h5.checksums(arrays), "seeds": _seeds(model)}}
     weights = _weights_h5_bytes(model, arrays)
+    assets = _saved_assets(model)
 
     def write(f):
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as z:
             z.writestr("metadata.json", json.dumps(metadata))
             z.writestr("config.json", json.dumps(config))
             z.writestr("model.weights.h5", weights)
+            for name, data in assets.items():
+                z.writestr(name, data)
 
     atomic_write(filepath, write, overwrite)
+
+
+_ASSET_LIMIT = 1 << 30  # bytes of all the assets of a file (a vocabulary, a lookup table)
+
+
+def _saved_assets(model):
+    """{"assets/<object path>/<file>": bytes} of the layers with Keras's save_assets hook (a vocabulary file)."""
+    out = {}
+    for path, layer in _state.hooked_layers(model, "save_assets"):
+        with tempfile.TemporaryDirectory() as folder:
+            layer.save_assets(folder)
+            for root, _, files in os.walk(folder):
+                for name in files:
+                    full = os.path.join(root, name)
+                    rel = os.path.relpath(full, folder).replace(os.sep, "/")
+                    with open(full, "rb") as f:
+                        out[_state.join("assets", path, rel)] = f.read()
+    return out
+
+
+def _read_assets(z, names, model, source):
+    """[(layer, {relative name: bytes})] of the layers with Keras's load_assets hook, read with a bound."""
+    out, total = [], 0
+    for path, layer in _state.hooked_layers(model, "load_assets"):
+        prefix = _state.join("assets", path) + "/"
+        files = {}
+        for name in names:
+            if name.startswith(prefix) and not name.endswith("/"):
+                files[name[len(prefix):]] = data = _member(z, name, _ASSET_LIMIT - total, source)
+                total += len(data)
+        if files:
+            out.append((layer, files))
+    return out
+
+
+def _load_assets(assets):
+    """Hand each layer its asset files in a temporary folder (after its weights: Keras's order)."""
+    for layer, files in assets:
+        with tempfile.TemporaryDirectory() as folder:
+            for rel, data in files.items():
+                target = os.path.join(folder, *rel.split("/"))
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                with open(target, "wb") as f:
+                    f.write(data)
+            layer.load_assets(folder)
 
 
 def _weights_h5_bytes(model, arrays, attrs=None):
@@ -229,18 +293,21 @@ def load_keras_file(filepath, build, compile=True, source=None):
                         if "metadata.json" in names else {})
             model = build(config)
             name = "model.weights.h5" if "model.weights.h5" in names else "model.weights.npz"
-            return config, metadata, model, name, _member(z, name, _weights_limit(model), source)
+            assets = _read_assets(z, names, model, source)
+            return config, metadata, model, name, _member(z, name, _weights_limit(model), source), assets
 
-    config, metadata, model, name, data = _zip_errors(source, read)
+    config, metadata, model, name, data, assets = _zip_errors(source, read)
     own = metadata.get("fastnn") if isinstance(metadata.get("fastnn"), dict) else {}
     if name == "model.weights.npz":  # fastnn's earlier files
         from fastnn.saving import _npz
         _npz.restore(model, data, config, compile, source, _compile_from_config)
+        _load_assets(assets)
         return model
     with _h5.open_h5(data, source) as h5:
         arrays = _h5.guarded(source, _read_weights_keras, h5, model, source)
         _h5.verify(arrays, own.get("checksums"), source)
         _assign(model, arrays, source)
+        _load_assets(assets)
         _set_seeds(model, own.get("seeds"))
         if compile and config.get("compile_config"):
             _compile_from_config(model, config["compile_config"], source)
@@ -252,7 +319,21 @@ def load_keras_file(filepath, build, compile=True, source=None):
 
 def _read_weights_keras(h5, model, source):
     expected = [(path, var.shape, "f") for path, var, _ in _state.weight_slots(model)]
-    return _h5.read_keras_layout(h5, expected, source)
+    return {**_h5.read_keras_layout(h5, expected, source), **_read_hooked(h5, model, source)}
+
+
+def _read_hooked(h5, model, source):
+    """The arrays of the layers with Keras's load_own_variables hook: every dataset in their "vars" group (shapes
+    unknown beforehand: each is bounded by the file's size)."""
+    out = {}
+    limit = 64 * h5.id.get_filesize() + (1 << 20)
+    for path, layer in _state.hooked_layers(model, "load_own_variables"):
+        group = h5.get(_state.join(path, "vars"))
+        if group is None:
+            continue
+        for key in list(group)[:1000]:
+            out[_state.join(path, "vars", key)] = _h5.read_bounded(group, key, limit, source)
+    return out
 
 
 def _read_optimizer_keras(h5, expected, n_head, checksums, source):
@@ -350,13 +431,14 @@ def _weights_from_h5(h5, model, source, skip_mismatch, by_name):
         for path, var, _ in _state.weight_slots(model):
             if path in arrays:
                 var.assign(arrays[path])
+        _give_hooks(model, arrays)
     else:
         _assign(model, arrays, source)
 
 
 def _read_matching(h5, model, source):
     """skip_mismatch: the weights whose dataset exists with the expected shape; the others warn."""
-    out = {}
+    out = _read_hooked(h5, model, source)
     for path, var, _ in _state.weight_slots(model):
         try:
             value = _h5.read_dataset(h5, path, var.shape, "f", source)

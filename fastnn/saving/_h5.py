@@ -108,6 +108,21 @@ def read_dataset(h5, path, shape, kind, source, what=None):
     return out
 
 
+def read_bounded(group, key, limit, source):
+    """A numeric dataset of unknown shape, read only if its declared size is under ``limit`` bytes."""
+    h5py = h5py_module(source)
+    node = group.get(key)
+    what = f"'{group.name}/{key}'".replace("'/", "'")
+    if not isinstance(node, h5py.Dataset):
+        raise ValueError(f"{source}: {what} is not a dataset")
+    dtype = node.dtype
+    if dtype.kind not in "fiu" or dtype.itemsize > 8 or dtype.fields is not None or dtype.subdtype is not None:
+        raise ValueError(f"{source}: {what} holds {dtype}, not numbers")
+    if int(np.prod(node.shape, dtype=np.float64)) * dtype.itemsize > limit:
+        raise ValueError(f"{source}: {what} declares shape {node.shape}, more than the file can hold")
+    return read_dataset(group, key, node.shape, "i" if dtype.kind != "f" else "f", source, what)
+
+
 def read_keras_layout(h5, expected, source, optional=()):
     """{path: array} for ``expected`` [(path, shape, kind)]; a path missing from the file raises unless it is in
     ``optional`` (then it is left out)."""

@@ -69,11 +69,18 @@ def _read_weights(model, archive):
                              f"{var.shape}); the file holds {layer_keys}")
         values.append(value)
         variables.append(var)
-    extra = archive.names - {p for p, _, _ in _state.weight_slots(model)}
-    extra = sorted(k for k in extra if "/vars/" in k and not k.startswith("optimizer/"))
+    hooked, known = [], {p for p, _, _ in _state.weight_slots(model)}
+    for path, layer in _state.hooked_layers(model, "load_own_variables"):  # Keras's hook: {key: array}
+        prefix = _state.join(path, "vars") + "/"
+        keys = sorted(k for k in archive.names if k.startswith(prefix))
+        known |= set(keys)
+        hooked.append((layer, {k[len(prefix):]: archive.read(k) for k in keys}))
+    extra = sorted(k for k in archive.names - known if "/vars/" in k and not k.startswith("optimizer/"))
     if extra:
         raise ValueError(f"{archive.source}: the file holds weights the model does not have: {extra[:8]}")
     assign_weights(f"model '{model.name}'", variables, values)
+    for layer, store in hooked:
+        layer.load_own_variables(store)
 
 
 def load_weights(model, data, source):

@@ -74,10 +74,23 @@ def own_weights(layer):
     return [v for v in layer._weights if v.trainable] + [v for v in layer._weights if not v.trainable]
 
 
+def hooked(layer, name):
+    """Whether the layer's class defines Keras's saving hook ``name`` (save_own_variables, load_assets...)."""
+    return callable(getattr(type(layer), name, None))
+
+
+def hooked_layers(model, name):
+    """[(path, layer)] of the layers that save their own state through Keras's hook ``name``."""
+    return [(path, layer) for path, layer in layer_paths(model) if hooked(layer, name)]
+
+
 def weight_slots(model):
-    """[(file path, Variable, layer)] of every layer's own weights, in Keras's order."""
+    """[(file path, Variable, layer)] of every layer's own weights, in Keras's order (a layer with Keras's
+    save_own_variables hook writes its own: see hooked_layers)."""
     out = []
     for path, layer in layer_paths(model):
+        if hooked(layer, "save_own_variables"):
+            continue
         variables = own_weights(layer)
         if variables and type(layer).__name__ in _CELL_LAYERS and not isinstance(getattr(layer, "cell", None), Layer):
             path = join(path, "cell")
