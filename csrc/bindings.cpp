@@ -22,6 +22,7 @@ void bind_table(py::module_& m, const KernelTable* t) {
   bind_loss(m, t);
   bind_dropout(m, t);
   bind_optim(m, t);
+  bind_resample(m, t);
 }
 
 // Most threads set_num_threads accepts. Far more threads than cores only slows the kernels down, and

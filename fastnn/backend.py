@@ -72,12 +72,9 @@ def get_num_threads():
 
 
 def build_info():
-    """Compiler, OpenMP version, SIMD level in use and whether CUDA support was built."""
-    try:
-        from fastnn import _cuda  # noqa: F401
-        cuda = True
-    except ImportError:
-        cuda = False
+    """Compiler, OpenMP version, SIMD level in use, whether CUDA support was built (``cuda``) and whether a GPU is
+    usable now (``cuda_available``)."""
+    from fastnn import devices
     return {
         "version": __import__("fastnn").__version__,
         "compiler": _C.compiler,
@@ -86,8 +83,16 @@ def build_info():
         "cpu_capability": _C.active_isa,
         "supported_isas": list(_C.supported_isas),
         "num_threads": _C.get_num_threads(),
-        "cuda": cuda,
+        "cuda": devices.cuda_module() is not None,
+        "cuda_available": devices.cuda_available(),
     }
+
+
+def cuda_memory_allocated():
+    """Bytes of GPU memory held by fastnn's arrays (0 without a CUDA build)."""
+    from fastnn import devices
+    mod = devices.cuda_module()
+    return 0 if mod is None else int(mod.memory_allocated())
 
 
 # keras.backend's configuration functions (the Keras 2 spelling of keras.config), loaded on first use so that

@@ -195,6 +195,22 @@ class Tensor:
         return self.data.size
 
     @property
+    def device(self):
+        """"cpu" for host (numpy) data, else the device of the data's array (e.g. "cuda:0")."""
+        return "cpu" if isinstance(self.data, np.ndarray) else self.data.device
+
+    def to(self, device):
+        """This tensor's value on ``device`` ("cpu", "cuda", "cuda:N"): itself when already there, else a copy
+        (not recorded by the autograd)."""
+        from fastnn import devices
+        target = devices.check(devices.canonical(device))
+        if target == self.device:
+            return self
+        mod = devices.cuda_module()
+        data = np.asarray(mod.to_host(self.data)) if target == "cpu" else mod.to_device(self.data, target)
+        return Tensor(data, requires_grad=self.requires_grad)
+
+    @property
     def is_leaf(self):
         """True for tensors not produced by a recorded operation (their ``.grad`` is filled)."""
         return self._ctx is None

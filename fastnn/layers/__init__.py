@@ -16,3 +16,16 @@ __all__ = ["Layer", "Variable", "Input", "InputLayer", "Dense", "Activation", "D
            "ReLU", "LeakyReLU", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
            "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot", "Lambda", "Identity",
            "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Convolution2D"]
+
+# text (issue #14)
+from fastnn.layers.text_vectorization import TextVectorization  # noqa: E402
+
+__all__ += ["TextVectorization"]
+
+# preprocessing and augmentation (issue #15)
+from fastnn.layers.augmentation import (RandomBrightness, RandomContrast, RandomCrop, RandomFlip,  # noqa: E402
+                                        RandomRotation, RandomTranslation, RandomZoom)
+from fastnn.layers.preprocessing import CenterCrop, Normalization, Rescaling, Resizing  # noqa: E402
+
+__all__ += ["Rescaling", "Normalization", "Resizing", "CenterCrop", "RandomFlip", "RandomRotation", "RandomZoom",
+            "RandomTranslation", "RandomCrop", "RandomContrast", "RandomBrightness"]

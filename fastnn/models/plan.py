@@ -83,6 +83,7 @@ class Plan:
             if ends:
                 self.softmax_steps.add(k)
         self._compile_state(model)
+        self.grad_sync = None  # fastnn.distribution's gradient all-reduce during fit (step(k) / finish())
         widest = max([math.prod(d or 1 for d in layer._output_shape[1:]) for layer in self.layers
                       if not isinstance(layer._output_shape, list)] + [1])
         self.rows = int(min(_CHUNK_MAX, max(_CHUNK_MIN, _CHUNK_FLOATS // widest)))
@@ -141,7 +142,10 @@ class Plan:
                 grads[s] = g if grads[s] is None else grads[s] + g
         ndx, back = (self.every, self.every) if need_dx else (self.ndx, self.back)
         steps = self.steps
+        sync = None if need_dx else self.grad_sync
         for k in range(len(steps) - 1, -1, -1):
+            if sync is not None:  # steps after k are done: their gradient buckets can start travelling
+                sync.step(k)
             if not back[k]:
                 continue
             layer, ins, outs, single_in, single_out = steps[k]
@@ -207,6 +211,8 @@ class Plan:
         start_sums(self.shared_variables)  # shared layers' calls add their gradients (backward_adding)
         self.backward(ctx, grads)
         end_sums(self.shared_variables)
+        if self.grad_sync is not None:  # every rank's gradients, averaged over the global batch
+            self.grad_sync.finish()
         if self.loss_adders:
             loss += self.added_losses()
         if self.regularized:
