@@ -50,8 +50,11 @@ def test_training_resumes_from_keras_optimizer_state(name, suffix):
     x, y = inputs(name), EXPECTED[f"{name}/y"]
     model.train_on_batch([xi[:8] for xi in x] if isinstance(x, list) else x[:8], y[:8])
     after = [EXPECTED[f"{name}/after_step/{i}"] for i in range(len(model.get_weights()))]
-    for got, want in zip(model.get_weights(), after):
-        np.testing.assert_allclose(got, want, atol=ATOL, rtol=1e-4)
+    for i, (got, want) in enumerate(zip(model.get_weights(), after)):
+        # NOTE: Keras's TensorFlow backend updates an Embedding from sparse gradients, squaring each occurrence of a
+        # repeated token separately in Adam's second moment (dense Adam squares their sum): ~1e-4 apart
+        atol = 5e-4 if name == "recurrent" and i == 0 else ATOL
+        np.testing.assert_allclose(got, want, atol=atol, rtol=1e-4)
 
 
 def test_cnn_with_batchnorm_and_dropout_trains_on():

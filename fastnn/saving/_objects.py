@@ -180,6 +180,9 @@ def _accepted(cls):
         names |= {p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self"}
         if not any(p.kind is p.VAR_KEYWORD for p in params):
             break
+    cell = getattr(cls, "_cell_class", None)  # a recurrent layer passes its cell's arguments on to it
+    if isinstance(cell, type) and cell is not cls:
+        names |= _accepted(cell)
     if not issubclass(cls, Layer):  # (classes made by factories take **kwargs: their config names the arguments)
         try:
             names |= set(cls().get_config())
