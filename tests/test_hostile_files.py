@@ -220,15 +220,16 @@ def test_random_corruptions_of_a_keras_file(saved, compression):
     assert counts["error"] >= 150, counts
 
 
-@pytest.mark.parametrize("name", ["m.keras", "m.weights.h5", "m.h5"])
+@pytest.mark.parametrize("name", ["m.keras", "m.weights.h5", "m.h5", "m.weights.npz"])
 def test_truncated_files(saved, name):
     model, tmp_path = saved
+    model.save_weights(tmp_path / "m.weights.npz")
     data = (tmp_path / name).read_bytes()
     path = tmp_path / ("cut_" + name)
     for n in list(range(0, len(data), max(1, len(data) // 60))) + [len(data) - 1]:
         path.write_bytes(data[:n])
         with pytest.raises(ValueError) as info:
-            if name.endswith(".weights.h5"):
+            if ".weights." in name:
                 model.load_weights(path)
             else:
                 load_model(path)
