@@ -43,7 +43,7 @@ def _remove_orphans(folder, name):
 
 
 def _alive(pid):
-    if pid == os.getpid():
+    if pid == os.getpid() or os.name == "nt":  # NOTE: Windows's os.kill(pid, 0) would terminate the process
         return True
     try:
         os.kill(pid, 0)
