@@ -107,3 +107,36 @@ def check_get_config(obj, base):
         "            \"arg2\": self.arg2,\n"
         "        })\n"
         "        return config\n")
+
+
+_BUDGET = threading.local()  # [bytes left, who] while a model file's config is being built
+
+
+class weight_budget:
+    """``with weight_budget(nbytes, source):`` the layers built inside may create at most ``nbytes`` of weights, so a
+    file's config cannot make fastnn allocate more than the file could hold (Dense(units=10**9) in a 10 KB file)."""
+
+    def __init__(self, nbytes, source):
+        self.state = [int(nbytes), source]
+
+    def __enter__(self):
+        self.saved = getattr(_BUDGET, "state", None)
+        _BUDGET.state = self.state
+        return self
+
+    def __exit__(self, *exc):
+        _BUDGET.state = self.saved
+
+
+def charge_weight(owner, shape):
+    """Count a weight about to be created against the open weight_budget (if any); ValueError past it."""
+    state = getattr(_BUDGET, "state", None)
+    if state is None:
+        return
+    nbytes = 4
+    for d in shape:
+        nbytes *= max(int(d), 0)
+    if nbytes > state[0]:
+        raise ValueError(f"{state[1]}: {owner} would create a weight of shape {tuple(shape)}: the model's weights "
+                         f"would exceed what the file can hold")
+    state[0] -= nbytes

@@ -67,15 +67,17 @@ def test_file_layout_is_keras_like(tmp_path, digits):
     path = tmp_path / "m.keras"
     model.save(path)
     with zipfile.ZipFile(path) as z:
-        assert set(z.namelist()) == {"metadata.json", "config.json", "model.weights.npz"}
+        assert set(z.namelist()) == {"metadata.json", "config.json", "model.weights.h5"}
         config = json.loads(z.read("config.json"))
         metadata = json.loads(z.read("metadata.json"))
     assert config["class_name"] == "Sequential"
-    assert [entry["class_name"] for entry in config["config"]["layers"]][:2] == ["Conv2D", "BatchNormalization"]
+    assert [entry["class_name"] for entry in config["config"]["layers"]][:3] == ["InputLayer", "Conv2D",
+                                                                                 "BatchNormalization"]
     assert config["build_config"]["input_shape"] == [None, 8, 8, 1]
-    assert config["compile_config"]["loss"] == {"class_name": "SparseCategoricalCrossentropy",
-                                                "config": model.loss.get_config()}
-    assert metadata["fastnn_version"] == fastnn.__version__ and "@" in metadata["date_saved"]
+    assert config["compile_config"]["loss"] == {"module": "keras.losses", "class_name": "SparseCategoricalCrossentropy",
+                                                "config": model.loss.get_config(), "registered_name": None}
+    assert metadata["fastnn"]["version"] == fastnn.__version__ and "@" in metadata["date_saved"]
+    assert len(metadata["fastnn"]["checksums"]) == len(model.weights) + 2  # (not trained: iterations, learning rate)
 
 
 def test_uncompiled_model_loads_uncompiled(tmp_path, digits):
@@ -114,7 +116,7 @@ def test_load_weights_into_a_different_architecture_fails(tmp_path):
 def test_bad_filenames(tmp_path):
     model = Sequential([Input((4,)), Dense(3)])
     with pytest.raises(ValueError, match=r"must end in `\.keras`"):
-        model.save(tmp_path / "m.h5")
+        model.save(tmp_path / "m.txt")
     with pytest.raises(ValueError, match=r"\.weights\.npz"):
         model.save_weights(tmp_path / "m.npz")
     with pytest.raises(ValueError, match="not built"):
@@ -132,7 +134,7 @@ def test_failed_save_leaves_previous_file_and_no_temporaries(tmp_path, monkeypat
 
     def boom(*args, **kwargs):
         raise OSError("disk full")
-    monkeypatch.setattr(saving, "_npz_bytes", boom)
+    monkeypatch.setattr(saving, "_weights_h5_bytes", boom)
     with pytest.raises(OSError, match="disk full"):
         model.save(path)
     monkeypatch.undo()
@@ -210,6 +212,56 @@ def test_nothing_in_a_file_is_executed(tmp_path):
     pickled = io.BytesIO()
     with zipfile.ZipFile(pickled, "w") as z:
         z.writestr("layers/dense/vars/0.npy", buf.getvalue())
-    _rewrite(good, tmp_path / "pickle.keras", model_weights_npz=pickled.getvalue())
+    with zipfile.ZipFile(tmp_path / "pickle.keras", "w") as z:  # fastnn's earlier layout: weights in an npz
+        z.writestr("config.json", json.dumps(config))
+        z.writestr("model.weights.npz", pickled.getvalue())
     with pytest.raises(ValueError, match="not a readable npz|pickle"):
         load_model(tmp_path / "pickle.keras")
+
+
+def test_fastnn_earlier_keras_files_still_load():
+    """A `.keras` file written by fastnn before the Keras 3 layout (model.weights.npz inside: RMSprop state without
+    a learning-rate variable, Dropout's random state) loads and predicts as it did."""
+    folder = os.path.join(os.path.dirname(__file__), "data")
+    expected = np.load(os.path.join(folder, "fastnn_v0_expected.npz"))
+    model = load_model(os.path.join(folder, "fastnn_v0.keras"))
+    np.testing.assert_array_equal(model.predict(expected["x"], verbose=0), expected["predict"])
+    assert model.optimizer.iterations == int(expected["iterations"]) and type(model.optimizer).__name__ == "RMSprop"
+    model.fit(expected["x"], expected["y"], batch_size=8, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
+def test_legacy_h5_round_trip_resumes_training(tmp_path, digits, optimizer):
+    pytest.importorskip("h5py")
+    (x, y), (xt, _) = digits
+    fastnn.utils.set_random_seed(0)
+    model = Sequential([Input((8, 8, 1)), Conv2D(4, 3, activation="relu"), BatchNormalization(), Flatten(),
+                        Dense(10, activation="softmax")])
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False)
+    model.save(tmp_path / "m.h5")
+    restored = load_model(tmp_path / "m.h5")
+    np.testing.assert_array_equal(model.predict(xt, verbose=0), restored.predict(xt, verbose=0))
+    assert restored.optimizer.iterations == model.optimizer.iterations
+    assert_resumes_identically(model, restored, x, y, batch_size=32)
+
+
+def test_deeply_nested_config_is_a_clean_error(tmp_path):
+    model = Sequential([Input((4,)), Dense(3)])
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as z:
+        config = json.loads(z.read("config.json"))
+    inner = config["config"]["layers"][1]
+    for _ in range(200):
+        inner = {"module": "keras", "class_name": "Sequential", "config": {"name": "s", "layers": [inner]}}
+    _rewrite(tmp_path / "m.keras", tmp_path / "deep.keras", config_json=json.dumps(
+        {**config, "config": {**config["config"], "layers": [inner]}}))
+    import inspect
+    import sys
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack()) + 400)  # deeper than Python allows, whatever the limit
+    try:
+        with pytest.raises(ValueError, match="deep.keras"):
+            load_model(tmp_path / "deep.keras")
+    finally:
+        sys.setrecursionlimit(limit)

@@ -2,6 +2,7 @@
 in functional and Sequential models, registered subclassed models (resumed training bit-identical),
 custom_objects, and the errors for classes that cannot be saved or found."""
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 
 from _resume import assert_resumes_identically
 import fastnn
+from _saving_util import weight_keys
 from fastnn import saving
 from fastnn.layers import Dense, Input, Layer
 from fastnn.models import Model, Sequential, load_model
@@ -98,10 +100,6 @@ def config_of(path):
     with zipfile.ZipFile(path) as z:
         return json.loads(z.read("config.json"))
 
-
-def weight_keys(path):
-    with zipfile.ZipFile(path) as z, zipfile.ZipFile(z.open("model.weights.npz")) as npz:
-        return sorted(name[:-len(".npy")] for name in npz.namelist())
 
 
 def assert_same_predictions(a, b, x):
@@ -338,3 +336,52 @@ def test_a_subclassed_model_with_arguments_needs_get_config():
 
     with pytest.raises(NotImplementedError, match="Object NoConfigModel .* must override `get_config\\(\\)`"):
         NoConfigModel(3).get_config()
+
+
+@saving.register_keras_serializable(package="Test")
+class Vocabulary(fastnn.layers.Layer):
+    """A layer with Keras's saving hooks (as TextVectorization): its own arrays and an asset file."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.tokens, self.idf, self.idf_when_assets_loaded = [], None, None
+
+    def call(self, x):
+        return x
+
+    def save_own_variables(self, store):
+        store["idf_weights"] = self.idf
+
+    def load_own_variables(self, store):
+        self.idf = store["idf_weights"]
+
+    def save_assets(self, folder):
+        with open(os.path.join(folder, "vocabulary.txt"), "w", encoding="utf-8") as f:
+            f.write("\n".join(self.tokens))
+
+    def load_assets(self, folder):
+        self.idf_when_assets_loaded = self.idf  # Keras's order: own variables, then assets
+        with open(os.path.join(folder, "vocabulary.txt"), encoding="utf-8") as f:
+            self.tokens = f.read().split("\n")
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".weights.h5", ".weights.npz"])
+def test_keras_saving_hooks(tmp_path, suffix):
+    model = Sequential([Input((3,)), Vocabulary(name="vocab"), Dense(2)])
+    vocab = model.layers[0]
+    vocab.tokens, vocab.idf = ["[UNK]", "the", "ünïcode"], np.array([0.5, 1.5, 2.5], np.float32)
+    path = tmp_path / ("m" + suffix)
+    if suffix == ".keras":
+        model.save(path)
+        with zipfile.ZipFile(path) as z:
+            assert z.read("assets/layers/vocabulary/vocabulary.txt").decode() == "[UNK]\nthe\nünïcode"
+        assert "layers/vocabulary/vars/idf_weights" in weight_keys(path)
+        restored = load_model(path).layers[0]
+        assert restored.tokens == vocab.tokens
+        np.testing.assert_array_equal(restored.idf_when_assets_loaded, vocab.idf)
+    else:
+        model.save_weights(path)
+        other = Sequential([Input((3,)), Vocabulary(name="vocab2"), Dense(2)])
+        other.load_weights(path)
+        restored = other.layers[0]
+    np.testing.assert_array_equal(restored.idf, vocab.idf)

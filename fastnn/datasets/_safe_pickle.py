@@ -136,23 +136,60 @@ def _object_array(shape, fortran, items):
     return flat.reshape(shape[::-1]).T.copy() if fortran else flat.reshape(shape)
 
 
+_MAX_DEPTH = 100
 _LEAVES = {int, float, bool, str, bytes, type(None)}
+_STUBS = (_ArrayStub, _DtypeStub, _Global)
 
 
-def _check_built(obj):
-    """Every stub must have been completed by BUILD."""
-    if isinstance(obj, (_ArrayStub, _DtypeStub, _Global)):
-        raise UnsafePickleError(f"incomplete object {obj!r} in the pickle")
-    if isinstance(obj, (list, tuple)) or (isinstance(obj, np.ndarray) and obj.dtype == object):
-        items = obj.ravel().tolist() if isinstance(obj, np.ndarray) else obj
-        if set(map(type, items)) <= _LEAVES:  # (one C-level pass over the ragged datasets' millions of ints)
-            return
-        for v in items:
-            _check_built(v)
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            _check_built(k)
-            _check_built(v)
+def _children(obj):
+    """The items of a container (a dict's keys and values; an object array's items), or None for a leaf."""
+    if isinstance(obj, (list, tuple)):
+        return obj
+    if isinstance(obj, dict):
+        return [x for kv in obj.items() for x in kv]
+    if isinstance(obj, np.ndarray) and obj.dtype == object:
+        return obj.ravel().tolist()
+    return None
+
+
+def _check_built(root, limit):
+    """Every stub must have been completed by BUILD; no container may hold itself; and the data, counted as a
+    tree (a list referenced ten times counts ten times), must stay under ``limit`` items. A 170-byte pickle of lists
+    of shared lists ("billion laughs") is a tree of 10**30 items that any consumer walking it (np.asarray) would
+    never finish. Each container is visited once (its size is memoized), so this check is linear in the pickle."""
+    if isinstance(root, _STUBS):
+        raise UnsafePickleError(f"incomplete object {root!r} in the pickle")
+    sizes = {}       # id(container) -> its size as a tree
+    entered = set()  # containers whose children are being sized: meeting one again is a cycle
+    todo = [(root, False, 0)]
+    while todo:
+        obj, finish, depth = todo.pop()
+        items = _children(obj)
+        if items is None:
+            continue
+        key = id(obj)
+        if finish:
+            size = 1 + sum(sizes.get(id(c), 1) for c in items)
+            if size > limit:
+                raise UnsafePickleError(f"the pickle expands to more than {limit} items (shared references)")
+            sizes[key] = size
+            entered.discard(key)
+            continue
+        if key in sizes:
+            continue
+        if key in entered:
+            raise UnsafePickleError("the pickle holds a container that contains itself")
+        if depth > _MAX_DEPTH:
+            raise UnsafePickleError(f"malformed pickle: containers nested deeper than {_MAX_DEPTH} levels")
+        entered.add(key)
+        todo.append((obj, True, depth))
+        if set(map(type, items)) <= _LEAVES:  # (one C-level pass over lists of millions of ints)
+            continue
+        for c in items:
+            if isinstance(c, _STUBS):
+                raise UnsafePickleError(f"incomplete object {c!r} in the pickle")
+            if type(c) not in _LEAVES and id(c) not in sizes and _children(c) is not None:
+                todo.append((c, False, depth + 1))
 
 
 # A run of BININT1 (K + 1 byte), BININT2 (M + 2 bytes) and BININT (J + 4 bytes) opcodes: the opcode byte
@@ -213,6 +250,13 @@ def loads(data, object_arrays=False):
 def _loads(data, object_arrays=False):
     r = _Reader(data)
     stack, marks, memo = [], [], {}
+    stub_keys = {}  # id(stub) -> the memo keys holding it, replaced by the built value at BUILD
+
+    def memoize(key):
+        value = stack[-1]
+        memo[key] = value
+        if isinstance(value, (_ArrayStub, _DtypeStub)):
+            stub_keys.setdefault(id(value), []).append(key)
 
     def target(kind):
         """The container under construction for APPEND(S)/SETITEM(S): only lists and dicts."""
@@ -243,7 +287,7 @@ def _loads(data, object_arrays=False):
         elif op == b".":                                    # STOP
             if len(stack) != 1 or marks:
                 raise UnsafePickleError("malformed pickle: unbalanced stack at STOP")
-            _check_built(stack[0])
+            _check_built(stack[0], len(data) + 100_000)
             return stack[0]
         elif op == b"(":                                    # MARK
             marks.append(len(stack))
@@ -282,11 +326,11 @@ def _loads(data, object_arrays=False):
             items = pop_mark()
             target(dict).update(zip(items[::2], items[1::2]))
         elif op == b"q":                                    # BINPUT
-            memo[r.take(1)[0]] = stack[-1]
+            memoize(r.take(1)[0])
         elif op == b"r":                                    # LONG_BINPUT
-            memo[r.unpack("<I")] = stack[-1]
+            memoize(r.unpack("<I"))
         elif op == b"\x94":                                 # MEMOIZE
-            memo[len(memo)] = stack[-1]
+            memoize(len(memo))
         elif op == b"h":                                    # BINGET
             stack.append(memo[r.take(1)[0]])
         elif op == b"j":                                    # LONG_BINGET
@@ -335,8 +379,8 @@ def _loads(data, object_arrays=False):
             stub = stack.pop()
             built = _build(stub, state, object_arrays)
             stack.append(built)
-            for k, v in memo.items():                       # a memoized stub now means the built value
-                if v is stub:
+            for k in stub_keys.pop(id(stub), ()):           # a memoized stub now means the built value
+                if memo.get(k) is stub:
                     memo[k] = built
         else:
             raise UnsafePickleError(f"pickle opcode {op!r} at byte {r.pos - 1} is not supported")

@@ -22,6 +22,7 @@ from fastnn import activations, backend, initializers, regularizers
 from fastnn._graph import is_symbolic, symbolic_call
 from fastnn._naming import _snake_case, shape_str, unique_name
 from fastnn.layers.variable import Variable, checked_shape
+from fastnn.serialization import charge_weight
 from fastnn.tensor import Function, Tensor, no_grad
 
 # NOTE: the module, for its _grad_enabled flag (`from fastnn import tensor` is the tensor() function)
@@ -146,6 +147,7 @@ class Layer:
             raise ValueError(f"Layer '{self.name}': add_weight: only dtype float32 is supported, got {dtype!r}")
         name = name or f"variable_{len(self._weights)}"
         shape = checked_shape(shape, f"Layer '{self.name}': weight '{name}'")
+        charge_weight(f"layer '{self.name}'", shape)  # (loading a file: bounded by what the file can hold)
         init = initializers.get("glorot_uniform" if initializer is None else initializer)
         value = np.asarray(init(shape), dtype=np.float32).reshape(shape)
         regularizer = regularizers.get(regularizer)

@@ -202,5 +202,5 @@ class Sequential(Model):
         if config.get("batch_input_shape") is not None:
             model._batch_input_shape = tuple(config["batch_input_shape"])
         for entry in config["layers"]:
-            model.add(saving.resolve_class(entry, _MODEL_CLASSES).from_config(entry["config"]))
+            model.add(saving.layer_from_entry(entry, _MODEL_CLASSES))
         return model

@@ -578,6 +578,6 @@ class Trainer:
         if distributed.writes():
             saving.save_weights(self, filepath, overwrite=overwrite)
 
-    def load_weights(self, filepath):
-        """Load weights from `save_weights` files or `.keras` files into this (built) model."""
-        saving.load_weights(self, filepath)
+    def load_weights(self, filepath, skip_mismatch=False, by_name=False):
+        """Load weights from `save_weights` files, `.keras` or legacy `.h5` files into this (built) model."""
+        saving.load_weights(self, filepath, skip_mismatch=skip_mismatch, by_name=by_name)
