@@ -7,6 +7,12 @@ from fastnn.layers.lambdas import Identity, Lambda
 from fastnn.layers.merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average,
                                    concatenate, dot, maximum, minimum, multiply, subtract)
 from fastnn.layers.normalization import BatchNormalization
+# vision layers (issue #15)
+from fastnn.layers.activation import ELU, PReLU
+from fastnn.layers.convolutional import Conv2DTranspose, DepthwiseConv2D, GlobalMaxPooling2D, SeparableConv2D
+from fastnn.layers.noise import GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D
+from fastnn.layers.normalization import GroupNormalization, LayerNormalization
+from fastnn.layers.padding import Cropping2D, UpSampling2D, ZeroPadding2D
 
 # Keras aliases
 MaxPool2D, AvgPool2D, GlobalAvgPool2D, Convolution2D = MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Conv2D
@@ -16,3 +22,8 @@ __all__ = ["Layer", "Variable", "Input", "InputLayer", "Dense", "Activation", "D
            "ReLU", "LeakyReLU", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
            "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot", "Lambda", "Identity",
            "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Convolution2D"]
+__all__ += ["ELU", "PReLU", "Conv2DTranspose", "DepthwiseConv2D", "GlobalMaxPooling2D", "SeparableConv2D",
+            "GaussianDropout", "GaussianNoise", "SpatialDropout1D", "SpatialDropout2D", "GroupNormalization",
+            "LayerNormalization", "Cropping2D", "UpSampling2D", "ZeroPadding2D", "GlobalMaxPool2D",
+            "Convolution2DTranspose", "SeparableConvolution2D"]
+GlobalMaxPool2D, Convolution2DTranspose, SeparableConvolution2D = GlobalMaxPooling2D, Conv2DTranspose, SeparableConv2D

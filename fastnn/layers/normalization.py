@@ -1,4 +1,5 @@
-"""BatchNormalization with Keras 3 semantics (momentum 0.99, epsilon 1e-3, biased batch variance)."""
+"""BatchNormalization (C++ kernels, Keras 3 semantics: momentum 0.99, epsilon 1e-3, biased batch variance),
+LayerNormalization and GroupNormalization."""
 import numpy as np
 
 from fastnn import initializers, regularizers
@@ -52,17 +53,12 @@ class BatchNormalization(Layer):
         self.moving_variance = self.add_weight(c, self.moving_variance_initializer, name="moving_variance", trainable=False)
 
     def _forward(self, x, training, need_dx=True):
-        batch_stats = training and self._trainable
+        batch_stats = bool(training) and self._trainable
         t = self._trainable
         fn = BatchNorm(recording((need_dx, t and self.scale, t and self.center)))
         y = fn.forward(x, self.gamma.value if self.scale else None, self.beta.value if self.center else None,
-                       mean=self.moving_mean.value, var=self.moving_variance.value, epsilon=self.epsilon,
-                       batch_stats=batch_stats)
-        if batch_stats:
-            m = np.float32(self.momentum)
-            for moving, batch in ((self.moving_mean, fn.mean), (self.moving_variance, fn.var)):
-                moving.value *= m
-                moving.value += batch * (1 - m)
+                       moving_mean=self.moving_mean.value, moving_var=self.moving_variance.value,
+                       epsilon=self.epsilon, momentum=self.momentum, training=batch_stats)
         return y, fn
 
     def _backward(self, ctx, dy):
@@ -77,4 +73,124 @@ class BatchNormalization(Layer):
                       moving_variance_initializer=initializers.serialize(self.moving_variance_initializer),
                       beta_regularizer=regularizers.serialize(self.beta_regularizer),
                       gamma_regularizer=regularizers.serialize(self.gamma_regularizer))
+        return config
+
+
+class _MomentNormalization(Layer):
+    """Shared by LayerNormalization and GroupNormalization: y = (x - mean) / sqrt(var + epsilon) * gamma + beta,
+    mean and biased var over the axes ``_stat_axes`` of the view ``_view(x)``; gamma, beta (C,) on the last
+    axis. numpy, in float32 (these layers are rare next to BatchNormalization)."""
+
+    def __init__(self, epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+                 gamma_regularizer, beta_constraint, gamma_constraint, **kwargs):
+        super().__init__(**kwargs)
+        if beta_constraint is not None or gamma_constraint is not None:
+            raise ValueError(f"{type(self).__name__} '{self.name}': constraints are not supported yet")
+        self.epsilon, self.center, self.scale = float(epsilon), bool(center), bool(scale)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.gamma = self.beta = None
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) < 2 or input_shape[-1] is None:
+            raise ValueError(f"{type(self).__name__} '{self.name}' needs inputs with a known last axis, got shape "
+                             f"{shape_str(input_shape)}")
+        return tuple(input_shape)
+
+    def build(self, input_shape):
+        c = (input_shape[-1],)
+        if self.scale:
+            self.gamma = self.add_weight(c, self.gamma_initializer, name="gamma", regularizer=self.gamma_regularizer)
+        if self.center:
+            self.beta = self.add_weight(c, self.beta_initializer, name="beta", regularizer=self.beta_regularizer)
+
+    def _forward(self, x, training, need_dx=True):
+        v = self._view(x)
+        axes = self._stat_axes
+        mean = v.mean(axis=axes, keepdims=True)
+        inv = (1.0 / np.sqrt(np.square(v - mean).mean(axis=axes, keepdims=True) + np.float32(self.epsilon)))
+        xhat = ((v - mean) * inv.astype(np.float32)).reshape(x.shape)
+        y = xhat * self.gamma.data if self.scale else xhat.copy()
+        if self.center:
+            y += self.beta.data
+        return y.astype(np.float32, copy=False), (xhat, inv.astype(np.float32))
+
+    def _backward(self, ctx, dy):
+        xhat, inv = ctx
+        if self._trainable:
+            lead = tuple(range(dy.ndim - 1))
+            if self.scale:
+                self.gamma.grad = (dy * xhat).sum(axis=lead).astype(np.float32)
+            if self.center:
+                self.beta.grad = dy.sum(axis=lead).astype(np.float32)
+        g = self._view(dy * self.gamma.data if self.scale else dy)
+        h = self._view(xhat)
+        axes = self._stat_axes
+        dx = inv * (g - g.mean(axis=axes, keepdims=True) - h * (g * h).mean(axis=axes, keepdims=True))
+        return dx.reshape(dy.shape).astype(np.float32, copy=False)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(epsilon=self.epsilon, center=self.center, scale=self.scale,
+                      beta_initializer=initializers.serialize(self.beta_initializer),
+                      gamma_initializer=initializers.serialize(self.gamma_initializer),
+                      beta_regularizer=regularizers.serialize(self.beta_regularizer),
+                      gamma_regularizer=regularizers.serialize(self.gamma_regularizer),
+                      beta_constraint=None, gamma_constraint=None)
+        return config
+
+
+class LayerNormalization(_MomentNormalization):
+    """Normalizes each sample over its last axis (Keras default axis=-1, epsilon=1e-3), then gamma/beta (C,)."""
+    _stat_axes = (-1,)
+
+    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, rms_scaling=False, beta_initializer="zeros",
+                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, **kwargs):
+        super().__init__(epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+                         gamma_regularizer, beta_constraint, gamma_constraint, **kwargs)
+        if axis not in (-1, [-1], (-1,)) or rms_scaling:
+            raise ValueError(f"LayerNormalization '{self.name}': only axis=-1 without rms_scaling is supported, "
+                             f"got axis={axis!r}, rms_scaling={rms_scaling!r}")
+        self.axis = -1
+
+    @staticmethod
+    def _view(a):
+        return a
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(axis=-1, rms_scaling=False)
+        return config
+
+
+class GroupNormalization(_MomentNormalization):
+    """Splits the last axis (C) into ``groups`` groups and normalizes each sample's group over it and the
+    spatial axes (Keras defaults groups=32, axis=-1, epsilon=1e-3); then gamma/beta (C,)."""
+    _stat_axes = (1, 3)
+
+    def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, **kwargs):
+        super().__init__(epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+                         gamma_regularizer, beta_constraint, gamma_constraint, **kwargs)
+        if axis != -1:
+            raise ValueError(f"GroupNormalization '{self.name}': only axis=-1 is supported, got {axis!r}")
+        self.groups, self.axis = int(groups), -1
+
+    def build(self, input_shape):
+        c = input_shape[-1]
+        if c is not None and (self.groups < 1 or c % self.groups):
+            raise ValueError(f"Number of groups ({self.groups}) must be a multiple of the number of channels ({c}).")
+        super().build(input_shape)
+
+    def _view(self, a):
+        """(B, S, groups, C/groups): S every axis between batch and channels."""
+        return a.reshape(a.shape[0], -1, self.groups, a.shape[-1] // self.groups)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(groups=self.groups, axis=-1)
         return config

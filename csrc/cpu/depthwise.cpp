@@ -1,0 +1,158 @@
+// Depthwise convolution, NHWC: every tap is a contiguous run of C channels times a contiguous kernel row,
+// so the inner loops are plain vectorised loops over channels (a block of kCB accumulators held across
+// the taps). Threads split output rows (b, oh) in forward and input rows (b, ih) in the dx pass (a gather:
+// each dx element is written by one thread); dkernel/dbias sum per fixed chunk of output rows, then the
+// chunks in order, so results do not depend on the thread count.
+#include <algorithm>
+#include <cstring>
+
+#include "fastnn.h"
+#include "parallel.h"
+
+namespace fastnn {
+namespace CPU_CAPABILITY {
+namespace {
+constexpr int64_t kCB = 64;            // channels accumulated in registers across the taps
+constexpr int64_t kGrain = 16384;      // multiply-adds per thread below which a loop stays serial
+constexpr int64_t kMaxChunks = 64;     // dkernel partials: at most this many row chunks
+constexpr int kPartialSlot = 0;
+
+// acc[0..n) += a[0..n) * k[0..n) where a is x's channels (DM == 1), or per channel c and multiplier m:
+// acc[c*DM + m] += a[c] * k[c*DM + m] (o0: first output channel of the block).
+inline void tap_madd(float* acc, const float* a, const float* k, int64_t o0, int64_t n, int64_t DM) {
+  if (DM == 1) {
+    for (int64_t j = 0; j < n; ++j) acc[j] += a[o0 + j] * k[j];  // vectorised
+  } else {
+    for (int64_t j = 0; j < n; ++j) acc[j] += a[(o0 + j) / DM] * k[j];
+  }
+}
+
+void depthwise_conv2d_forward(float* out, const float* x, const float* kernel, const float* bias,
+                              const Conv2dParams& p) {
+  const int64_t OC = p.OC, DM = OC / p.C;
+  const int64_t per_row = std::max<int64_t>(p.OW * p.KH * p.KW * OC, 1);
+  parallel_for(0, p.B * p.OH, std::max<int64_t>(kGrain / per_row, 1), [&](int64_t r0, int64_t r1) {
+    alignas(64) float acc[kCB];
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t b = r / p.OH, oh = r % p.OH;
+      const int64_t ih0 = oh * p.SH - p.pad_top;
+      for (int64_t ow = 0; ow < p.OW; ++ow) {
+        const int64_t iw0 = ow * p.SW - p.pad_left;
+        float* o = out + (r * p.OW + ow) * OC;
+        for (int64_t o0 = 0; o0 < OC; o0 += kCB) {
+          const int64_t n = std::min(kCB, OC - o0);
+          for (int64_t j = 0; j < n; ++j) acc[j] = bias ? bias[o0 + j] : 0.0f;
+          for (int64_t kh = 0; kh < p.KH; ++kh) {
+            const int64_t ih = ih0 + kh * p.DH;
+            if (ih < 0 || ih >= p.H) continue;
+            for (int64_t kw = 0; kw < p.KW; ++kw) {
+              const int64_t iw = iw0 + kw * p.DW;
+              if (iw < 0 || iw >= p.W) continue;
+              const float* a = x + ((b * p.H + ih) * p.W + iw) * p.C;
+              tap_madd(acc, a, kernel + (kh * p.KW + kw) * OC + o0, o0, n, DM);
+            }
+          }
+          std::memcpy(o + o0, acc, sizeof(float) * n);
+        }
+      }
+    }
+  });
+}
+
+// dx[b, ih, iw, c] = sum over the outputs (oh, ow) whose tap (kh, kw) reads (ih, iw), and m, of
+// dout[b, oh, ow, c*DM + m] * kernel[kh, kw, c, m].
+void depthwise_dx(float* dx, const float* dout, const float* kernel, const Conv2dParams& p) {
+  const int64_t C = p.C, OC = p.OC, DM = OC / C;
+  const int64_t per_row = std::max<int64_t>(p.W * p.KH * p.KW * OC, 1);
+  parallel_for(0, p.B * p.H, std::max<int64_t>(kGrain / per_row, 1), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t b = r / p.H, ih = r % p.H;
+      for (int64_t iw = 0; iw < p.W; ++iw) {
+        float* d = dx + (r * p.W + iw) * C;
+        std::fill(d, d + C, 0.0f);
+        for (int64_t kh = 0; kh < p.KH; ++kh) {
+          const int64_t th = ih + p.pad_top - kh * p.DH;  // = oh * SH
+          if (th < 0 || th % p.SH) continue;
+          const int64_t oh = th / p.SH;
+          if (oh >= p.OH) continue;
+          for (int64_t kw = 0; kw < p.KW; ++kw) {
+            const int64_t tw = iw + p.pad_left - kw * p.DW;
+            if (tw < 0 || tw % p.SW) continue;
+            const int64_t ow = tw / p.SW;
+            if (ow >= p.OW) continue;
+            const float* g = dout + ((b * p.OH + oh) * p.OW + ow) * OC;
+            const float* k = kernel + (kh * p.KW + kw) * OC;
+            if (DM == 1) {
+              for (int64_t c = 0; c < C; ++c) d[c] += g[c] * k[c];  // vectorised
+            } else {
+              for (int64_t c = 0; c < C; ++c)
+                for (int64_t m = 0; m < DM; ++m) d[c] += g[c * DM + m] * k[c * DM + m];
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+// dkernel (KH,KW,C,DM) and dbias (OC,): partial sums per chunk of `rows` output rows (b, oh) into
+// part[chunk] = (KH*KW*OC kernel sums, OC bias sums), then the chunks added in order.
+void depthwise_dkernel(float* dkernel, float* dbias, const float* dout, const float* x, const Conv2dParams& p) {
+  const int64_t OC = p.OC, DM = OC / p.C, NK = p.KH * p.KW * OC, stride = NK + OC;
+  const int64_t R = p.B * p.OH, rows = (R + kMaxChunks - 1) / kMaxChunks, chunks = (R + rows - 1) / rows;
+  float* part = scratch(kPartialSlot, size_t(chunks * stride));
+  const int64_t per_chunk = std::max<int64_t>(rows * p.OW * NK, 1);
+  parallel_for(0, chunks, std::max<int64_t>(kGrain / per_chunk, 1), [&](int64_t k0, int64_t k1) {
+    for (int64_t ch = k0; ch < k1; ++ch) {
+      float* pk = part + ch * stride;
+      float* pb = pk + NK;
+      std::fill(pk, pk + stride, 0.0f);
+      for (int64_t r = ch * rows; r < std::min(R, (ch + 1) * rows); ++r) {
+        const int64_t b = r / p.OH, oh = r % p.OH;
+        for (int64_t ow = 0; ow < p.OW; ++ow) {
+          const float* g = dout + (r * p.OW + ow) * OC;
+          for (int64_t o = 0; o < OC; ++o) pb[o] += g[o];
+          for (int64_t kh = 0; kh < p.KH; ++kh) {
+            const int64_t ih = oh * p.SH - p.pad_top + kh * p.DH;
+            if (ih < 0 || ih >= p.H) continue;
+            for (int64_t kw = 0; kw < p.KW; ++kw) {
+              const int64_t iw = ow * p.SW - p.pad_left + kw * p.DW;
+              if (iw < 0 || iw >= p.W) continue;
+              const float* a = x + ((b * p.H + ih) * p.W + iw) * p.C;
+              float* dk = pk + (kh * p.KW + kw) * OC;
+              if (DM == 1) {
+                for (int64_t o = 0; o < OC; ++o) dk[o] += g[o] * a[o];  // vectorised
+              } else {
+                for (int64_t o = 0; o < OC; ++o) dk[o] += g[o] * a[o / DM];
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+  // chunks in order; each element by one thread
+  parallel_for(0, stride, std::max<int64_t>(kGrain / std::max<int64_t>(chunks, 1), 1), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      float* dst = i < NK ? (dkernel ? dkernel + i : nullptr) : (dbias ? dbias + (i - NK) : nullptr);
+      if (!dst) continue;
+      float s = 0.0f;
+      for (int64_t ch = 0; ch < chunks; ++ch) s += part[ch * stride + i];
+      *dst = s;
+    }
+  });
+}
+
+void depthwise_conv2d_backward(float* dx, float* dkernel, float* dbias, const float* dout, const float* x,
+                               const float* kernel, const Conv2dParams& p) {
+  if (dx) depthwise_dx(dx, dout, kernel, p);
+  if (dkernel || dbias) depthwise_dkernel(dkernel, dbias, dout, x, p);
+}
+}  // namespace
+
+void fill_depthwise(VisionOps& t) {
+  t.depthwise_conv2d_forward = depthwise_conv2d_forward;
+  t.depthwise_conv2d_backward = depthwise_conv2d_backward;
+}
+}  // namespace CPU_CAPABILITY
+}  // namespace fastnn
