@@ -251,7 +251,7 @@ def _layer_grads(layer, x):
 
 @pytest.mark.parametrize("make", [
     lambda: layers.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2),
-    lambda: layers.SeparableConv2D(3, 3, padding="same", activation="relu"),
+    lambda: layers.SeparableConv2D(3, 3, padding="same", activation="elu"),  # (relu: kinks; see the torch test)
     lambda: layers.Conv2D(4, 3, groups=2, padding="same"),
     lambda: layers.Conv2DTranspose(3, 3, strides=2, padding="same"),
 ], ids=["depthwise", "separable", "grouped", "transpose"])
@@ -273,3 +273,29 @@ def test_layer_gradients_match_finite_differences(make):
             down = loss()
             arr.reshape(-1)[i] = old
             assert abs((up - down) / 2e-2 - grad.reshape(-1)[i]) < 2e-2 * (1 + abs(grad.reshape(-1)[i])), var
+
+
+def test_separable_relu_gradients_match_torch_float64():
+    """SeparableConv2D with the relu fused into its pointwise convolution: values and every gradient."""
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    layer = layers.SeparableConv2D(3, 3, strides=2, padding="same", activation="relu", depth_multiplier=2)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 7, 6, 4)).astype(np.float32)
+    layer(x)
+    layer.bias.value[...] = rng.standard_normal(3)
+    y, ctx = layer._forward(x, True)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    dx = layer._backward(ctx, g)
+    t = {v.name: torch.tensor(v.numpy().astype(np.float64), requires_grad=True) for v in layer.weights}
+    xt = torch.tensor(x.astype(np.float64), requires_grad=True)
+    _, pt, pb = tf_pads(7, 3, 2, 1, "same")
+    _, pl, pr = tf_pads(6, 3, 2, 1, "same")
+    w = t["depthwise_kernel"].permute(2, 3, 0, 1).reshape(8, 1, 3, 3)
+    z = F.conv2d(F.pad(xt.permute(0, 3, 1, 2), (pl, pr, pt, pb)), w, stride=2, groups=4)
+    out = torch.relu(F.conv2d(z, t["pointwise_kernel"].permute(3, 2, 0, 1), t["bias"])).permute(0, 2, 3, 1)
+    out.backward(torch.tensor(g.astype(np.float64)))
+    assert_close(y, out.detach().numpy(), 72, "forward")
+    assert_close(dx, xt.grad.numpy(), 72, "dx")
+    for v in layer.trainable_weights:
+        assert_close(v.grad, t[v.name].grad.numpy(), y.size, v.name)
