@@ -174,3 +174,30 @@ def test_layer_trains_in_a_model():
     hist = model.fit(x, y, epochs=3, batch_size=16, verbose=0)
     assert np.isfinite(hist.history["loss"]).all()
     assert not np.allclose(model.layers[1].moving_mean.numpy(), 0)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_layer_fused_relu6_equals_bn_then_relu_layer(training):
+    """The fusion hook a plan can use: BatchNormalization._forward(..., activation=ReLU(6)._bn_fusable) gives the
+    same values, gradients and moving statistics as the two layers in turn."""
+    x, *_ = _data((4, 5, 5, 6), seed=6)
+    x = x - 3
+    g = np.random.default_rng(7).standard_normal(x.shape).astype(np.float32)
+    relu = layers.ReLU(6.0)
+    assert relu._bn_fusable == "relu6" and layers.ReLU(6.0, threshold=1.0)._bn_fusable is None
+    results = []
+    for fused in (False, True):
+        bn = layers.BatchNormalization(name=f"bn_{fused}_{training}")
+        bn(x)
+        bn.gamma.value[...] = 3.0
+        if fused:
+            y, ctx = bn._forward(x, training, activation=relu._bn_fusable)
+            dx = bn._backward(ctx, g)
+        else:
+            z, ctx = bn._forward(x, training)
+            y, rctx = relu._forward(z, training)
+            dx = bn._backward(ctx, relu._backward(rctx, g))
+        results.append((y, dx, bn.gamma.grad, bn.beta.grad, bn.moving_mean.numpy(), bn.moving_variance.numpy()))
+    assert (results[0][0] == 6).any() and (results[0][0] == 0).any()
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)

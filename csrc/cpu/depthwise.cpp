@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "cpu/vmath.h"
 #include "fastnn.h"
 #include "parallel.h"
 
@@ -16,6 +17,43 @@ constexpr int64_t kCB = 64;            // channels accumulated in registers acro
 constexpr int64_t kGrain = 16384;      // multiply-adds per thread below which a loop stays serial
 constexpr int64_t kMaxChunks = 64;     // dkernel partials: at most this many row chunks
 constexpr int kPartialSlot = 0;
+constexpr int kMaxTaps = 64;           // windows with more taps take the generic loops
+
+using vm::vf;
+using vm::W;
+
+// --- marked inner loop (vector extensions): out[0..C) = init + sum_t a[t][0..C) * k[t][0..C) ---------------
+// (DM == 1.) The taps' rows are given as pointers; 4 vectors of channels stay in registers across the taps.
+inline void tap_sum(float* __restrict out, const float* const* a, const float* const* k, int taps,
+                    const float* __restrict init, int64_t C) {
+  int64_t c = 0;
+  for (; c + 4 * W <= C; c += 4 * W) {
+    vf s0 = init ? vm::load<vf>(init + c) : vf{}, s1 = init ? vm::load<vf>(init + c + W) : vf{};
+    vf s2 = init ? vm::load<vf>(init + c + 2 * W) : vf{}, s3 = init ? vm::load<vf>(init + c + 3 * W) : vf{};
+    for (int t = 0; t < taps; ++t) {
+      const float *x = a[t] + c, *w = k[t] + c;
+      s0 += vm::load<vf>(x) * vm::load<vf>(w);
+      s1 += vm::load<vf>(x + W) * vm::load<vf>(w + W);
+      s2 += vm::load<vf>(x + 2 * W) * vm::load<vf>(w + 2 * W);
+      s3 += vm::load<vf>(x + 3 * W) * vm::load<vf>(w + 3 * W);
+    }
+    vm::store(out + c, s0);
+    vm::store(out + c + W, s1);
+    vm::store(out + c + 2 * W, s2);
+    vm::store(out + c + 3 * W, s3);
+  }
+  for (; c + W <= C; c += W) {
+    vf s0 = init ? vm::load<vf>(init + c) : vf{};
+    for (int t = 0; t < taps; ++t) s0 += vm::load<vf>(a[t] + c) * vm::load<vf>(k[t] + c);
+    vm::store(out + c, s0);
+  }
+  for (; c < C; ++c) {
+    float s0 = init ? init[c] : 0.0f;
+    for (int t = 0; t < taps; ++t) s0 += a[t][c] * k[t][c];
+    out[c] = s0;
+  }
+}
+// --- end of marked inner loop -----------------------------------------------------------------------
 
 // acc[0..n) += a[0..n) * k[0..n) where a is x's channels (DM == 1), or per channel c and multiplier m:
 // acc[c*DM + m] += a[c] * k[c*DM + m] (o0: first output channel of the block).
@@ -27,6 +65,62 @@ inline void tap_madd(float* acc, const float* a, const float* k, int64_t o0, int
   }
 }
 
+// --- marked inner loop (vector extensions): one output row (b, oh) of a 3x3 depthwise conv, DM == 1 -------
+// Channel blocks of W outer; the block's 9 kernel vectors stay in registers while the row's pixels stream by
+// (one load per multiply-add). Channels past the last full block go through tap_sum.
+inline void row3x3(float* __restrict o, const float* x, const float* kernel, const float* bias, const Conv2dParams& p,
+                   int64_t b, int64_t oh) {
+  const int64_t C = p.C, ih0 = oh * p.SH - p.pad_top;
+  const float* rows[3];
+  for (int kh = 0; kh < 3; ++kh) {
+    const int64_t ih = ih0 + kh * p.DH;
+    rows[kh] = (ih >= 0 && ih < p.H) ? x + (b * p.H + ih) * p.W * C : nullptr;
+  }
+  int64_t c = 0;
+  for (; c + W <= C; c += W) {
+    vf k[9];
+    for (int t = 0; t < 9; ++t) k[t] = vm::load<vf>(kernel + t * C + c);
+    const vf init = bias ? vm::load<vf>(bias + c) : vf{};
+    for (int64_t ow = 0; ow < p.OW; ++ow) {
+      const int64_t iw0 = ow * p.SW - p.pad_left;
+      vf s = init;
+      if (iw0 >= 0 && iw0 + 2 * p.DW < p.W) {  // interior: every column inside the image
+        for (int kh = 0; kh < 3; ++kh) {
+          if (!rows[kh]) continue;
+          const float* r = rows[kh] + iw0 * C + c;
+          s += vm::load<vf>(r) * k[3 * kh] + vm::load<vf>(r + p.DW * C) * k[3 * kh + 1] +
+               vm::load<vf>(r + 2 * p.DW * C) * k[3 * kh + 2];
+        }
+      } else {
+        for (int kh = 0; kh < 3; ++kh) {
+          if (!rows[kh]) continue;
+          for (int kw = 0; kw < 3; ++kw) {
+            const int64_t iw = iw0 + kw * p.DW;
+            if (iw >= 0 && iw < p.W) s += vm::load<vf>(rows[kh] + iw * C + c) * k[3 * kh + kw];
+          }
+        }
+      }
+      vm::store(o + ow * C + c, s);
+    }
+  }
+  if (c == C) return;
+  for (int64_t ow = 0; ow < p.OW; ++ow) {  // the ragged channels
+    const int64_t iw0 = ow * p.SW - p.pad_left;
+    for (int64_t cc = c; cc < C; ++cc) {
+      float s = bias ? bias[cc] : 0.0f;
+      for (int kh = 0; kh < 3; ++kh) {
+        if (!rows[kh]) continue;
+        for (int kw = 0; kw < 3; ++kw) {
+          const int64_t iw = iw0 + kw * p.DW;
+          if (iw >= 0 && iw < p.W) s += rows[kh][iw * C + cc] * kernel[(3 * kh + kw) * C + cc];
+        }
+      }
+      o[ow * C + cc] = s;
+    }
+  }
+}
+// --- end of marked inner loop -----------------------------------------------------------------------
+
 void depthwise_conv2d_forward(float* out, const float* x, const float* kernel, const float* bias,
                               const Conv2dParams& p) {
   const int64_t OC = p.OC, DM = OC / p.C;
@@ -36,9 +130,29 @@ void depthwise_conv2d_forward(float* out, const float* x, const float* kernel, c
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t b = r / p.OH, oh = r % p.OH;
       const int64_t ih0 = oh * p.SH - p.pad_top;
+      if (DM == 1 && p.KH == 3 && p.KW == 3) {
+        row3x3(out + r * p.OW * OC, x, kernel, bias, p, b, oh);
+        continue;
+      }
       for (int64_t ow = 0; ow < p.OW; ++ow) {
         const int64_t iw0 = ow * p.SW - p.pad_left;
         float* o = out + (r * p.OW + ow) * OC;
+        if (DM == 1 && p.KH * p.KW <= kMaxTaps) {  // the taps inside the image, then one pass over channels
+          const float *a[kMaxTaps], *k[kMaxTaps];
+          int taps = 0;
+          for (int64_t kh = 0; kh < p.KH; ++kh) {
+            const int64_t ih = ih0 + kh * p.DH;
+            if (ih < 0 || ih >= p.H) continue;
+            for (int64_t kw = 0; kw < p.KW; ++kw) {
+              const int64_t iw = iw0 + kw * p.DW;
+              if (iw < 0 || iw >= p.W) continue;
+              a[taps] = x + ((b * p.H + ih) * p.W + iw) * p.C;
+              k[taps++] = kernel + (kh * p.KW + kw) * OC;
+            }
+          }
+          tap_sum(o, a, k, taps, bias, OC);
+          continue;
+        }
         for (int64_t o0 = 0; o0 < OC; o0 += kCB) {
           const int64_t n = std::min(kCB, OC - o0);
           for (int64_t j = 0; j < n; ++j) acc[j] = bias ? bias[o0 + j] : 0.0f;
@@ -69,6 +183,22 @@ void depthwise_dx(float* dx, const float* dout, const float* kernel, const Conv2
       const int64_t b = r / p.H, ih = r % p.H;
       for (int64_t iw = 0; iw < p.W; ++iw) {
         float* d = dx + (r * p.W + iw) * C;
+        if (DM == 1 && p.KH * p.KW <= kMaxTaps) {  // the outputs reading (ih, iw), then one pass over channels
+          const float *g[kMaxTaps], *k[kMaxTaps];
+          int taps = 0;
+          for (int64_t kh = 0; kh < p.KH; ++kh) {
+            const int64_t th = ih + p.pad_top - kh * p.DH;
+            if (th < 0 || th % p.SH || th / p.SH >= p.OH) continue;
+            for (int64_t kw = 0; kw < p.KW; ++kw) {
+              const int64_t tw = iw + p.pad_left - kw * p.DW;
+              if (tw < 0 || tw % p.SW || tw / p.SW >= p.OW) continue;
+              g[taps] = dout + ((b * p.OH + th / p.SH) * p.OW + tw / p.SW) * OC;
+              k[taps++] = kernel + (kh * p.KW + kw) * OC;
+            }
+          }
+          tap_sum(d, g, k, taps, nullptr, C);
+          continue;
+        }
         std::fill(d, d + C, 0.0f);
         for (int64_t kh = 0; kh < p.KH; ++kh) {
           const int64_t th = ih + p.pad_top - kh * p.DH;  // = oh * SH
@@ -110,7 +240,7 @@ void depthwise_dkernel(float* dkernel, float* dbias, const float* dout, const fl
       for (int64_t r = ch * rows; r < std::min(R, (ch + 1) * rows); ++r) {
         const int64_t b = r / p.OH, oh = r % p.OH;
         for (int64_t ow = 0; ow < p.OW; ++ow) {
-          const float* g = dout + (r * p.OW + ow) * OC;
+          const float* __restrict g = dout + (r * p.OW + ow) * OC;
           for (int64_t o = 0; o < OC; ++o) pb[o] += g[o];
           for (int64_t kh = 0; kh < p.KH; ++kh) {
             const int64_t ih = oh * p.SH - p.pad_top + kh * p.DH;
@@ -118,8 +248,8 @@ void depthwise_dkernel(float* dkernel, float* dbias, const float* dout, const fl
             for (int64_t kw = 0; kw < p.KW; ++kw) {
               const int64_t iw = ow * p.SW - p.pad_left + kw * p.DW;
               if (iw < 0 || iw >= p.W) continue;
-              const float* a = x + ((b * p.H + ih) * p.W + iw) * p.C;
-              float* dk = pk + (kh * p.KW + kw) * OC;
+              const float* __restrict a = x + ((b * p.H + ih) * p.W + iw) * p.C;
+              float* __restrict dk = pk + (kh * p.KW + kw) * OC;
               if (DM == 1) {
                 for (int64_t o = 0; o < OC; ++o) dk[o] += g[o] * a[o];  // vectorised
               } else {

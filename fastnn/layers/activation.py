@@ -58,6 +58,7 @@ class ReLU(Activation):
         kernel = "relu" if plain and max_value is None else "relu6" if plain and self.max_value == 6.0 else None
         super().__init__(kernel or "linear", **kwargs)
         self._general = kernel is None
+        self._bn_fusable = kernel  # what BatchNormalization._forward(..., activation=) can apply for this layer
 
     def _forward(self, x, training, need_dx=True, logits=False):
         if not self._general:

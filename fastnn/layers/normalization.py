@@ -52,13 +52,15 @@ class BatchNormalization(Layer):
         self.moving_mean = self.add_weight(c, self.moving_mean_initializer, name="moving_mean", trainable=False)
         self.moving_variance = self.add_weight(c, self.moving_variance_initializer, name="moving_variance", trainable=False)
 
-    def _forward(self, x, training, need_dx=True):
+    def _forward(self, x, training, need_dx=True, activation=None):
+        """``activation`` None, "relu" or "relu6" applies it in the kernel's store (a plan may fuse a following
+        ReLU layer whose ``_bn_fusable`` names it, when nothing else reads this layer's output)."""
         batch_stats = bool(training) and self._trainable
         t = self._trainable
         fn = BatchNorm(recording((need_dx, t and self.scale, t and self.center)))
         y = fn.forward(x, self.gamma.value if self.scale else None, self.beta.value if self.center else None,
                        moving_mean=self.moving_mean.value, moving_var=self.moving_variance.value,
-                       epsilon=self.epsilon, momentum=self.momentum, training=batch_stats)
+                       epsilon=self.epsilon, momentum=self.momentum, training=batch_stats, activation=activation)
         return y, fn
 
     def _backward(self, ctx, dy):
