@@ -5,7 +5,6 @@ GaussianNoise, GaussianDropout; gradients against finite differences; Keras's we
 import numpy as np
 import pytest
 
-import fastnn
 from fastnn import layers
 
 from test_vision_layers import check_layer_gradients

@@ -22,6 +22,20 @@ constexpr int kMaxTaps = 64;           // windows with more taps take the generi
 using vm::vf;
 using vm::W;
 
+// Calls f(offset of x[b, ih, iw, 0], tap kh*KW + kw) for the taps of output (b, oh, ow) inside the image.
+template <class F>
+inline void for_taps(const Conv2dParams& p, int64_t b, int64_t oh, int64_t ow, const F& f) {
+  const int64_t ih0 = oh * p.SH - p.pad_top, iw0 = ow * p.SW - p.pad_left;
+  for (int64_t kh = 0; kh < p.KH; ++kh) {
+    const int64_t ih = ih0 + kh * p.DH;
+    if (ih < 0 || ih >= p.H) continue;
+    for (int64_t kw = 0; kw < p.KW; ++kw) {
+      const int64_t iw = iw0 + kw * p.DW;
+      if (iw >= 0 && iw < p.W) f(((b * p.H + ih) * p.W + iw) * p.C, kh * p.KW + kw);
+    }
+  }
+}
+
 // --- marked inner loop (vector extensions): out[0..C) = init + sum_t a[t][0..C) * k[t][0..C) ---------------
 // (DM == 1.) The taps' rows are given as pointers; 4 vectors of channels stay in registers across the taps.
 inline void tap_sum(float* __restrict out, const float* const* a, const float* const* k, int taps,
@@ -129,43 +143,26 @@ void depthwise_conv2d_forward(float* out, const float* x, const float* kernel, c
     alignas(64) float acc[kCB];
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t b = r / p.OH, oh = r % p.OH;
-      const int64_t ih0 = oh * p.SH - p.pad_top;
       if (DM == 1 && p.KH == 3 && p.KW == 3) {
         row3x3(out + r * p.OW * OC, x, kernel, bias, p, b, oh);
         continue;
       }
       for (int64_t ow = 0; ow < p.OW; ++ow) {
-        const int64_t iw0 = ow * p.SW - p.pad_left;
         float* o = out + (r * p.OW + ow) * OC;
         if (DM == 1 && p.KH * p.KW <= kMaxTaps) {  // the taps inside the image, then one pass over channels
           const float *a[kMaxTaps], *k[kMaxTaps];
           int taps = 0;
-          for (int64_t kh = 0; kh < p.KH; ++kh) {
-            const int64_t ih = ih0 + kh * p.DH;
-            if (ih < 0 || ih >= p.H) continue;
-            for (int64_t kw = 0; kw < p.KW; ++kw) {
-              const int64_t iw = iw0 + kw * p.DW;
-              if (iw < 0 || iw >= p.W) continue;
-              a[taps] = x + ((b * p.H + ih) * p.W + iw) * p.C;
-              k[taps++] = kernel + (kh * p.KW + kw) * OC;
-            }
-          }
+          for_taps(p, b, oh, ow, [&](int64_t xi, int64_t tap) {
+            a[taps] = x + xi;
+            k[taps++] = kernel + tap * OC;
+          });
           tap_sum(o, a, k, taps, bias, OC);
           continue;
         }
         for (int64_t o0 = 0; o0 < OC; o0 += kCB) {
           const int64_t n = std::min(kCB, OC - o0);
           for (int64_t j = 0; j < n; ++j) acc[j] = bias ? bias[o0 + j] : 0.0f;
-          for (int64_t kh = 0; kh < p.KH; ++kh) {
-            const int64_t ih = ih0 + kh * p.DH;
-            if (ih < 0 || ih >= p.H) continue;
-            for (int64_t kw = 0; kw < p.KW; ++kw) {
-              const int64_t iw = iw0 + kw * p.DW;
-              if (iw < 0 || iw >= p.W) continue;
-              const float* a = x + ((b * p.H + ih) * p.W + iw) * p.C;
-              tap_madd(acc, a, kernel + (kh * p.KW + kw) * OC + o0, o0, n, DM);
-            }
-          }
+          for_taps(p, b, oh, ow, [&](int64_t xi, int64_t tap) { tap_madd(acc, x + xi, kernel + tap * OC + o0, o0, n, DM); });
           std::memcpy(o + o0, acc, sizeof(float) * n);
         }
       }
@@ -242,21 +239,15 @@ void depthwise_dkernel(float* dkernel, float* dbias, const float* dout, const fl
         for (int64_t ow = 0; ow < p.OW; ++ow) {
           const float* __restrict g = dout + (r * p.OW + ow) * OC;
           for (int64_t o = 0; o < OC; ++o) pb[o] += g[o];
-          for (int64_t kh = 0; kh < p.KH; ++kh) {
-            const int64_t ih = oh * p.SH - p.pad_top + kh * p.DH;
-            if (ih < 0 || ih >= p.H) continue;
-            for (int64_t kw = 0; kw < p.KW; ++kw) {
-              const int64_t iw = ow * p.SW - p.pad_left + kw * p.DW;
-              if (iw < 0 || iw >= p.W) continue;
-              const float* __restrict a = x + ((b * p.H + ih) * p.W + iw) * p.C;
-              float* __restrict dk = pk + (kh * p.KW + kw) * OC;
-              if (DM == 1) {
-                for (int64_t o = 0; o < OC; ++o) dk[o] += g[o] * a[o];  // vectorised
-              } else {
-                for (int64_t o = 0; o < OC; ++o) dk[o] += g[o] * a[o / DM];
-              }
+          for_taps(p, b, oh, ow, [&](int64_t xi, int64_t tap) {
+            const float* __restrict a = x + xi;
+            float* __restrict dk = pk + tap * OC;
+            if (DM == 1) {
+              for (int64_t o = 0; o < OC; ++o) dk[o] += g[o] * a[o];  // vectorised
+            } else {
+              for (int64_t o = 0; o < OC; ++o) dk[o] += g[o] * a[o / DM];
             }
-          }
+          });
         }
       }
     }

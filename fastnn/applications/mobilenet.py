@@ -3,7 +3,9 @@
 import warnings
 
 from fastnn.applications import imagenet_utils
-from fastnn.applications.imagenet_utils import decode_predictions  # noqa: F401 (public, as in Keras)
+from fastnn.applications.imagenet_utils import decode_predictions
+
+__all__ = ["MobileNet", "preprocess_input", "decode_predictions"]
 
 BASE_WEIGHT_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/"
 

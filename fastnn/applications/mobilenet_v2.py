@@ -3,7 +3,9 @@ ImageNet files load. ``preprocess_input`` scales pixels to [-1, 1] ("tf" mode)."
 import warnings
 
 from fastnn.applications import imagenet_utils
-from fastnn.applications.imagenet_utils import decode_predictions  # noqa: F401 (public, as in Keras)
+from fastnn.applications.imagenet_utils import decode_predictions
+
+__all__ = ["MobileNetV2", "preprocess_input", "decode_predictions"]
 
 BASE_WEIGHT_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
 

@@ -1,7 +1,9 @@
 """ResNet50 (He et al., 2015) with Keras's exact layer names, order and weights. ``preprocess_input`` is
 Keras's "caffe" mode (RGB -> BGR, minus the ImageNet channel means)."""
 from fastnn.applications import imagenet_utils
-from fastnn.applications.imagenet_utils import decode_predictions  # noqa: F401 (public, as in Keras)
+from fastnn.applications.imagenet_utils import decode_predictions
+
+__all__ = ["ResNet50", "preprocess_input", "decode_predictions"]
 
 BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
 _EPS = 1.001e-5  # Keras's BatchNormalization epsilon in ResNet

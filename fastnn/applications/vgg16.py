@@ -1,7 +1,9 @@
 """VGG16 (Simonyan & Zisserman, 2014) with Keras's exact layer names, order and weights.
 ``preprocess_input`` is Keras's "caffe" mode."""
 from fastnn.applications import imagenet_utils
-from fastnn.applications.imagenet_utils import decode_predictions  # noqa: F401 (public, as in Keras)
+from fastnn.applications.imagenet_utils import decode_predictions
+
+__all__ = ["VGG16", "preprocess_input", "decode_predictions"]
 
 WEIGHTS_PATH = ("https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
                 "vgg16_weights_tf_dim_ordering_tf_kernels.h5")

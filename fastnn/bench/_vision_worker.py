@@ -9,9 +9,8 @@ symmetric padding on stride-2 depthwise layers). Prints RESULT rows as _train_wo
 import argparse
 import os
 import resource
-import time
 
-from _train_worker import emit, emit_predict, emit_train
+from _train_worker import emit, emit_predict, emit_train, timed_fit, timed_torch_epochs
 
 import numpy as np
 
@@ -25,24 +24,11 @@ def data(n, seed=0):
 
 def run_keras_api(keras, applications, args, nthreads):
     x, y = data(args.n)
-
-    class Timer(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.times = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t0 = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.times.append(time.perf_counter() - self.t0)
-
     keras.utils.set_random_seed(0)
     model = applications.MobileNetV2(input_shape=(SIZE, SIZE, 3), alpha=ALPHA, classes=CLASSES, weights=None)
     model.compile(optimizer=keras.optimizers.Adam(), loss="sparse_categorical_crossentropy")
-    timer = Timer()
-    hist = model.fit(x, y, batch_size=TRAIN_BATCH, epochs=1 + args.epochs, verbose=0, callbacks=[timer])
-    emit_train("mnv2", TRAIN_BATCH, args.n, timer.times[1:], float(hist.history["loss"][-1]), nthreads)
+    times, loss = timed_fit(keras, model, x, y, TRAIN_BATCH, args.epochs)
+    emit_train("mnv2", TRAIN_BATCH, args.n, times, loss, nthreads)
     xp = data(args.npredict, seed=1)[0]
     emit_predict("mnv2", PREDICT_BATCH, len(xp),
                  [("predict", lambda: model.predict(xp, batch_size=PREDICT_BATCH, verbose=0))], args, nthreads)
@@ -92,25 +78,7 @@ def run_torch(args, nthreads):
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     crit = nn.CrossEntropyLoss()
 
-    def epoch():
-        model.train()
-        perm = torch.randperm(args.n)
-        total = torch.zeros(())
-        for i in range(0, args.n, TRAIN_BATCH):
-            idx = perm[i:i + TRAIN_BATCH]
-            opt.zero_grad(set_to_none=True)
-            loss = crit(model(x[idx]), y[idx])
-            loss.backward()
-            opt.step()
-            total += loss.detach() * len(idx)
-        return float(total) / args.n
-
-    times, loss = [], None
-    for e in range(1 + args.epochs):
-        t0 = time.perf_counter()
-        loss = epoch()
-        if e:
-            times.append(time.perf_counter() - t0)
+    times, loss = timed_torch_epochs(torch, model, opt, crit, x, y, TRAIN_BATCH, args.epochs)
     emit_train("mnv2", TRAIN_BATCH, args.n, times, loss, nthreads)
     model.eval()
     xp = torch.from_numpy(data(args.npredict, seed=1)[0]).permute(0, 3, 1, 2).contiguous()

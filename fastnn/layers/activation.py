@@ -88,21 +88,6 @@ class ReLU(Activation):
         return config
 
 
-class ELU(Activation):
-    """``x if x > 0 else alpha * (exp(x) - 1)`` (Keras default alpha=1.0), on the elu kernel."""
-
-    def __init__(self, alpha=1.0, **kwargs):
-        super().__init__("elu", **kwargs)
-        self.alpha = float(alpha)
-        self._act_kwargs = {"alpha": self.alpha}
-
-    def get_config(self):
-        config = super().get_config()
-        del config["activation"]
-        config["alpha"] = self.alpha
-        return config
-
-
 class PReLU(Layer):
     """``x if x >= 0 else alpha * x`` with a learned ``alpha`` of shape input_shape[1:] (axes listed in
     ``shared_axes``, counted with the batch axis as 0, have size 1: one alpha shared along them)."""
@@ -151,16 +136,34 @@ class PReLU(Layer):
         return config
 
 
-class LeakyReLU(Activation):
-    """x if x >= 0 else negative_slope * x (the layer's Keras default slope is 0.3)."""
+class _OneArgActivation(Activation):
+    """An activation kernel with one constant (LeakyReLU's negative_slope, ELU's alpha), named ``_arg`` in the
+    config and passed to the kernel as alpha."""
+    _kernel = _arg = None
 
-    def __init__(self, negative_slope=0.3, **kwargs):
-        super().__init__("leaky_relu", **kwargs)
-        self.negative_slope = float(negative_slope)
-        self._act_kwargs = {"alpha": self.negative_slope}
+    def __init__(self, value, **kwargs):
+        super().__init__(self._kernel, **kwargs)
+        setattr(self, self._arg, float(value))
+        self._act_kwargs = {"alpha": float(value)}
 
     def get_config(self):
         config = super().get_config()
         del config["activation"]
-        config["negative_slope"] = self.negative_slope
+        config[self._arg] = getattr(self, self._arg)
         return config
+
+
+class LeakyReLU(_OneArgActivation):
+    """x if x >= 0 else negative_slope * x (the layer's Keras default slope is 0.3)."""
+    _kernel, _arg = "leaky_relu", "negative_slope"
+
+    def __init__(self, negative_slope=0.3, **kwargs):
+        super().__init__(negative_slope, **kwargs)
+
+
+class ELU(_OneArgActivation):
+    """``x if x > 0 else alpha * (exp(x) - 1)`` (Keras default alpha=1.0), on the elu kernel."""
+    _kernel, _arg = "elu", "alpha"
+
+    def __init__(self, alpha=1.0, **kwargs):
+        super().__init__(alpha, **kwargs)

@@ -36,20 +36,28 @@ class _Noise(Layer):
         return config
 
 
-def _rate(layer, rate):
-    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating)) or not 0 <= rate < 1:
-        raise ValueError(f"{type(layer).__name__} '{layer.name}': invalid value received for argument `rate`. "
-                         f"Expected a float value between 0 and 1 (1 excluded). Received: rate={rate!r}")
-    return float(rate)
+class _MultiplicativeNoise(_Noise):
+    """y = x * noise at training time, ``rate`` in [0, 1); forward keeps the noise for backward."""
+
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating)) or not 0 <= rate < 1:
+            raise ValueError(f"{type(self).__name__} '{self.name}': invalid value received for argument `rate`. "
+                             f"Expected a float value between 0 and 1 (1 excluded). Received: rate={rate!r}")
+        self.rate = float(rate)
+
+    def _backward(self, ctx, dy):
+        return dy if ctx is None else dy * ctx
+
+    def get_config(self):
+        config = super().get_config()
+        config["rate"] = self.rate
+        return config
 
 
-class _SpatialDropout(_Noise):
+class _SpatialDropout(_MultiplicativeNoise):
     """Drops whole channels: one Bernoulli draw per (sample, channel), kept ones scaled by 1/(1 - rate)."""
     _rank = None  # input rank (3: (B, T, C), 4: (B, H, W, C))
-
-    def __init__(self, rate, seed=None, name=None, **kwargs):
-        super().__init__(seed=seed, name=name, **kwargs)
-        self.rate = _rate(self, rate)
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != self._rank:
@@ -67,14 +75,6 @@ class _SpatialDropout(_Noise):
         mask = table.dropout(ones, self.rate, seed, offset).reshape((b,) + (1,) * (x.ndim - 2) + (c,))
         return x * mask, mask
 
-    def _backward(self, ctx, dy):
-        return dy if ctx is None else dy * ctx
-
-    def get_config(self):
-        config = super().get_config()
-        config["rate"] = self.rate
-        return config
-
 
 class SpatialDropout1D(_SpatialDropout):
     """Dropout of whole channels of (batch, steps, channels) inputs."""
@@ -85,10 +85,10 @@ class SpatialDropout2D(_SpatialDropout):
     """Dropout of whole feature maps of (batch, height, width, channels) inputs."""
     _rank = 4
 
-    def __init__(self, rate, data_format=None, seed=None, name=None, **kwargs):
+    def __init__(self, rate, data_format=None, seed=None, **kwargs):
         if data_format not in (None, "channels_last"):
             raise ValueError(f"SpatialDropout2D: only data_format='channels_last' is supported, got {data_format!r}")
-        super().__init__(rate, seed=seed, name=name, **kwargs)
+        super().__init__(rate, seed=seed, **kwargs)
 
     def get_config(self):
         config = super().get_config()
@@ -120,12 +120,8 @@ class GaussianNoise(_Noise):
         return config
 
 
-class GaussianDropout(_Noise):
+class GaussianDropout(_MultiplicativeNoise):
     """Multiplies by N(1, rate / (1 - rate)) noise at training time."""
-
-    def __init__(self, rate, seed=None, **kwargs):
-        super().__init__(seed=seed, **kwargs)
-        self.rate = _rate(self, rate)
 
     def _forward(self, x, training, need_dx=True):
         if not training or self.rate == 0.0:
@@ -133,11 +129,3 @@ class GaussianDropout(_Noise):
         std = np.float32(np.sqrt(self.rate / (1.0 - self.rate)))
         noise = 1 + std * self._generator(x.size).standard_normal(x.shape, dtype=np.float32)
         return x * noise, noise
-
-    def _backward(self, ctx, dy):
-        return dy if ctx is None else dy * ctx
-
-    def get_config(self):
-        config = super().get_config()
-        config["rate"] = self.rate
-        return config
