@@ -13,7 +13,8 @@ namespace CPU_CAPABILITY {
 namespace {
 constexpr int64_t kMaxChunks = 64;   // row chunks of the channel sums
 constexpr int64_t kGrain = 32768;    // elements per thread below which a loop stays serial
-constexpr int kSumSlot = 0, kCoefSlot = 1;
+constexpr int64_t kSubRows = 16;   // rows summed in float before the double chunk sums
+constexpr int kSumSlot = 0, kCoefSlot = 1, kRowSlot = 2;
 
 inline float activate(float v, int act) {
   if (act == kBnRelu) return v > 0.0f ? v : 0.0f;
@@ -30,18 +31,26 @@ inline Chunks chunking(int64_t N) {
   return {rows, (N + rows - 1) / rows};
 }
 
-// out[k*C + c] (k < K) = sum over rows n of f(n, c, k) (double), by chunks added in order. f writes
-// its K terms for row n into t[k*C + c] for all c (a row at a time, so the loops over c vectorise).
+// out[k*C + c] (k < K) = sum over rows n of f's terms (double), by chunks added in order. f(t, n) adds row n's K
+// terms into the float buffer t[k*C + c] for all c (a row at a time, so the loops over c vectorise); t is
+// flushed into the chunk's double sums every kSubRows rows (float sums of a few rows lose nothing that
+// matters, double over the whole batch).
 template <int K, class F>
 void channel_sums(double* out, int64_t N, int64_t C, const F& f) {
   const Chunks ck = chunking(N);
   double* part = reinterpret_cast<double*>(scratch(kSumSlot, size_t(ck.chunks * K * C * 2)));
   parallel_for(0, ck.chunks, std::max<int64_t>(kGrain / std::max<int64_t>(ck.rows * C, 1), 1),
                [&](int64_t k0, int64_t k1) {
+                 float* t = scratch(kRowSlot, size_t(K * C));  // this thread's
                  for (int64_t ch = k0; ch < k1; ++ch) {
                    double* s = part + ch * K * C;
                    std::fill(s, s + K * C, 0.0);
-                   for (int64_t n = ch * ck.rows; n < std::min(N, (ch + 1) * ck.rows); ++n) f(s, n);
+                   const int64_t end = std::min(N, (ch + 1) * ck.rows);
+                   for (int64_t n0 = ch * ck.rows; n0 < end; n0 += kSubRows) {
+                     std::fill(t, t + K * C, 0.0f);
+                     for (int64_t n = n0; n < std::min(end, n0 + kSubRows); ++n) f(t, n);
+                     for (int64_t i = 0; i < K * C; ++i) s[i] += t[i];
+                   }
                  }
                });
   std::fill(out, out + K * C, 0.0);
@@ -60,15 +69,15 @@ void batchnorm_forward(float* y, float* mean, float* inv, float* moving_mean, fl
   const int64_t N = p.N, C = p.C;
   if (p.training) {
     double* st = reinterpret_cast<double*>(scratch(kCoefSlot, size_t(4 * C)));  // sum, then squared deviations
-    channel_sums<1>(st, N, C, [&](double* s, int64_t n) {
-      const float* a = x + n * C;
+    channel_sums<1>(st, N, C, [&](float* __restrict s, int64_t n) {
+      const float* __restrict a = x + n * C;
       for (int64_t c = 0; c < C; ++c) s[c] += a[c];
     });
     for (int64_t c = 0; c < C; ++c) mean[c] = float(st[c] / double(N));
-    channel_sums<1>(st + C, N, C, [&](double* s, int64_t n) {
-      const float* a = x + n * C;
+    channel_sums<1>(st + C, N, C, [&](float* __restrict s, int64_t n) {
+      const float* __restrict a = x + n * C;
       for (int64_t c = 0; c < C; ++c) {
-        const double d = double(a[c]) - double(mean[c]);
+        const float d = a[c] - mean[c];
         s[c] += d * d;
       }
     });
@@ -111,12 +120,19 @@ void batchnorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy,
   double* st = reinterpret_cast<double*>(scratch(kCoefSlot, size_t(4 * C)));  // sum g, sum g * xhat
   const bool need_sums = dgamma || dbeta || (dx && p.training);
   if (need_sums) {
-    channel_sums<2>(st, N, C, [&](double* s, int64_t n) {
-      const float *a = x + n * C, *g = dy + n * C, *v = y + n * C;
-      for (int64_t c = 0; c < C; ++c) {
-        const float gm = masked(g[c], act ? v[c] : 0.0f, act);
-        s[c] += gm;
-        s[C + c] += double(gm) * double((a[c] - mean[c]) * inv[c]);
+    channel_sums<2>(st, N, C, [&](float* __restrict s, int64_t n) {
+      const float *__restrict a = x + n * C, *__restrict g = dy + n * C, *__restrict v = y + n * C;
+      if (act == kBnNone) {  // (y unread: it may be null)
+        for (int64_t c = 0; c < C; ++c) {
+          s[c] += g[c];
+          s[C + c] += g[c] * ((a[c] - mean[c]) * inv[c]);
+        }
+      } else {
+        for (int64_t c = 0; c < C; ++c) {
+          const float gm = masked(g[c], v[c], act);
+          s[c] += gm;
+          s[C + c] += gm * ((a[c] - mean[c]) * inv[c]);
+        }
       }
     });
     for (int64_t c = 0; c < C; ++c) {
@@ -134,11 +150,13 @@ void batchnorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy,
   }
   for_rows(N, C, [&](int64_t r0, int64_t r1) {
     for (int64_t n = r0; n < r1; ++n) {
-      const float *a = x + n * C, *g = dy + n * C, *v = y + n * C;
-      float* d = dx + n * C;
-      for (int64_t c = 0; c < C; ++c) {
-        const float xhat = (a[c] - mean[c]) * inv[c];
-        d[c] = coef[c] * (masked(g[c], act ? v[c] : 0.0f, act) - coef[C + c] - xhat * coef[2 * C + c]);
+      const float *__restrict a = x + n * C, *__restrict g = dy + n * C, *__restrict v = y + n * C;
+      float* __restrict d = dx + n * C;
+      if (act == kBnNone) {
+        for (int64_t c = 0; c < C; ++c) d[c] = coef[c] * (g[c] - coef[C + c] - (a[c] - mean[c]) * inv[c] * coef[2 * C + c]);
+      } else {
+        for (int64_t c = 0; c < C; ++c)
+          d[c] = coef[c] * (masked(g[c], v[c], act) - coef[C + c] - (a[c] - mean[c]) * inv[c] * coef[2 * C + c]);
       }
     }
   });
