@@ -73,6 +73,7 @@ bool isa_supported(const std::string& name);
   void fill_optim(OptimOps& t);     \
   void fill_depthwise(VisionOps& t); \
   void fill_batchnorm(VisionOps& t); \
+  void fill_layernorm(VisionOps& t); \
   KernelTable make_table();
 
 namespace ref { FASTNN_DECLARE_FILLERS }

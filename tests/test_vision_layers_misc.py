@@ -222,3 +222,34 @@ def test_every_vision_layer_saves_loads_and_trains(tmp_path):
     model.compile("adam", "mse")
     hist = model.fit(x, np.zeros((2, 4), np.float32), epochs=2, verbose=0)
     assert np.isfinite(hist.history["loss"]).all()
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (2, 5, 7), (1, 1), (3, 130), (70, 9)], ids=str)
+def test_layernorm_kernels_every_isa_match_reference(shape):
+    from fastnn import _C, backend
+    from _conv_util import threads
+    x = _x(*shape) * 3 + 2
+    C = shape[-1]
+    gamma, beta = _x(C, seed=1), _x(C, seed=2)
+    y, mean, inv = _C.ref.layernorm_forward(x, gamma, beta, epsilon=1e-3)
+    x2 = x.reshape(-1, C).astype(np.float64)
+    want = (x2 - x2.mean(1, keepdims=True)) / np.sqrt(x2.var(1, keepdims=True) + 1e-3) * gamma + beta
+    np.testing.assert_allclose(y.reshape(-1, C), want, rtol=1e-5, atol=1e-5)
+    g = _x(*shape, seed=3)
+    ref = _C.ref.layernorm_backward(g, x, gamma, mean, inv)
+    for name, t in backend.tables().items():
+        got = t.layernorm_forward(x, gamma, beta, epsilon=1e-3)
+        for a, b in zip(got, (y, mean, inv)):
+            np.testing.assert_allclose(a, b, rtol=2e-6, atol=2e-6, err_msg=name)
+        for a, b in zip(t.layernorm_backward(g, x, gamma, mean, inv), ref):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.sqrt(x.size), err_msg=name)
+    runs = []
+    for n in (1, 2):
+        with threads(n):
+            runs.append(_C.cpu.layernorm_backward(g, x, gamma, mean, inv) + _C.cpu.layernorm_forward(x, gamma, beta))
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="gamma"):
+        _C.cpu.layernorm_forward(x, gamma[:-1] if C > 1 else np.zeros(2, np.float32), beta)
+    with pytest.raises(ValueError, match="mean"):
+        _C.cpu.layernorm_backward(g, x, gamma, mean.reshape(-1)[:-1] if mean.size > 1 else np.zeros(3, np.float32), inv)

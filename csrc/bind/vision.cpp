@@ -1,5 +1,6 @@
 // Bindings of the vision group: depthwise_conv2d_{forward,backward} (geometry resolved by
-// resolve_conv2d on the equivalent kernel shape (KH,KW,C,C*DM)) and batchnorm_{forward,backward}.
+// resolve_conv2d on the equivalent kernel shape (KH,KW,C,C*DM)), batchnorm_{forward,backward} and
+// layernorm_{forward,backward}.
 #include <pybind11/stl.h>
 
 #include "bind/common.h"
@@ -186,5 +187,59 @@ void bind_vision(py::module_& m, const KernelTable* t) {
       py::arg("dgamma") = true, py::arg("dbeta") = true,
       "Gradients (dx, dgamma, dbeta) of batchnorm_forward given dy; y is read only with a fused activation; "
       "training includes the batch statistics' gradient. None where not asked.");
+
+  m.def(
+      "layernorm_forward",
+      [t](const py::object& x_in, const py::object& gamma_in, const py::object& beta_in, double epsilon) {
+        const std::string op = "layernorm";
+        farray x = as_f32_contig(x_in, "layernorm: x");
+        const BatchNormParams p = bn_params(x, epsilon, 0.0, false, kBnNone, op);
+        farray g, b;
+        const float* gp = vec_or_null(gamma_in, g, p.C, "layernorm: gamma");
+        const float* bp = vec_or_null(beta_in, b, p.C, "layernorm: beta");
+        Shape rows = shape_of(x);
+        rows.pop_back();
+        farray y(shape_of(x)), mean(rows), inv(rows);
+        {
+          py::gil_scoped_release nogil;
+          t->vision.layernorm_forward(y.mutable_data(), mean.mutable_data(), inv.mutable_data(), x.data(), gp, bp,
+                                      p.N, p.C, p.epsilon);
+        }
+        return py::make_tuple(y, mean, inv);
+      },
+      py::arg("x"), py::arg("gamma") = py::none(), py::arg("beta") = py::none(), py::kw_only(),
+      py::arg("epsilon") = 1e-3,
+      "Layer normalization over the last axis: returns (y, mean, inv), mean and inv = 1/sqrt(var + epsilon) of "
+      "shape x.shape[:-1] (biased variance); gamma/beta (C,) may be None.");
+
+  m.def(
+      "layernorm_backward",
+      [t](const py::object& dy_in, const py::object& x_in, const py::object& gamma_in, const py::object& mean_in,
+          const py::object& inv_in, bool need_dx, bool need_dg, bool need_db) {
+        const std::string op = "layernorm_backward";
+        farray x = as_f32_contig(x_in, "layernorm_backward: x");
+        farray dy = as_f32_contig(dy_in, "layernorm_backward: dy");
+        const BatchNormParams p = bn_params(x, 1.0, 0.0, false, kBnNone, op);
+        check_shape(shape_of(dy), shape_of(x), op + ": dy");
+        Shape rows = shape_of(x);
+        rows.pop_back();
+        farray g, mean = as_f32_contig(mean_in, "layernorm_backward: mean"), inv = as_f32_contig(inv_in, "layernorm_backward: inv");
+        check_shape(shape_of(mean), rows, op + ": mean");
+        check_shape(shape_of(inv), rows, op + ": inv");
+        const float* gp = vec_or_null(gamma_in, g, p.C, "layernorm_backward: gamma");
+        py::object dx = py::none(), dg = py::none(), db = py::none();
+        float *dxp = nullptr, *dgp = nullptr, *dbp = nullptr;
+        if (need_dx) { farray a(shape_of(x)); dxp = a.mutable_data(); dx = a; }
+        if (need_dg) { farray a(std::vector<int64_t>{p.C}); dgp = a.mutable_data(); dg = a; }
+        if (need_db) { farray a(std::vector<int64_t>{p.C}); dbp = a.mutable_data(); db = a; }
+        {
+          py::gil_scoped_release nogil;
+          t->vision.layernorm_backward(dxp, dgp, dbp, dy.data(), x.data(), gp, mean.data(), inv.data(), p.N, p.C);
+        }
+        return py::make_tuple(dx, dg, db);
+      },
+      py::arg("dy"), py::arg("x"), py::arg("gamma"), py::arg("mean"), py::arg("inv"), py::kw_only(),
+      py::arg("dx") = true, py::arg("dgamma") = true, py::arg("dbeta") = true,
+      "Gradients (dx, dgamma, dbeta) of layernorm_forward given dy; None where not asked.");
 }
 }  // namespace fastnn

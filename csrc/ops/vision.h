@@ -34,5 +34,13 @@ struct VisionOps {
   // training: the batch statistics' own gradient is included (mean and variance depend on x).
   void (*batchnorm_backward)(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* y,
                              const float* gamma, const float* mean, const float* inv, const BatchNormParams& p);
+
+  // Layer normalization of each row of x (N, C): y = (x - mean_n) * inv_n * gamma + beta with the row's mean and
+  // biased variance, inv_n = 1/sqrt(var_n + epsilon); writes mean (N,) and inv (N,); gamma/beta may be null.
+  void (*layernorm_forward)(float* y, float* mean, float* inv, const float* x, const float* gamma, const float* beta,
+                            int64_t N, int64_t C, float epsilon);
+  // dx (N,C), dgamma (C,), dbeta (C,) given dy (N,C); any output may be null.
+  void (*layernorm_backward)(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                             const float* gamma, const float* mean, const float* inv, int64_t N, int64_t C);
 };
 }  // namespace fastnn

@@ -16,6 +16,7 @@ KernelTable make_table() {
   fill_optim(t.optim);
   fill_depthwise(t.vision);
   fill_batchnorm(t.vision);
+  fill_layernorm(t.vision);
   return t;
 }
 }  // namespace ref

@@ -28,3 +28,20 @@ class BatchNorm(Function):
                                                       training=self.training, activation=self.activation,
                                                       dx=nx, dgamma=ng, dbeta=nb)
         return (dx, dgamma, dbeta) + (None,) * (len(self.needs_input_grad) - 3)
+
+
+class LayerNorm(Function):
+    """y = (x - mean) * inv * gamma + beta over the last axis of each row of x (..., C) (biased variance,
+    inv = 1/sqrt(var + epsilon)); positional x, gamma (C,) or None, beta (C,) or None; keyword ``epsilon``."""
+
+    def forward(self, x, gamma, beta, epsilon=1e-3):
+        y, mean, inv = of(x).layernorm_forward(x, gamma, beta, epsilon=epsilon)
+        if any(self.needs_input_grad):
+            self.x, self.gamma, self.mean, self.inv = x, gamma, mean, inv
+        return y
+
+    def backward(self, dy):
+        nx, ng, nb = (tuple(self.needs_input_grad) + (False, False))[:3]
+        dx, dgamma, dbeta = of(dy).layernorm_backward(dy, self.x, self.gamma, self.mean, self.inv, dx=nx, dgamma=ng,
+                                                      dbeta=nb)
+        return (dx, dgamma, dbeta) + (None,) * (len(self.needs_input_grad) - 3)

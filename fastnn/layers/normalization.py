@@ -4,7 +4,7 @@ import numpy as np
 
 from fastnn import initializers, regularizers
 from fastnn._naming import shape_str
-from fastnn._ops.norm import BatchNorm
+from fastnn._ops.norm import BatchNorm, LayerNorm
 from fastnn.layers.base import Layer
 from fastnn.tensor import recording
 
@@ -44,7 +44,8 @@ class _Normalization(Layer):
                       beta_initializer=initializers.serialize(self.beta_initializer),
                       gamma_initializer=initializers.serialize(self.gamma_initializer),
                       beta_regularizer=regularizers.serialize(self.beta_regularizer),
-                      gamma_regularizer=regularizers.serialize(self.gamma_regularizer))
+                      gamma_regularizer=regularizers.serialize(self.gamma_regularizer), beta_constraint=None,
+                      gamma_constraint=None)
         return config
 
 
@@ -98,7 +99,7 @@ class BatchNormalization(_Normalization):
 
 
 class _MomentNormalization(_Normalization):
-    """Shared by LayerNormalization and GroupNormalization: y = (x - mean) / sqrt(var + epsilon) * gamma + beta,
+    """GroupNormalization's math (numpy): y = (x - mean) / sqrt(var + epsilon) * gamma + beta,
     mean and biased var over the axes ``_stat_axes`` of the view ``_view(x)``; gamma, beta (C,) on the last
     axis. numpy, in float32 (these layers are rare next to BatchNormalization)."""
 
@@ -127,15 +128,9 @@ class _MomentNormalization(_Normalization):
         dx = inv * (g - g.mean(axis=axes, keepdims=True) - h * (g * h).mean(axis=axes, keepdims=True))
         return dx.reshape(dy.shape).astype(np.float32, copy=False)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(beta_constraint=None, gamma_constraint=None)
-        return config
-
-
-class LayerNormalization(_MomentNormalization):
-    """Normalizes each sample over its last axis (Keras default axis=-1, epsilon=1e-3), then gamma/beta (C,)."""
-    _stat_axes = (-1,)
+class LayerNormalization(_Normalization):
+    """Normalizes each sample over its last axis (Keras default axis=-1, epsilon=1e-3), then gamma/beta (C,);
+    C++ kernels (layernorm_forward/backward)."""
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, rms_scaling=False, beta_initializer="zeros",
                  gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
@@ -147,9 +142,14 @@ class LayerNormalization(_MomentNormalization):
                              f"got axis={axis!r}, rms_scaling={rms_scaling!r}")
         self.axis = -1
 
-    @staticmethod
-    def _view(a):
-        return a
+    def _forward(self, x, training, need_dx=True):  # the layernorm kernels
+        t = self._trainable
+        fn = LayerNorm(recording((need_dx, t and self.scale, t and self.center)))
+        return fn.forward(x, self.gamma.data if self.scale else None, self.beta.data if self.center else None,
+                          epsilon=self.epsilon), fn
+
+    def _backward(self, ctx, dy):
+        return self._backward_into(ctx, dy, self.gamma, self.beta)
 
     def get_config(self):
         config = super().get_config()

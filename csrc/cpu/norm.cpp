@@ -1,5 +1,5 @@
 // Batch normalization over the last axis of x (N, C), Keras semantics, with relu/relu6 fused into the
-// store (and its mask into the backward). Channel sums are taken per fixed chunk of rows in double,
+// store (and its mask into the backward); layer normalization of each row of x (N, C). Channel sums are taken per fixed chunk of rows in double,
 // then the chunks are added in order (thread-count independent); the elementwise passes split rows.
 // Statistics are two-pass (mean, then the mean squared deviation), as the reference.
 #include <algorithm>
@@ -161,11 +161,71 @@ void batchnorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy,
     }
   });
 }
+// Row n's mean and inv = 1/sqrt(biased var + eps), two passes in double (C values: cheap next to the store).
+void layernorm_forward(float* y, float* mean, float* inv, const float* x, const float* gamma, const float* beta,
+                       int64_t N, int64_t C, float epsilon) {
+  for_rows(N, C, [&](int64_t r0, int64_t r1) {
+    for (int64_t n = r0; n < r1; ++n) {
+      const float* __restrict a = x + n * C;
+      float* __restrict o = y + n * C;
+      double s = 0.0, q = 0.0;
+      for (int64_t c = 0; c < C; ++c) s += a[c];
+      const float m = float(s / double(C));
+      for (int64_t c = 0; c < C; ++c) q += double(a[c] - m) * double(a[c] - m);
+      const float iv = float(1.0 / std::sqrt(q / double(C) + double(epsilon)));
+      mean[n] = m;
+      inv[n] = iv;
+      for (int64_t c = 0; c < C; ++c) o[c] = (a[c] - m) * iv * (gamma ? gamma[c] : 1.0f) + (beta ? beta[c] : 0.0f);
+    }
+  });
+}
+
+// dgamma/dbeta: column sums by fixed row chunks (channel_sums); dx: per row, from the row's sums of g = dy*gamma
+// and g*xhat.
+void layernorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* gamma,
+                        const float* mean, const float* inv, int64_t N, int64_t C) {
+  if (dgamma || dbeta) {
+    double* st = reinterpret_cast<double*>(scratch(kCoefSlot, size_t(4 * C)));  // sum dy, sum dy * xhat
+    channel_sums<2>(st, N, C, [&](float* __restrict s, int64_t n) {
+      const float *__restrict a = x + n * C, *__restrict g = dy + n * C;
+      const float m = mean[n], iv = inv[n];
+      for (int64_t c = 0; c < C; ++c) {
+        s[c] += g[c];
+        s[C + c] += g[c] * ((a[c] - m) * iv);
+      }
+    });
+    for (int64_t c = 0; c < C; ++c) {
+      if (dbeta) dbeta[c] = float(st[c]);
+      if (dgamma) dgamma[c] = float(st[C + c]);
+    }
+  }
+  if (!dx) return;
+  for_rows(N, C, [&](int64_t r0, int64_t r1) {
+    for (int64_t n = r0; n < r1; ++n) {
+      const float *__restrict a = x + n * C, *__restrict g = dy + n * C;
+      float* __restrict d = dx + n * C;
+      const float m = mean[n], iv = inv[n];
+      double sg = 0.0, sgx = 0.0;
+      for (int64_t c = 0; c < C; ++c) {
+        const float gg = g[c] * (gamma ? gamma[c] : 1.0f);
+        sg += gg;
+        sgx += double(gg) * double((a[c] - m) * iv);
+      }
+      const float mg = float(sg / double(C)), mgx = float(sgx / double(C));
+      for (int64_t c = 0; c < C; ++c) d[c] = iv * (g[c] * (gamma ? gamma[c] : 1.0f) - mg - (a[c] - m) * iv * mgx);
+    }
+  });
+}
 }  // namespace
 
 void fill_batchnorm(VisionOps& t) {
   t.batchnorm_forward = batchnorm_forward;
   t.batchnorm_backward = batchnorm_backward;
+}
+
+void fill_layernorm(VisionOps& t) {
+  t.layernorm_forward = layernorm_forward;
+  t.layernorm_backward = layernorm_backward;
 }
 }  // namespace CPU_CAPABILITY
 }  // namespace fastnn
