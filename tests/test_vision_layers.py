@@ -142,33 +142,36 @@ def test_depthwise_validation():
 
 
 # ---- transposed convolution ------------------------------------------------------------------
-# (B, H, W, C, OC, kernel, strides, padding, dilation)
+# (B, H, W, C, OC, kernel, strides, padding, dilation, output_padding)
 TR_CASES = [
-    (2, 4, 4, 3, 5, 3, 2, "same", 1),
-    (1, 3, 5, 2, 4, 3, 2, "valid", 1),
-    (1, 4, 3, 3, 2, 2, 3, "valid", 1),     # stride > kernel: Keras's extra cells (bias only)
-    (1, 3, 3, 4, 3, (3, 2), (1, 2), "same", 1),
-    (2, 5, 4, 2, 3, 4, 2, "same", 1),      # even kernel: asymmetric crop
-    (1, 4, 4, 2, 2, 3, 1, "valid", 2),
+    (2, 4, 4, 3, 5, 3, 2, "same", 1, None),
+    (1, 3, 5, 2, 4, 3, 2, "valid", 1, None),
+    (1, 4, 3, 3, 2, 2, 3, "valid", 1, None),     # stride > kernel: Keras's extra cells (bias only)
+    (1, 3, 3, 4, 3, (3, 2), (1, 2), "same", 1, None),
+    (2, 5, 4, 2, 3, 4, 2, "same", 1, None),      # even kernel: asymmetric crop
+    (1, 4, 4, 2, 2, 3, 1, "valid", 2, None),
+    (1, 4, 5, 3, 2, 3, 2, "valid", 1, 1),        # output_padding
+    (1, 4, 5, 3, 2, 3, 2, "same", 1, 1),
+    (2, 4, 5, 3, 2, 4, 2, "same", 1, (1, 1)),
+    (1, 4, 5, 3, 2, 2, 3, "valid", 1, (1, 0)),
 ]
 
 
-def _torch_transpose(x, kern, bias, g, strides, padding, dilation_rate):
-    """torch conv_transpose2d (weight (C, OC, KH, KW) = kernel.transpose(3, 2, 0, 1)) on the full output,
-    cropped to Keras's 'same' window."""
+def _torch_transpose(x, kern, bias, g, out_hw, strides, padding, dilation_rate):
+    """torch conv_transpose2d (weight (C, OC, KH, KW) = kernel.transpose(3, 2, 0, 1)) on the full output (plus
+    torch's output_padding where Keras's output is longer), cropped to Keras's window of out_hw cells."""
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
     kh, kw, OC, C = kern.shape
     xt = torch.tensor(x.transpose(0, 3, 1, 2).astype(np.float64), requires_grad=True)
     wt = torch.tensor(kern.transpose(3, 2, 0, 1).astype(np.float64), requires_grad=True)
     bt = torch.tensor(bias.astype(np.float64), requires_grad=True)
-    spans = [(k - 1) * d + 1 for k, d in zip((kh, kw), dilation_rate)]
-    extra = [max(s - sp, 0) for s, sp in zip(strides, spans)]
+    full = [(n - 1) * s + (k - 1) * d + 1 for n, k, s, d in zip(x.shape[1:3], (kh, kw), strides, dilation_rate)]
+    # TF's rule for the conv from out_hw back to x: the cells cropped before the window
+    before = [max(f - o, 0) // 2 if padding == "same" else 0 for f, o in zip(full, out_hw)]
+    extra = [max(b + o - f, 0) for b, o, f in zip(before, out_hw, full)]
     y = F.conv_transpose2d(xt, wt, bt, stride=strides, dilation=dilation_rate, output_padding=tuple(extra))
-    if padding == "same":
-        H, W = x.shape[1] * strides[0], x.shape[2] * strides[1]
-        before = [max(sp - s, 0) // 2 for s, sp in zip(strides, spans)]
-        y = y[:, :, before[0]:before[0] + H, before[1]:before[1] + W]
+    y = y[:, :, before[0]:before[0] + out_hw[0], before[1]:before[1] + out_hw[1]]
     y.backward(torch.tensor(g.transpose(0, 3, 1, 2).astype(np.float64)))
     return (y.detach().numpy().transpose(0, 2, 3, 1), xt.grad.numpy().transpose(0, 2, 3, 1),
             wt.grad.numpy().transpose(2, 3, 1, 0), bt.grad.numpy())
@@ -177,7 +180,7 @@ def _torch_transpose(x, kern, bias, g, strides, padding, dilation_rate):
 @pytest.mark.parametrize("case", TR_CASES, ids=str)
 def test_conv_transpose_matches_torch_float64(case):
     from fastnn._ops.conv import Conv2DTranspose
-    B, H, W, C, OC, k, s, pad, d = case
+    B, H, W, C, OC, k, s, pad, d, op = case
     rng = np.random.default_rng(0)
     kh, kw = pair(k)
     x = rng.standard_normal((B, H, W, C)).astype(np.float32)
@@ -185,17 +188,28 @@ def test_conv_transpose_matches_torch_float64(case):
     bias = rng.standard_normal(OC).astype(np.float32)
     geo = dict(strides=pair(s), padding=pad, dilation_rate=pair(d))
     fn = Conv2DTranspose((True, True, True))
-    y = fn.forward(x, kern, bias, None, **geo)
+    y = fn.forward(x, kern, bias, None, output_padding=None if op is None else pair(op), **geo)
     g = rng.standard_normal(y.shape).astype(np.float32)
     dx, dk, db = fn.backward(g)
-    ty, tdx, tdk, tdb = _torch_transpose(x, kern, bias, g, **geo)
+    ty, tdx, tdk, tdb = _torch_transpose(x, kern, bias, g, y.shape[1:3], **geo)
     n = kh * kw * max(C, OC)
     assert_close(y, ty, n, "forward")
     assert_close(dx, tdx, n, "dx")
     assert_close(dk, tdk, y.size, "dkernel")
     assert_close(db, tdb, y.size, "dbias")
-    layer = layers.Conv2DTranspose(OC, k, strides=s, padding=pad, dilation_rate=d)
+    layer = layers.Conv2DTranspose(OC, k, strides=s, padding=pad, dilation_rate=d, output_padding=op)
     assert layer.compute_output_shape((None, H, W, C)) == (None,) + y.shape[1:]
+
+
+def test_conv_transpose_output_shapes_follow_keras():
+    """Keras 3.15's shapes for input (1, 4, 5, 3) (printed by keras.layers.Conv2DTranspose(2, k, ...))."""
+    for pad, op, k, s, want in [("valid", 1, 3, 2, (10, 12)), ("same", 1, 3, 2, (8, 10)), ("same", 1, 4, 2, (7, 9)),
+                                ("valid", (1, 0), 2, 3, (12, 14)), ("same", 0, 3, 2, (7, 9)),
+                                ("valid", None, 2, 3, (12, 15)), ("same", None, 3, 2, (8, 10))]:
+        layer = layers.Conv2DTranspose(2, k, strides=s, padding=pad, output_padding=op)
+        assert layer(np.zeros((1, 4, 5, 3), np.float32)).shape == (1,) + want + (2,), (pad, op, k, s)
+    with pytest.raises(ValueError, match="output_padding"):
+        layers.Conv2DTranspose(2, 3, strides=2, output_padding=2)
 
 
 # ---- layers ----------------------------------------------------------------------------------

@@ -50,18 +50,18 @@ class DepthwiseConv2D(Function):
 
 class Conv2DTranspose(Function):
     """The transpose (adjoint) of conv2d: x (B,H,W,C), kernel (KH,KW,OC,C) (Keras's layout), bias (OC,) or
-    None -> (B,OH,OW,OC) with OH = H*SH ("same") or (H-1)*SH + (KH-1)*DH + 1 ("valid"). Forward is
+    None -> (B,OH,OW,OC) with OH = transpose_length(H, ...) (Keras's rule, output_padding included). Forward is
     conv2d_backward's dx of a conv2d from (B,OH,OW,OC) to x; backward is a conv2d (dx) and conv2d_backward's
     dkernel, so every ISA's conv kernels serve it."""
 
     def forward(self, x, kernel, bias=None, activation=None, strides=(1, 1), padding="valid",
-                dilation_rate=(1, 1)):
+                dilation_rate=(1, 1), output_padding=None):
         assert activation is None  # the layer applies its activation after this op
         self.x, self.kernel = x, kernel
         self.geometry = dict(strides=strides, padding=padding, dilation_rate=dilation_rate)
         table = of(x)
-        out_hw = [transpose_length(x.shape[1 + i], kernel.shape[i], strides[i], dilation_rate[i], padding)
-                  for i in range(2)]
+        out_hw = [transpose_length(x.shape[1 + i], kernel.shape[i], strides[i], dilation_rate[i], padding,
+                                   None if output_padding is None else output_padding[i]) for i in range(2)]
         # only the shape of the conv's input is read when just dx is asked for
         self.shape = (x.shape[0],) + tuple(out_hw) + (kernel.shape[2],)
         y = table.conv2d_backward(x, table.empty(self.shape), kernel, dx=True, dkernel=False, dbias=False,
@@ -114,12 +114,16 @@ class GroupedConv2D(Function):
         return ((dx, dk, db) + (None,) * n)[:n]
 
 
-def transpose_length(size, k, s, d, padding):
-    """Keras's Conv2DTranspose output length (output_padding=None): same in*s, valid (in-1)*s + max(span, s)
-    with span = (k-1)*d + 1 the dilated window (cells past the last window get only the bias)."""
+def transpose_length(size, k, s, d, padding, output_padding=None):
+    """Keras's Conv2DTranspose output length, span = (k-1)*d + 1 the dilated window: without output_padding,
+    same in*s and valid (in-1)*s + max(span, s) (cells past the last window get only the bias); with it,
+    same (in-1)*s + span%2 + output_padding and valid (in-1)*s + span + output_padding."""
     if size is None:
         return None
-    return size * s if padding == "same" else (size - 1) * s + max((k - 1) * d + 1, s)
+    span = (k - 1) * d + 1
+    if output_padding is None:
+        return size * s if padding == "same" else (size - 1) * s + max(span, s)
+    return (size - 1) * s + (span % 2 if padding == "same" else span) + output_padding
 
 
 class _Pool2D(Function):

@@ -177,17 +177,27 @@ class Conv2DTranspose(Conv2D):
         super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, 1, activation, use_bias,
                          kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
                          activity_regularizer, kernel_constraint, bias_constraint, **kwargs)
+        self.output_padding = None
         if output_padding is not None:
-            raise ValueError(f"Conv2DTranspose '{self.name}': output_padding is not supported yet, got "
-                             f"{output_padding!r}")
+            who = f"Conv2DTranspose '{self.name}'"
+            self.output_padding = (output_padding,) * 2 if isinstance(output_padding, int) else tuple(output_padding)
+            if len(self.output_padding) != 2 or any(not 0 <= op < s for op, s in zip(self.output_padding, self.strides)):
+                raise ValueError(f"{who}: output_padding must be a pair of ints >= 0 and below the strides "
+                                 f"{self.strides}, got {output_padding!r}")
+            span = [(k - 1) * d + 1 for k, d in zip(self.kernel_size, self.dilation_rate)]
+            if self.padding == "same" and any(sp % 2 + op == 0 for sp, op in zip(span, self.output_padding)):
+                raise ValueError(f"{who}: with padding='same', an even kernel_size {self.kernel_size} needs "
+                                 f"output_padding >= 1, got {output_padding!r}")
+            self._constants = dict(output_padding=self.output_padding, **self._constants)
         self._fused = None  # the activation runs after the op
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 4 or input_shape[3] is None:
             raise ValueError(f"Conv2DTranspose '{self.name}' expects 4-D inputs with known channels, got shape "
                              f"{shape_str(input_shape)}")
-        hw = [_conv.transpose_length(input_shape[1 + i], self.kernel_size[i], self.strides[i],
-                                     self.dilation_rate[i], self.padding) for i in range(2)]
+        hw = [_conv.transpose_length(input_shape[1 + i], self.kernel_size[i], self.strides[i], self.dilation_rate[i],
+                                     self.padding, None if self.output_padding is None else self.output_padding[i])
+              for i in range(2)]
         return (input_shape[0], hw[0], hw[1], self.filters)
 
     def build(self, input_shape):
@@ -196,7 +206,7 @@ class Conv2DTranspose(Conv2D):
     def get_config(self):
         config = super().get_config()
         del config["groups"]
-        config["output_padding"] = None
+        config["output_padding"] = self.output_padding
         return config
 
 
