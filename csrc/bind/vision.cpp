@@ -62,6 +62,21 @@ const float* vec_or_null(const py::object& h, farray& keep, int64_t C, const std
   check_shape(shape_of(keep), {C}, what);
   return keep.data();
 }
+// Three gradient outputs of a backward binding, each allocated (uninitialised: the kernels write them) when
+// asked for, else None with a null pointer.
+struct Grads {
+  py::object obj[3] = {py::none(), py::none(), py::none()};
+  float* ptr[3] = {nullptr, nullptr, nullptr};
+  Grads(const std::array<Shape, 3>& shapes, const std::array<bool, 3>& need) {
+    for (int i = 0; i < 3; ++i) {
+      if (!need[i]) continue;
+      farray a(shapes[i]);
+      ptr[i] = a.mutable_data();
+      obj[i] = a;
+    }
+  }
+  py::tuple tuple() const { return py::make_tuple(obj[0], obj[1], obj[2]); }
+};
 }  // namespace
 
 void bind_vision(py::module_& m, const KernelTable* t) {
@@ -98,16 +113,12 @@ void bind_vision(py::module_& m, const KernelTable* t) {
         farray dout = as_f32_contig(dout_in, "depthwise_conv2d_backward: dout");
         const Conv2dParams p = depthwise_params(x, k, strides, padding, dilation, op);
         check_shape(shape_of(dout), {p.B, p.OH, p.OW, p.OC}, op + ": dout");
-        py::object dx = py::none(), dk = py::none(), db = py::none();
-        float *dxp = nullptr, *dkp = nullptr, *dbp = nullptr;
-        if (need_dx) { farray a(shape_of(x)); dxp = a.mutable_data(); dx = a; }
-        if (need_dk) { farray a(shape_of(k)); dkp = a.mutable_data(); dk = a; }
-        if (need_db) { farray a(std::vector<int64_t>{p.OC}); dbp = a.mutable_data(); db = a; }
+        Grads d({shape_of(x), shape_of(k), Shape{p.OC}}, {need_dx, need_dk, need_db});
         {
           py::gil_scoped_release nogil;
-          t->vision.depthwise_conv2d_backward(dxp, dkp, dbp, dout.data(), x.data(), k.data(), p);
+          t->vision.depthwise_conv2d_backward(d.ptr[0], d.ptr[1], d.ptr[2], dout.data(), x.data(), k.data(), p);
         }
-        return py::make_tuple(dx, dk, db);
+        return d.tuple();
       },
       py::arg("dout"), py::arg("x"), py::arg("kernel"), py::kw_only(), py::arg("strides") = P{1, 1},
       py::arg("padding") = "valid", py::arg("dilation_rate") = P{1, 1}, py::arg("dx") = true,
@@ -170,17 +181,13 @@ void bind_vision(py::module_& m, const KernelTable* t) {
         const float* mp = vec_or_null(mean_in, mean, p.C, "batchnorm_backward: mean");
         const float* ip = vec_or_null(inv_in, inv, p.C, "batchnorm_backward: inv");
         FASTNN_CHECK(mp && ip, op + ": mean and inv (from batchnorm_forward) are required");
-        py::object dx = py::none(), dg = py::none(), db = py::none();
-        float *dxp = nullptr, *dgp = nullptr, *dbp = nullptr;
-        if (need_dx) { farray a(shape_of(x)); dxp = a.mutable_data(); dx = a; }
-        if (need_dg) { farray a(std::vector<int64_t>{p.C}); dgp = a.mutable_data(); dg = a; }
-        if (need_db) { farray a(std::vector<int64_t>{p.C}); dbp = a.mutable_data(); db = a; }
+        Grads d({shape_of(x), Shape{p.C}, Shape{p.C}}, {need_dx, need_dg, need_db});
         {
           py::gil_scoped_release nogil;
-          t->vision.batchnorm_backward(dxp, dgp, dbp, dy.data(), x.data(), p.act != kBnNone ? y.data() : nullptr, gp,
-                                       mp, ip, p);
+          t->vision.batchnorm_backward(d.ptr[0], d.ptr[1], d.ptr[2], dy.data(), x.data(),
+                                       p.act != kBnNone ? y.data() : nullptr, gp, mp, ip, p);
         }
-        return py::make_tuple(dx, dg, db);
+        return d.tuple();
       },
       py::arg("dy"), py::arg("x"), py::arg("y"), py::arg("gamma"), py::arg("mean"), py::arg("inv"), py::kw_only(),
       py::arg("training") = false, py::arg("activation") = py::none(), py::arg("dx") = true,
@@ -227,16 +234,13 @@ void bind_vision(py::module_& m, const KernelTable* t) {
         check_shape(shape_of(mean), rows, op + ": mean");
         check_shape(shape_of(inv), rows, op + ": inv");
         const float* gp = vec_or_null(gamma_in, g, p.C, "layernorm_backward: gamma");
-        py::object dx = py::none(), dg = py::none(), db = py::none();
-        float *dxp = nullptr, *dgp = nullptr, *dbp = nullptr;
-        if (need_dx) { farray a(shape_of(x)); dxp = a.mutable_data(); dx = a; }
-        if (need_dg) { farray a(std::vector<int64_t>{p.C}); dgp = a.mutable_data(); dg = a; }
-        if (need_db) { farray a(std::vector<int64_t>{p.C}); dbp = a.mutable_data(); db = a; }
+        Grads d({shape_of(x), Shape{p.C}, Shape{p.C}}, {need_dx, need_dg, need_db});
         {
           py::gil_scoped_release nogil;
-          t->vision.layernorm_backward(dxp, dgp, dbp, dy.data(), x.data(), gp, mean.data(), inv.data(), p.N, p.C);
+          t->vision.layernorm_backward(d.ptr[0], d.ptr[1], d.ptr[2], dy.data(), x.data(), gp, mean.data(), inv.data(),
+                                       p.N, p.C);
         }
-        return py::make_tuple(dx, dg, db);
+        return d.tuple();
       },
       py::arg("dy"), py::arg("x"), py::arg("gamma"), py::arg("mean"), py::arg("inv"), py::kw_only(),
       py::arg("dx") = true, py::arg("dgamma") = true, py::arg("dbeta") = true,
