@@ -112,7 +112,7 @@ class Conv2D(_KernelLayer):
         config = super().get_config()
         config.update(filters=self.filters, kernel_size=self.kernel_size, strides=self.strides,
                       padding=self.padding, data_format="channels_last", dilation_rate=self.dilation_rate,
-                      groups=self.groups)
+                      groups=self.groups, activity_regularizer=None, kernel_constraint=None, bias_constraint=None)
         return config
 
 
@@ -160,7 +160,8 @@ class DepthwiseConv2D(Conv2D):
         for key in ("filters", "groups"):
             del config[key]
         config["depth_multiplier"] = self.depth_multiplier
-        for old, new in (("kernel_initializer", "depthwise_initializer"), ("kernel_regularizer", "depthwise_regularizer")):
+        for old, new in (("kernel_initializer", "depthwise_initializer"), ("kernel_regularizer", "depthwise_regularizer"),
+                         ("kernel_constraint", "depthwise_constraint")):
             config[new] = config.pop(old)
         return config
 
@@ -262,7 +263,7 @@ class SeparableConv2D(DepthwiseConv2D):
 
     def get_config(self):
         config = super().get_config()
-        config.update(filters=self.separable_filters,
+        config.update(filters=self.separable_filters, pointwise_constraint=None,
                       pointwise_initializer=initializers.serialize(self.pointwise_initializer),
                       pointwise_regularizer=regularizers.serialize(self.pointwise_regularizer))
         return config

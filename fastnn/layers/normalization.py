@@ -60,9 +60,12 @@ class BatchNormalization(_Normalization):
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
                  beta_regularizer=None, gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
-                 synchronized=False, **kwargs):
+                 synchronized=False, renorm=False, renorm_clipping=None, renorm_momentum=0.99, **kwargs):
         super().__init__(epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
                          gamma_regularizer, beta_constraint, gamma_constraint, **kwargs)
+        if renorm:
+            raise ValueError(f"BatchNormalization '{self.name}': renorm=True is not supported yet")
+        self.synchronized, self.renorm_momentum = bool(synchronized), float(renorm_momentum)  # (1 process: no-op)
         if axis != -1:
             raise ValueError(f"BatchNormalization '{self.name}': only axis=-1 (channels_last) is supported, "
                              f"got {axis!r}")
@@ -92,7 +95,8 @@ class BatchNormalization(_Normalization):
 
     def get_config(self):
         config = super().get_config()
-        config.update(axis=self.axis, momentum=self.momentum,
+        config.update(axis=self.axis, momentum=self.momentum, synchronized=self.synchronized, renorm=False,
+                      renorm_clipping=None, renorm_momentum=self.renorm_momentum,
                       moving_mean_initializer=initializers.serialize(self.moving_mean_initializer),
                       moving_variance_initializer=initializers.serialize(self.moving_variance_initializer))
         return config
@@ -153,7 +157,7 @@ class LayerNormalization(_Normalization):
 
     def get_config(self):
         config = super().get_config()
-        config.update(axis=-1, rms_scaling=False)
+        config.update(axis=[-1], rms_scaling=False)  # (Keras keeps the axis as a list)
         return config
 
 
