@@ -16,7 +16,7 @@ namespace {
 constexpr int64_t kCB = 64;            // channels accumulated in registers across the taps
 constexpr int64_t kGrain = 16384;      // multiply-adds per thread below which a loop stays serial
 constexpr int64_t kMaxChunks = 64;     // dkernel partials: at most this many row chunks
-constexpr int kPartialSlot = 0;
+constexpr int kPartialSlot = 0, kFlipSlot = 1;
 constexpr int kMaxTaps = 64;           // windows with more taps take the generic loops
 
 using vm::vf;
@@ -174,6 +174,20 @@ void depthwise_conv2d_forward(float* out, const float* x, const float* kernel, c
 // dout[b, oh, ow, c*DM + m] * kernel[kh, kw, c, m].
 void depthwise_dx(float* dx, const float* dout, const float* kernel, const Conv2dParams& p) {
   const int64_t C = p.C, OC = p.OC, DM = OC / C;
+  if (DM == 1 && p.KH == 3 && p.KW == 3 && p.SH == 1 && p.SW == 1) {
+    // stride 1: dx is dout correlated with the flipped kernel, padded by (KH-1)*DH - pad: row3x3 again
+    float* flipped = scratch(kFlipSlot, size_t(9 * C));
+    for (int t = 0; t < 9; ++t) std::memcpy(flipped + t * C, kernel + (8 - t) * C, sizeof(float) * C);
+    Conv2dParams q = p;
+    q.H = p.OH; q.W = p.OW; q.OH = p.H; q.OW = p.W;
+    q.pad_top = 2 * p.DH - p.pad_top;
+    q.pad_left = 2 * p.DW - p.pad_left;
+    parallel_for(0, p.B * p.H, std::max<int64_t>(kGrain / std::max<int64_t>(p.W * 9 * C, 1), 1),
+                 [&](int64_t r0, int64_t r1) {
+                   for (int64_t r = r0; r < r1; ++r) row3x3(dx + r * p.W * C, dout, flipped, nullptr, q, r / p.H, r % p.H);
+                 });
+    return;
+  }
   const int64_t per_row = std::max<int64_t>(p.W * p.KH * p.KW * OC, 1);
   parallel_for(0, p.B * p.H, std::max<int64_t>(kGrain / per_row, 1), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
@@ -222,6 +236,58 @@ void depthwise_dx(float* dx, const float* dout, const float* kernel, const Conv2
   });
 }
 
+// --- marked inner loop (vector extensions): a chunk of output rows [r0, r1) of a 3x3 depthwise conv's dkernel,
+// DM == 1: for each block of W channels, the 9 kernel sums and the bias sum stay in registers over the chunk
+// (one load per multiply-add). pk = the chunk's (9*C kernel, C bias) partial sums; ragged channels scalar.
+inline void dk3x3_chunk(float* pk, const float* dout, const float* x, const Conv2dParams& p, int64_t r0, int64_t r1) {
+  const int64_t C = p.C;
+  int64_t c = 0;
+  const auto each_pixel = [&](auto&& pixel) {  // pixel(g, rows[3], iw0) for every output pixel of the chunk
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t b = r / p.OH, oh = r % p.OH, ih0 = oh * p.SH - p.pad_top;
+      const float* rows[3];
+      for (int kh = 0; kh < 3; ++kh) {
+        const int64_t ih = ih0 + kh * p.DH;
+        rows[kh] = (ih >= 0 && ih < p.H) ? x + (b * p.H + ih) * p.W * C : nullptr;
+      }
+      for (int64_t ow = 0; ow < p.OW; ++ow) pixel(dout + (r * p.OW + ow) * C, rows, ow * p.SW - p.pad_left);
+    }
+  };
+  for (; c + W <= C; c += W) {
+    vf acc[9] = {}, bias = vf{};
+    each_pixel([&](const float* g0, const float* const* rows, int64_t iw0) {
+      const vf g = vm::load<vf>(g0 + c);
+      bias += g;
+      for (int kh = 0; kh < 3; ++kh) {
+        if (!rows[kh]) continue;
+        for (int kw = 0; kw < 3; ++kw) {
+          const int64_t iw = iw0 + kw * p.DW;
+          if (iw >= 0 && iw < p.W) acc[3 * kh + kw] += g * vm::load<vf>(rows[kh] + iw * C + c);
+        }
+      }
+    });
+    for (int t = 0; t < 9; ++t) vm::store(pk + t * C + c, acc[t]);
+    vm::store(pk + 9 * C + c, bias);
+  }
+  for (; c < C; ++c) {
+    float acc[9] = {}, bias = 0.0f;
+    each_pixel([&](const float* g0, const float* const* rows, int64_t iw0) {
+      const float g = g0[c];
+      bias += g;
+      for (int kh = 0; kh < 3; ++kh) {
+        if (!rows[kh]) continue;
+        for (int kw = 0; kw < 3; ++kw) {
+          const int64_t iw = iw0 + kw * p.DW;
+          if (iw >= 0 && iw < p.W) acc[3 * kh + kw] += g * rows[kh][iw * C + c];
+        }
+      }
+    });
+    for (int t = 0; t < 9; ++t) pk[t * C + c] = acc[t];
+    pk[9 * C + c] = bias;
+  }
+}
+// --- end of marked inner loop -----------------------------------------------------------------------
+
 // dkernel (KH,KW,C,DM) and dbias (OC,): partial sums per chunk of `rows` output rows (b, oh) into
 // part[chunk] = (KH*KW*OC kernel sums, OC bias sums), then the chunks added in order.
 void depthwise_dkernel(float* dkernel, float* dbias, const float* dout, const float* x, const Conv2dParams& p) {
@@ -233,6 +299,10 @@ void depthwise_dkernel(float* dkernel, float* dbias, const float* dout, const fl
     for (int64_t ch = k0; ch < k1; ++ch) {
       float* pk = part + ch * stride;
       float* pb = pk + NK;
+      if (DM == 1 && p.KH == 3 && p.KW == 3) {
+        dk3x3_chunk(pk, dout, x, p, ch * rows, std::min(R, (ch + 1) * rows));
+        continue;
+      }
       std::fill(pk, pk + stride, 0.0f);
       for (int64_t r = ch * rows; r < std::min(R, (ch + 1) * rows); ++r) {
         const int64_t b = r / p.OH, oh = r % p.OH;
