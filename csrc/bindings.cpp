@@ -24,6 +24,7 @@ void bind_table(py::module_& m, const KernelTable* t) {
   bind_loss(m, t);
   bind_dropout(m, t);
   bind_optim(m, t);
+  bind_resample(m, t);
   bind_vision(m, t);
 }
 

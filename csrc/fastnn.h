@@ -41,6 +41,7 @@ float* scratch(int slot, size_t nfloats);
 #include "ops/conv.h"
 #include "ops/eltwise.h"
 #include "ops/optim.h"
+#include "ops/resample.h"
 #include "ops/vision.h"
 
 namespace fastnn {
@@ -50,6 +51,7 @@ struct KernelTable {
   ConvOps conv;
   EltOps elt;
   OptimOps optim;
+  ImageOps image;
   VisionOps vision;
 };
 
@@ -71,6 +73,7 @@ bool isa_supported(const std::string& name);
   void fill_loss(EltOps& t);        \
   void fill_dropout(EltOps& t);     \
   void fill_optim(OptimOps& t);     \
+  void fill_resample(ImageOps& t);  \
   void fill_depthwise(VisionOps& t); \
   void fill_batchnorm(VisionOps& t); \
   void fill_layernorm(VisionOps& t); \

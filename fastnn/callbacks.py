@@ -104,14 +104,18 @@ class ProgbarLogger(Callback):
 
     def _batch_update(self, batch, logs_fn):
         """fit's fast path: builds the logs only when the bar will actually redraw."""
+        self._seen = batch + 1  # the epoch's length when steps is unknown (a generator without steps_per_epoch)
         if self.progbar.due(batch + 1):
             self.progbar.update(batch + 1, list(logs_fn().items()), finalize=False)
 
     def on_train_batch_end(self, batch, logs=None):
+        self._seen = batch + 1
         self.progbar.update(batch + 1, list((logs or {}).items()), finalize=False)
 
     def on_epoch_end(self, epoch, logs=None):
-        self.progbar.update(self.steps, list((logs or {}).items()), finalize=True)
+        steps = self.steps if self.steps is not None else getattr(self, "_seen", 0)
+        self.progbar.target = steps
+        self.progbar.update(steps, list((logs or {}).items()), finalize=True)
 
 
 class CallbackList:

@@ -163,10 +163,12 @@ def peer_env(nthreads):
     return env
 
 
-def run_worker(group, lib, nthreads, extra_args=()):
-    """Run `python -m fastnn.bench GROUP --worker LIB --threads N ...`; return its RESULT rows."""
+def run_worker(group, lib, nthreads, extra_args=(), launcher=()):
+    """Run `python -m fastnn.bench GROUP --worker LIB --threads N ...` (after ``launcher``, e.g. mpiexec's
+    command line); return its RESULT rows."""
     import fastnn
-    cmd = [sys.executable, "-m", "fastnn.bench", group, "--worker", lib, "--threads", str(nthreads), *extra_args]
+    cmd = [*launcher, sys.executable, "-m", "fastnn.bench", group, "--worker", lib, "--threads", str(nthreads),
+           *extra_args]
     # NOTE: cwd is where this fastnn was imported from: `python -m` puts cwd first on sys.path, and a
     # source checkout's fastnn/ (without the compiled module after `pip install .`) would shadow it.
     p = subprocess.run(cmd, env=peer_env(nthreads), capture_output=True, text=True,
@@ -223,3 +225,20 @@ def markdown_table(headers, rows):
            "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += ["| " + " | ".join(c.rjust(w) for c, w in zip(r, widths)) + " |" for r in rows]
     return "\n".join(out)
+
+
+
+def emit_rows(rows):
+    for row in rows:
+        emit(**row)
+
+
+def one_worker_main(group, args, header, table):
+    """main() of a group whose variants all run interleaved in one worker per thread count (pipeline, augment):
+    prints ``header(threads)`` and ``table(rows)``; returns {threads: rows}."""
+    out = {}
+    for t in args.threads or [1]:
+        print(header(t), flush=True)
+        out[t] = run_worker(group, "all", t, worker_flags(args))
+        print(table(out[t]))
+    return out

@@ -12,6 +12,7 @@ from fastnn.tensor import recording
 class _Normalization(Layer):
     """What the normalization layers share: epsilon, the optional scale gamma (C,) and offset beta (C,) on the
     last axis with their initializers and regularizers, and inputs with a known last axis."""
+    supports_masking = True  # passes an input mask on (Keras 3)
 
     def __init__(self, epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
                  gamma_regularizer, beta_constraint, gamma_constraint, **kwargs):
