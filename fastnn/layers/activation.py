@@ -92,6 +92,7 @@ class ReLU(Activation):
 class PReLU(Layer):
     """``x if x >= 0 else alpha * x`` with a learned ``alpha`` of shape input_shape[1:] (axes listed in
     ``shared_axes``, counted with the batch axis as 0, have size 1: one alpha shared along them)."""
+    supports_masking = True  # passes an input mask on (Keras 3)
 
     def __init__(self, alpha_initializer="Zeros", alpha_regularizer=None, alpha_constraint=None, shared_axes=None,
                  **kwargs):

@@ -13,6 +13,7 @@ _MASK64 = (1 << 64) - 1
 
 class _Noise(Layer):
     """Seed handling: drawn on first use unless given; each training call advances the offset."""
+    supports_masking = True  # passes an input mask on (Keras 3)
 
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)
