@@ -12,6 +12,8 @@
 #endif
 
 namespace fastnn {
+void bind_vision(py::module_& m, const KernelTable* t);  // bind/vision.cpp
+
 namespace {
 void bind_table(py::module_& m, const KernelTable* t) {
   m.attr("name") = t->name;
@@ -23,6 +25,7 @@ void bind_table(py::module_& m, const KernelTable* t) {
   bind_dropout(m, t);
   bind_optim(m, t);
   bind_resample(m, t);
+  bind_vision(m, t);
 }
 
 // Most threads set_num_threads accepts. Far more threads than cores only slows the kernels down, and

@@ -42,6 +42,7 @@ float* scratch(int slot, size_t nfloats);
 #include "ops/eltwise.h"
 #include "ops/optim.h"
 #include "ops/resample.h"
+#include "ops/vision.h"
 
 namespace fastnn {
 struct KernelTable {
@@ -51,6 +52,7 @@ struct KernelTable {
   EltOps elt;
   OptimOps optim;
   ImageOps image;
+  VisionOps vision;
 };
 
 // dispatch.cpp
@@ -72,6 +74,9 @@ bool isa_supported(const std::string& name);
   void fill_dropout(EltOps& t);     \
   void fill_optim(OptimOps& t);     \
   void fill_resample(ImageOps& t);  \
+  void fill_depthwise(VisionOps& t); \
+  void fill_batchnorm(VisionOps& t); \
+  void fill_layernorm(VisionOps& t); \
   KernelTable make_table();
 
 namespace ref { FASTNN_DECLARE_FILLERS }

@@ -15,6 +15,7 @@ __all__ = ["__version__", "build_info", "device", "get_num_threads", "set_num_th
 # itself, so `import fastnn as keras` and `import fastnn as tf; tf.keras.layers.Dense` both work.
 _LAZY_MODULES = ("models", "layers", "optimizers", "losses", "metrics", "callbacks", "activations",
                  "initializers", "regularizers", "nn", "ops", "saving", "config")
+_LAZY_MODULES += ("applications",)
 # TensorFlow's top-level names (fastnn/tf_names.py, whose TF_NAMES table lists them all).
 _TF_NAMES = ("reduce_mean", "reduce_sum", "reduce_max", "reduce_min", "argmax", "argmin", "concat", "stack",
              "matmul", "clip_by_value", "cast", "constant", "convert_to_tensor", "newaxis", "float32", "int32",

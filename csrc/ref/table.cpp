@@ -15,6 +15,9 @@ KernelTable make_table() {
   fill_dropout(t.elt);
   fill_optim(t.optim);
   fill_resample(t.image);
+  fill_depthwise(t.vision);
+  fill_batchnorm(t.vision);
+  fill_layernorm(t.vision);
   return t;
 }
 }  // namespace ref

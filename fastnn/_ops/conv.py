@@ -29,6 +29,103 @@ class Conv2D(Function):
         return ((dx, dk, db) + (None,) * n)[:n]
 
 
+class DepthwiseConv2D(Function):
+    """y = depthwise_conv2d(x, kernel) + bias; x (B,H,W,C), kernel (KH,KW,C,DM), bias (C*DM,) or None;
+    strides and dilation_rate are (height, width) pairs; padding "valid"/"same" (Keras)."""
+
+    def forward(self, x, kernel, bias=None, activation=None, strides=(1, 1), padding="valid",
+                dilation_rate=(1, 1)):
+        assert activation is None  # the layer applies its activation after this op
+        self.x, self.kernel = x, kernel
+        self.geometry = dict(strides=strides, padding=padding, dilation_rate=dilation_rate)
+        return of(x).depthwise_conv2d_forward(x, kernel, bias, **self.geometry)
+
+    def backward(self, grad):
+        n = len(self.needs_input_grad)
+        need = tuple(self.needs_input_grad[:3]) + (False,) * 3
+        dx, dk, db = of(grad).depthwise_conv2d_backward(grad, self.x, self.kernel, dx=need[0], dkernel=need[1],
+                                                        dbias=need[2], **self.geometry)
+        return ((dx, dk, db) + (None,) * n)[:n]
+
+
+class Conv2DTranspose(Function):
+    """The transpose (adjoint) of conv2d: x (B,H,W,C), kernel (KH,KW,OC,C) (Keras's layout), bias (OC,) or
+    None -> (B,OH,OW,OC) with OH = transpose_length(H, ...) (Keras's rule, output_padding included). Forward is
+    conv2d_backward's dx of a conv2d from (B,OH,OW,OC) to x; backward is a conv2d (dx) and conv2d_backward's
+    dkernel, so every ISA's conv kernels serve it."""
+
+    def forward(self, x, kernel, bias=None, activation=None, strides=(1, 1), padding="valid",
+                dilation_rate=(1, 1), output_padding=None):
+        assert activation is None  # the layer applies its activation after this op
+        self.x, self.kernel = x, kernel
+        self.geometry = dict(strides=strides, padding=padding, dilation_rate=dilation_rate)
+        table = of(x)
+        out_hw = [transpose_length(x.shape[1 + i], kernel.shape[i], strides[i], dilation_rate[i], padding,
+                                   None if output_padding is None else output_padding[i]) for i in range(2)]
+        # only the shape of the conv's input is read when just dx is asked for
+        self.shape = (x.shape[0],) + tuple(out_hw) + (kernel.shape[2],)
+        y = table.conv2d_backward(x, table.empty(self.shape), kernel, dx=True, dkernel=False, dbias=False,
+                                  **self.geometry)[0]
+        if bias is not None:
+            y += bias
+        return y
+
+    def backward(self, grad):
+        n = len(self.needs_input_grad)
+        nx, nk, nb = (tuple(self.needs_input_grad) + (False,) * 3)[:3]
+        table = of(grad)
+        dx = table.conv2d_forward(grad, self.kernel, **self.geometry) if nx else None
+        dk = table.conv2d_backward(self.x, grad, self.kernel, dx=False, dkernel=True, dbias=False,
+                                   **self.geometry)[1] if nk else None
+        db = grad.reshape(-1, grad.shape[-1]).sum(axis=0) if nb else None
+        return ((dx, dk, db) + (None,) * n)[:n]
+
+
+class GroupedConv2D(Function):
+    """conv2d with ``groups`` channel groups: x (B,H,W,C), kernel (KH,KW,C/groups,OC), bias (OC,) or None;
+    group g maps input channels [g*C/groups, ...) to output channels [g*OC/groups, ...) (Keras)."""
+
+    def forward(self, x, kernel, bias=None, activation=None, groups=1, strides=1, padding="valid",
+                dilation_rate=1):
+        assert activation is None  # the layer applies its activation after this op
+        self.x, self.kernel, self.groups = x, kernel, groups
+        self.geometry = dict(strides=strides, padding=padding, dilation_rate=dilation_rate)
+        table = of(x)
+        outs = [table.conv2d_forward(np.ascontiguousarray(xg), np.ascontiguousarray(kg), **self.geometry)
+                for xg, kg in zip(self._split(x), self._split(kernel))]
+        y = np.concatenate(outs, axis=-1)
+        if bias is not None:
+            y += bias
+        return y
+
+    def _split(self, a):
+        return np.split(a, self.groups, axis=-1)
+
+    def backward(self, grad):
+        n = len(self.needs_input_grad)
+        nx, nk, nb = (tuple(self.needs_input_grad) + (False,) * 3)[:3]
+        table = of(grad)
+        parts = [table.conv2d_backward(np.ascontiguousarray(gg), np.ascontiguousarray(xg), np.ascontiguousarray(kg),
+                                       dx=nx, dkernel=nk, dbias=False, **self.geometry)
+                 for gg, xg, kg in zip(self._split(grad), self._split(self.x), self._split(self.kernel))]
+        dx = np.concatenate([p[0] for p in parts], axis=-1) if nx else None
+        dk = np.concatenate([p[1] for p in parts], axis=-1) if nk else None
+        db = grad.reshape(-1, grad.shape[-1]).sum(axis=0) if nb else None
+        return ((dx, dk, db) + (None,) * n)[:n]
+
+
+def transpose_length(size, k, s, d, padding, output_padding=None):
+    """Keras's Conv2DTranspose output length, span = (k-1)*d + 1 the dilated window: without output_padding,
+    same in*s and valid (in-1)*s + max(span, s) (cells past the last window get only the bias); with it,
+    same (in-1)*s + span%2 + output_padding and valid (in-1)*s + span + output_padding."""
+    if size is None:
+        return None
+    span = (k - 1) * d + 1
+    if output_padding is None:
+        return size * s if padding == "same" else (size - 1) * s + max(span, s)
+    return (size - 1) * s + (span % 2 if padding == "same" else span) + output_padding
+
+
 class _Pool2D(Function):
     """Shared forward/backward of the pooling Functions: subclasses name their kernel pair."""
     fwd = bwd = None  # "maxpool2d_forward" ...

@@ -62,11 +62,8 @@ def keras_model(keras, name):
     return model
 
 
-def run_keras_api(keras, name, args, nthreads):
-    """fastnn and Keras: model.fit with an epoch-timing callback, model.predict."""
-    bs, labels, pbs = MODELS[name]
-    x, y = data(args.n, labels == "onehot")
-
+def timed_fit(keras, model, x, y, batch_size, epochs):
+    """model.fit for one warm-up epoch plus ``epochs`` timed ones: (the timed epochs' seconds, final loss)."""
     class Timer(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
@@ -78,11 +75,19 @@ def run_keras_api(keras, name, args, nthreads):
         def on_epoch_end(self, epoch, logs=None):
             self.times.append(time.perf_counter() - self.t0)
 
+    timer = Timer()
+    hist = model.fit(x, y, batch_size=batch_size, epochs=1 + epochs, shuffle=True, verbose=0, callbacks=[timer])
+    return timer.times[1:], float(hist.history["loss"][-1])
+
+
+def run_keras_api(keras, name, args, nthreads):
+    """fastnn and Keras: model.fit with an epoch-timing callback, model.predict."""
+    bs, labels, pbs = MODELS[name]
+    x, y = data(args.n, labels == "onehot")
     keras.utils.set_random_seed(0)
     model = keras_model(keras, name)
-    timer = Timer()
-    hist = model.fit(x, y, batch_size=bs, epochs=1 + args.epochs, shuffle=True, verbose=0, callbacks=[timer])
-    emit_train(name, bs, args.n, timer.times[1:], float(hist.history["loss"][-1]), nthreads)
+    times, loss = timed_fit(keras, model, x, y, bs, args.epochs)
+    emit_train(name, bs, args.n, times, loss, nthreads)
     if pbs is not None:
         xp = x[:pbs] if pbs == 1 else data(args.npredict, False, seed=1)[0]
         calls = [("predict", lambda: model.predict(xp, batch_size=pbs, verbose=0))]
@@ -114,28 +119,8 @@ def run_torch(name, args, nthreads):
         model = model.to(memory_format=torch.channels_last)
     crit = nn.CrossEntropyLoss()  # on logits = softmax + (sparse) categorical cross-entropy
 
-    def epoch():
-        model.train()
-        perm = torch.randperm(args.n)
-        total = torch.zeros(())
-        for i in range(0, args.n, bs):
-            idx = perm[i:i + bs]
-            xb, yb = x[idx], y[idx]
-            if cl:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            opt.zero_grad(set_to_none=True)
-            loss = crit(model(xb), yb)
-            loss.backward()
-            opt.step()
-            total += loss.detach() * len(idx)
-        return float(total) / args.n
-
-    times, loss = [], None
-    for e in range(1 + args.epochs):
-        t0 = time.perf_counter()
-        loss = epoch()
-        if e:
-            times.append(time.perf_counter() - t0)
+    prep = (lambda xb: xb.contiguous(memory_format=torch.channels_last)) if cl else None
+    times, loss = timed_torch_epochs(torch, model, opt, crit, x, y, bs, args.epochs, prep)
     emit_train(name + ("+channels_last" if cl else ""), bs, args.n, times, loss, nthreads)
     if pbs is not None:
         model.eval()
@@ -149,6 +134,36 @@ def run_torch(name, args, nthreads):
                 return torch.cat([model(xp[i:i + pbs]) for i in range(0, len(xp), pbs)]).numpy()
 
         emit_predict(name, pbs, len(xp), [("predict", predict)], args, nthreads)
+
+
+def timed_torch_epochs(torch, model, opt, crit, x, y, bs, epochs, prep=None):
+    """One warm-up epoch plus ``epochs`` timed ones of shuffled minibatch training (``prep`` applied to each
+    input batch): (the timed epochs' seconds, the last epoch's mean loss)."""
+    n = len(x)
+
+    def epoch():
+        model.train()
+        perm = torch.randperm(n)
+        total = torch.zeros(())
+        for i in range(0, n, bs):
+            idx = perm[i:i + bs]
+            xb, yb = x[idx], y[idx]
+            if prep is not None:
+                xb = prep(xb)
+            opt.zero_grad(set_to_none=True)
+            loss = crit(model(xb), yb)
+            loss.backward()
+            opt.step()
+            total += loss.detach() * len(idx)
+        return float(total) / n
+
+    times, loss = [], None
+    for e in range(1 + epochs):
+        t0 = time.perf_counter()
+        loss = epoch()
+        if e:
+            times.append(time.perf_counter() - t0)
+    return times, loss
 
 
 def emit_train(name, bs, n, times, loss, nthreads):

@@ -69,14 +69,15 @@ def available_libs(args):
     return out
 
 
-def run_one(lib, model, nthreads, extra):
-    """Run one worker subprocess; returns its RESULT rows (+ the background load during the run)."""
+def run_one(lib, model, nthreads, extra, worker=WORKER):
+    """Run one worker subprocess (``worker``: the script, by path); returns its RESULT rows (+ the background
+    load during the run)."""
     env = H.peer_env(nthreads)
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = pkg_root + os.pathsep + env.get("PYTHONPATH", "") if lib == "fastnn" else env.get("PYTHONPATH", "")
     py = keras_python() if lib == "keras" else sys.executable
-    cmd = [py, WORKER, lib, model, *extra]
+    cmd = [py, worker, lib, model, *extra]
     b0, c0, w0 = H._busy_seconds(), os.times(), time.perf_counter()
     p = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - w0

@@ -12,6 +12,12 @@ from fastnn.layers.masking import Masking
 from fastnn.layers.pooling1d import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
 from fastnn.layers.reshaping import Permute, RepeatVector
 from fastnn.layers.wrappers import TimeDistributed
+# vision layers (issue #15)
+from fastnn.layers.activation import ELU, PReLU
+from fastnn.layers.convolutional import Conv2DTranspose, DepthwiseConv2D, GlobalMaxPooling2D, SeparableConv2D
+from fastnn.layers.noise import GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D
+from fastnn.layers.normalization import GroupNormalization, LayerNormalization
+from fastnn.layers.padding import Cropping2D, UpSampling2D, ZeroPadding2D
 
 # Keras aliases
 MaxPool2D, AvgPool2D, GlobalAvgPool2D, Convolution2D = MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Conv2D
@@ -42,3 +48,8 @@ MaxPool1D, AvgPool1D, GlobalAvgPool1D, GlobalMaxPool1D, Convolution1D = (MaxPool
 __all__ += ["Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Masking",
             "RepeatVector", "Permute", "TimeDistributed", "MaxPool1D", "AvgPool1D", "GlobalAvgPool1D",
             "GlobalMaxPool1D", "Convolution1D"]
+__all__ += ["ELU", "PReLU", "Conv2DTranspose", "DepthwiseConv2D", "GlobalMaxPooling2D", "SeparableConv2D",
+            "GaussianDropout", "GaussianNoise", "SpatialDropout1D", "SpatialDropout2D", "GroupNormalization",
+            "LayerNormalization", "Cropping2D", "UpSampling2D", "ZeroPadding2D", "GlobalMaxPool2D",
+            "Convolution2DTranspose", "SeparableConvolution2D"]
+GlobalMaxPool2D, Convolution2DTranspose, SeparableConvolution2D = GlobalMaxPooling2D, Conv2DTranspose, SeparableConv2D
