@@ -12,6 +12,8 @@
 #endif
 
 namespace fastnn {
+void bind_rnn(py::module_& m, const KernelTable* t);        // bind/rnn.cpp
+void bind_embedding(py::module_& m, const KernelTable* t);  // bind/embedding.cpp
 namespace {
 void bind_table(py::module_& m, const KernelTable* t) {
   m.attr("name") = t->name;
@@ -22,6 +24,8 @@ void bind_table(py::module_& m, const KernelTable* t) {
   bind_loss(m, t);
   bind_dropout(m, t);
   bind_optim(m, t);
+  bind_rnn(m, t);
+  bind_embedding(m, t);
 }
 
 // Most threads set_num_threads accepts. Far more threads than cores only slows the kernels down, and

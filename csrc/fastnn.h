@@ -41,6 +41,7 @@ float* scratch(int slot, size_t nfloats);
 #include "ops/conv.h"
 #include "ops/eltwise.h"
 #include "ops/optim.h"
+#include "ops/rnn.h"
 
 namespace fastnn {
 struct KernelTable {
@@ -49,6 +50,7 @@ struct KernelTable {
   ConvOps conv;
   EltOps elt;
   OptimOps optim;
+  RnnOps rnn;
 };
 
 // dispatch.cpp
@@ -69,6 +71,8 @@ bool isa_supported(const std::string& name);
   void fill_loss(EltOps& t);        \
   void fill_dropout(EltOps& t);     \
   void fill_optim(OptimOps& t);     \
+  void fill_rnn(RnnOps& t);         \
+  void fill_embedding(RnnOps& t);   \
   KernelTable make_table();
 
 namespace ref { FASTNN_DECLARE_FILLERS }
