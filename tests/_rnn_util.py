@@ -13,9 +13,10 @@ ACTS = {
 
 
 def np_rnn(cell, x, kernel, recurrent, bias=None, h0=None, c0=None, mask=None, go_backwards=False,
-           activation="tanh", recurrent_activation="sigmoid"):
+           activation="tanh", recurrent_activation="sigmoid", zero_output_for_mask=False):
     """-> (y (B,T,U) by step, last output (B,U), h (B,U), c (B,U) or None), float64; Keras's masking (a masked
-    step keeps the state and repeats the previous output, zeros before the first valid step)."""
+    step keeps the state and repeats the previous output, zeros before the first valid step; with
+    zero_output_for_mask it outputs zeros)."""
     f, fr = ACTS[activation], ACTS[recurrent_activation]
     x = np.asarray(x, np.float64)
     B, T, _ = x.shape
@@ -53,7 +54,7 @@ def np_rnn(cell, x, kernel, recurrent, bias=None, h0=None, c0=None, mask=None, g
         if mask is not None:
             m = np.asarray(mask[:, t], bool)[:, None]
             hn, cn = np.where(m, hn, h), np.where(m, cn, c)
-            out = np.where(m, hn, out)
+            out = np.where(m, hn, 0.0 if zero_output_for_mask else out)
         else:
             out = hn
         h, c = hn, cn

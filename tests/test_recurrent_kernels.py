@@ -29,21 +29,22 @@ def _close(got, want, what, tol=2e-5):
 
 
 @pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("B,T,C,U,masked,back,act,ract", [
-    (3, 5, 7, 19, False, False, "tanh", "sigmoid"),
-    (2, 4, 1, 1, True, True, "tanh", "sigmoid"),
-    (5, 6, 9, 37, True, False, "relu", "hard_sigmoid"),
-    (4, 3, 5, 70, True, True, "linear", "sigmoid"),
-    (1, 1, 3, 16, False, False, "sigmoid", "tanh"),
+@pytest.mark.parametrize("B,T,C,U,masked,back,act,ract,zero", [
+    (3, 5, 7, 19, False, False, "tanh", "sigmoid", False),
+    (2, 4, 1, 1, True, True, "tanh", "sigmoid", False),
+    (5, 6, 9, 37, True, False, "relu", "hard_sigmoid", True),
+    (4, 3, 5, 70, True, True, "linear", "sigmoid", False),
+    (6, 5, 4, 33, True, True, "tanh", "sigmoid", True),
+    (1, 1, 3, 16, False, False, "sigmoid", "tanh", False),
 ])
-def test_forward_matches_keras_formulas(cell, B, T, C, U, masked, back, act, ract):
+def test_forward_matches_keras_formulas(cell, B, T, C, U, masked, back, act, ract, zero):
     rng = np.random.default_rng(B * 100 + U)
     x, k, r, b, h0, c0, mask = _inputs(rng, cell, B, T, C, U, masked)
-    y_w, last_w, h_w, c_w = np_rnn(cell, x, k, r, b, h0, c0, mask, back, act, ract)
+    y_w, last_w, h_w, c_w = np_rnn(cell, x, k, r, b, h0, c0, mask, back, act, ract, zero)
     for name, t in TABLES.items():
         for seq in (True, False):
             y, h, c, _ = t.rnn_forward(cell, x, k, r, b, h0, c0, mask, activation=act, recurrent_activation=ract,
-                                       go_backwards=back, return_sequences=seq)
+                                       go_backwards=back, return_sequences=seq, zero_output_for_mask=zero)
             _close(y, y_w if seq else last_w, f"{name} {cell} y")
             _close(h, h_w, f"{name} {cell} h")
             if cell == "lstm":
@@ -52,15 +53,17 @@ def test_forward_matches_keras_formulas(cell, B, T, C, U, masked, back, act, rac
                 assert c is None
 
 
-def _loss(cell, args, gy, gh, gc, back, act, ract):
-    y, _, h, c = np_rnn(cell, *args, go_backwards=back, activation=act, recurrent_activation=ract)
+def _loss(cell, args, gy, gh, gc, back, act, ract, zero):
+    y, _, h, c = np_rnn(cell, *args, go_backwards=back, activation=act, recurrent_activation=ract,
+                        zero_output_for_mask=zero)
     total = (y * gy).sum() + (h * gh).sum()
     return total + ((c * gc).sum() if c is not None else 0.0)
 
 
 @pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("masked,back,act", [(False, False, "tanh"), (True, True, "tanh"), (True, False, "relu")])
-def test_gradients_match_finite_differences(cell, masked, back, act):
+@pytest.mark.parametrize("masked,back,act,zero", [(False, False, "tanh", False), (True, True, "tanh", False),
+                                                  (True, False, "relu", False), (True, True, "sigmoid", True)])
+def test_gradients_match_finite_differences(cell, masked, back, act, zero):
     rng = np.random.default_rng(7)
     B, T, C, U = 2, 4, 3, 3
     x, k, r, b, h0, c0, mask = _inputs(rng, cell, B, T, C, U, masked)
@@ -81,18 +84,19 @@ def test_gradients_match_finite_differences(cell, masked, back, act):
         for idx in np.ndindex(*args[i].shape):
             old = args[i][idx]
             args[i][idx] = old + 1e-6
-            plus = _loss(cell, args, gy, gh, gc, back, act, "sigmoid")
+            plus = _loss(cell, args, gy, gh, gc, back, act, "sigmoid", zero)
             args[i][idx] = old - 1e-6
-            minus = _loss(cell, args, gy, gh, gc, back, act, "sigmoid")
+            minus = _loss(cell, args, gy, gh, gc, back, act, "sigmoid", zero)
             args[i][idx] = old
             g[idx] = (plus - minus) / 2e-6
         numeric.append(g)
     names = ("dx", "dkernel", "drecurrent", "dbias", "dh0", "dc0")
     for tname, t in TABLES.items():
-        _, _, _, saved = t.rnn_forward(cell, x, k, r, b, h0, c0, mask, activation=act, go_backwards=back)
+        _, _, _, saved = t.rnn_forward(cell, x, k, r, b, h0, c0, mask, activation=act, go_backwards=back,
+                                       zero_output_for_mask=zero)
         f32 = lambda a: None if a is None else a.astype(np.float32)  # noqa: E731
         grads = t.rnn_backward(cell, x, k, r, saved, dy=f32(gy), dh=f32(gh), dc=f32(gc), h0=h0, c0=c0, mask=mask,
-                               activation=act, go_backwards=back, dh0=True, dc0=True)
+                               activation=act, go_backwards=back, zero_output_for_mask=zero, dh0=True, dc0=True)
         for name, got, want in zip(names, grads, numeric):
             if want is None:
                 assert got is None, (tname, name)

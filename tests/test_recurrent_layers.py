@@ -280,3 +280,39 @@ def test_order_dependent_task_is_learned(make):
     model.fit(x, y, batch_size=32, epochs=8, verbose=0)
     _, acc = model.evaluate(xv, yv, verbose=0)
     assert acc >= 0.9
+
+
+def test_bidirectional_masked_sequences_output_zeros_at_masked_steps_like_keras():
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 6, 4)).astype(np.float32)
+    mask = np.array([[1, 1, 0, 1, 0, 1], [0, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]], bool)
+    bi = Bidirectional(GRU(5, return_sequences=True), merge_mode="ave")
+    bi(x)
+    kf, rf, bf = _set(bi.forward_layer, "gru", 4, 5, seed=1)
+    kb, rb, bb = _set(bi.backward_layer, "gru", 4, 5, seed=2)
+    yf = np_rnn("gru", x, kf, rf, bf, mask=mask, zero_output_for_mask=True)[0]
+    yb = np_rnn("gru", x, kb, rb, bb, mask=mask, go_backwards=True, zero_output_for_mask=True)[0][:, ::-1]
+    _close(bi(x, mask=mask).numpy(), (yf + yb) / 2)
+    assert bi.forward_layer.zero_output_for_mask and not GRU(2).zero_output_for_mask
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru_reset_before"])
+def test_bidirectional_pair_kernel_equals_the_two_layers_run_apart(cell):
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((4, 7, 3)).astype(np.float32)
+    mask = rng.random((4, 7)) > 0.3
+    results = []
+    for pair in (True, False):
+        bi = Bidirectional(_layer(cell, 5, return_sequences=True, return_state=True))
+        bi(x)
+        _set(bi.forward_layer, cell, 3, 5, seed=1)
+        _set(bi.backward_layer, cell, 3, 5, seed=2)
+        assert bi._pair_ok(False)
+        if not pair:
+            bi._pair_ok = lambda training: False
+        with fastnn.GradientTape() as tape:
+            outs = bi(x, mask=mask)
+            loss = sum((o * o).sum() for o in outs)
+        results.append([o.numpy() for o in outs] + [np.asarray(g) for g in tape.gradient(loss, bi.trainable_weights)])
+    for a, b in zip(*results):
+        assert np.array_equal(a, b)

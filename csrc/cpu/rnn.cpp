@@ -104,9 +104,20 @@ struct Team {
   }
 };
 
+// The activation pair as compile-time constants (Keras's default tanh / sigmoid: the switches in act_f and
+// act_d fold away) or as run-time values.
+struct DefaultActs {
+  static constexpr int act = kRnnTanh, ract = kRnnSigmoid;
+};
+struct AnyActs {
+  int act, ract;
+};
+
+template <class Acts>
 struct Fwd {
   const RnnForwardArgs& a;
   const RnnParams& p;
+  Acts ac;
   int64_t G, GU, S;
   const float* XG;  // (B,T,GU)
 
@@ -152,6 +163,7 @@ struct Fwd {
         float* c = a.cs ? a.cs + bt * U + u0 : nullptr;
         const float* cprev = !a.cs ? nullptr : tp >= 0 ? a.cs + (b * T + tp) * U + u0 : a.c0 ? a.c0 + b * U + u0 : nullptr;
         if (!valid) {
+          if (p.zero_masked) std::memset(last, 0, size_t(nu) * sizeof(float));
           if (!before) std::memcpy(hnext, hprev, size_t(nu) * sizeof(float));
           for (int64_t g = 0; g < S / U; ++g) std::memset(sv + g * U, 0, size_t(nu) * sizeof(float));
           if (c) {
@@ -164,26 +176,26 @@ struct Fwd {
           using V = decltype(tag);
           V h;
           if (p.cell == kRnnSimple) {
-            h = act_f(p.act, ld<V>(xg, j) + ld<V>(hg, j));
+            h = act_f(ac.act, ld<V>(xg, j) + ld<V>(hg, j));
             st(sv, j, h);
           } else if (p.cell == kRnnLstm) {
-            const V i = act_f(p.ract, ld<V>(xg, j) + ld<V>(hg, j));
-            const V f = act_f(p.ract, ld<V>(xg + U, j) + ld<V>(hg + nu, j));
-            const V gg = act_f(p.act, ld<V>(xg + 2 * U, j) + ld<V>(hg + 2 * nu, j));
-            const V o = act_f(p.ract, ld<V>(xg + 3 * U, j) + ld<V>(hg + 3 * nu, j));
+            const V i = act_f(ac.ract, ld<V>(xg, j) + ld<V>(hg, j));
+            const V f = act_f(ac.ract, ld<V>(xg + U, j) + ld<V>(hg + nu, j));
+            const V gg = act_f(ac.act, ld<V>(xg + 2 * U, j) + ld<V>(hg + 2 * nu, j));
+            const V o = act_f(ac.ract, ld<V>(xg + 3 * U, j) + ld<V>(hg + 3 * nu, j));
             const V cn = f * (cprev ? ld<V>(cprev, j) : V{}) + i * gg;
-            h = o * act_f(p.act, cn);
+            h = o * act_f(ac.act, cn);
             st(sv, j, i), st(sv + U, j, f), st(sv + 2 * U, j, gg), st(sv + 3 * U, j, o), st(c, j, cn);
           } else {
-            const V z = act_f(p.ract, ld<V>(xg, j) + ld<V>(hg, j));
-            const V r = act_f(p.ract, ld<V>(xg + U, j) + ld<V>(hg + nu, j));
+            const V z = act_f(ac.ract, ld<V>(xg, j) + ld<V>(hg, j));
+            const V r = act_f(ac.ract, ld<V>(xg + U, j) + ld<V>(hg + nu, j));
             st(sv, j, z), st(sv + U, j, r);
             if (before) {  // the candidate waits for r*h of every unit
               st(sv + 3 * U, j, r * ld<V>(hprev, j));
               return;
             }
             const V inner = ld<V>(hg + 2 * nu, j);
-            const V hh = act_f(p.act, ld<V>(xg + 2 * U, j) + r * inner);
+            const V hh = act_f(ac.act, ld<V>(xg + 2 * U, j) + r * inner);
             h = z * ld<V>(hprev, j) + (1.0f - z) * hh;
             st(sv + 2 * U, j, hh), st(sv + 3 * U, j, inner);
           }
@@ -209,7 +221,7 @@ struct Fwd {
           float* last = a.last + b * U + u0;
           for_lanes(nu, [&](auto tag, int64_t j) {
             using V = decltype(tag);
-            const V z = ld<V>(sv, j), hh = act_f(p.act, ld<V>(xg, j) + ld<V>(hg, j));
+            const V z = ld<V>(sv, j), hh = act_f(ac.act, ld<V>(xg, j) + ld<V>(hg, j));
             const V h = z * ld<V>(hprev, j) + (1.0f - z) * hh;
             st(sv + 2 * U, j, hh), st(hnext, j, h), st(last, j, h);
           });
@@ -228,9 +240,11 @@ struct Fwd {
   }
 };
 
+template <class Acts>
 struct Bwd {
   const RnnBackwardArgs& a;
   const RnnParams& p;
+  Acts ac;
   int64_t G, GU, S;
   float* dGx;  // (B,T,GU) gradient of x @ kernel + bias
   float* dGh;  // (B,T,GU) gradient of h @ recurrent (+ recurrent bias): dGx itself except for GRU reset_after
@@ -270,7 +284,8 @@ struct Bwd {
         const float* dl = s == T - 1 && a.dlast ? a.dlast + b * U + u0 : nullptr;
         const bool valid = !a.mask || a.mask[bt];
         if (!valid) {
-          for (int64_t j = 0; j < nu; ++j) pd[j] += (dy ? dy[j] : 0.0f) + (dl ? dl[j] : 0.0f);
+          if (!p.zero_masked)  // the output repeats the previous one: its gradient goes there
+            for (int64_t j = 0; j < nu; ++j) pd[j] += (dy ? dy[j] : 0.0f) + (dl ? dl[j] : 0.0f);
           for (int64_t g = 0; g < G; ++g) {
             std::memset(gx + g * U, 0, size_t(nu) * sizeof(float));
             if (gh != gx) std::memset(gh + g * U, 0, size_t(nu) * sizeof(float));
@@ -289,27 +304,27 @@ struct Bwd {
           st(pd, j, V{});
           const V d = ld<V>(dh, j) + tot;
           if (p.cell == kRnnSimple) {
-            st(gx, j, d * act_d(p.act, ld<V>(sv, j)));
+            st(gx, j, d * act_d(ac.act, ld<V>(sv, j)));
             st(dh, j, V{});
           } else if (p.cell == kRnnLstm) {
             const V i = ld<V>(sv, j), f = ld<V>(sv + U, j), gg = ld<V>(sv + 2 * U, j), o = ld<V>(sv + 3 * U, j);
-            const V tc = act_f(p.act, ld<V>(c, j));
-            const V dct = ld<V>(dc, j) + d * o * act_d(p.act, tc);
-            st(gx, j, dct * gg * act_d(p.ract, i));
-            st(gx + U, j, dct * (cprev ? ld<V>(cprev, j) : V{}) * act_d(p.ract, f));
-            st(gx + 2 * U, j, dct * i * act_d(p.act, gg));
-            st(gx + 3 * U, j, d * tc * act_d(p.ract, o));
+            const V tc = act_f(ac.act, ld<V>(c, j));
+            const V dct = ld<V>(dc, j) + d * o * act_d(ac.act, tc);
+            st(gx, j, dct * gg * act_d(ac.ract, i));
+            st(gx + U, j, dct * (cprev ? ld<V>(cprev, j) : V{}) * act_d(ac.ract, f));
+            st(gx + 2 * U, j, dct * i * act_d(ac.act, gg));
+            st(gx + 3 * U, j, d * tc * act_d(ac.ract, o));
             st(dc, j, dct * f);
             st(dh, j, V{});
           } else {
             const V z = ld<V>(sv, j), hh = ld<V>(sv + 2 * U, j);
-            const V dhh = d * (1.0f - z) * act_d(p.act, hh);
-            st(gx, j, d * (ld<V>(hprev, j) - hh) * act_d(p.ract, z));
+            const V dhh = d * (1.0f - z) * act_d(ac.act, hh);
+            st(gx, j, d * (ld<V>(hprev, j) - hh) * act_d(ac.ract, z));
             st(gx + 2 * U, j, dhh);
             st(dh, j, d * z);
             if (after) {
               const V r = ld<V>(sv + U, j);
-              st(gx + U, j, dhh * ld<V>(sv + 3 * U, j) * act_d(p.ract, r));
+              st(gx + U, j, dhh * ld<V>(sv + 3 * U, j) * act_d(ac.ract, r));
               st(gh, j, ld<V>(gx, j)), st(gh + U, j, ld<V>(gx + U, j)), st(gh + 2 * U, j, dhh * r);
             }
           }
@@ -331,7 +346,7 @@ struct Bwd {
           for_lanes(nu, [&](auto tag, int64_t j) {
             using V = decltype(tag);
             const V r = ld<V>(sv + U, j), x = ld<V>(dr, j);
-            st(gx + U, j, x * ld<V>(hprev, j) * act_d(p.ract, r));
+            st(gx + U, j, x * ld<V>(hprev, j) * act_d(ac.ract, r));
             st(dh, j, ld<V>(dh, j) + x * r);
           });
         }
@@ -348,7 +363,6 @@ void rnn_forward(const RnnForwardArgs& a, const RnnParams& p) {
   if (B == 0 || U == 0) return;
   float* XG = scratch(kSharedSlot, size_t(std::max<int64_t>(1, B * T * GU)));
   if (T > 0) mm(B * T, GU, C, a.x, C, 1, a.kernel, GU, 1, 0.0f, XG, GU, a.bias);
-  const Fwd f{a, p, G, GU, rnn_saved_width(p.cell, U), XG};
   if (T == 0) {  // no step: the state passes through, the output is zero
     for (int64_t i = 0; i < B * U; ++i) {
       a.h_out[i] = a.h0 ? a.h0[i] : 0.0f;
@@ -358,7 +372,14 @@ void rnn_forward(const RnnForwardArgs& a, const RnnParams& p) {
     return;
   }
   const Team team = Team::plan(p, 2.0 * double(B) * double(U) * double(GU));
-  team.run([&](int t, int nt) { f.thread(t, nt, team); });
+  const int64_t S = rnn_saved_width(p.cell, U);
+  if (p.act == kRnnTanh && p.ract == kRnnSigmoid) {
+    const Fwd<DefaultActs> f{a, p, {}, G, GU, S, XG};
+    team.run([&](int t, int nt) { f.thread(t, nt, team); });
+  } else {
+    const Fwd<AnyActs> f{a, p, {p.act, p.ract}, G, GU, S, XG};
+    team.run([&](int t, int nt) { f.thread(t, nt, team); });
+  }
 }
 
 void rnn_backward(const RnnBackwardArgs& a, const RnnParams& p) {
@@ -368,13 +389,21 @@ void rnn_backward(const RnnBackwardArgs& a, const RnnParams& p) {
   float* dGx = scratch(kSharedSlot, size_t(std::max<int64_t>(1, BT * GU)));
   float* dGh = after ? scratch(kSharedSlot2, size_t(std::max<int64_t>(1, BT * GU))) : dGx;
   float* carry = scratch(kCarrySlot, size_t(std::max<int64_t>(1, 3 * B * U)));
-  const Bwd w{a, p, G, GU, S, dGx, dGh, carry, carry + B * U, carry + 2 * B * U};
+  float *dH = carry, *dC = carry + B * U, *pend = carry + 2 * B * U;
   const Team team = Team::plan(p, 2.0 * double(B) * double(U) * double(GU));
-  if (B > 0 && U > 0) team.run([&](int t, int nt) { w.thread(t, nt, team); });
+  if (B > 0 && U > 0) {
+    if (p.act == kRnnTanh && p.ract == kRnnSigmoid) {
+      const Bwd<DefaultActs> w{a, p, {}, G, GU, S, dGx, dGh, dH, dC, pend};
+      team.run([&](int t, int nt) { w.thread(t, nt, team); });
+    } else {
+      const Bwd<AnyActs> w{a, p, {p.act, p.ract}, G, GU, S, dGx, dGh, dH, dC, pend};
+      team.run([&](int t, int nt) { w.thread(t, nt, team); });
+    }
+  }
   if (a.dh0)
-    for (int64_t i = 0; i < B * U; ++i) a.dh0[i] = T > 0 ? w.dH[i] : (a.dh_out ? a.dh_out[i] : 0.0f);
+    for (int64_t i = 0; i < B * U; ++i) a.dh0[i] = T > 0 ? dH[i] : (a.dh_out ? a.dh_out[i] : 0.0f);
   if (a.dc0)
-    for (int64_t i = 0; i < B * U; ++i) a.dc0[i] = T > 0 ? w.dC[i] : (a.dc_out ? a.dc_out[i] : 0.0f);
+    for (int64_t i = 0; i < B * U; ++i) a.dc0[i] = T > 0 ? dC[i] : (a.dc_out ? a.dc_out[i] : 0.0f);
   // whole-sequence GEMMs (K = 0 writes zeros)
   if (a.dx) mm(BT, C, GU, dGx, GU, 1, a.kernel, 1, GU, 0.0f, a.dx, C);
   if (a.dkernel) mm(C, GU, BT, a.x, 1, C, dGx, GU, 1, 0.0f, a.dkernel, GU);

@@ -26,6 +26,7 @@ struct RnnParams {
   int act;       // RnnAct of the candidate / output (Keras `activation`)
   int ract;      // RnnAct of the gates (Keras `recurrent_activation`)
   int reverse;   // go_backwards: steps run t = T-1 .. 0
+  int zero_masked;  // Keras zero_output_for_mask: a masked step outputs zeros (not the previous output)
 };
 
 // Buffers of one forward call. Null pointers: y (no sequence output), c0/h0 (zeros), mask (all valid),

@@ -85,6 +85,8 @@ void rnn_forward(const RnnForwardArgs& a, const RnnParams& p) {
         for (int64_t u = 0; u < U; ++u) out[u] = h[u];
       } else {
         for (int64_t j = 0; j < S; ++j) sv[j] = 0.0f;
+        if (p.zero_masked)
+          for (int64_t u = 0; u < U; ++u) out[u] = 0.0;
       }
       if (a.cs)
         for (int64_t u = 0; u < U; ++u) a.cs[bt * U + u] = float(c[u]);
@@ -113,10 +115,11 @@ void rnn_backward(const RnnBackwardArgs& a, const RnnParams& p) {
     }
     for (int64_t s = T - 1; s >= 0; --s) {
       const int64_t t = p.reverse ? T - 1 - s : s, bt = b * T + t;
-      for (int64_t u = 0; u < U; ++u) {
-        pend[u] += (a.dy ? a.dy[(b * T + s) * U + u] : 0.0) + (s == T - 1 && a.dlast ? a.dlast[b * U + u] : 0.0);
-      }
-      if (!valid(a.mask, p, b, t)) {
+      const bool ok = valid(a.mask, p, b, t);
+      if (ok || !p.zero_masked)  // a zeroed output has no gradient
+        for (int64_t u = 0; u < U; ++u)
+          pend[u] += (a.dy ? a.dy[(b * T + s) * U + u] : 0.0) + (s == T - 1 && a.dlast ? a.dlast[b * U + u] : 0.0);
+      if (!ok) {
         if (a.dx)
           for (int64_t k = 0; k < C; ++k) a.dx[bt * C + k] = 0.0f;
         continue;  // dh, dc carried through; the output gradient goes to the previous output

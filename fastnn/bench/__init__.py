@@ -9,7 +9,8 @@ worker instead, sample by sample in turn, so that load from other processes hits
 """
 GROUPS = {"gemm": "fastnn.bench.gemm", "conv": "fastnn.bench.conv", "elementwise": "fastnn.bench.elementwise",
           "train": "fastnn.bench.train", "import": "fastnn.bench.startup", "overhead": "fastnn.bench.overhead",
-          "pipeline": "fastnn.bench.pipeline", "models": "fastnn.bench.models"}
+          "pipeline": "fastnn.bench.pipeline", "models": "fastnn.bench.models",
+          "sequence": "fastnn.bench.sequence"}
 # What `python -m fastnn.bench all` runs: overhead adds about half a minute to a run of many minutes;
 # pipeline (the data loader, not a kernel) and models (train's end-to-end comparison again, on other
 # cases) are left out.

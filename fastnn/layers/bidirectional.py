@@ -2,7 +2,8 @@
 import numpy as np
 
 from fastnn._naming import shape_str
-from fastnn.layers.base import Layer
+from fastnn._ops import recurrent as _recurrent
+from fastnn.layers.base import Layer, _tensor
 from fastnn.layers.recurrent import _SequenceCall
 
 _MODES = ("concat", "sum", "mul", "ave", None)
@@ -51,6 +52,8 @@ class Bidirectional(_SequenceCall, Layer):
         self.backward_layer = backward_layer if backward_layer is not None else \
             _clone(layer, "backward_" + layer.name, go_backwards=not layer.go_backwards)
         self.return_sequences, self.return_state = layer.return_sequences, layer.return_state
+        for sub in (self.forward_layer, self.backward_layer):  # Keras: masked steps output zeros
+            sub.zero_output_for_mask = sub.return_sequences
         self._initial_weights = weights
 
     def _multi_output(self):
@@ -90,12 +93,41 @@ class Bidirectional(_SequenceCall, Layer):
         return [out] * (2 if self.merge_mode is None else 1) + [None] * (n - (2 if self.merge_mode is None else 1)) \
             if n > 1 else out
 
+    def _pair_ok(self, training):
+        """Whether both directions can run as one kernel pair, one per core (rnn_forward_pair)."""
+        f, b = self.forward_layer, self.backward_layer
+        same = lambda name: getattr(f, name) == getattr(b, name)  # noqa: E731
+        return (type(f) is type(b) and f._fused(training) and b._fused(training) and not f.stateful
+                and not b.stateful and f.go_backwards != b.go_backwards and same("return_sequences")
+                and same("zero_output_for_mask") and f.cell._act_names == b.cell._act_names
+                and f.cell.use_bias == b.cell.use_bias and f.cell.get_config().get("reset_after") ==
+                b.cell.get_config().get("reset_after")
+                and not (training and (0 < f.cell.dropout < 1 or 0 < b.cell.dropout < 1)))
+
+    def _directions(self, x, training, need_dx, mask):
+        """(forward outputs, backward outputs, context): outputs are [y, *states]."""
+        subs = (self.forward_layer, self.backward_layer)
+        if self._pair_ok(training):
+            t = self._trainable and _tensor._grad_enabled
+            ops = [sub._recurrent_op((need_dx and _tensor._grad_enabled, t, t, t and sub.cell.use_bias, False, False))
+                   for sub in subs]
+            outs = _recurrent.forward_pair(ops, np.ascontiguousarray(x, np.float32),
+                                           [sub._weight_arrays() for sub in subs], self.forward_layer._check(x, mask))
+            outs = [[y, h] + ([c] if c is not None else []) for y, h, c in outs]
+            return outs[0], outs[1], ("pair", ops)
+        outs, ctxs = [], []
+        for sub in subs:
+            y, ctx = sub._forward(x, training, need_dx, mask=mask)
+            outs.append(list(y) if self.return_state else [y])
+            ctxs.append(ctx)
+        return outs[0], outs[1], ("each", ctxs)
+
     def _forward(self, x, training, need_dx=True, mask=None, initial_state=None):
         if initial_state is not None:
             raise ValueError(f"Bidirectional '{self.name}': initial_state is not supported by fastnn yet")
-        yf, cf = self.forward_layer._forward(x, training, need_dx, mask=mask)
-        yb, cb = self.backward_layer._forward(x, training, need_dx, mask=mask)
-        (yf, *sf), (yb, *sb) = (yf, yb) if self.return_state else ([yf], [yb])
+        (yf, *sf), (yb, *sb), how = self._directions(x, training, need_dx, mask)
+        if not self.return_state:
+            sf, sb = [], []
         if self.return_sequences:
             yb = yb[:, ::-1]
         mode = self.merge_mode
@@ -110,16 +142,15 @@ class Bidirectional(_SequenceCall, Layer):
         else:
             y = [yf, np.ascontiguousarray(yb)]
         out = y + sf + sb
-        ctx = (cf, cb, yf, yb, len(sf), yf.shape[-1])
+        ctx = (how, yf, yb, self.forward_layer._n_states, yf.shape[-1])
         return (out if len(out) > 1 else out[0]), ctx
 
     def _backward(self, ctx, dy):
-        cf, cb, yf, yb, ns, U = ctx
+        (kind, inner), yf, yb, ns, U = ctx
         dys = list(dy) if isinstance(dy, (list, tuple)) else [dy]
         mode = self.merge_mode
         n_y = 2 if mode is None else 1
         g, states = dys[:n_y], dys[n_y:]
-        zero = lambda a: np.zeros_like(a)  # noqa: E731 (an output nothing depended on)
         if mode == "concat":
             gf, gb = g[0][..., :U], g[0][..., U:]
         elif mode == "sum":
@@ -128,17 +159,27 @@ class Bidirectional(_SequenceCall, Layer):
             gf, gb = g[0] * yb, g[0] * yf
         elif mode == "ave":
             gf = gb = g[0] * np.float32(0.5)
-        else:
-            gf, gb = (g[0] if g[0] is not None else zero(yf)), (g[1] if g[1] is not None else zero(yb))
+        else:  # an output nothing depended on gets a zero gradient
+            gf = g[0] if g[0] is not None else np.zeros_like(yf)
+            gb = g[1] if g[1] is not None else np.zeros_like(yb)
         if self.return_sequences:
             gb = gb[:, ::-1]
         gf, gb = np.ascontiguousarray(gf, np.float32), np.ascontiguousarray(gb, np.float32)
-        sf, sb = (states + [None] * 2 * ns)[:ns], (states + [None] * 2 * ns)[ns:2 * ns]
-        dxf = self.forward_layer._backward(cf, [gf] + sf if self.return_state else gf)
-        dxb = self.backward_layer._backward(cb, [gb] + sb if self.return_state else gb)
-        if dxf is None or dxb is None:
+        states = (states + [None] * 2 * ns) if self.return_state else [None] * 2 * ns
+        sf, sb = states[:ns], states[ns:2 * ns]
+        subs = (self.forward_layer, self.backward_layer)
+        if kind == "pair":
+            grads = _recurrent.backward_pair(inner, [[gf] + (sf + [None])[:2], [gb] + (sb + [None])[:2]])
+            dxs = []
+            for sub, (dx, dk, dr, db, _, _) in zip(subs, grads):
+                sub._store_grads(dk, dr, db)
+                dxs.append(dx)
+        else:
+            dxs = [sub._backward(c, [gd] + s if self.return_state else gd)
+                   for sub, c, gd, s in zip(subs, inner, (gf, gb), (sf, sb))]
+        if dxs[0] is None or dxs[1] is None:
             return None
-        return dxf + dxb
+        return dxs[0] + dxs[1]
 
     def get_config(self):
         config = super().get_config()

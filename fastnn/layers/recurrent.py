@@ -362,11 +362,8 @@ class _RNN(_SequenceCall, Layer):
             x = x * dmask
         t = self._trainable
         needs = (need_dx, t, t, t and cell.use_bias, False, False) if _tensor._grad_enabled else (False,) * 6
-        act, ract = cell._act_names
-        op = Recurrent(getattr(cell, "_kernel_cell", cell._kind_name), act, ract, self.go_backwards,
-                       self.return_sequences, needs)
-        y, h, c = op.forward(x, cell.kernel.data, cell.recurrent_kernel.data,
-                             cell.bias.data if cell.use_bias else None, *(states0 + [None])[:2], mask)
+        op = self._recurrent_op(needs)
+        y, h, c = op.forward(x, *self._weight_arrays(), *(states0 + [None])[:2], mask)
         states = [h, c] if c is not None else [h]
         if self.stateful:
             self.states = [s.copy() for s in states]
@@ -379,14 +376,28 @@ class _RNN(_SequenceCall, Layer):
         dys = list(dy) if isinstance(dy, (list, tuple)) else [dy]
         dys += [None] * (3 - len(dys))
         dx, dk, dr, db, _, _ = op.backward(*dys[:3])
+        self._store_grads(dk, dr, db)
+        if dx is not None and dmask is not None:
+            dx *= dmask
+        return dx
+
+    def _store_grads(self, dk, dr, db):
         cell = self.cell
         if dk is not None:
             cell.kernel.grad, cell.recurrent_kernel.grad = dk, dr
             if db is not None:
                 cell.bias.grad = db
-        if dx is not None and dmask is not None:
-            dx *= dmask
-        return dx
+
+    def _recurrent_op(self, needs):
+        """The fused op of this layer's configuration; weights() gives its weight arrays."""
+        cell = self.cell
+        act, ract = cell._act_names
+        return Recurrent(getattr(cell, "_kernel_cell", cell._kind_name), act, ract, self.go_backwards,
+                         self.return_sequences, needs, self.zero_output_for_mask)
+
+    def _weight_arrays(self):
+        cell = self.cell
+        return cell.kernel.data, cell.recurrent_kernel.data, cell.bias.data if cell.use_bias else None
 
     def _slow_forward(self, x, training, need_dx, mask, states0):
         """The cell's formulas step by step on Tensors (custom activations, recurrent dropout)."""
@@ -410,7 +421,7 @@ class _RNN(_SequenceCall, Layer):
             if mask is not None:
                 m = mask[:, t:t + 1].astype(np.float32)
                 new = [n * m + old * (1 - m) for n, old in zip(new, states)]
-                out = new[0] * m + out * (1 - m)
+                out = new[0] * m if self.zero_output_for_mask else new[0] * m + out * (1 - m)
             else:
                 out = new[0]
             states = new
