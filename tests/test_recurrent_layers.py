@@ -316,3 +316,21 @@ def test_bidirectional_pair_kernel_equals_the_two_layers_run_apart(cell):
         results.append([o.numpy() for o in outs] + [np.asarray(g) for g in tape.gradient(loss, bi.trainable_weights)])
     for a, b in zip(*results):
         assert np.array_equal(a, b)
+
+
+def test_sequence_bench_worker_runs_tiny():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import fastnn.bench.sequence as seq
+    root = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
+    env = dict(os.environ, PYTHONPATH=root, OMP_NUM_THREADS="1")
+    p = subprocess.run([sys.executable, seq.WORKER, "fastnn", "gru", "--n", "64", "--epochs", "1"], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    rows = [json.loads(line[7:]) for line in p.stdout.splitlines() if line.startswith("RESULT ")]
+    train = next(r for r in rows if r["kind"] == "train")
+    assert train["model"] == "gru" and train["sps"] > 0 and np.isfinite(train["final_loss"])
+    assert seq.flops_per_sample(4) == 3 * 100 * 2 * 256 * 512  # ~79 MFLOP for the LSTM, as issue #14 counts
