@@ -89,9 +89,10 @@ class Bidirectional(_SequenceCall, Layer):
 
     def compute_mask(self, inputs, previous_mask=None):
         out = previous_mask if self.return_sequences else None
-        n = (2 if self.merge_mode is None else 1) + (2 * self.forward_layer._n_states if self.return_state else 0)
-        return [out] * (2 if self.merge_mode is None else 1) + [None] * (n - (2 if self.merge_mode is None else 1)) \
-            if n > 1 else out
+        outs = [out, out] if self.merge_mode is None else [out]
+        if self.return_state:
+            outs += [None] * 2 * self.forward_layer._n_states
+        return outs if len(outs) > 1 else outs[0]
 
     def _pair_ok(self, training):
         """Whether both directions can run as one kernel pair, one per core (rnn_forward_pair)."""

@@ -287,10 +287,7 @@ class _RNN(_SequenceCall, Layer):
         return [y] + [(B, self.units)] * self._n_states if self.return_state else y
 
     def compute_mask(self, inputs, previous_mask=None):
-        mask = previous_mask
-        if self.return_sequences and mask is not None and self.go_backwards:
-            mask = mask[:, ::-1]
-        out = mask if self.return_sequences else None
+        out = previous_mask if self.return_sequences else None  # as Keras: not flipped by go_backwards
         return [out] + [None] * self._n_states if self.return_state else out
 
     def reset_states(self, states=None):
