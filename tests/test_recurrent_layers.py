@@ -334,3 +334,18 @@ def test_sequence_bench_worker_runs_tiny():
     train = next(r for r in rows if r["kind"] == "train")
     assert train["model"] == "gru" and train["sps"] > 0 and np.isfinite(train["final_loss"])
     assert seq.flops_per_sample(4) == 3 * 100 * 2 * 256 * 512  # ~79 MFLOP for the LSTM, as issue #14 counts
+
+
+def test_bidirectional_config_round_trip_in_keras_format():
+    bi = Bidirectional(GRU(3, return_sequences=True), merge_mode="sum")
+    x = np.random.default_rng(13).standard_normal((2, 4, 3)).astype(np.float32)
+    y = bi(x).numpy()
+    config = bi.get_config()
+    assert config["layer"]["module"] == "keras.layers" and config["layer"]["class_name"] == "GRU"
+    assert config["layer"]["config"]["name"] == "forward_" + bi.forward_layer.name[len("forward_"):]
+    assert config["backward_layer"]["config"]["go_backwards"] is True and config["merge_mode"] == "sum"
+    clone = Bidirectional.from_config(config)
+    assert clone.forward_layer.name == bi.forward_layer.name and clone.backward_layer.name == bi.backward_layer.name
+    clone(x)
+    clone.set_weights(bi.get_weights())
+    np.testing.assert_array_equal(clone(x).numpy(), y)

@@ -184,7 +184,9 @@ class Bidirectional(_SequenceCall, Layer):
 
     def get_config(self):
         config = super().get_config()
-        sub = lambda layer: {"class_name": type(layer).__name__, "config": layer.get_config()}  # noqa: E731
+        def sub(layer):  # Keras 3's serialized layer (its built-in recurrent layers live in keras.layers)
+            return {"module": "keras.layers", "class_name": type(layer).__name__, "config": layer.get_config(),
+                    "registered_name": None}
         config.update(merge_mode=self.merge_mode, layer=sub(self.forward_layer), backward_layer=sub(self.backward_layer))
         return config
 
