@@ -14,7 +14,9 @@
 // dx = dG kernel^T are whole GEMMs.
 // Determinism: GEMM sums every element over K in a fixed order whatever the tile or thread split, and the
 // gate passes are elementwise, so 1 and N threads give bit-identical results.
+#include <immintrin.h>
 #include <omp.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <cstring>
@@ -33,6 +35,7 @@ constexpr int kSharedSlot = 0, kPackSlot = 1, kThreadSlot = 2, kSharedSlot2 = 3,
 constexpr int kPackSlot2 = kSharedSlot;  // forward: per-thread packed kernel (the backward's shared dG slot)
 constexpr int64_t kUnitBlock = 16;            // units per thread are a multiple of this (whole vectors)
 constexpr double kParallelStepFlops = 4.0e5;  // recurrent GEMM flops per step below which one thread runs
+constexpr int kSpinRounds = 500;  // pause instructions a barrier spins before yielding (~10 us on Zen 4)
 
 template <class V>
 inline V act_f(int a, V x) {
@@ -68,12 +71,6 @@ inline V ld(const float* p, int64_t j) { return vm::load<V>(p + j); }
 template <class V>
 inline void st(float* p, int64_t j, V v) { vm::store<V>(p + j, v); }
 
-inline void barrier(int nt) {
-  if (nt > 1) {
-#pragma omp barrier
-  }
-}
-
 // C (M,N) (ldc) = A (M,K) (rows rsa, cols csa) @ B (K,N) (rows rsb, cols csb) (+ beta C) (+ bias)
 inline void mm(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int64_t csa, const float* B,
                int64_t rsb, int64_t csb, float beta, float* C, int64_t ldc, const float* bias = nullptr) {
@@ -81,14 +78,36 @@ inline void mm(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int
   gemm(g);
 }
 
-// The team plan: nt threads, thread t owns units [u0, u1).
+// The team plan: nt threads, thread t owns units [u0, u1); and the team's per-step barrier.
 struct Team {
   int nt;
+  // Barrier state (GCC atomics on plain ints: no std::atomic instantiated per ISA, see fastnn.h's ODR note).
+  mutable int arrived = 0, generation = 0, size = 1;
+
   static Team plan(const RnnParams& p, double step_flops) {
     const int64_t blocks = (p.U + kUnitBlock - 1) / kUnitBlock;
     int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
     if (step_flops < kParallelStepFlops) nt = 1;
-    return {int(std::max<int64_t>(1, std::min<int64_t>(nt, blocks)))};
+    Team team;
+    team.nt = int(std::max<int64_t>(1, std::min<int64_t>(nt, blocks)));
+    return team;
+  }
+  // Waits until every thread of the team has arrived; what each wrote before is visible after. Spins a few
+  // microseconds (a step's imbalance on idle cores), then yields the core: OpenMP's barrier spins far longer,
+  // and with more runnable threads than cores a partner waiting for a descheduled thread at every step made
+  // a busy machine's 2-thread run 7x slower than 1 thread (the yielding wait: as fast as 1 thread there).
+  void sync() const {
+    if (size == 1) return;
+    const int gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+    if (__atomic_add_fetch(&arrived, 1, __ATOMIC_ACQ_REL) == size) {
+      __atomic_store_n(&arrived, 0, __ATOMIC_RELAXED);
+      __atomic_store_n(&generation, gen + 1, __ATOMIC_RELEASE);
+      return;
+    }
+    for (int i = 0; __atomic_load_n(&generation, __ATOMIC_ACQUIRE) == gen; ++i) {
+      if (i < kSpinRounds) _mm_pause();
+      else sched_yield();
+    }
   }
   void units(const RnnParams& p, int t, int n, int64_t* u0, int64_t* u1) const {
     const int64_t blocks = (p.U + kUnitBlock - 1) / kUnitBlock;
@@ -103,7 +122,11 @@ struct Team {
       return;
     }
 #pragma omp parallel num_threads(nt)
-    f(omp_get_thread_num(), omp_get_num_threads());
+    {
+#pragma omp single
+      size = omp_get_num_threads();  // (single ends with a barrier: every thread sees it)
+      f(omp_get_thread_num(), omp_get_num_threads());
+    }
   }
 };
 
@@ -157,7 +180,7 @@ struct Fwd {
         a.hp[(b * T + t0) * U + u0 + j] = a.h0 ? a.h0[b * U + u0 + j] : 0.0f;
         a.last[b * U + u0 + j] = 0.0f;
       }
-    barrier(nt);
+    team.sync();
     for (int64_t s = 0; s < T; ++s) {
       const int64_t tt = tin(s), tn = s + 1 < T ? tin(s + 1) : -1, tp = s > 0 ? tin(s - 1) : -1;
       if (nu > 0) {  // HX = x_t @ Wp + bias; HG = h_{t-1} @ Rp (+ recurrent bias) (reset_before: z, r only)
@@ -217,7 +240,7 @@ struct Fwd {
         });
       }
       if (before) {
-        barrier(nt);  // r*h of all units is in acts
+        team.sync();  // r*h of all units is in acts
         if (nu > 0)
           mm(B, nu, U, a.acts + tt * S + 3 * U, T * S, 1, Rp + 2 * nu, GN, 1, 0.0f, HG + 2 * nu, GN);
         for (int64_t b = 0; b < B; ++b) {
@@ -243,7 +266,7 @@ struct Fwd {
       if (a.y)
         for (int64_t b = 0; b < B; ++b)
           std::memcpy(a.y + (b * T + s) * U + u0, a.last + b * U + u0, size_t(nu) * sizeof(float));
-      barrier(nt);  // h_t complete
+      team.sync();  // h_t complete
     }
     if (a.c_out)
       for (int64_t b = 0; b < B; ++b) {
@@ -343,7 +366,7 @@ struct Bwd {
           }
         });
       }
-      barrier(nt);  // dG of step t complete for every unit
+      team.sync();  // dG of step t complete for every unit
       const int64_t K = before ? 2 * U : GU;
       if (before) {
         if (nu > 0)  // d(r*h)[:, units] = dhh_pre @ R_h^T
@@ -363,7 +386,7 @@ struct Bwd {
             st(dh, j, ld<V>(dh, j) + x * r);
           });
         }
-        barrier(nt);  // dr of every unit
+        team.sync();  // dr of every unit
       }
       if (nu > 0)  // dh_{t-1}[:, units] += dGh_t @ R^T[:, units]
         mm(B, nu, K, dGh + tt * GU, T * GU, 1, RT, nu, 1, 1.0f, dH + u0, U);
