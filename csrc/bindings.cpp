@@ -26,6 +26,7 @@ void bind_table(py::module_& m, const KernelTable* t) {
   bind_optim(m, t);
   bind_rnn(m, t);
   bind_embedding(m, t);
+  bind_resample(m, t);
 }
 
 // Most threads set_num_threads accepts. Far more threads than cores only slows the kernels down, and

@@ -42,6 +42,7 @@ float* scratch(int slot, size_t nfloats);
 #include "ops/eltwise.h"
 #include "ops/optim.h"
 #include "ops/rnn.h"
+#include "ops/resample.h"
 
 namespace fastnn {
 struct KernelTable {
@@ -51,6 +52,7 @@ struct KernelTable {
   EltOps elt;
   OptimOps optim;
   RnnOps rnn;
+  ImageOps image;
 };
 
 // dispatch.cpp
@@ -73,6 +75,7 @@ bool isa_supported(const std::string& name);
   void fill_optim(OptimOps& t);     \
   void fill_rnn(RnnOps& t);         \
   void fill_embedding(RnnOps& t);   \
+  void fill_resample(ImageOps& t);  \
   KernelTable make_table();
 
 namespace ref { FASTNN_DECLARE_FILLERS }

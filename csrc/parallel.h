@@ -18,9 +18,16 @@
 namespace fastnn {
 namespace CPU_CAPABILITY {
 
-// Calls f(b, e) on disjoint sub-ranges covering [begin, end). Runs serially (one call) when the range
-// is at most `grain` items, when already inside a parallel region (never nested), or with 1 thread.
-// `grain` is the measured break-even work size of the caller, in its own units.
+// Work is cut into up to kChunksPerThread chunks per thread (each at least `grain` items), handed out
+// dynamically: a thread that loses its core (another process, numpy's BLAS threads spinning) takes fewer
+// chunks instead of making the whole team wait for its static share (issue #19: with one core busy
+// elsewhere, a static split ran 2-thread training below the 1-thread speed). Chunk boundaries depend on
+// the thread count, so f must compute each item independently of where its range starts (the rule above).
+constexpr index_t kChunksPerThread = 4;
+
+// Calls f(b, e) on disjoint sub-ranges covering [begin, end), possibly several per thread. Runs serially
+// (one call) when the range is at most `grain` items, when already inside a parallel region (never
+// nested), or with 1 thread. `grain` is the measured break-even work size of the caller, in its own units.
 template <class F>
 inline void parallel_for(index_t begin, index_t end, index_t grain, const F& f) {
   const index_t n = end - begin;
@@ -30,12 +37,13 @@ inline void parallel_for(index_t begin, index_t end, index_t grain, const F& f) 
     f(begin, end);
     return;
   }
-  const int nt = static_cast<int>(std::min<index_t>(max_t, (n + grain - 1) / std::max<index_t>(grain, 1)));
+  const index_t g = std::max<index_t>(grain, 1), most = (n + g - 1) / g;
+  const int nt = static_cast<int>(std::min<index_t>(max_t, most));
+  const index_t chunks = std::min<index_t>(nt * kChunksPerThread, most);
 #pragma omp parallel num_threads(nt)
   {
-    const int t = omp_get_thread_num(), T = omp_get_num_threads();
-    const index_t b = begin + n * t / T, e = begin + n * (t + 1) / T;
-    if (b < e) f(b, e);
+#pragma omp for schedule(dynamic, 1) nowait
+    for (index_t c = 0; c < chunks; ++c) f(begin + n * c / chunks, begin + n * (c + 1) / chunks);
   }
 }
 

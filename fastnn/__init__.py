@@ -2,12 +2,13 @@
 __version__ = "0.1.0"
 
 from fastnn.backend import build_info, get_num_threads, set_num_threads  # noqa: E402
+from fastnn.devices import device  # noqa: E402
 from fastnn import kernels  # noqa: E402,F401
 from fastnn.tensor import GradientTape, Tensor, tensor, no_grad, is_grad_enabled  # noqa: E402
 from fastnn import functional, autograd  # noqa: E402,F401
 from fastnn import datasets, utils  # noqa: E402,F401
 
-__all__ = ["__version__", "build_info", "get_num_threads", "set_num_threads", "kernels",
+__all__ = ["__version__", "build_info", "device", "get_num_threads", "set_num_threads", "kernels",
            "GradientTape", "Tensor", "tensor", "no_grad", "is_grad_enabled", "functional", "autograd", "datasets", "utils"]
 
 # Keras-like API, imported on first use (keeps `import fastnn` fast). `fastnn.keras` is the package
@@ -34,3 +35,7 @@ def __getattr__(name):
 
 
 __all__ += list(_LAZY_MODULES) + list(_LAZY_NAMES) + ["keras"]
+
+# data parallelism over MPI ranks (fastnn/distribution; mpi4py is imported only under mpiexec)
+_LAZY_MODULES += ("distribution",)
+__all__ += ["distribution"]

@@ -15,7 +15,7 @@ class KerasTensor:
     >>> fastnn.Input((784,), name="digits").shape
     (None, 784)
     """
-    __slots__ = ("shape", "dtype", "name", "node", "index")
+    __slots__ = ("shape", "dtype", "name", "node", "index", "_keras_mask")
 
     def __init__(self, shape, dtype="float32", name=None, node=None, index=0):
         self.shape = tuple(shape)
@@ -23,6 +23,9 @@ class KerasTensor:
         self.name = name
         self.node = node      # the Node that outputs it (an InputLayer's node for model inputs)
         self.index = index    # which of that node's outputs
+        # a bool KerasTensor (B, T) when this value carries a mask (Embedding(mask_zero=True), Masking and the
+        # layers that pass it on): the plan computes the same masks on data
+        self._keras_mask = None
 
     @property
     def ndim(self):
@@ -119,4 +122,30 @@ def symbolic_call(layer, inputs):
     else:
         node.outputs = [KerasTensor(out_shape, node=node, name=layer.name)]
     layer._inbound_nodes.append(node)
+    _symbolic_masks(layer, inputs if single else flat, node.outputs)
     return node.outputs[0] if node.single_output else list(node.outputs)
+
+
+def _symbolic_masks(layer, inputs, outputs):
+    """Attach the output masks (bool KerasTensors) of ``layer(inputs)``: a producer makes one of the output's
+    shape without its last axis; other layers get theirs from ``compute_mask`` on the input masks (their
+    default passes the mask on when they support masking and drops it otherwise)."""
+    masks = [t._keras_mask for t in inputs] if isinstance(inputs, list) else inputs._keras_mask
+    has = any(m is not None for m in masks) if isinstance(masks, list) else masks is not None
+    if layer._produces_mask:
+        out = [KerasTensor(o.shape[:-1], dtype="bool", name=f"{o.name}_mask") for o in outputs]
+    elif has or layer._makes_mask():
+        try:
+            out = layer.compute_mask(inputs, masks if has else None)
+        except (TypeError, ValueError, AttributeError):  # a compute_mask that needs data (merge layers): on data
+            # the plan computes it; here a mask of the first input mask's shape says that there is one
+            first = next((m for m in (masks if isinstance(masks, list) else [masks]) if m is not None), None)
+            out = first if has and layer.supports_masking else None
+    else:
+        return
+    if out is None:
+        return
+    out = out if isinstance(out, (list, tuple)) else [out] * len(outputs)
+    for o, m in zip(outputs, out):
+        if isinstance(m, KerasTensor):
+            o._keras_mask = m

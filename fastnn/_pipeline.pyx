@@ -2,7 +2,7 @@
 # distutils: language = c++
 """fit's batch pipeline: shuffled gather of rows into reused float32 buffers, next batch prefetched.
 
-    loader = BatchLoader(x, y, batch_size=32, shuffle=True, seed=None, prefetch=True)
+    loader = BatchLoader(x, y, batch_size=32, shuffle=True, seed=None, prefetch=True, x_dtype=np.float32)
     for epoch in range(epochs):
         for xb, yb in loader.epoch(epoch):   # xb: float32 (n,) + x.shape[1:], yb: see below
             train_step(xb, yb)
@@ -10,6 +10,9 @@
 - x: uint8, float32 or float64 rows of any trailing shape are gathered and cast to float32 in one
   pass (users pass raw uint8 MNIST); other numeric dtypes are converted to float32 once, up front,
   and a non-contiguous x is made C-contiguous once (both copies of the whole array).
+  x_dtype=np.int32 (a model whose input is integer, e.g. token ids for an Embedding): uint8, int32,
+  int64, float32 and float64 rows are gathered into int32 buffers (no float round trip); other
+  dtypes are converted to int32 once, up front.
 - y (optional): integer labels come out as int64 (uint8/int32/int64 gathered directly, other
   integer types converted once), float (and bool) targets as float32; any trailing shape.
 - The batches of an epoch follow a permutation that depends only on (seed, epoch): a Fisher-Yates
@@ -141,17 +144,19 @@ cdef enum Kind:
 _X_KINDS = {np.dtype(np.uint8): K_U8, np.dtype(np.float32): K_F32, np.dtype(np.float64): K_F64}
 _Y_KINDS = {np.dtype(np.uint8): K_U8, np.dtype(np.int32): K_I32, np.dtype(np.int64): K_I64,
             np.dtype(np.float32): K_F32, np.dtype(np.float64): K_F64}
+_XINT_KINDS = _Y_KINDS  # integer inputs: every kind above gathers into int32
 
 cdef struct Job:
     const char* x          # source rows (C-contiguous), xrow elements each
     Kind xkind
+    bint xint              # x gathers into int32 (integer model inputs), else float32
     Py_ssize_t xrow
     const char* y
     Kind ykind
     Py_ssize_t yrow
     const int64_t* idx     # the batch's row indices (a slice of the epoch permutation)
     Py_ssize_t n           # rows in this batch
-    float* xout            # n * xrow float32
+    char* xout             # n * xrow float32 (or int32 when xint)
     char* yout             # n * yrow int64 (integer labels) or float32 (float targets)
 
 
@@ -167,6 +172,7 @@ ctypedef fused src_t:
 
 ctypedef fused dst_t:
     float
+    int32_t
     int64_t
 
 
@@ -203,8 +209,20 @@ cdef void run_job(void* p, Py_ssize_t begin, Py_ssize_t end) noexcept nogil:
     cdef Job* j = <Job*>p
     cdef const int64_t* idx = j.idx + begin
     cdef Py_ssize_t n = end - begin
-    cdef float* xout = j.xout + begin * j.xrow
-    if j.xkind == K_U8:
+    cdef float* xout = <float*>j.xout + begin * j.xrow
+    cdef int32_t* xids = <int32_t*>j.xout + begin * j.xrow
+    if j.xint:
+        if j.xkind == K_I32:
+            gather(<const int32_t*>j.x, j.xrow, idx, n, xids)
+        elif j.xkind == K_I64:
+            gather(<const int64_t*>j.x, j.xrow, idx, n, xids)
+        elif j.xkind == K_U8:
+            gather(<const uint8_t*>j.x, j.xrow, idx, n, xids)
+        elif j.xkind == K_F32:
+            gather(<const float*>j.x, j.xrow, idx, n, xids)
+        else:
+            gather(<const double*>j.x, j.xrow, idx, n, xids)
+    elif j.xkind == K_U8:
         gather(<const uint8_t*>j.x, j.xrow, idx, n, xout)
     elif j.xkind == K_F32:
         gather(<const float*>j.x, j.xrow, idx, n, xout)
@@ -272,16 +290,21 @@ cdef class BatchLoader:
     cdef bint _inflight
     cdef Py_ssize_t _generation, _next_epoch
 
-    def __init__(self, x, y=None, batch_size=32, shuffle=True, seed=None, prefetch=True):
+    def __init__(self, x, y=None, batch_size=32, shuffle=True, seed=None, prefetch=True, x_dtype=np.float32):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         x = np.asarray(x)
         if x.ndim == 0 or x.shape[0] == 0:
             raise ValueError(f"x must hold at least one sample, got shape {x.shape}")
-        if x.dtype not in _X_KINDS:
+        x_dtype = np.dtype(x_dtype)
+        if x_dtype not in (np.dtype(np.float32), np.dtype(np.int32)):
+            raise ValueError(f"x_dtype must be float32 or int32, got {x_dtype}")
+        xint = x_dtype == np.dtype(np.int32)
+        kinds = _XINT_KINDS if xint else _X_KINDS
+        if x.dtype not in kinds:
             if x.dtype.kind not in "biuf":
                 raise TypeError(f"x must be numeric, got dtype {x.dtype}")
-            x = x.astype(np.float32)
+            x = x.astype(x_dtype)
         self.x = np.ascontiguousarray(x)
         self.num_samples = x.shape[0]
         cdef Kind ykind = K_NONE
@@ -311,7 +334,7 @@ cdef class BatchLoader:
         self.prefetch = bool(prefetch) and self.num_batches > 1 and os.environ.get("FASTNN_PREFETCH") != "0"
         self._perm = np.empty(self.num_samples, dtype=np.int64)
         nbuf = 2 if self.prefetch else 1
-        self._xviews = [np.empty((self.batch_size,) + x.shape[1:], np.float32) for _ in range(nbuf)]
+        self._xviews = [np.empty((self.batch_size,) + x.shape[1:], x_dtype) for _ in range(nbuf)]
         self._yviews = [None] * nbuf
         if y is not None:
             ydtype = np.int64 if ykind in (K_U8, K_I32, K_I64) else np.float32
@@ -319,9 +342,10 @@ cdef class BatchLoader:
         cdef int s
         for s in range(nbuf):
             self._jobs[s].x = address(self.x)
-            self._jobs[s].xkind = _X_KINDS[self.x.dtype]
+            self._jobs[s].xkind = kinds[self.x.dtype]
+            self._jobs[s].xint = xint
             self._jobs[s].xrow = self.x.size // self.num_samples
-            self._jobs[s].xout = <float*>address(self._xviews[s])
+            self._jobs[s].xout = address(self._xviews[s])
             self._jobs[s].ykind = ykind
             if y is not None:
                 self._jobs[s].y = address(y)

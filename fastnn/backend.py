@@ -6,7 +6,20 @@ import warnings
 
 import numpy as np
 
-from fastnn import _C
+# NOTE (issue #19): libgomp reads its wait policy when _C loads it. Its default, spinning ~300,000 rounds after
+# each parallel region before sleeping, keeps a core busy after every kernel, which starves whatever runs next on
+# the machine (numpy's BLAS threads, a data loader, another process). Unless the user chose a policy, fastnn's
+# threads spin only briefly (enough to bridge the kernels of one training step), then sleep. The variable is set
+# only while _C loads, so subprocesses (peers in benchmarks) keep their own defaults.
+_SPIN_ROUNDS = os.environ.get("FASTNN_SPIN_ROUNDS", "20000")
+_own_policy = not any(k in os.environ for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"))
+if _own_policy:
+    os.environ["GOMP_SPINCOUNT"] = _SPIN_ROUNDS
+try:
+    from fastnn import _C
+finally:
+    if _own_policy:
+        del os.environ["GOMP_SPINCOUNT"]
 
 _ISAS = ("default", "avx2", "avx512")
 _forced = os.environ.get("FASTNN_CPU_CAPABILITY")
@@ -72,12 +85,9 @@ def get_num_threads():
 
 
 def build_info():
-    """Compiler, OpenMP version, SIMD level in use and whether CUDA support was built."""
-    try:
-        from fastnn import _cuda  # noqa: F401
-        cuda = True
-    except ImportError:
-        cuda = False
+    """Compiler, OpenMP version, SIMD level in use, whether CUDA support was built (``cuda``) and whether a GPU is
+    usable now (``cuda_available``)."""
+    from fastnn import devices
     return {
         "version": __import__("fastnn").__version__,
         "compiler": _C.compiler,
@@ -86,8 +96,16 @@ def build_info():
         "cpu_capability": _C.active_isa,
         "supported_isas": list(_C.supported_isas),
         "num_threads": _C.get_num_threads(),
-        "cuda": cuda,
+        "cuda": devices.cuda_module() is not None,
+        "cuda_available": devices.cuda_available(),
     }
+
+
+def cuda_memory_allocated():
+    """Bytes of GPU memory held by fastnn's arrays (0 without a CUDA build)."""
+    from fastnn import devices
+    mod = devices.cuda_module()
+    return 0 if mod is None else int(mod.memory_allocated())
 
 
 # keras.backend's configuration functions (the Keras 2 spelling of keras.config), loaded on first use so that

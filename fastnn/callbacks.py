@@ -104,14 +104,18 @@ class ProgbarLogger(Callback):
 
     def _batch_update(self, batch, logs_fn):
         """fit's fast path: builds the logs only when the bar will actually redraw."""
+        self._seen = batch + 1  # the epoch's length when steps is unknown (a generator without steps_per_epoch)
         if self.progbar.due(batch + 1):
             self.progbar.update(batch + 1, list(logs_fn().items()), finalize=False)
 
     def on_train_batch_end(self, batch, logs=None):
+        self._seen = batch + 1
         self.progbar.update(batch + 1, list((logs or {}).items()), finalize=False)
 
     def on_epoch_end(self, epoch, logs=None):
-        self.progbar.update(self.steps, list((logs or {}).items()), finalize=True)
+        steps = self.steps if self.steps is not None else getattr(self, "_seen", 0)
+        self.progbar.target = steps
+        self.progbar.update(steps, list((logs or {}).items()), finalize=True)
 
 
 class CallbackList:
@@ -271,10 +275,11 @@ class EarlyStopping(Callback):
 
 
 class ModelCheckpoint(Callback):
-    """Saves the model (``model.save``, path ending ``.keras``) or its weights (``save_weights_only=True``,
-    ``.weights.npz``, or ``.weights.h5`` with h5py) every epoch, or only when ``monitor`` improves
-    (``save_best_only=True``).
-    The path may hold format fields: ``"ckpt-{epoch:02d}-{val_loss:.2f}.keras"``."""
+    """Saves the model (``model.save``: path ending ``.keras``, or legacy ``.h5``) or its weights
+    (``save_weights_only=True``: ``.weights.h5``, or ``.weights.npz``) at every epoch end, or every
+    ``save_freq`` training batches (an integer, counted across epochs), optionally only when ``monitor``
+    improves (``save_best_only=True``). The path may hold format fields:
+    ``"ckpt-{epoch:02d}-{val_loss:.2f}.keras"`` (``{batch}`` too when saving by batches)."""
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
                  mode="auto", save_freq="epoch", initial_value_threshold=None):
@@ -284,11 +289,13 @@ class ModelCheckpoint(Callback):
             raise ValueError("When using `save_weights_only=True` in `ModelCheckpoint`, the filepath provided must "
                              f"end in `.weights.h5` (Keras weights format, needs h5py) or `.weights.npz`. "
                              f"Received: filepath={filepath}")
-        if not save_weights_only and not filepath.endswith(".keras"):
-            raise ValueError("The filepath provided must end in `.keras` (Keras model format). Received: "
-                             f"filepath={filepath}")
-        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq <= 0):
-            raise ValueError(f"Unrecognized save_freq: {save_freq!r}. Expected 'epoch' or a positive integer")
+        if not save_weights_only and not filepath.endswith((".keras", ".h5")):
+            raise ValueError("The filepath provided must end in `.keras` (Keras model format) or `.h5` (legacy "
+                             f"HDF5 format). Received: filepath={filepath}")
+        from fastnn._callbacks_io import _EveryNBatches, _epoch_only
+        self._freq = _EveryNBatches(save_freq, "ModelCheckpoint")
+        if save_freq == "epoch":
+            _epoch_only(self)
         if mode not in ("auto", "min", "max"):
             warnings.warn(f"ModelCheckpoint mode '{mode}' is unknown, fallback to auto mode.", stacklevel=2)
             mode = "auto"
@@ -297,26 +304,24 @@ class ModelCheckpoint(Callback):
         self._greater = mode == "max" or (mode == "auto" and ("acc" in monitor or monitor.startswith("fmeasure")))
         self.best = initial_value_threshold if initial_value_threshold is not None else (
             -np.inf if self._greater else np.inf)
-        self._batches = 0
         self._epoch = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.save_freq != "epoch":
-            self._batches += 1
-            if self._batches % self.save_freq == 0:
-                self._save(self._epoch, logs)
+        if self._freq.due(batch):
+            self._save(self._epoch, logs, batch)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.save_freq == "epoch":
             self._save(epoch, logs)
 
-    def _save(self, epoch, logs):
+    def _save(self, epoch, logs, batch=None):
         logs = logs or {}
         try:
-            filepath = self.filepath.format(epoch=epoch + 1, **logs)
+            fields = {"epoch": epoch + 1, **({} if batch is None or "batch" in logs else {"batch": batch + 1})}
+            filepath = self.filepath.format(**fields, **logs)
         except KeyError as e:
             raise KeyError(f'Failed to format this callback filepath: "{self.filepath}". Reason: {e}') from e
         dirname = os.path.dirname(filepath)
@@ -491,3 +496,6 @@ class LambdaCallback(Callback):
                 if not hasattr(Callback, name):
                     raise ValueError(f"LambdaCallback: unknown hook {name!r}")
                 setattr(self, name, fn)
+
+
+from fastnn._callbacks_io import BackupAndRestore, RemoteMonitor, TensorBoard  # noqa: E402,F401

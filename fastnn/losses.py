@@ -234,6 +234,38 @@ def _mean_absolute_percentage_error(y, p):
     return 100.0 * o.abs((y - p) / o.maximum(o.abs(y), EPSILON)).mean(axis=-1)
 
 
+def _categorical_focal_crossentropy(y, p, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1):
+    """Per-sample ``sum(alpha (1 - q)**gamma * -y log q)``, q the renormalised probabilities clipped to
+    [1e-7, 1 - 1e-7] (softmax of the logits with ``from_logits``); ``label_smoothing`` as in
+    categorical_crossentropy."""
+    o = _fops()
+    if label_smoothing:
+        y = y * (1.0 - label_smoothing) + label_smoothing / y.data.shape[-1]
+    if from_logits:
+        p = o.softmax(p, axis=axis)
+    q = o.clip(p / o.sum(p, axis=axis, keepdims=True), EPSILON, 1.0 - EPSILON)
+    return o.sum((1.0 - q) ** float(gamma) * alpha * (-y * o.log(q)), axis=axis)
+
+
+def _binary_focal_crossentropy(y, p, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
+                               label_smoothing=0.0, axis=-1):
+    """Per-sample mean of ``(1 - p_t)**gamma * bce`` with ``p_t = y p + (1 - y)(1 - p)`` (sigmoid of the
+    logits with ``from_logits``), weighted by ``alpha`` / ``1 - alpha`` for positives / negatives when
+    ``apply_class_balancing``; ``label_smoothing`` pulls the targets toward 0.5."""
+    o = _fops()
+    if label_smoothing:
+        y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        p = o.sigmoid(p)
+    pc = o.clip(p, EPSILON, 1.0 - EPSILON)
+    bce = -(y * o.log(pc) + (1.0 - y) * o.log(1.0 - pc))
+    p_t = y * p + (1.0 - y) * (1.0 - p)
+    focal = (1.0 - p_t) ** float(gamma) * bce
+    if apply_class_balancing:
+        focal = (y * alpha + (1.0 - y) * (1.0 - alpha)) * focal
+    return o.mean(focal, axis=axis)
+
+
 def _function_form(formula):
     """Keras's function form of a formula, ``name(y_true, y_pred, **options)``: per-sample losses as a
     float32 numpy array (the formula runs on constant Tensors)."""
@@ -258,6 +290,8 @@ poisson = _function_form(_poisson)
 cosine_similarity = _function_form(_cosine_similarity)
 mean_squared_logarithmic_error = _function_form(_mean_squared_logarithmic_error)
 mean_absolute_percentage_error = _function_form(_mean_absolute_percentage_error)
+categorical_focal_crossentropy = _function_form(_categorical_focal_crossentropy)
+binary_focal_crossentropy = _function_form(_binary_focal_crossentropy)
 
 kld = KLD = kl_divergence
 msle = MSLE = mean_squared_logarithmic_error
@@ -279,9 +313,23 @@ class Loss:
         self.name = name or _snake_case(type(self).__name__)
         self.reduction = reduction
 
+    def __init_subclass__(cls, **kwargs):
+        """A user's subclass that defines Keras's ``call(y_true, y_pred) -> per-sample losses`` (written with
+        fastnn.ops on Tensors) gets its values and training gradient through the autograd, as a wrapped
+        function does."""
+        super().__init_subclass__(**kwargs)
+        if "call" in cls.__dict__:
+            for name in ("_per_sample", "_tensor_value", "_value_and_grad"):
+                setattr(cls, name, getattr(LossFunctionWrapper, name))
+            cls.fn = property(lambda self: self.call)
+
+    def call(self, y_true, y_pred):
+        """Per-sample losses of Tensors (Keras's method for subclasses to define)."""
+        raise NotImplementedError(f"{type(self).__name__} must define call(y_true, y_pred)")
+
     def _per_sample(self, y, p):
         """Per-sample losses (shape p.shape[:-1]) for prepared targets ``y``."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define call(y_true, y_pred)")
 
     def _function(self, logits):
         """The op-set Function class of this loss and its keyword constants (``logits``: ``p`` holds the
@@ -513,6 +561,13 @@ MeanSquaredLogarithmicError = _ops_loss("MeanSquaredLogarithmicError", _mean_squ
                                         "mean_squared_logarithmic_error", mean_squared_logarithmic_error.__doc__)
 MeanAbsolutePercentageError = _ops_loss("MeanAbsolutePercentageError", _mean_absolute_percentage_error,
                                         "mean_absolute_percentage_error", mean_absolute_percentage_error.__doc__)
+CategoricalFocalCrossentropy = _ops_loss("CategoricalFocalCrossentropy", _categorical_focal_crossentropy,
+                                         "categorical_focal_crossentropy", categorical_focal_crossentropy.__doc__,
+                                         alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1)
+BinaryFocalCrossentropy = _ops_loss("BinaryFocalCrossentropy", _binary_focal_crossentropy,
+                                    "binary_focal_crossentropy", binary_focal_crossentropy.__doc__,
+                                    apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
+                                    label_smoothing=0.0, axis=-1)
 
 
 _BY_NAME = {
@@ -525,7 +580,8 @@ _BY_NAME = {
 _TAIL = {huber: Huber, kl_divergence: KLDivergence, hinge: Hinge, squared_hinge: SquaredHinge,
          categorical_hinge: CategoricalHinge, log_cosh: LogCosh, poisson: Poisson, cosine_similarity: CosineSimilarity,
          mean_squared_logarithmic_error: MeanSquaredLogarithmicError,
-         mean_absolute_percentage_error: MeanAbsolutePercentageError}
+         mean_absolute_percentage_error: MeanAbsolutePercentageError,
+         categorical_focal_crossentropy: CategoricalFocalCrossentropy, binary_focal_crossentropy: BinaryFocalCrossentropy}
 _BY_NAME.update({fn.__name__: cls for fn, cls in _TAIL.items()})
 _BY_NAME.update(kld=KLDivergence, msle=MeanSquaredLogarithmicError, mape=MeanAbsolutePercentageError)  # Keras's aliases
 _BY_FUNCTION = {categorical_crossentropy: CategoricalCrossentropy,

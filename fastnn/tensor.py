@@ -114,6 +114,7 @@ class Function:
         out = _new(Tensor)
         out.data = data
         out.grad = None
+        out._keras_mask = None
         if track:
             ctx.parents = args
             out._ctx = ctx
@@ -166,7 +167,9 @@ class Tensor:
     >>> x.grad.numpy().tolist()
     [[2.0, 4.0], [6.0, 8.0]]
     """
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "__weakref__")
+    # _keras_mask: a bool array (B, T) that masking layers attach to their outputs (Keras's mask metadata),
+    # else None (set at creation: reading an unset slot would raise, which costs more on Layer.__call__)
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_keras_mask", "__weakref__")
     # numpy defers to our reflected operators (ndarray + Tensor -> Tensor.__radd__).
     __array_ufunc__ = None
     _grad_is_array = False  # Variables keep .grad as a plain array
@@ -176,6 +179,7 @@ class Tensor:
         self.grad = None
         self.requires_grad = bool(requires_grad)
         self._ctx = None
+        self._keras_mask = None
 
     # ---- array protocol and properties -------------------------------------------------------
     @property
@@ -193,6 +197,22 @@ class Tensor:
     @property
     def size(self):
         return self.data.size
+
+    @property
+    def device(self):
+        """"cpu" for host (numpy) data, else the device of the data's array (e.g. "cuda:0")."""
+        return "cpu" if isinstance(self.data, np.ndarray) else self.data.device
+
+    def to(self, device):
+        """This tensor's value on ``device`` ("cpu", "cuda", "cuda:N"): itself when already there, else a copy
+        (not recorded by the autograd)."""
+        from fastnn import devices
+        target = devices.check(devices.canonical(device))
+        if target == self.device:
+            return self
+        mod = devices.cuda_module()
+        data = np.asarray(mod.to_host(self.data)) if target == "cpu" else mod.to_device(self.data, target)
+        return Tensor(data, requires_grad=self.requires_grad)
 
     @property
     def is_leaf(self):

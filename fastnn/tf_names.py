@@ -136,6 +136,15 @@ TF_NAMES = {
 # tf.math also has the top-level reductions and arg* under the same names
 TF_NAMES.update({"tf.math." + name[len("tf."):]: target for name, target in list(TF_NAMES.items())
                  if name.startswith(("tf.reduce_", "tf.arg"))})
+# text data (issues #14, #21): Keras's homes of pad_sequences, the text datasets and TextVectorization
+TF_NAMES.update({
+    "keras.utils.pad_sequences": "fastnn.utils.pad_sequences",
+    "keras.preprocessing.sequence.pad_sequences": "fastnn.preprocessing.sequence.pad_sequences",
+    **{f"keras.datasets.{m}.{f}": f"fastnn.datasets.{m}.{f}" for m in ("imdb", "reuters")
+       for f in ("load_data", "get_word_index")},
+    "keras.datasets.reuters.get_label_names": "fastnn.datasets.reuters.get_label_names",
+    "keras.layers.TextVectorization": "fastnn.layers.TextVectorization",
+})
 
 # tf.math: the reduce_*/arg* wrappers above, the rest the ops themselves (names as in TF_NAMES).
 math = types.SimpleNamespace(

@@ -70,3 +70,16 @@ def normalize(x, axis=-1, order=2):
     norm = np.linalg.norm(x, ord=order, axis=int(axis), keepdims=True)
     norm[norm == 0] = 1
     return (x / norm).astype(x.dtype, copy=False)
+
+
+# text data (issue #14): pad_sequences lives in fastnn/preprocessing/sequence.py
+from fastnn.preprocessing.sequence import pad_sequences  # noqa: E402
+
+__all__ += ["pad_sequences"]
+
+# feeding data the Keras way (issue #15)
+from fastnn._image_dataset import image_dataset_from_directory  # noqa: E402
+from fastnn._pydataset import PyDataset  # noqa: E402
+
+Sequence = PyDataset  # Keras 3 keeps keras.utils.Sequence as an alias of PyDataset
+__all__ += ["PyDataset", "Sequence", "image_dataset_from_directory"]

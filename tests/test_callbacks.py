@@ -181,7 +181,7 @@ def test_model_checkpoint(data, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Epoch 1: loss improved from inf to" in out and "Epoch 2: loss did not improve from" in out
     with pytest.raises(ValueError, match=r"must end in `\.keras`"):
-        callbacks.ModelCheckpoint("model.h5")
+        callbacks.ModelCheckpoint("model.hdf5")
     with pytest.raises(ValueError, match=r"must end in `\.weights\.h5`"):
         callbacks.ModelCheckpoint("model.keras", save_weights_only=True)
 

@@ -378,3 +378,19 @@ def test_identity():
     assert y is x and layer._backward(ctx, x) is x
     assert layer.compute_output_shape((None, 3)) == (None, 3)
     assert layer.get_config() == {"name": "identity", "trainable": True, "dtype": "float32"}
+
+
+def test_dot_of_matrices_uses_fastnn_gemm_not_numpy_blas(monkeypatch):
+    """Batched matrix products (P, Q > 1) go through fastnn's GEMM (numpy's BLAS threads would compete with
+    fastnn's: issue #19); values and gradients against float64 numpy."""
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.standard_normal((3, 4, 6)).astype(np.float32), rng.standard_normal((3, 6, 5)).astype(np.float32)
+    monkeypatch.setattr(np, "matmul", None)  # any use of numpy's matmul would fail
+    layer = fastnn.layers.Dot(axes=(2, 1))
+    y, ctx = layer._forward([x1, x2], True)
+    want = np.einsum("bpn,bnq->bpq", x1.astype(np.float64), x2.astype(np.float64))
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    d1, d2 = layer._backward(ctx, dy)
+    np.testing.assert_allclose(d1, np.einsum("bpq,bnq->bpn", dy, x2.astype(np.float64)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(d2, np.einsum("bpn,bpq->bnq", x1.astype(np.float64), dy), rtol=1e-5, atol=1e-5)

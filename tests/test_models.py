@@ -382,7 +382,7 @@ def test_bad_inputs_raise_clear_errors(digits):
         model.compile("adam", "categorical_crossentropy")
         model.fit(x[:10], np.zeros((10, 3)), verbose=0)
     with pytest.raises(ValueError, match="Could not interpret optimizer"):
-        model.compile("adamax", "mse")
+        model.compile("yogi", "mse")
     with pytest.raises(ValueError, match="Unknown loss"):
         model.compile("adam", "hinge_loss")
     with pytest.raises(ValueError, match="Unknown metric"):

@@ -118,7 +118,7 @@ def test_state_is_per_variable_and_counted():
     a.grad = np.ones((3, 4), np.float32)
     opt._apply_vars([a])
     assert opt.count_params() == 2 * 12 + 2
-    m, v = opt.variables_for(a)
+    m, v = opt.variables_for(a)  # Adam without amsgrad: no velocity_hat
     np.testing.assert_allclose(m, 0.1) and np.testing.assert_allclose(v, 0.001, rtol=1e-6)
     assert optimizers.SGD().count_params() == 0
 

@@ -349,3 +349,17 @@ def test_bidirectional_config_round_trip_in_keras_format():
     clone(x)
     clone.set_weights(bi.get_weights())
     np.testing.assert_array_equal(clone(x).numpy(), y)
+
+
+@pytest.mark.parametrize("make", [lambda: LSTM(4), lambda: GRU(4, go_backwards=True),
+                                  lambda: Bidirectional(SimpleRNN(3))])
+def test_mask_zero_flows_from_embedding_through_models_and_eager_calls(make):
+    fastnn.utils.set_random_seed(1)
+    emb, rnn = Embedding(9, 5, mask_zero=True), make()
+    model = fastnn.models.Sequential([fastnn.Input((None,)), emb, rnn])
+    ids = np.array([[3, 1, 4, 1, 5, 0], [2, 6, 0, 0, 0, 0], [8, 0, 7, 0, 0, 0]])
+    padded = model.predict(ids, verbose=0)
+    for i, row in enumerate(ids):
+        alone = model.predict(row[row != 0][None], verbose=0)  # the valid ids only, no padding
+        np.testing.assert_allclose(padded[i], alone[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rnn(emb(ids)).numpy(), padded, rtol=1e-5, atol=1e-6)  # mask attached eagerly

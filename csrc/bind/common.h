@@ -43,6 +43,7 @@ void bind_softmax(py::module_& m, const KernelTable* t);
 void bind_loss(py::module_& m, const KernelTable* t);
 void bind_dropout(py::module_& m, const KernelTable* t);
 void bind_optim(py::module_& m, const KernelTable* t);
+void bind_resample(py::module_& m, const KernelTable* t);
 
 // _C.unary_ops: ((name, saves_output, alpha default or None, doc), ...) in UnaryOp order.
 py::tuple unary_op_table();

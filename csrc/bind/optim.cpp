@@ -81,8 +81,108 @@ void update(const std::string& name, OptimUpdateFn fn, const OptimHyper& h, cons
 }
 }  // namespace
 
+namespace {
+// The hyper-parameters of the moment-based updates (Adam, Adamax, Nadam), after checking the step.
+OptimHyper moments_hyper(const std::string& who, double learning_rate, double beta_1, double beta_2, double epsilon,
+                         int64_t step, double weight_decay) {
+  check_optim_step(step, who);
+  OptimHyper h;
+  h.learning_rate = learning_rate;
+  h.beta_1 = beta_1;
+  h.beta_2 = beta_2;
+  h.epsilon = epsilon;
+  h.step = step;
+  h.weight_decay = weight_decay;
+  return h;
+}
+
+// Adam and Adamax: (param, grad, m, <second>[, <third>=None], *, learning_rate, beta_1, beta_2, epsilon, step,
+// weight_decay); kThird: the optional third slot (Adam's v_hat, amsgrad).
+template <bool kThird>
+void def_moments_update(py::module_& m, const char* name, OptimUpdateFn fn, const char* second, const char* third,
+                        const char* doc) {
+  const std::string who = name;
+  auto run = [fn, who, second, third](const py::object& param, const py::object& grad, const py::object& m_,
+                                      const py::object& s2, const py::object& s3, double learning_rate,
+                                      double beta_1, double beta_2, double epsilon, int64_t step,
+                                      double weight_decay) {
+    const OptimHyper h = moments_hyper(who, learning_rate, beta_1, beta_2, epsilon, step, weight_decay);
+    update(who, fn, h, param, grad, {{"m", m_}, {second, s2}, {third ? third : "unused", s3}}, 2);
+  };
+  if constexpr (kThird) {
+    m.def(name, run, py::arg("param"), py::arg("grad"), py::arg("m"), py::arg(second), py::arg(third) = py::none(),
+          py::kw_only(), py::arg("learning_rate") = 0.001, py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.999,
+          py::arg("epsilon") = 1e-7, py::arg("step"), py::arg("weight_decay") = 0.0, doc);
+  } else {
+    m.def(
+        name,
+        [run](const py::object& param, const py::object& grad, const py::object& m_, const py::object& s2,
+              double learning_rate, double beta_1, double beta_2, double epsilon, int64_t step, double weight_decay) {
+          run(param, grad, m_, s2, py::none(), learning_rate, beta_1, beta_2, epsilon, step, weight_decay);
+        },
+        py::arg("param"), py::arg("grad"), py::arg("m"), py::arg(second), py::kw_only(),
+        py::arg("learning_rate") = 0.001, py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.999,
+        py::arg("epsilon") = 1e-7, py::arg("step"), py::arg("weight_decay") = 0.0, doc);
+  }
+}
+
+// The optimizers added with the long tail (Nadam, Adamax, Lion, Ftrl): same shape as those below.
+void bind_optim_tail(py::module_& m, const OptimOps* o) {
+  m.def(
+      "nadam_update",
+      [o](const py::object& param, const py::object& grad, const py::object& momentums, const py::object& velocities,
+          double learning_rate, double beta_1, double beta_2, double epsilon, int64_t step, double u_product,
+          double weight_decay) {
+        OptimHyper h = moments_hyper("nadam_update", learning_rate, beta_1, beta_2, epsilon, step, weight_decay);
+        h.u_product = u_product;
+        update("nadam_update", o->nadam_update, h, param, grad, {{"momentums", momentums}, {"velocities", velocities}},
+               2);
+      },
+      py::arg("param"), py::arg("grad"), py::arg("momentums"), py::arg("velocities"), py::kw_only(),
+      py::arg("learning_rate") = 0.001, py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.999, py::arg("epsilon") = 1e-7,
+      py::arg("step"), py::arg("u_product"), py::arg("weight_decay") = 0.0,
+      "Keras Nadam step t=step, in place; u_product = prod of beta_1 (1 - 0.5 * 0.96^i) for i = 1..step.");
+  def_moments_update<false>(m, "adamax_update", o->adamax_update, "u", nullptr, "Keras Adamax step t=step, in place.");
+  m.def(
+      "lion_update",
+      [o](const py::object& param, const py::object& grad, const py::object& momentums, double learning_rate,
+          double beta_1, double beta_2, double weight_decay) {
+        OptimHyper h;
+        h.learning_rate = learning_rate;
+        h.beta_1 = beta_1;
+        h.beta_2 = beta_2;
+        h.weight_decay = weight_decay;
+        update("lion_update", o->lion_update, h, param, grad, {{"momentums", momentums}}, 1);
+      },
+      py::arg("param"), py::arg("grad"), py::arg("momentums"), py::kw_only(), py::arg("learning_rate") = 0.001,
+      py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.99, py::arg("weight_decay") = 0.0, "Keras Lion step, in place.");
+  m.def(
+      "ftrl_update",
+      [o](const py::object& param, const py::object& grad, const py::object& accumulators, const py::object& linears,
+          double learning_rate, double learning_rate_power, double l1, double l2, double l2_shrinkage, double beta,
+          double weight_decay) {
+        FASTNN_CHECK(learning_rate > 0.0, "ftrl_update: learning_rate must be > 0, got " + std::to_string(learning_rate));
+        OptimHyper h;
+        h.learning_rate = learning_rate;
+        h.lr_power = learning_rate_power;
+        h.l1 = l1;
+        h.l2 = l2;
+        h.l2_shrinkage = l2_shrinkage;
+        h.beta = beta;
+        h.weight_decay = weight_decay;
+        update("ftrl_update", o->ftrl_update, h, param, grad, {{"accumulators", accumulators}, {"linears", linears}},
+               2);
+      },
+      py::arg("param"), py::arg("grad"), py::arg("accumulators"), py::arg("linears"), py::kw_only(),
+      py::arg("learning_rate") = 0.001, py::arg("learning_rate_power") = -0.5, py::arg("l1") = 0.0,
+      py::arg("l2") = 0.0, py::arg("l2_shrinkage") = 0.0, py::arg("beta") = 0.0, py::arg("weight_decay") = 0.0,
+      "Keras Ftrl step, in place (initialise accumulators to initial_accumulator_value, Keras 0.1).");
+}
+}  // namespace
+
 void bind_optim(py::module_& m, const KernelTable* t) {
   const OptimOps* o = &t->optim;
+  bind_optim_tail(m, o);
   m.def(
       "sgd_update",
       [o](const py::object& param, const py::object& grad, const py::object& momentums, double learning_rate,
@@ -98,24 +198,9 @@ void bind_optim(py::module_& m, const KernelTable* t) {
       py::arg("param"), py::arg("grad"), py::arg("momentums") = py::none(), py::kw_only(),
       py::arg("learning_rate") = 0.01, py::arg("momentum") = 0.0, py::arg("nesterov") = false,
       py::arg("weight_decay") = 0.0, "Keras SGD step (momentum, nesterov), in place.");
-  m.def(
-      "adam_update",
-      [o](const py::object& param, const py::object& grad, const py::object& m_, const py::object& v_,
-          double learning_rate, double beta_1, double beta_2, double epsilon, int64_t step, double weight_decay) {
-        check_adam_step(step);
-        OptimHyper h;
-        h.learning_rate = learning_rate;
-        h.beta_1 = beta_1;
-        h.beta_2 = beta_2;
-        h.epsilon = epsilon;
-        h.step = step;
-        h.weight_decay = weight_decay;
-        update("adam_update", o->adam_update, h, param, grad, {{"m", m_}, {"v", v_}}, 2);
-      },
-      py::arg("param"), py::arg("grad"), py::arg("m"), py::arg("v"), py::kw_only(), py::arg("learning_rate") = 0.001,
-      py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.999, py::arg("epsilon") = 1e-7, py::arg("step"),
-      py::arg("weight_decay") = 0.0,
-      "Keras Adam step t=step, in place (weight_decay > 0: AdamW's decoupled decay first).");
+  def_moments_update<true>(m, "adam_update", o->adam_update, "v", "v_hat",
+                           "Keras Adam step t=step, in place (weight_decay > 0: AdamW's decoupled decay first; "
+                           "v_hat given: amsgrad, v_hat = max(v_hat, v) is used in place of v).");
   m.def(
       "rmsprop_update",
       [o](const py::object& param, const py::object& grad, const py::object& velocities, const py::object& momentums,

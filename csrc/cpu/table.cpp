@@ -24,6 +24,7 @@ KernelTable make_table() {
   fill_optim(t.optim);
   fill_rnn(t.rnn);
   fill_embedding(t.rnn);
+  fill_resample(t.image);
   return t;
 }
 }  // namespace CPU_CAPABILITY

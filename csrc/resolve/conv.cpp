@@ -1,6 +1,8 @@
 // Convolution and pooling geometry: "valid" or "same" padding with the TF rule (out = ceil(in/stride),
 // pad_total = max((out-1)*s + (k-1)*d + 1 - in, 0), pad_before = pad_total // 2, the extra cell at
 // bottom/right), and every shape checked, so the kernels never see a window that reads outside x.
+// Convolutions also take "causal" (Keras Conv1D): all the padding, (k-1)*d cells, before the input, so
+// output i sees inputs <= i*s only; out = ceil(in/stride). The kernels already skip any tap outside x.
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
@@ -13,11 +15,14 @@ namespace {
 // fit, `huge` when the dilated window overflows int64. Written so that no intermediate overflows for
 // any stride: (out - 1) * s <= in - 1.
 void axis(int64_t in, int64_t k, int64_t s, int64_t d, bool same, int64_t& out, int64_t& pad, const std::string& what,
-          const std::string& huge) {
+          const std::string& huge, bool causal = false) {
   int64_t span;  // the dilated window (k - 1) * d + 1, below INT64_MAX / 4 so kernels can add offsets to it
   FASTNN_CHECK(!__builtin_mul_overflow(k - 1, d, &span) && span < INT64_MAX / 4, huge);
   span += 1;
-  if (same) {
+  if (causal) {
+    out = (in - 1) / s + 1;
+    pad = span - 1;
+  } else if (same) {
     out = (in - 1) / s + 1;
     pad = std::max<int64_t>(span - (in - (out - 1) * s), 0) / 2;
   } else {
@@ -53,7 +58,10 @@ bool same_padding(std::string s, const std::string& op) {
 Conv2dParams resolve_conv2d(const Shape& x, const Shape& k, Pair s, const std::string& padding, Pair d,
                             const std::string& op) {
   check_conv2d_operands(x, k, op);
-  const bool same = same_padding(padding, op);
+  std::string mode = padding;
+  std::transform(mode.begin(), mode.end(), mode.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  const bool causal = mode == "causal";
+  const bool same = !causal && same_padding(padding, op);
   Conv2dParams p{};
   p.B = x[0]; p.H = x[1]; p.W = x[2]; p.C = x[3];
   p.KH = k[0]; p.KW = k[1]; p.OC = k[3];
@@ -62,8 +70,8 @@ Conv2dParams resolve_conv2d(const Shape& x, const Shape& k, Pair s, const std::s
                           std::to_string(d[1]) + ") is larger than the input " + shape_str(x) + " with padding 'valid'";
   const std::string huge = op + ": dilation_rate (" + std::to_string(d[0]) + ", " + std::to_string(d[1]) +
                            ") is too large for kernel " + shape_str(k) + ": the dilated window overflows";
-  axis(p.H, p.KH, p.SH, p.DH, same, p.OH, p.pad_top, big, huge);
-  axis(p.W, p.KW, p.SW, p.DW, same, p.OW, p.pad_left, big, huge);
+  axis(p.H, p.KH, p.SH, p.DH, same, p.OH, p.pad_top, big, huge, causal);
+  axis(p.W, p.KW, p.SW, p.DW, same, p.OW, p.pad_left, big, huge, causal);
   return p;
 }
 

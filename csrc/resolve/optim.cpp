@@ -1,8 +1,8 @@
 #include "resolve/resolve.h"
 
 namespace fastnn {
-void check_adam_step(int64_t step) {
-  FASTNN_CHECK(step >= 1, "adam_update: step must be >= 1 (Keras iterations + 1), got " + std::to_string(step));
+void check_optim_step(int64_t step, const std::string& name) {
+  FASTNN_CHECK(step >= 1, name + ": step must be >= 1 (Keras iterations + 1), got " + std::to_string(step));
 }
 
 void check_momentum_slot(double momentum, bool has_slot, const std::string& name) {

@@ -66,8 +66,15 @@ void check_lse(const Shape& lse, int64_t B, const std::string& name);
 void check_dropout_rate(double rate);
 
 // ---- optimizers ----
-void check_adam_step(int64_t step);
+void check_optim_step(int64_t step, const std::string& name);
 // momentum > 0 needs its slot (sgd_update, rmsprop_update).
 void check_momentum_slot(double momentum, bool has_slot, const std::string& name);
 void check_centered_slot(bool centered, bool has_slot);
+
+// ---- image resample (ops/resample.h) ----
+// x (B,H,W,C) non-empty, transforms (B, 8) or (1, 8), output size (OH, OW) >= 1, interpolation
+// "nearest"/"bilinear", fill_mode "reflect"/"wrap"/"constant"/"nearest".
+ResampleParams resolve_resample(const Shape& x, const Shape& transforms, int64_t OH, int64_t OW,
+                                const std::string& interpolation, const std::string& fill_mode, float fill_value,
+                                const std::string& op);
 }  // namespace fastnn

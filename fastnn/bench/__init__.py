@@ -10,7 +10,12 @@ worker instead, sample by sample in turn, so that load from other processes hits
 GROUPS = {"gemm": "fastnn.bench.gemm", "conv": "fastnn.bench.conv", "elementwise": "fastnn.bench.elementwise",
           "train": "fastnn.bench.train", "import": "fastnn.bench.startup", "overhead": "fastnn.bench.overhead",
           "pipeline": "fastnn.bench.pipeline", "models": "fastnn.bench.models",
-          "sequence": "fastnn.bench.sequence"}
+          "contention": "fastnn.bench.contention"}
+GROUPS["augment"] = "fastnn.bench.augment"  # issue #15: augmentation layers' cost in a training step
+
+GROUPS["distributed"] = "fastnn.bench.distributed"  # data parallelism over MPI (needs fastnn[mpi])
+GROUPS["seq"] = "fastnn.bench.seq"  # Conv1D (valid/same/causal) and 1-D pooling
+GROUPS["sequence"] = "fastnn.bench.sequence"  # issue #14: Embedding-LSTM/GRU-Dense training vs torch and Keras
 # What `python -m fastnn.bench all` runs: overhead adds about half a minute to a run of many minutes;
 # pipeline (the data loader, not a kernel) and models (train's end-to-end comparison again, on other
 # cases) are left out.

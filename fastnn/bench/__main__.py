@@ -24,6 +24,8 @@ def parse(argv):
     ap.add_argument("--layers", help="conv: comma-separated subset of: " + ", ".join(conv.LAYERS))
     ap.add_argument("--cases", help=argparse.SUPPRESS)  # models: the workers' subset of its cases
     ap.add_argument("--wheel", action="store_true", help="import: also build the wheel and report its size")
+    ap.add_argument("--bandwidth", type=float, help="distributed: link bandwidth in GB/s for the projection")
+    ap.add_argument("--latency", type=float, help="distributed: link latency in microseconds for the projection")
     ap.add_argument("--worker", metavar="LIB", help=argparse.SUPPRESS)  # internal: one subprocess
     return ap.parse_args(argv)
 

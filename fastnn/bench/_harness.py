@@ -48,12 +48,25 @@ def calibrate(fn, min_sample_s=0.1, warmup=2):
         inner = max(inner * 2, int(inner * min_sample_s / max(dt, 1e-9) * 1.2))
 
 
-def timeit(fn, reps=7, min_sample_s=0.1, warmup=2, cpu_clock=False):
+# Relative spread (interquartile range / median) of the kept samples above which a measurement is
+# marked noisy: its median would move by more than the differences the tables are read for.
+MAX_SPREAD = 0.10
+
+
+def _spread(times):
+    if len(times) < 3:
+        return 0.0
+    q = statistics.quantiles(times, n=4)
+    return (q[2] - q[0]) / max(statistics.median(times), 1e-12)
+
+
+def timeit(fn, reps=7, min_sample_s=0.1, warmup=2, cpu_clock=False, max_tries=None):
     """Per-call seconds of fn(): warm up, size an inner loop so a sample lasts >= min_sample_s, take
-    `reps` samples, retaking (up to 3*reps tries) those disturbed by other processes.
+    `reps` samples, retaking (up to max_tries, default 3*reps, tries) those disturbed by other processes.
     cpu_clock: time with this thread's CPU time instead (robust on a busy machine, meaningful only
     for single-threaded runs, where the library computes in the calling thread).
-    Returns {"median", "min", "noisy"} (noisy: disturbed samples had to be kept)."""
+    Returns {"median", "min", "spread", "noisy"}: noisy when disturbed samples had to be kept or the
+    samples kept spread by more than MAX_SPREAD (a ratio of such medians is not a result)."""
     inner = calibrate(fn, min_sample_s, warmup)
 
     def sample():
@@ -66,17 +79,20 @@ def timeit(fn, reps=7, min_sample_s=0.1, warmup=2, cpu_clock=False):
             t0 = time.thread_time()
             sample()
             times.append((time.thread_time() - t0) / inner)
-        return {"median": statistics.median(times), "min": min(times), "noisy": False}
+        spread = _spread(times)
+        return {"median": statistics.median(times), "min": min(times), "spread": spread, "noisy": spread > MAX_SPREAD}
 
     clean, dirty = [], []
-    for _ in range(3 * reps):
+    for _ in range(max_tries or 3 * reps):
         wall, load = foreign_load(sample)
         (clean if load <= MAX_FOREIGN else dirty).append(wall / inner)
         if len(clean) >= reps:
             break
-    noisy = len(clean) < reps
-    times = clean + sorted(dirty)[: reps - len(clean)] if noisy else clean
-    return {"median": statistics.median(times), "min": min(times), "noisy": noisy}
+    disturbed = len(clean) < reps
+    times = clean + sorted(dirty)[: reps - len(clean)] if disturbed else clean
+    spread = _spread(times)
+    return {"median": statistics.median(times), "min": min(times), "spread": spread,
+            "noisy": disturbed or spread > MAX_SPREAD}
 
 
 def timeit_interleaved(fns, reps=7, min_sample_s=0.03):
@@ -99,6 +115,7 @@ def timeit_interleaved(fns, reps=7, min_sample_s=0.03):
 # CPUs); a library measured in such a phase would be compared with peers measured outside it.
 MIN_TWO_CORE_SPEEDUP = 1.6
 MAX_CORE_WAIT_S = 120.0
+QUICK_CORE_WAIT_S = 3.0  # --quick: a quick run must end within a minute; it marks the rows instead
 
 
 def two_core_speedup():
@@ -128,33 +145,38 @@ def two_core_speedup():
 _core_wait = {"gave_up": False}
 
 
-def wait_two_cores(nthreads):
-    """Before a worker that runs nthreads >= 2 threads: wait (up to MAX_CORE_WAIT_S) until two
-    threads run FMA-bound work >= MIN_TWO_CORE_SPEEDUP times faster than one; returns seconds waited.
-    After one timeout (a machine whose cores are always shared) it no longer waits."""
-    if nthreads < 2 or _core_wait["gave_up"]:
-        return 0.0
+def wait_two_cores(nthreads, max_wait=MAX_CORE_WAIT_S):
+    """Before a worker that runs nthreads >= 2 threads: wait (up to max_wait seconds) until two
+    threads run FMA-bound work >= MIN_TWO_CORE_SPEEDUP times faster than one. Returns True when they
+    do (or nthreads < 2), False when the cores stayed shared (the worker's timings are then disturbed).
+    After one timeout (a machine whose cores are always shared) it probes once instead of waiting."""
+    if nthreads < 2:
+        return True
+    if _core_wait["gave_up"]:
+        return two_core_speedup() >= MIN_TWO_CORE_SPEEDUP
     t0 = time.perf_counter()
+    ok = True
     while two_core_speedup() < MIN_TWO_CORE_SPEEDUP:
-        if time.perf_counter() - t0 > MAX_CORE_WAIT_S:
-            _core_wait["gave_up"] = True
-            print(f"  (two threads never ran {MIN_TWO_CORE_SPEEDUP}x faster than one in {MAX_CORE_WAIT_S:.0f} s: "
-                  "measuring anyway, without waiting again)", file=sys.stderr, flush=True)
+        if time.perf_counter() - t0 > max_wait:
+            _core_wait["gave_up"], ok = True, False
+            print(f"  (two threads never ran {MIN_TWO_CORE_SPEEDUP}x faster than one in {max_wait:.0f} s: "
+                  "measuring anyway, rows marked noisy; not waiting again)", file=sys.stderr, flush=True)
             break
-        time.sleep(1.0)
+        time.sleep(0.5)
     waited = time.perf_counter() - t0
-    if waited > 1.0 and not _core_wait["gave_up"]:
+    if waited > 1.0 and ok:
         print(f"  (waited {waited:.0f} s for the second core to be a core of its own)", file=sys.stderr, flush=True)
     time.sleep(0.05)  # the probe's OpenMP threads go back to sleep before the worker starts
-    return waited
+    return ok
 
 
-def peer_env(nthreads):
+def peer_env(nthreads, max_wait=MAX_CORE_WAIT_S):
     """Environment for a library subprocess: every thread pool sized to nthreads, and OpenBLAS free
     to pick its best kernel (OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE, which this project's machines
     set to hold it to AVX2, are removed). Called right before each worker starts, it first waits
-    for the machine's two cores (wait_two_cores) when the worker runs two threads or more."""
-    wait_two_cores(nthreads)
+    for the machine's two cores (wait_two_cores) when the worker runs two threads or more; whether
+    they came is kept in ``_core_wait["last_ok"]``."""
+    _core_wait["last_ok"] = wait_two_cores(nthreads, max_wait)
     env = dict(os.environ)
     for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[k] = str(nthreads)
@@ -163,18 +185,27 @@ def peer_env(nthreads):
     return env
 
 
-def run_worker(group, lib, nthreads, extra_args=()):
-    """Run `python -m fastnn.bench GROUP --worker LIB --threads N ...`; return its RESULT rows."""
+def run_worker(group, lib, nthreads, extra_args=(), launcher=()):
+    """Run `python -m fastnn.bench GROUP --worker LIB --threads N ...` (after ``launcher``, e.g. mpiexec's
+    command line); return its RESULT rows."""
     import fastnn
-    cmd = [sys.executable, "-m", "fastnn.bench", group, "--worker", lib, "--threads", str(nthreads), *extra_args]
+    cmd = [*launcher, sys.executable, "-m", "fastnn.bench", group, "--worker", lib, "--threads", str(nthreads),
+           *extra_args]
+    # quick runs wait only briefly for two free cores, and mark what they measure without them
+    env = peer_env(nthreads, QUICK_CORE_WAIT_S if "--quick" in extra_args else MAX_CORE_WAIT_S)
+    cores_ok = _core_wait["last_ok"]
     # NOTE: cwd is where this fastnn was imported from: `python -m` puts cwd first on sys.path, and a
     # source checkout's fastnn/ (without the compiled module after `pip install .`) would shadow it.
-    p = subprocess.run(cmd, env=peer_env(nthreads), capture_output=True, text=True,
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True,
                        cwd=os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__))))
     if p.returncode != 0:
         sys.stderr.write(p.stdout[-2000:] + p.stderr[-4000:])
         raise RuntimeError(f"benchmark worker failed: {' '.join(cmd)}")
-    return [json.loads(line[7:]) for line in p.stdout.splitlines() if line.startswith("RESULT ")]
+    rows = [json.loads(line[7:]) for line in p.stdout.splitlines() if line.startswith("RESULT ")]
+    if not cores_ok:  # measured while the two threads shared one core
+        for r in rows:
+            r["noisy"] = True
+    return rows
 
 
 def worker_flags(args):
@@ -223,3 +254,20 @@ def markdown_table(headers, rows):
            "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += ["| " + " | ".join(c.rjust(w) for c, w in zip(r, widths)) + " |" for r in rows]
     return "\n".join(out)
+
+
+
+def emit_rows(rows):
+    for row in rows:
+        emit(**row)
+
+
+def one_worker_main(group, args, header, table):
+    """main() of a group whose variants all run interleaved in one worker per thread count (pipeline, augment):
+    prints ``header(threads)`` and ``table(rows)``; returns {threads: rows}."""
+    out = {}
+    for t in args.threads or [1]:
+        print(header(t), flush=True)
+        out[t] = run_worker(group, "all", t, worker_flags(args))
+        print(table(out[t]))
+    return out

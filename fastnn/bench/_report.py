@@ -48,7 +48,7 @@ def run_group(name, args):
 def smoke_sizes():
     """FASTNN_BENCH_SMOKE=1: the smallest cases, to test the command line in seconds."""
     gemm = importlib.import_module(GROUPS["gemm"])
-    gemm.QUICK_SQUARES, gemm.TRAINING = (32, 64), ((8, 16, 8),)
+    gemm.QUICK_SQUARES, gemm.TRAINING, gemm.QUICK_TRAINING = (32, 64), ((8, 16, 8),), ((8, 16, 8),)
 
 
 def run(args):

@@ -166,15 +166,10 @@ def table(rows):
 
 def worker(args):
     """Every variant in this one process (args.worker is "all"), interleaved."""
-    for row in measure(args.quick):
-        H.emit(**row)
+    H.emit_rows(measure(args.quick))
 
 
 def main(args):
-    out = {}
-    for t in args.threads or [1]:
-        print(f"# batch pipeline: {N}x{SHAPE[0]}x{SHAPE[1]} uint8 -> float32, labels uint8 -> int64; "
-              f"numpy {np.__version__}; threads {t}; {os.cpu_count()} cores; commit {H.commit()}", flush=True)
-        out[t] = H.run_worker("pipeline", "all", t, H.worker_flags(args))
-        print(table(out[t]))
-    return out
+    return H.one_worker_main("pipeline", args, lambda t: (
+        f"# batch pipeline: {N}x{SHAPE[0]}x{SHAPE[1]} uint8 -> float32, labels uint8 -> int64; "
+        f"numpy {np.__version__}; threads {t}; {os.cpu_count()} cores; commit {H.commit()}"), table)

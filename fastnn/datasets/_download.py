@@ -29,8 +29,13 @@ def cache_dir():
     return os.path.join(home, "datasets")
 
 
-def sha256_of(path):
-    h = hashlib.sha256()
+def _algorithm(file_hash):
+    """Keras's rule (`hash_algorithm="auto"`): a 64-digit hash is a sha256, anything else an md5."""
+    return "sha256" if len(file_hash) == 64 else "md5"
+
+
+def sha256_of(path, algorithm="sha256"):
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             h.update(chunk)
@@ -46,20 +51,20 @@ def get_file(fname, origin, file_hash, cache_subdir=""):
     """Path of the verified local copy of `origin`, downloading it if needed.
 
     `fname`: file name, relative to `cache_dir()/cache_subdir` (an absolute path is used as is).
-    `file_hash`: the expected sha256 (hex). Raises ValueError when a download does not match it,
+    `file_hash`: the expected sha256 (hex; an md5 when it has 32 digits, as Keras pins some files). Raises ValueError when a download does not match it,
     DatasetUnavailableError when the file cannot be obtained.
     """
     fname = os.path.expanduser(os.fspath(fname))
     path = fname if os.path.isabs(fname) else os.path.join(cache_dir(), cache_subdir, fname)
-    stale = ""
+    stale, algorithm = "", _algorithm(file_hash)
     if os.path.isfile(path):
-        got = sha256_of(path)
+        got = sha256_of(path, algorithm)
         if got == file_hash:
             return path
-        stale = f" (the file there now has sha256 {got}: it is corrupted or a different file)"
-        print(f"fastnn: {path} has sha256 {got}, expected {file_hash}; downloading it again.",
+        stale = f" (the file there now has {algorithm} {got}: it is corrupted or a different file)"
+        print(f"fastnn: {path} has {algorithm} {got}, expected {file_hash}; downloading it again.",
               file=sys.stderr)
-    hint = f"To use it offline, download {origin} yourself and save it as\n    {path}\n(sha256 {file_hash}){stale}"
+    hint = f"To use it offline, download {origin} yourself and save it as\n    {path}\n({algorithm} {file_hash}){stale}"
     if not os.path.isabs(fname):
         hint += f", or set FASTNN_HOME to a folder that holds {os.path.join('datasets', cache_subdir, fname)}"
     hint += "."
@@ -71,7 +76,7 @@ def get_file(fname, origin, file_hash, cache_subdir=""):
     print(f"Downloading data from {origin}", file=sys.stderr)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".part")
     try:
-        h = hashlib.sha256()
+        h = hashlib.new(algorithm)
         try:
             with os.fdopen(fd, "wb") as out, _urlopen(origin) as src:
                 for chunk in iter(lambda: src.read(_CHUNK), b""):
@@ -81,7 +86,7 @@ def get_file(fname, origin, file_hash, cache_subdir=""):
             reason = getattr(e, "reason", e)
             raise DatasetUnavailableError(f"Cannot download {origin}: {reason}.\n{hint}") from None
         if h.hexdigest() != file_hash:
-            raise ValueError(f"The file downloaded from {origin} has sha256 {h.hexdigest()}, expected "
+            raise ValueError(f"The file downloaded from {origin} has {algorithm} {h.hexdigest()}, expected "
                              f"{file_hash}: it is corrupted or has changed; nothing was saved. {hint}")
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)

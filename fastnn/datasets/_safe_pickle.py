@@ -12,9 +12,12 @@ only these globals, each replaced by a local constructor that builds plain data:
     builtins.bytes() / __builtin__.bytes()                -> b''
 
 Any other global, an unknown opcode, an object-dtype array, a truncated or malformed stream raises
-`UnsafePickleError` (a ValueError). Python 2 `str` values (CIFAR's keys) come back as bytes, as
+`UnsafePickleError` (a ValueError). `loads(data, object_arrays=True)` also accepts object-dtype arrays
+(numpy's way of saving ragged data, e.g. the IMDB and Reuters .npz files): their items are whatever this
+reader builds (lists, numbers, strings, bytes, numeric arrays), never arbitrary objects. Python 2 `str` values (CIFAR's keys) come back as bytes, as
 `pickle.load(f, encoding="bytes")` would return them.
 """
+import itertools
 import math
 import re
 import struct
@@ -66,7 +69,7 @@ def _text(v):
     return v.decode("latin1") if isinstance(v, bytes) else v
 
 
-def _reduce(func, args):
+def _reduce(func, args, object_arrays=False):
     if not isinstance(args, tuple):
         raise UnsafePickleError("REDUCE arguments are not a tuple")
     if func is _RECONSTRUCT:
@@ -75,6 +78,8 @@ def _reduce(func, args):
         return _ArrayStub()
     if func is _DTYPE:
         code = _text(args[0]) if args else None
+        if object_arrays and code in ("O8", "O4", "|O"):
+            return _DtypeStub("O")
         if not isinstance(code, str) or not _DTYPE_CODE.fullmatch(code):
             raise UnsafePickleError(f"dtype {code!r} refused (only bool, int, uint and float dtypes)")
         return _DtypeStub(code)
@@ -89,12 +94,14 @@ def _reduce(func, args):
     raise UnsafePickleError(f"REDUCE on {func!r} refused")
 
 
-def _build(obj, state):
+def _build(obj, state, object_arrays=False):
     if isinstance(obj, _DtypeStub):
         # numpy's dtype state: (version, endian, subarray, names, fields, elsize, alignment, flags[, metadata])
         if not isinstance(state, tuple) or len(state) < 5 or any(s is not None for s in state[2:5]):
             raise UnsafePickleError("only plain dtypes are accepted (no subarrays or fields)")
         endian = _text(state[1])
+        if obj.code == "O":  # (object_arrays only)
+            return np.dtype(object)
         code = obj.code.lstrip("<>|=")
         return np.dtype((endian if endian in ("<", ">") else "") + code)
     if isinstance(obj, _ArrayStub):
@@ -102,6 +109,8 @@ def _build(obj, state):
         if not isinstance(state, tuple) or len(state) != 5:
             raise UnsafePickleError("malformed ndarray state")
         _, shape, dtype, fortran, raw = state
+        if object_arrays and dtype == object:
+            return _object_array(shape, fortran, raw)
         if not isinstance(dtype, np.dtype) or not isinstance(raw, bytes):
             raise UnsafePickleError("ndarray state needs a plain dtype and raw bytes")
         if not isinstance(shape, tuple) or not all(isinstance(s, int) and s >= 0 for s in shape):
@@ -116,17 +125,57 @@ def _build(obj, state):
     raise UnsafePickleError(f"BUILD on {type(obj).__name__} refused")
 
 
+def _object_array(shape, fortran, items):
+    """An object array of `shape` from the list of its items (numpy pickles object arrays so)."""
+    if not isinstance(shape, tuple) or not all(isinstance(s, int) and s >= 0 for s in shape):
+        raise UnsafePickleError(f"malformed ndarray shape {shape!r}")
+    if not isinstance(items, list) or len(items) != math.prod(shape):
+        raise UnsafePickleError(f"object ndarray of shape {shape} needs a list of {math.prod(shape)} items")
+    flat = np.empty(len(items), dtype=object)
+    flat[:] = items  # (slice assignment: items that are lists stay items, numpy does not broadcast them)
+    return flat.reshape(shape[::-1]).T.copy() if fortran else flat.reshape(shape)
+
+
+_LEAVES = {int, float, bool, str, bytes, type(None)}
+
+
 def _check_built(obj):
     """Every stub must have been completed by BUILD."""
     if isinstance(obj, (_ArrayStub, _DtypeStub, _Global)):
         raise UnsafePickleError(f"incomplete object {obj!r} in the pickle")
-    if isinstance(obj, (list, tuple)):
-        for v in obj:
+    if isinstance(obj, (list, tuple)) or (isinstance(obj, np.ndarray) and obj.dtype == object):
+        items = obj.ravel().tolist() if isinstance(obj, np.ndarray) else obj
+        if set(map(type, items)) <= _LEAVES:  # (one C-level pass over the ragged datasets' millions of ints)
+            return
+        for v in items:
             _check_built(v)
     elif isinstance(obj, dict):
         for k, v in obj.items():
             _check_built(k)
             _check_built(v)
+
+
+# A run of BININT1 (K + 1 byte), BININT2 (M + 2 bytes) and BININT (J + 4 bytes) opcodes: the opcode byte
+# alone decides each token's length, so the regexes tokenize exactly as the opcode loop would.
+_INT_RUN = re.compile(rb"(?:K.|M..|J....)*", re.S)
+_INT_TOKEN = re.compile(rb"(K.|M..|J....)", re.S)
+
+
+def _int_run(data, pos, stack):
+    """Push the ints of the run of int opcodes at `pos` (what follows the MARK of a list of ints) onto
+    `stack`; returns the position after it. Decoded with C-level loops (a regex split, int.from_bytes)
+    instead of one opcode at a time: the ragged datasets hold millions of ints."""
+    end = _INT_RUN.match(data, pos).end()
+    if end - pos < 16:  # short runs: the opcode loop is as fast
+        return pos
+    tokens = _INT_TOKEN.split(bytes(data[pos:end]))[1::2]          # b"K\x05", b"M\x2c\x01", ...
+    # a token read little-endian is opcode + 256 * value: value = v >> 8; only BININT (J) is signed, and
+    # only it reaches 2**31 (K and M hold at most 2**16 - 1)
+    values = np.fromiter(map(int.from_bytes, tokens, itertools.repeat("little")), np.int64, len(tokens)) >> 8
+    if values.max() >= 1 << 31:
+        values[values >= 1 << 31] -= 1 << 32
+    stack.extend(values.tolist())
+    return end
 
 
 class _Reader:
@@ -151,17 +200,17 @@ class _Reader:
         return self.take(end + 1)[:-1].decode("ascii", "strict")
 
 
-def loads(data):
+def loads(data, object_arrays=False):
     """Read one pickle from the bytes `data`; see the module docstring for what is accepted."""
     try:
-        return _loads(data)
+        return _loads(data, object_arrays)
     except UnsafePickleError:
         raise
     except (IndexError, KeyError, TypeError, ValueError, UnicodeDecodeError, struct.error, RecursionError) as e:
         raise UnsafePickleError(f"malformed pickle: {type(e).__name__}: {e}") from None
 
 
-def _loads(data):
+def _loads(data, object_arrays=False):
     r = _Reader(data)
     stack, marks, memo = [], [], {}
 
@@ -198,6 +247,7 @@ def _loads(data):
             return stack[0]
         elif op == b"(":                                    # MARK
             marks.append(len(stack))
+            r.pos = _int_run(r.data, r.pos, stack)
         elif op == b"}":
             stack.append({})
         elif op == b"]":
@@ -279,11 +329,11 @@ def _loads(data):
         elif op == b"R":                                    # REDUCE
             args = stack.pop()
             func = stack.pop()
-            stack.append(_reduce(func, args))
+            stack.append(_reduce(func, args, object_arrays))
         elif op == b"b":                                    # BUILD
             state = stack.pop()
             stub = stack.pop()
-            built = _build(stub, state)
+            built = _build(stub, state, object_arrays)
             stack.append(built)
             for k, v in memo.items():                       # a memoized stub now means the built value
                 if v is stub:

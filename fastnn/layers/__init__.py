@@ -7,6 +7,11 @@ from fastnn.layers.lambdas import Identity, Lambda
 from fastnn.layers.merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average,
                                    concatenate, dot, maximum, minimum, multiply, subtract)
 from fastnn.layers.normalization import BatchNormalization
+from fastnn.layers.conv1d import Conv1D
+from fastnn.layers.masking import Masking
+from fastnn.layers.pooling1d import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
+from fastnn.layers.reshaping import Permute, RepeatVector
+from fastnn.layers.wrappers import TimeDistributed
 
 # Keras aliases
 MaxPool2D, AvgPool2D, GlobalAvgPool2D, Convolution2D = MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Conv2D
@@ -23,3 +28,24 @@ from fastnn.layers.embedding import Embedding  # noqa: E402
 from fastnn.layers.recurrent import GRU, LSTM, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell  # noqa: E402
 
 __all__ += ["Embedding", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell", "Bidirectional"]
+
+# text (issue #14)
+from fastnn.layers.text_vectorization import TextVectorization  # noqa: E402
+
+__all__ += ["TextVectorization"]
+
+# preprocessing and augmentation (issue #15)
+from fastnn.layers.augmentation import (RandomBrightness, RandomContrast, RandomCrop, RandomFlip,  # noqa: E402
+                                        RandomRotation, RandomTranslation, RandomZoom)
+from fastnn.layers.preprocessing import CenterCrop, Normalization, Rescaling, Resizing  # noqa: E402
+
+__all__ += ["Rescaling", "Normalization", "Resizing", "CenterCrop", "RandomFlip", "RandomRotation", "RandomZoom",
+            "RandomTranslation", "RandomCrop", "RandomContrast", "RandomBrightness"]
+
+# sequences (Conv1D, 1-D pooling, masking, TimeDistributed)
+MaxPool1D, AvgPool1D, GlobalAvgPool1D, GlobalMaxPool1D, Convolution1D = (MaxPooling1D, AveragePooling1D,
+                                                                          GlobalAveragePooling1D, GlobalMaxPooling1D,
+                                                                          Conv1D)
+__all__ += ["Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Masking",
+            "RepeatVector", "Permute", "TimeDistributed", "MaxPool1D", "AvgPool1D", "GlobalAvgPool1D",
+            "GlobalMaxPool1D", "Convolution1D"]

@@ -5,6 +5,7 @@ from fastnn.layers.base import Layer, _WithActivation
 
 class Activation(_WithActivation, Layer):
     """Applies an activation function: ``Activation("relu")``, ``Activation("softmax")``."""
+    supports_masking = True  # passes an input mask on (Keras 3)
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)

@@ -21,7 +21,7 @@ import numpy as np
 from fastnn import activations, backend, initializers, regularizers
 from fastnn._graph import is_symbolic, symbolic_call
 from fastnn._naming import _snake_case, shape_str, unique_name
-from fastnn.layers.variable import Variable
+from fastnn.layers.variable import Variable, checked_shape
 from fastnn.tensor import Function, Tensor, no_grad
 
 # NOTE: the module, for its _grad_enabled flag (`from fastnn import tensor` is the tensor() function)
@@ -104,6 +104,14 @@ class Layer:
     """
 
     _kind = "layer"  # how messages name it ("model" for models)
+    # Masks (Keras 3): a numpy bool array (B, T) per value, made by producers (Embedding(mask_zero=True),
+    # Masking: ``_produces_mask``), passed to consumers (``_uses_mask``: ``_forward(..., mask=)``) and carried
+    # through layers that ``supports_masking`` by ``compute_mask``; any other layer drops it.
+    supports_masking = False
+    _produces_mask = False
+    _uses_mask = False
+    # reads token ids (Embedding): fit/evaluate/predict feed a Sequential starting with it int32 data
+    _integer_input = False
 
     def __init__(self, *, name=None, trainable=True, dtype=None, input_shape=None, input_dim=None,
                  batch_input_shape=None, batch_size=None, **kwargs):
@@ -136,11 +144,11 @@ class Layer:
             raise ValueError(f"Layer '{self.name}': add_weight(constraint=...) is not supported yet")
         if dtype not in (None, "float32", np.float32):
             raise ValueError(f"Layer '{self.name}': add_weight: only dtype float32 is supported, got {dtype!r}")
-        shape = () if shape is None else tuple(int(d) for d in shape)
+        name = name or f"variable_{len(self._weights)}"
+        shape = checked_shape(shape, f"Layer '{self.name}': weight '{name}'")
         init = initializers.get("glorot_uniform" if initializer is None else initializer)
         value = np.asarray(init(shape), dtype=np.float32).reshape(shape)
         regularizer = regularizers.get(regularizer)
-        name = name or f"variable_{len(self._weights)}"
         var = Variable(value, name, f"{self.name}/{name}", trainable=trainable, regularizer=regularizer)
         self._weights.append(var)
         structure_changed()
@@ -345,22 +353,44 @@ class Layer:
     def from_config(cls, config):
         return cls(**config)
 
+    def compute_mask(self, inputs, previous_mask):
+        """The mask of this layer's output (Keras 3): the input's mask when the layer supports masking."""
+        return previous_mask if self.supports_masking else None
+
     # ---- math -----------------------------------------------------------------------------------
     # Built-in layers implement the numpy-level pair _forward/_backward; a layer written by a user (Keras
     # subclassing) implements call() on Tensors instead, and this default pair runs it through the autograd.
     def _writes_call(self):
         return type(self).call is not Layer.call
 
-    def _user_call(self, inputs, training):
-        cls = type(self)
-        takes = cls.__dict__.get("_call_takes_training")
+    @classmethod
+    def _call_takes(cls):
+        """(whether call() takes ``training``, whether it takes ``mask``), read once per class."""
+        takes = cls.__dict__.get("_call_takes_cached")
         if takes is None:
             params = inspect.signature(cls.call).parameters
-            takes = "training" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-            cls._call_takes_training = takes
-        return self.call(inputs, training=training) if takes else self.call(inputs)
+            anything = any(p.kind is p.VAR_KEYWORD for p in params.values())
+            takes = cls._call_takes_cached = ("training" in params or anything, "mask" in params)
+        return takes
 
-    def _forward(self, x, training, need_dx=True):
+    def _takes_mask(self):
+        """Whether the plan passes this layer its input's mask: ``_uses_mask`` built-in layers, and layers
+        written with a ``call(..., mask=None)``."""
+        return self._uses_mask or (self._writes_call() and self._call_takes()[1])
+
+    def _makes_mask(self):
+        """Whether this layer may make a mask from no mask: producers, and call()-written layers that
+        override ``compute_mask``."""
+        return self._produces_mask or (self._writes_call() and type(self).compute_mask is not Layer.compute_mask)
+
+    def _user_call(self, inputs, training, mask=None):
+        takes = self._call_takes()
+        kwargs = {"training": training} if takes[0] else {}
+        if takes[1] and mask is not None:  # Keras passes the mask to a call() that names it
+            kwargs["mask"] = mask
+        return self.call(inputs, **kwargs)
+
+    def _forward(self, x, training, need_dx=True, mask=None):
         """call() on Tensors made from x (a list for several inputs); ctx is the graph it recorded."""
         if not self._writes_call():
             raise NotImplementedError(f"Layer '{self.name}' ({type(self).__name__}) does not implement call()")
@@ -371,7 +401,7 @@ class Layer:
         _clear_added_losses(self)  # a plan step is an outermost call
         _CALL_DEPTH += 1
         try:
-            out = self._user_call(inputs, training)
+            out = self._user_call(inputs, training, mask)
         finally:
             _CALL_DEPTH -= 1
         outs = out if isinstance(out, (list, tuple)) else [out]
@@ -420,16 +450,18 @@ class Layer:
                 var.grad = g
         return dx
 
-    def call(self, inputs, training=False):
+    def call(self, inputs, training=False, mask=None):
         """Forward pass on Tensors (or arrays), differentiable (Keras ``call``); a list for several inputs.
         The layer's trainable weights are inputs of the recorded node, so GradientTape reaches them."""
         weights = self.trainable_weights if _tensor._grad_enabled else ()
+        mask = mask if self._uses_mask else None
         if isinstance(inputs, (list, tuple)):
             xs = [_as_input(x) for x in inputs]
-            return _LayerCall.apply(*xs, *weights, layer=self, training=bool(training), inputs=len(xs), listed=True)
-        return _LayerCall.apply(_as_input(inputs), *weights, layer=self, training=bool(training))
+            return _LayerCall.apply(*xs, *weights, layer=self, training=bool(training), inputs=len(xs), listed=True,
+                                    mask=mask)
+        return _LayerCall.apply(_as_input(inputs), *weights, layer=self, training=bool(training), mask=mask)
 
-    def __call__(self, inputs, training=False, **kwargs):
+    def __call__(self, inputs, training=False, mask=None, **kwargs):
         if kwargs:
             raise TypeError(f"Layer '{self.name}': unexpected call arguments {sorted(kwargs)}")
         if is_symbolic(inputs):
@@ -438,17 +470,28 @@ class Layer:
             self._maybe_build([_input_shape_of(x, self) for x in inputs])
         else:
             self._maybe_build(_input_shape_of(inputs, self))
-        if self._writes_call():  # user code: give it Tensors
+        if mask is None:  # the mask a previous layer attached to its output (Keras's _keras_mask)
+            # (a Tensor's slot is always set: no failed attribute lookup on this hot path)
+            mask = inputs._keras_mask if type(inputs) is Tensor else mask_of(inputs) if isinstance(
+                inputs, (list, tuple)) else None
+        writes = self._writes_call()
+        if writes:  # user code: give it Tensors
             inputs = [_as_tensor(x) for x in inputs] if isinstance(inputs, (list, tuple)) else _as_tensor(inputs)
             global _CALL_DEPTH
             if _CALL_DEPTH == 0:  # the outermost call starts the add_loss terms afresh (Keras)
                 _clear_added_losses(self)
             _CALL_DEPTH += 1
             try:
-                return self._user_call(inputs, bool(training))
+                out = self._user_call(inputs, bool(training), mask)
             finally:
                 _CALL_DEPTH -= 1
-        return self.call(inputs, training=training)
+        elif mask is not None and self._uses_mask:
+            out = self.call(inputs, training=training, mask=mask)
+        else:
+            out = self.call(inputs, training=training)
+        if mask is not None or self._produces_mask or ((writes or self._kind == "model") and self._makes_mask()):
+            _attach_masks(out, self.compute_mask(inputs, mask))
+        return out
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
@@ -460,10 +503,14 @@ class _LayerCall(Function):
     arguments are the layer's ``inputs`` inputs, then its trainable weights (so that the node is recorded
     when only they require grad); ``listed``: the layer takes its inputs as one list (merge layers)."""
 
-    def forward(self, *args, layer=None, training=False, inputs=1, listed=False):
+    def forward(self, *args, layer=None, training=False, inputs=1, listed=False, mask=None):
         self.layer, self.listed, self.inputs = layer, listed, inputs
         arrays = [np.ascontiguousarray(x, dtype=np.float32) for x in args[:inputs]]
-        y, self.ctx = layer._forward(arrays if listed else arrays[0], training, any(self.needs_input_grad[:inputs]))
+        x, need_dx = arrays if listed else arrays[0], any(self.needs_input_grad[:inputs])
+        if mask is None:
+            y, self.ctx = layer._forward(x, training, need_dx)
+        else:  # (only layers that take masks get one: Layer.call)
+            y, self.ctx = layer._forward(x, training, need_dx, mask=mask)
         return y
 
     def backward(self, grad):
@@ -472,6 +519,26 @@ class _LayerCall(Function):
         dx = backward_adding(layer, self.ctx, grad) if _tensor._accumulating else layer._backward(self.ctx, grad)
         dxs = (tuple(dx) if dx is not None else (None,) * self.inputs) if self.listed else (dx,)
         return dxs + (None,) * (len(self.needs_input_grad) - self.inputs)
+
+
+def mask_of(inputs):
+    """The mask attached to ``inputs`` (a Tensor's ``_keras_mask``; a list of them for several inputs, None
+    when none has one)."""
+    if isinstance(inputs, (list, tuple)):
+        masks = [getattr(x, "_keras_mask", None) for x in inputs]
+        return masks if any(m is not None for m in masks) else None
+    return getattr(inputs, "_keras_mask", None)
+
+
+def _attach_masks(out, mask):
+    """Set ``_keras_mask`` on the output Tensor(s) (a list of masks for several outputs)."""
+    if mask is None:
+        return
+    outs = out if isinstance(out, (list, tuple)) else [out]
+    masks = mask if isinstance(mask, (list, tuple)) else [mask] * len(outs)
+    for o, m in zip(outs, masks):
+        if m is not None and isinstance(o, Tensor):
+            o._keras_mask = np.asarray(m.data if isinstance(m, Tensor) else m, dtype=bool)
 
 
 def _as_input(x):

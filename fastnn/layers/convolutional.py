@@ -11,7 +11,7 @@ from fastnn.tensor import recording
 def _pair(layer, arg, value):
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         value = (int(value), int(value))
-    value = tuple(value)
+    value = tuple(value) if isinstance(value, (tuple, list)) else (value,)
     if len(value) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0 for v in value):
         raise ValueError(f"{layer}: `{arg}` must be a positive int or a pair of positive ints, got {value!r}")
     return tuple(int(v) for v in value)

@@ -27,28 +27,46 @@ class InputLayer(Layer):
     def __init__(self, shape=None, batch_size=None, dtype=None, batch_shape=None, name=None, **kwargs):
         if shape is None and batch_shape is None:
             raise ValueError("InputLayer: you must pass a `shape` argument (without the batch dimension)")
-        super().__init__(name=name, dtype=dtype, **kwargs)
+        super().__init__(name=name, **kwargs)
+        self._dtype = _input_dtype(dtype)
         if isinstance(shape, (int, np.integer)):
             shape = (int(shape),)
         self._batch_input_shape = tuple(batch_shape) if batch_shape is not None else (batch_size,) + tuple(shape)
         self._input_shape = self._output_shape = (None,) + tuple(self._batch_input_shape[1:])
         self.built = True
         node = Node(self, [], True)
-        node.outputs = [KerasTensor(self._output_shape, node=node, name=self.name)]
+        node.outputs = [KerasTensor(self._output_shape, dtype=self._dtype, node=node, name=self.name)]
         self._inbound_nodes.append(node)
 
     @property
     def shape(self):
         return self._batch_input_shape
 
+    @property
+    def dtype(self):
+        return self._dtype
+
     def get_config(self):
-        return {"batch_shape": self._batch_input_shape, "dtype": "float32", "name": self.name}
+        return {"batch_shape": self._batch_input_shape, "dtype": self._dtype, "name": self.name}
 
     def _forward(self, x, training, need_dx=True):
         return x, None
 
     def _backward(self, ctx, dy):
         return dy
+
+
+def _input_dtype(dtype):
+    """An Input's dtype name: float32 (default) or an integer type (token ids fed to an Embedding as int32)."""
+    if dtype is None:
+        return "float32"
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in ("float32", "int32", "int64", "uint8", "int16", "uint16"):
+        raise ValueError(f"Input: dtype must be 'float32' or an integer type such as 'int32', got {dtype!r}")
+    return name
 
 
 def Input(shape=None, batch_size=None, dtype=None, batch_shape=None, name=None):
@@ -73,6 +91,7 @@ class Dense(_KernelLayer):
     >>> fastnn.layers.Dense(4, activation="relu")(np.ones((2, 3), np.float32)).shape
     (2, 4)
     """
+    supports_masking = True  # passes an input mask on (Keras 3)
 
     _op = Linear
 
@@ -108,6 +127,7 @@ class Dense(_KernelLayer):
 class Dropout(Layer):
     """Inverted dropout: at training time zeroes each input with probability ``rate`` and scales the
     rest by ``1 / (1 - rate)``; identity at inference. ``seed`` fixes the masks."""
+    supports_masking = True  # passes an input mask on (Keras 3)
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)

@@ -4,7 +4,7 @@ import numpy as np
 from fastnn import initializers, regularizers
 from fastnn._graph import is_symbolic
 from fastnn._ops.recurrent import Embedding as _EmbeddingFunction
-from fastnn.layers.base import Layer, _tensor, _unsupported
+from fastnn.layers.base import Layer, _attach_masks, _tensor, _unsupported
 from fastnn.tensor import Tensor
 
 
@@ -92,7 +92,9 @@ class Embedding(Layer):
             return super().__call__(inputs, training=training, **kwargs)
         ids = self._ids(inputs)  # no float32 cast on the way (ids beyond 2**24 stay exact)
         self._maybe_build(ids.shape)
-        return _EmbeddingFunction.apply(self.embeddings, ids)
+        out = _EmbeddingFunction.apply(self.embeddings, ids)
+        _attach_masks(out, self.compute_mask(ids))  # mask_zero: Keras's _keras_mask for the next layers
+        return out
 
     def get_config(self):
         config = super().get_config()

@@ -176,6 +176,7 @@ class Identity(Layer):
     >>> fastnn.layers.Identity()(np.ones((2, 3), np.float32)).shape
     (2, 3)
     """
+    supports_masking = True  # passes an input mask on (Keras 3)
 
     def _forward(self, x, training, need_dx=True):
         return x, (recording((need_dx,))[0] or None)  # ctx: True where a backward will come

@@ -16,6 +16,8 @@ from functools import reduce
 
 import numpy as np
 
+from fastnn import backend
+
 from fastnn._ops.array import Concatenate as _ConcatenateFunction
 from fastnn._ops.basic import _unbroadcast
 from fastnn.layers.base import Layer
@@ -44,6 +46,14 @@ class _Merge(_MultiInput):
     """Elementwise merge of n >= 1 inputs (Keras's ``Merge``): shape rules, rank alignment and the
     un-broadcasting of gradients. Subclasses implement ``_merge(xs, keep) -> (y, saved)`` on rank-aligned
     inputs and ``_grads(saved, dy) -> list`` (one gradient per input, in the broadcast shape)."""
+    supports_masking = True
+
+    def compute_mask(self, inputs, previous_mask):
+        """Keras 3: the steps any input keeps (OR of the masks); no mask unless every input has one. NOTE:
+        Keras's Maximum/Minimum/Multiply also skip masked entries in their values; here they do not."""
+        if previous_mask is None or any(m is None for m in previous_mask):
+            return None
+        return np.logical_or.reduce([np.asarray(getattr(m, "data", m), bool) for m in previous_mask])
 
     def _broadcast(self, a, b):
         """Non-batch output shape of two non-batch shapes (Keras's _compute_elemwise_op_output_shape:
@@ -227,9 +237,23 @@ class Concatenate(_MultiInput):
     (2, 3, 5)
     """
 
+    supports_masking = True
+
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
         self.axis = axis
+
+    def compute_mask(self, inputs, previous_mask):
+        """Keras 3: each input's mask spread over its elements (all True without one), concatenated along
+        ``axis``, then any() over the last axis."""
+        if previous_mask is None or all(m is None for m in previous_mask):
+            return None
+        full = []
+        for x, m in zip(inputs, previous_mask):
+            shape = np.shape(getattr(x, "data", x))
+            m = np.ones(shape, bool) if m is None else np.asarray(getattr(m, "data", m), bool)
+            full.append(np.broadcast_to(m[..., None], shape) if m.ndim < len(shape) else m)
+        return np.concatenate(full, axis=self.axis).any(axis=-1)
 
     def compute_output_shape(self, input_shape):
         if not _is_shape_list(input_shape):
@@ -372,7 +396,7 @@ class Dot(_MultiInput):
             (x1, r1), (x2, r2) = _l2_normalize(x1, a1), _l2_normalize(x2, a2)
         m1, m2 = _batch_matrices(x1, x2, a1, a2)
         out = x1.shape[:a1] + x1.shape[a1 + 1:] + tuple(d for i, d in enumerate(x2.shape) if i not in (0, a2))
-        y = np.matmul(m1, m2).reshape(out if len(out) > 1 else out + (1,))
+        y = _bmm(m1, m2).reshape(out if len(out) > 1 else out + (1,))
         return y, ((x1, x2, a1, a2, r1, r2) if keep else None)
 
     def _backward(self, ctx, dy):
@@ -382,8 +406,8 @@ class Dot(_MultiInput):
         m1, m2 = _batch_matrices(x1, x2, a1, a2)
         dz = dy.reshape(m1.shape[0], m1.shape[1], m2.shape[2])
         # undo _batch_matrices: (B, P, n) -> x1's layout, (B, n, Q) -> x2's
-        d1 = np.moveaxis(np.matmul(dz, m2.transpose(0, 2, 1)).reshape(np.moveaxis(x1, a1, -1).shape), -1, a1)
-        d2 = np.moveaxis(np.matmul(m1.transpose(0, 2, 1), dz).reshape(np.moveaxis(x2, a2, 1).shape), 1, a2)
+        d1 = np.moveaxis(_bmm(dz, m2.transpose(0, 2, 1)).reshape(np.moveaxis(x1, a1, -1).shape), -1, a1)
+        d2 = np.moveaxis(_bmm(m1.transpose(0, 2, 1), dz).reshape(np.moveaxis(x2, a2, 1).shape), 1, a2)
         if self.normalize:
             d1, d2 = _l2_normalize_grad(d1, x1, r1, a1), _l2_normalize_grad(d2, x2, r2, a2)
         return [np.ascontiguousarray(d1), np.ascontiguousarray(d2)]
@@ -392,6 +416,19 @@ class Dot(_MultiInput):
         config = super().get_config()
         config.update(axes=self.axes, normalize=self.normalize)
         return config
+
+
+def _bmm(a, b):
+    """(B, P, n) @ (B, n, Q) -> (B, P, Q) float32 without numpy's BLAS (whose threads would spin beside fastnn's:
+    issue #19): float32 matrices by fastnn's GEMM per batch item; products of vectors (P or Q is 1) and other
+    dtypes (float64 gradient checks) as numpy's unoptimized einsum, which multiplies and sums without BLAS."""
+    if a.shape[1] == 1 or b.shape[2] == 1 or a.dtype != np.float32 or b.dtype != np.float32:
+        return np.einsum("bpn,bnq->bpq", a, b, optimize=False)
+    table = backend.of(a)
+    out = table.empty((a.shape[0], a.shape[1], b.shape[2]))
+    for i in range(a.shape[0]):
+        table.gemm(a[i], b[i], out=out[i])
+    return out
 
 
 def _functional(cls):

@@ -15,6 +15,7 @@ class BatchNormalization(Layer):
     inference mode when called with ``training=False`` or when the layer is frozen (``trainable=False``).
     Only ``axis=-1`` (channels_last) is supported.
     """
+    supports_masking = True  # passes an input mask on (Keras 3)
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",

@@ -11,7 +11,7 @@ from fastnn import activations, backend, initializers, ops, regularizers
 from fastnn import random as _random
 from fastnn._naming import shape_str
 from fastnn._ops.recurrent import FUSED_ACTIVATIONS, Recurrent
-from fastnn.layers.base import Layer, _tensor, _unsupported, end_sums, start_sums
+from fastnn.layers.base import Layer, _attach_masks, _tensor, _unsupported, mask_of
 from fastnn.tensor import Function, Tensor
 
 _MASK64 = (1 << 64) - 1
@@ -203,12 +203,12 @@ class _SequenceCall:
 
     def __call__(self, inputs, training=False, mask=None, initial_state=None, **kwargs):
         from fastnn._graph import is_symbolic
-        if is_symbolic(inputs) or (mask is None and initial_state is None and not self._multi_output()):
-            if mask is not None:
-                kwargs["mask"] = mask
-            return super().__call__(inputs, training=training, **kwargs)
+        if is_symbolic(inputs) or (initial_state is None and not self._multi_output()):
+            return super().__call__(inputs, training=training, mask=mask, **kwargs)
         if kwargs:
             raise TypeError(f"Layer '{self.name}': unexpected call arguments {sorted(kwargs)}")
+        if mask is None:  # the mask a previous layer attached to its output
+            mask = mask_of(inputs)
         x = inputs if isinstance(inputs, Tensor) else Tensor(np.ascontiguousarray(inputs, np.float32))
         self._maybe_build(tuple(x.shape))
         weights = self.trainable_weights if _tensor._grad_enabled else ()
@@ -220,7 +220,10 @@ class _SequenceCall:
             n = int(np.prod(shape[1:]))
             outs.append(packed[:, at:at + n].reshape(x.shape[0], *shape[1:]))
             at += n
-        return outs if isinstance(shapes, list) else outs[0]
+        out = outs if isinstance(shapes, list) else outs[0]
+        if mask is not None:
+            _attach_masks(out, self.compute_mask(inputs, mask))
+        return out
 
 
 class _RNN(_SequenceCall, Layer):

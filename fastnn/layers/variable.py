@@ -4,6 +4,30 @@ import numpy as np
 from fastnn import backend
 from fastnn.tensor import Tensor
 
+# NOTE: a weight larger than this many floats (16 GiB) is refused by name rather than left to numpy's or the
+# allocator's errors ("Maximum allowed dimension exceeded", MemoryError, or an OOM kill).
+_MAX_WEIGHT_SIZE = 2**32
+
+
+def checked_shape(shape, what):
+    """``shape`` (None: a scalar) as a tuple of ints, or a ValueError naming ``what`` when a dimension is not a
+    non-negative integer or the weight would be unreasonably large."""
+    if shape is None:
+        return ()
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        dims = (shape,)
+    size = 1
+    for d in dims:
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 0:
+            raise ValueError(f"{what}: shape {shape!r} must be non-negative integers")
+        size *= int(d)
+    if size > _MAX_WEIGHT_SIZE:
+        raise ValueError(f"{what}: shape {tuple(int(d) for d in dims)} has {size:,} elements, more than fastnn "
+                         f"allows for one weight ({_MAX_WEIGHT_SIZE:,}); check the layer's size arguments")
+    return tuple(int(d) for d in dims)
+
 
 class Variable(Tensor):
     """A layer weight: a float32 numpy array updated in place, plus its gradient buffer. A Variable is a

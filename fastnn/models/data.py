@@ -71,6 +71,12 @@ def batch_size_of(batch_size, what="batch_size"):
     return int(batch_size)
 
 
+def input_dtype(dtype):
+    """The array dtype a model input of ``dtype`` is fed in: int32 for integer inputs (token ids for an
+    Embedding, never through float), float32 otherwise."""
+    return np.int32 if dtype is not None and np.dtype(dtype).kind in "iu" else _F32
+
+
 def check_cardinality(xs, ys):
     if len({len(a) for a in xs + ys}) > 1:
         def desc(arrays):
@@ -116,22 +122,26 @@ def sample_weights(n, targets, class_weight, sample_weight, what):
     return w
 
 
-def rows(x, idx):
-    """Rows ``idx`` (a slice or index array) of x as a float32 array (the cast fused into the gather)."""
+def rows(x, idx, dtype=_F32):
+    """Rows ``idx`` (a slice or index array) of x as a ``dtype`` array: float32, or int32 for an integer model
+    input (the cast fused into the gather)."""
     xb = x[idx]
-    return xb if xb.dtype == _F32 else xb.astype(_F32)
+    return xb if xb.dtype == dtype else xb.astype(dtype)
 
 
 class Loader:
     """Batches of (inputs, targets) lists for fit: one input and one target go through the Cython loader
-    (shuffled gather + cast into reused float32 buffers, the next batch prefetched while a step runs);
-    further arrays are gathered in the same order."""
+    (shuffled gather + cast into reused float32 buffers, int32 ones for integer inputs, the next batch
+    prefetched while a step runs); further arrays are gathered in the same order. ``x_dtypes``: the
+    dtype each input is fed to the model in (float32 or int32)."""
 
-    def __init__(self, xs, ys, batch_size, shuffle):
+    def __init__(self, xs, ys, batch_size, shuffle, x_dtypes=None):
         from fastnn._pipeline import BatchLoader
         self.xs, self.ys = xs, ys
+        self.x_dtypes = x_dtypes or [_F32] * len(xs)
         first_y = ys[0] if ys else np.zeros(len(xs[0]), _F32)
-        self.loader = BatchLoader(xs[0], first_y, batch_size=batch_size, shuffle=bool(shuffle), prefetch=prefetch())
+        self.loader = BatchLoader(xs[0], first_y, batch_size=batch_size, shuffle=bool(shuffle), prefetch=prefetch(),
+                                  x_dtype=self.x_dtypes[0])
         self.batch_size = batch_size
         self.simple = len(xs) == 1 and len(ys) == 1
 
@@ -151,4 +161,4 @@ class Loader:
         bs = self.batch_size
         for lo in range(0, len(order), bs):
             idx = order[lo:lo + bs]
-            yield [rows(x, idx) for x in self.xs], [y[idx] for y in self.ys]
+            yield [rows(x, idx, dt) for x, dt in zip(self.xs, self.x_dtypes)], [y[idx] for y in self.ys]

@@ -152,6 +152,10 @@ class Model(Trainer, Layer):
         self._output_shape = self._graph_output_shapes[0] if len(self._outputs) == 1 else list(self._graph_output_shapes)
         self.built = True
 
+    def _input_dtypes(self):
+        """The dtype of each input's data ("float32", or an integer type for token ids)."""
+        return [t.dtype for t in self._inputs] if self._is_graph else ["float32"]
+
     def _plan_steps(self):
         if not self._is_graph:  # the whole call() is one step
             return [(self, (0,), (1,), True, True)], [0], [1], 2
@@ -249,6 +253,28 @@ class Model(Trainer, Layer):
     def compute_output_shape(self, input_shape):
         return self._output_shape if self._is_graph else Layer.compute_output_shape(self, input_shape)
 
+    # ---- masks: a nested graph model takes its inputs' masks and its outputs carry the masks of its graph ----
+    @property
+    def _uses_mask(self):
+        return self._is_graph
+
+    def _makes_mask(self):
+        if self._is_graph:  # (the cached plan knows: eager calls ask this every time)
+            return self.built and self._plan().masked
+        return Layer._makes_mask(self) and type(self).compute_mask is not Model.compute_mask
+
+    def compute_mask(self, inputs, previous_mask):
+        """The output masks of the forward pass that just ran (symbolically: those of the graph's outputs, made
+        inside it; masks given to its inputs are known on data only)."""
+        if not self._is_graph:
+            return Layer.compute_mask(self, inputs, previous_mask)
+        if any(isinstance(t, KerasTensor) for t in (inputs if isinstance(inputs, (list, tuple)) else [inputs])):
+            masks = [None if t._keras_mask is None else KerasTensor(t._keras_mask.shape, dtype="bool")
+                     for t in self._outputs]
+        else:
+            masks = self._plan().out_masks
+        return masks[0] if len(masks) == 1 else list(masks)
+
     @property
     def _act(self):
         if not self._is_graph:
@@ -256,12 +282,16 @@ class Model(Trainer, Layer):
         plan = self._plan()
         return "softmax" if len(plan.output_slots) == 1 and plan.output_softmax[0] is not None else None
 
-    def _forward(self, x, training, need_dx=True, logits=False):
+    def _forward(self, x, training, need_dx=True, logits=False, mask=None):
         if not self._is_graph:
-            return Layer._forward(self, x, training, need_dx)
+            return Layer._forward(self, x, training, need_dx, mask)
         plan = self._plan()
-        outs, ctx = plan.forward(x if isinstance(x, list) else [x], training, need_dx,
-                                 plan.softmax_steps if logits else ())
+        xs = x if isinstance(x, list) else [x]
+        if mask is None:
+            outs, ctx = plan.forward(xs, training, need_dx, plan.softmax_steps if logits else ())
+        else:  # the masks of its inputs flow through its graph (the masked walk, whatever its own layers make)
+            outs, ctx = plan._forward_masked(xs, training, need_dx, plan.softmax_steps if logits else (),
+                                             mask if isinstance(mask, list) else [mask])
         return (outs[0] if len(outs) == 1 else outs), (plan, ctx, need_dx)
 
     def _backward(self, ctx, dy):

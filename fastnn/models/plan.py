@@ -9,6 +9,12 @@ step. Backward visits the steps in reverse, adds the gradients of a value read b
 returns. Steps that neither lead to a trainable weight nor carry a gradient a caller asked for are
 skipped. A plan is cached by its model and rebuilt when any layer, weight, trainable flag, loss or metric
 changes (``fastnn.layers.base.structure_changed``).
+
+Masks (Keras 3): when some step makes a mask (Embedding(mask_zero=True), Masking), forward is the masked
+walk: a bool mask (B, T) per value slot, given to the steps that take one (``mask=``), passed on by
+``compute_mask`` (dropped by layers that do not support masking), and applied to an output's loss and
+metrics (only its unmasked time steps count, as Keras's mask-as-sample-weight does). Plans without a
+mask producer run exactly the code they ran before.
 """
 import math
 
@@ -16,6 +22,7 @@ import numpy as np
 
 from fastnn import backend
 from fastnn.layers.base import backward_adding, end_sums, start_sums
+from fastnn.models.data import input_dtype
 
 # evaluate/predict run the forward pass in chunks sized by the model, not by batch_size (each sample's output
 # does not depend on the chunk): the largest activation of a chunk is kept near this many floats, which keeps
@@ -33,6 +40,13 @@ def _unique(items):
     return list(dict.fromkeys(items))
 
 
+def _as_mask(mask):
+    """A mask as a numpy bool array (a layer's compute_mask may return a Tensor), or None."""
+    if mask is None or isinstance(mask, (list, tuple)):
+        return None
+    return np.asarray(getattr(mask, "data", mask), dtype=bool)
+
+
 class Plan:
     """The steps of ``model`` with what a training step needs: variables, which steps need a backward pass,
     the softmax-into-loss fusion (decided here once for fit, train_on_batch and evaluate), losses and
@@ -44,7 +58,14 @@ class Plan:
         self.steps, self.input_slots, self.output_slots, self.nslots = model._plan_steps()
         steps = self.steps
         self.layers = [step[0] for step in steps]
-        self.chain = (self.input_slots == [0] and self.output_slots == [len(steps)]
+        self.input_dtypes = [input_dtype(d) for d in model._input_dtypes()]  # float32 or int32 per input
+        # masks: only when a step can make one; then forward is the masked walk (the others stay untouched)
+        self.masked = any(layer._makes_mask() for layer in self.layers)
+        self.out_masks = [None] * len(self.output_slots)  # the output masks of the last masked forward
+        self.mask_takers = [layer._takes_mask() for layer in self.layers]
+        if self.masked:
+            self.forward = self._forward_masked
+        self.chain = (not self.masked and self.input_slots == [0] and self.output_slots == [len(steps)]
                       and all(s[1] == (k,) and s[2] == (k + 1,) and s[3] and s[4] for k, s in enumerate(steps)))
         self.variables = _unique(v for layer in _unique(self.layers) for v in layer.trainable_weights)
         # layers called at several places: backward adds up their calls' weight gradients
@@ -83,6 +104,7 @@ class Plan:
             if ends:
                 self.softmax_steps.add(k)
         self._compile_state(model)
+        self.grad_sync = None  # fastnn.distribution's gradient all-reduce during fit (step(k) / finish())
         widest = max([math.prod(d or 1 for d in layer._output_shape[1:]) for layer in self.layers
                       if not isinstance(layer._output_shape, list)] + [1])
         self.rows = int(min(_CHUNK_MAX, max(_CHUNK_MIN, _CHUNK_FLOATS // widest)))
@@ -123,6 +145,62 @@ class Plan:
             ctxs.append(ctx)
         return [vals[o] for o in self.output_slots], (ctxs, vals)
 
+    def _forward_masked(self, xs, training, need_dx=False, logit_steps=(), in_masks=None):
+        """``forward`` with a mask per value slot (see the module docstring), starting from ``in_masks`` (one
+        per input or None: a nested model's input masks); the output masks are left in ``self.out_masks``."""
+        vals = [None] * self.nslots
+        masks = [None] * self.nslots
+        for s, x in zip(self.input_slots, xs):
+            vals[s] = x
+        for s, m in zip(self.input_slots, in_masks or ()):
+            masks[s] = m
+        ndx = self.every if need_dx else self.ndx
+        ctxs = []
+        for k, (layer, ins, outs, single_in, single_out) in enumerate(self.steps):
+            if single_in:
+                x, mask = vals[ins[0]], masks[ins[0]]
+                has = mask is not None
+            else:
+                x, mask = [vals[i] for i in ins], [masks[i] for i in ins]
+                has = any(m is not None for m in mask)
+                mask = mask if has else None
+            kwargs = {"mask": mask} if has and self.mask_takers[k] else {}
+            if k in logit_steps:
+                y, ctx = layer._forward(x, training, ndx[k], True, **kwargs)
+            else:
+                y, ctx = layer._forward(x, training, ndx[k], **kwargs)
+            out_mask = layer.compute_mask(x, mask) if has or layer._makes_mask() else None
+            if single_out:
+                vals[outs[0]] = y
+                masks[outs[0]] = out_mask
+            else:
+                out_masks = out_mask if isinstance(out_mask, (list, tuple)) else [out_mask] * len(outs)
+                for o, v, m in zip(outs, y, out_masks):
+                    vals[o], masks[o] = v, m
+            ctxs.append(ctx)
+        self.out_masks = [_as_mask(masks[o]) for o in self.output_slots]
+        return [vals[o] for o in self.output_slots], (ctxs, vals)
+
+    def masked_rows(self, k, out, y, w=None):
+        """(output rows, target rows, weights) of output ``k`` that its mask keeps: the time steps of an output
+        (B, T, ...) whose mask (B, T) is True, flattened to rows (per-sample weights (B,) spread over the steps);
+        None when the output carries no mask."""
+        mask = self.out_masks[k]
+        if mask is None or out.ndim <= mask.ndim or out.shape[:mask.ndim] != mask.shape:
+            return None
+        if w is not None:
+            w = np.broadcast_to(np.asarray(w, np.float32).reshape((-1,) + (1,) * (mask.ndim - 1)), mask.shape)[mask]
+        return out[mask], (None if y is None else np.asarray(y)[mask]), w
+
+    def loss_value(self, k, out, y, w=None):
+        """Output ``k``'s loss without its gradient (evaluation): over the unmasked steps of a masked output
+        (0 when every step is masked, as Keras)."""
+        loss = self.losses[k]
+        kept = self.masked and self.masked_rows(k, out, y, w)
+        if kept:
+            return loss._value(*kept, self.fused[k]) if len(kept[0]) else 0.0
+        return loss._value(out, y, w, self.fused[k])
+
     def infer(self, xs):
         """Output arrays only (predict; the caller holds ``no_grad``, so no op saves anything)."""
         if self.chain:
@@ -141,7 +219,10 @@ class Plan:
                 grads[s] = g if grads[s] is None else grads[s] + g
         ndx, back = (self.every, self.every) if need_dx else (self.ndx, self.back)
         steps = self.steps
+        sync = None if need_dx else self.grad_sync
         for k in range(len(steps) - 1, -1, -1):
+            if sync is not None:  # steps after k are done: their gradient buckets can start travelling
+                sync.step(k)
             if not back[k]:
                 continue
             layer, ins, outs, single_in, single_out = steps[k]
@@ -175,7 +256,17 @@ class Plan:
                 per.append(None)
                 grads.append(None)
                 continue
-            if wb is None:
+            kept = self.masked and self.masked_rows(k, outs[k], ys[k], wb)
+            if kept:  # only the unmasked time steps count (their gradient rows; zeros elsewhere)
+                out, y, w = kept
+                g = np.zeros_like(outs[k])
+                if len(out):  # (every step masked: Keras's loss is 0)
+                    value, g_rows = (loss._value_and_grad(out, y, self.fused[k]) if w is None
+                                     else loss._weighted_value_and_grad(out, y, w, self.fused[k]))
+                    g[self.out_masks[k]] = g_rows
+                else:
+                    value = 0.0
+            elif wb is None:
                 value, g = loss._value_and_grad(outs[k], ys[k], self.fused[k])
             else:
                 value, g = loss._weighted_value_and_grad(outs[k], ys[k], wb, self.fused[k])
@@ -188,6 +279,12 @@ class Plan:
         return total, per, grads
 
     def update_metrics(self, ys, outs):
+        if self.masked:  # the metrics of a masked output see its unmasked time steps only
+            for k in range(len(outs)):
+                kept = self.masked_rows(k, outs[k], ys[k])
+                if kept:
+                    outs, ys = list(outs), list(ys)
+                    outs[k], ys[k], _ = kept
         probs = [_softmax(h) if need else h for h, need in zip(outs, self.probs_needed)]
         for k, m in self.metrics:
             m._update(ys[k], outs[k] if m._argmax_only else probs[k])
@@ -207,6 +304,8 @@ class Plan:
         start_sums(self.shared_variables)  # shared layers' calls add their gradients (backward_adding)
         self.backward(ctx, grads)
         end_sums(self.shared_variables)
+        if self.grad_sync is not None:  # every rank's gradients, averaged over the global batch
+            self.grad_sync.finish()
         if self.loss_adders:
             loss += self.added_losses()
         if self.regularized:

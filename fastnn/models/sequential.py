@@ -159,6 +159,13 @@ class Sequential(Model):
             raise ValueError(f"Sequential model '{self.name}' is not built yet: give the first layer an input shape "
                              f"(Input(shape) or input_shape=) or call build()/fit() first")
 
+    def _input_dtypes(self):
+        """The Input's dtype; without an Input, integer when the first layer reads token ids (an Embedding's
+        ``_integer_input``), as Keras feeds Sequential([Embedding(...), ...]) its integer data."""
+        if self._input_layer is not None and self._input_layer.dtype != "float32":
+            return [self._input_layer.dtype]
+        return ["int32" if self._layers and self._layers[0]._integer_input else "float32"]
+
     # ---- the plan: a chain ----------------------------------------------------------------------
     def _plan_steps(self):
         steps = [(layer, (k,), (k + 1,), True, True) for k, layer in enumerate(self._layers)]

@@ -112,7 +112,9 @@ def summary_text(model, line_length=None, positions=None):
 def print_summary(model, line_length=None, positions=None, print_fn=None):
     text = summary_text(model, line_length, positions)
     if print_fn is None:
-        print(text)
+        from fastnn.distribution.data_parallel import writes
+        if writes():  # under DataParallel only rank 0 prints
+            print(text)
     else:
         for line in text.split("\n"):
             print_fn(line)

@@ -17,6 +17,8 @@ from fastnn import saving
 from fastnn._progbar import Progbar
 from fastnn.layers.base import structure_changed
 from fastnn.models import data as D
+from fastnn.distribution import data_parallel as distributed
+from fastnn.models import feeding
 from fastnn.regularizers import Penalty
 from fastnn.layers.base import _tensor
 from fastnn.tensor import no_grad
@@ -203,17 +205,22 @@ class Trainer:
         """Train for ``epochs`` epochs; returns a ``History`` (``.history``: dict of per-epoch lists)."""
         self._require_compiled("fit")
         verbose, batch_size = D.verbose_level(verbose), D.batch_size_of(batch_size)
-        if steps_per_epoch is not None:
-            raise ValueError("fit: steps_per_epoch is not supported yet")
         for arg, value in (("epochs", epochs), ("initial_epoch", initial_epoch), ("validation_freq", validation_freq)):
             least = 1 if arg == "validation_freq" else 0
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
                 raise ValueError(f"fit: {arg} must be a non-negative integer, got {value!r}")
-        xs = D.as_arrays(x, self._input_names, "fit: x")
-        ys = D.as_arrays(y, self._output_names, "fit: y")
-        D.check_cardinality(xs, ys)
-        n = len(xs[0])
-        if validation_data is None and validation_split:
+        if feeding.is_stream(x):  # a generator or PyDataset (models/feeding.py)
+            if validation_split:
+                raise ValueError("fit: validation_split is only supported for arrays, not for generators or PyDatasets")
+            batches = feeding.fit_batches(self, x, y, sample_weight, class_weight, steps_per_epoch, shuffle,
+                                          epochs - initial_epoch)
+            xs, y_shapes = None, batches.y_shapes
+        else:
+            xs = D.as_arrays(x, self._input_names, "fit: x")
+            ys = D.as_arrays(y, self._output_names, "fit: y")
+            D.check_cardinality(xs, ys)
+        n = 0 if xs is None else len(xs[0])
+        if xs is not None and validation_data is None and validation_split:
             if not 0.0 < validation_split < 1.0:
                 raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
             split_at = int(math.floor(n * (1.0 - validation_split)))
@@ -226,11 +233,14 @@ class Trainer:
             validation_data = ([a[split_at:] for a in xs], [a[split_at:] for a in ys], val_sw)
             xs, ys = [a[:split_at] for a in xs], [a[:split_at] for a in ys]
             sample_weight = None if sample_weight is None else np.asarray(sample_weight)[:split_at]
-        xs, yt, y_shapes = self._prepare_xy(xs, ys, "fit")
-        weights = D.sample_weights(len(xs[0]), next(t for t in yt if t is not None), class_weight, sample_weight,
-                                   "fit")
+        if xs is not None:
+            xs, yt, y_shapes = self._prepare_xy(xs, ys, "fit")
+            weights = D.sample_weights(len(xs[0]), next(t for t in yt if t is not None), class_weight, sample_weight,
+                                       "fit")
         val = None
-        if validation_data is not None:
+        if feeding.is_stream(validation_data):
+            val = feeding.validation_runner(self, validation_data, validation_steps)
+        elif validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError("fit: validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight)")
             xv, yv, _ = self._prepare_xy(validation_data[0], validation_data[1], "fit: validation_data")
@@ -239,10 +249,20 @@ class Trainer:
         val_bs = D.batch_size_of(validation_batch_size or batch_size, "validation_batch_size")
         self._resolve_metrics(y_shapes)
         plan = self._plan()
-        loader = D.Loader(xs, [t if t is not None else np.zeros(len(xs[0]), _F32) for t in yt], batch_size, shuffle)
-        steps = len(loader)
-        cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose, "epochs": epochs, "steps": steps},
-                                            add_history=True, add_progbar=verbose != 0)
+        dp = None
+        if xs is not None:
+            # under DataParallel: this rank's share of each global batch (None: one process, or a stream, which every
+            # rank then runs whole)
+            dp = distributed.fit_begin(self, plan, xs, yt, batch_size, shuffle, epochs, initial_epoch)
+            targets = [t if t is not None else np.zeros(len(xs[0]), _F32) for t in yt]
+            # integer inputs are gathered as int32, float ones as float32 (plan.input_dtypes)
+            loader = (dp or D).Loader(xs, targets, batch_size, shuffle, plan.input_dtypes)
+            batches = feeding.ArrayBatches(loader, weights,
+                                           feeding.check_steps(steps_per_epoch, "fit: steps_per_epoch"))
+        steps = batches.steps
+        cbs = (dp or callbacks_module).CallbackList(callbacks, self,
+                                                    {"verbose": verbose, "epochs": epochs, "steps": steps},
+                                                    add_history=True, add_progbar=verbose != 0)
         self.stop_training = False
         metrics = [m for _, m in self._output_metrics]
         names = self._output_names
@@ -276,8 +296,12 @@ class Trainer:
             logs_now = user_batch_logs
         else:
             train_step, logs_now = plan.train_step, batch_logs
+        if dp:  # this rank's share of each batch; logs summed over the ranks
+            train_step, logs_now = dp.step_fns(train_step, logs_now, totals, metrics)
         begin_hooks, end_hooks = cbs.needs_batch_begin, cbs.needs_batch_end
+        self._initial_epoch = None
         cbs.on_train_begin()
+        initial_epoch = self._initial_epoch or initial_epoch  # BackupAndRestore's resumed epoch (Keras)
         epoch_logs = {}
         for epoch in range(initial_epoch, epochs):
             for m in (self.metrics if custom else metrics):
@@ -285,15 +309,14 @@ class Trainer:
             totals[0] = totals[1] = 0
             totals[2] = [0.0] * len(names)
             cbs.on_epoch_begin(epoch)
-            order = loader.epoch_indices(epoch) if weights is not None else None
-            for step, (xb, yb) in enumerate(loader.epoch(epoch)):
+            for step, (xb, yb, wb) in enumerate(batches.epoch(epoch)):
                 if begin_hooks:
                     cbs.train_batch_begin(step)
                 rows = len(xb[0])
-                if order is None:
+                if wb is None:
                     loss, per = train_step(xb, yb)
                 else:
-                    loss, per = train_step(xb, yb, weights[order[totals[1]:totals[1] + rows]])
+                    loss, per = train_step(xb, yb, wb)
                 totals[0] += loss * rows
                 totals[1] += rows
                 if multi:
@@ -304,14 +327,25 @@ class Trainer:
                     cbs.train_batch_end(step, logs_now)
                 if self.stop_training:
                     break
+            if batches.ran_out:  # a generator ran out: Keras warns and stops (after this epoch if it had batches)
+                feeding.warn_ran_out()
+                self.stop_training = True
+                if not totals[1]:
+                    break
             epoch_logs = logs_now()
             if val is not None and (epoch + 1) % validation_freq == 0:
-                val_logs = self._evaluate_arrays(val[0], val[1], val_bs, weights=val[2])
+                val_logs = val() if callable(val) else self._evaluate_arrays(val[0], val[1], val_bs, weights=val[2])
                 epoch_logs.update(("val_" + k, v) for k, v in val_logs.items())
             cbs.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
                 break
+        batches.close()
+        finalize = getattr(self.optimizer, "finalize_variable_values", None)
+        if finalize is not None and epochs > initial_epoch:  # use_ema: weights := their moving averages (Keras)
+            finalize(self.trainable_weights)
         cbs.on_train_end(epoch_logs)
+        if dp:
+            dp.end()
         return cbs.history
 
     def train_on_batch(self, x, y):
@@ -322,7 +356,8 @@ class Trainer:
         metrics = [m for _, m in self._output_metrics]
         for m in metrics:
             m.reset_state()
-        loss, _ = self._plan().train_step([D.rows(a, slice(None)) for a in xs], yt)
+        plan = self._plan()
+        loss, _ = plan.train_step([D.rows(a, slice(None), dt) for a, dt in zip(xs, plan.input_dtypes)], yt)
         return loss if not metrics else [loss] + [_pythonify(m.result()) for m in metrics]
 
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
@@ -332,15 +367,16 @@ class Trainer:
                              return_dict=return_dict)
 
     # ---- inference ------------------------------------------------------------------------------
-    def _inference_chunks(self, xs, logit_steps=()):
-        """Yield (start, stop, output arrays) over the inputs in chunks, in inference mode (no dropout, no graph)."""
+    def _inference_chunks(self, xs, logit_steps=(), rows=None):
+        """Yield (start, stop, output arrays) over the inputs in chunks (of ``rows``, default the plan's), in
+        inference mode (no dropout, no graph)."""
         plan = self._plan()
-        chunk = plan.rows
+        chunk = rows or plan.rows
         n = len(xs[0])
         with no_grad():
             for lo in range(0, n, chunk):
                 hi = min(n, lo + chunk)
-                batch = [D.rows(a, slice(lo, hi)) for a in xs]
+                batch = [D.rows(a, slice(lo, hi), dt) for a, dt in zip(xs, plan.input_dtypes)]
                 yield lo, hi, plan.forward(batch, False, False, logit_steps)[0] if logit_steps else plan.infer(batch)
 
     def test_step(self, data):
@@ -349,20 +385,27 @@ class Trainer:
         x, y = data[0], data[1]
         xs = x if isinstance(x, list) else [x]
         ys = y if isinstance(y, list) else [y]
-        return self._evaluate_plan([D.rows(a, slice(None)) for a in xs], ys, max(1, len(xs[0])))
+        return self._evaluate_plan([D.rows(a, slice(None), dt) for a, dt in zip(xs, self._plan().input_dtypes)], ys,
+                                   max(1, len(xs[0])))
 
     def _custom_test_step(self, xs, yt, batch_size, progbar=None):
         """evaluate with an overridden test_step: batches of ``batch_size``, the last batch's logs."""
+        n = len(xs[0])
+        batches = (([a[lo:lo + batch_size] for a in xs], [t[lo:lo + batch_size] for t in yt],
+                    -(-(lo + batch_size) // batch_size) if lo + batch_size < n else None)
+                   for lo in range(0, n, batch_size))
+        return self._custom_test_step_batches(batches, progbar)
+
+    def _custom_test_step_batches(self, batches, progbar=None):
+        """The user's test_step over (xs, ys, progress step or None) batches; the last batch's logs."""
         for m in self.metrics:
             m.reset_state()
-        logs, n = {}, len(xs[0])
-        for lo in range(0, n, batch_size):
-            hi = min(n, lo + batch_size)
-            xb, yb = [a[lo:hi] for a in xs], [t[lo:hi] for t in yt]
+        logs = {}
+        for xb, yb, step in batches:
             out = self.test_step((xb[0] if len(xb) == 1 else xb, yb[0] if len(yb) == 1 else yb))
             logs = {k: _pythonify(v.numpy() if hasattr(v, "numpy") else v) for k, v in out.items()}
-            if progbar is not None and hi < n:
-                progbar.update(-(-hi // batch_size), list(logs.items()))
+            if progbar is not None and step is not None:
+                progbar.update(step, list(logs.items()))
         return dict(sorted(logs.items()))
 
     def _evaluate_arrays(self, xs, yt, batch_size, progbar=None, weights=None):
@@ -371,6 +414,21 @@ class Trainer:
         return self._evaluate_plan(xs, yt, batch_size, progbar, weights)
 
     def _evaluate_plan(self, xs, yt, batch_size, progbar=None, weights=None):
+        reduce = distributed.active() is not None
+        if reduce:  # this rank's rows; _evaluate_chunks sums every rank's
+            xs, yt, weights = distributed.shard_eval(xs, yt, weights)
+        n = len(xs[0])
+
+        def chunks():  # a masked output's loss is a mean over its unmasked steps per batch, as Keras: chunks = batches
+            plan = self._plan()
+            for lo, hi, outs in self._inference_chunks(xs, plan.fused_steps, batch_size if plan.masked else None):
+                yield (hi - lo, outs, [None if t is None else t[lo:hi] for t in yt],
+                       None if weights is None else weights[lo:hi], -(-hi // batch_size) if hi < n else None)
+        return self._evaluate_chunks(chunks(), progbar, reduce)
+
+    def _evaluate_chunks(self, chunks, progbar=None, reduce=False):
+        """Loss and metric logs over (rows, output arrays, targets, sample weights or None, progress step or None)
+        chunks computed in inference mode; ``reduce``: sums over the ranks of a DataParallel run (each had its rows)."""
         plan = self._plan()
         metrics = [m for _, m in self._output_metrics]
         for m in metrics:
@@ -388,21 +446,21 @@ class Trainer:
                         out[f"{name}_loss"] = per_total[k] / max(seen, 1)
             return dict(sorted(out.items()))
 
-        for lo, hi, outs in self._inference_chunks(xs, plan.fused_steps):
-            ys = [None if t is None else t[lo:hi] for t in yt]
-            wb = None if weights is None else weights[lo:hi]
+        for rows, outs, ys, wb, step in chunks:
             for k, loss in enumerate(plan.losses):
                 if loss is None:
                     continue
-                value = loss._value(outs[k], ys[k], wb, plan.fused[k]) * (hi - lo)
+                value = plan.loss_value(k, outs[k], ys[k], wb) * rows  # (a masked output: its unmasked steps)
                 total += plan.loss_weights[k] * value
                 per_total[k] += value
             if plan.loss_adders:
-                total += plan.added_losses() * (hi - lo)
-            seen = hi
+                total += plan.added_losses() * rows
+            seen += rows
             plan.update_metrics(ys, outs)
-            if progbar is not None and hi < len(xs[0]):
-                progbar.update(-(-hi // batch_size), list(logs().items()))
+            if progbar is not None and step is not None:
+                progbar.update(step, list(logs().items()))
+        if reduce:
+            total, seen, per_total = distributed.sum_eval(total, seen, per_total, metrics)
         out = logs()
         if plan.regularized:
             out["loss"] += plan.penalty()
@@ -413,16 +471,23 @@ class Trainer:
         """Loss (and metrics) on (x, y) in inference mode: a float, or ``[loss, *output losses, *metrics]``
         when there are metrics or several outputs (``return_dict=True``: a dict)."""
         self._require_compiled("evaluate")
-        verbose, batch_size = D.verbose_level(verbose), D.batch_size_of(batch_size)
-        if steps is not None:
-            raise ValueError("evaluate: steps is not supported yet")
-        xs, yt, y_shapes = self._prepare_xy(x, y, "evaluate")
-        weights = D.sample_weights(len(xs[0]), None, None, sample_weight, "evaluate")
-        self._resolve_metrics(y_shapes)
+        verbose, batch_size = distributed.verbose(D.verbose_level(verbose)), D.batch_size_of(batch_size)
         cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose}, add_history=False)
-        cbs.on_test_begin()
-        progbar = Progbar(-(-len(xs[0]) // batch_size), verbose=verbose) if verbose else None
-        logs = self._evaluate_arrays(xs, yt, batch_size, progbar, weights)
+        if feeding.is_stream(x):  # a generator or PyDataset (models/feeding.py)
+            if y is not None or sample_weight is not None:
+                raise ValueError("evaluate: when x is a generator or a PyDataset, y and sample_weight must be None")
+            cbs.on_test_begin()
+            progbar = Progbar(None, verbose=verbose) if verbose else None
+            logs = feeding.evaluate_stream(self, x, steps, progbar)
+        else:
+            xs, yt, y_shapes = self._prepare_xy(x, y, "evaluate")
+            weights = D.sample_weights(len(xs[0]), None, None, sample_weight, "evaluate")
+            if steps is not None:  # Keras: the first `steps` batches
+                xs, yt, weights = feeding.first_batches([xs, yt, weights], steps, batch_size, "evaluate: steps")
+            self._resolve_metrics(y_shapes)
+            cbs.on_test_begin()
+            progbar = Progbar(-(-len(xs[0]) // batch_size), verbose=verbose) if verbose else None
+            logs = self._evaluate_arrays(xs, yt, batch_size, progbar, weights)
         if progbar is not None:
             progbar.update(progbar.target, list(logs.items()), finalize=True)
         cbs.on_test_end(logs)
@@ -445,9 +510,11 @@ class Trainer:
         if verbose < 0:
             verbose = D.verbose_level(verbose)
         batch_size = 32 if batch_size is None else D.batch_size_of(batch_size)
-        if steps is not None:
-            raise ValueError("predict: steps is not supported yet")
+        if type(x) is not np.ndarray and feeding.is_stream(x):  # a generator or PyDataset (models/feeding.py)
+            return feeding.predict_stream(self, x, steps, lambda n: Progbar(n, verbose=verbose) if verbose else None)
         xs = D.as_arrays(x, self._input_names, "predict: x")  # (_prepare_x, inlined)
+        if steps is not None:  # Keras: the first `steps` batches
+            xs = feeding.first_batches([xs], steps, batch_size, "predict: steps")[0]
         self._check_inputs(xs, "predict")
         plan = self._plan()
         n = len(xs[0])
@@ -457,10 +524,10 @@ class Trainer:
             enabled, _tensor._grad_enabled = _tensor._grad_enabled, False
             try:
                 if len(xs) == 1:
-                    x0 = xs[0]
-                    outs = plan.infer([x0 if x0.dtype == _F32 else x0.astype(_F32)])
+                    x0, dt = xs[0], plan.input_dtypes[0]
+                    outs = plan.infer([x0 if x0.dtype == dt else x0.astype(dt)])
                 else:
-                    outs = plan.infer([a if a.dtype == _F32 else a.astype(_F32) for a in xs])
+                    outs = plan.infer([a if a.dtype == dt else a.astype(dt) for a, dt in zip(xs, plan.input_dtypes)])
             finally:
                 _tensor._grad_enabled = enabled
             # kernels return fresh arrays; a view (of x, through Flatten/Reshape) or x itself is copied
@@ -470,14 +537,17 @@ class Trainer:
             return self._structure_outputs([h.copy() if h.base is not None or any(h is a for a in xs) else h
                                             for h in outs])
         outs = [np.empty((n,) + tuple(shape[1:]), _F32) for shape in self._output_shapes]
+        dp, verbose = distributed.active(), distributed.verbose(verbose)
         cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose}, add_history=False)
         cbs.on_predict_begin()
         progbar = Progbar(-(-n // batch_size), verbose=verbose) if verbose else None
-        for lo, hi, hs in self._inference_chunks(xs):
+        for lo, hi, hs in distributed.predict_chunks(self, xs) if dp else self._inference_chunks(xs):
             for out, h in zip(outs, hs):
                 out[lo:hi] = h
             if progbar is not None and hi < n:
                 progbar.update(-(-hi // batch_size))
+        if dp:  # every rank's rows
+            distributed.gather(outs)
         if progbar is not None:
             progbar.update(progbar.target, finalize=True)
         cbs.on_predict_end()
@@ -500,11 +570,13 @@ class Trainer:
     # ---- saving (fastnn.saving) -----------------------------------------------------------------
     def save(self, filepath, overwrite=True):
         """Save architecture, weights, compile configuration and optimizer state to one `.keras` file."""
-        saving.save_model(self, filepath, overwrite=overwrite)
+        if distributed.writes():  # under DataParallel, rank 0 writes
+            saving.save_model(self, filepath, overwrite=overwrite)
 
     def save_weights(self, filepath, overwrite=True):
         """Save the weights to `<name>.weights.npz` (or `.weights.h5` with h5py installed)."""
-        saving.save_weights(self, filepath, overwrite=overwrite)
+        if distributed.writes():
+            saving.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath):
         """Load weights from `save_weights` files or `.keras` files into this (built) model."""

@@ -4,11 +4,15 @@
 // op(B)'s kc x nc block is packed once per (jc, pc) into a buffer shared by the threads; each
 // thread packs its own mc x kc blocks of op(A). Threads split the ic or the jr loop, never K, so
 // each C element sees the same sequence of operations whatever the thread count (bit-identical).
+// Row blocks (ic) are claimed dynamically, a few per thread: a thread that loses its core to another
+// process computes fewer blocks instead of holding the team at the next barrier (issue #19).
 // Small problems: no threads below kParallelFlops; panels used only a few times are read in place
 // instead of packed; a narrow C (N <= MR) is computed as C^T so that its rows fill vector lanes.
 #include "cpu/gemm/gemm.h"
 
 #include <omp.h>
+
+#include <atomic>
 
 #include "cpu/gemm/microkernel.h"
 #include "cpu/gemm/pack.h"
@@ -34,6 +38,9 @@ constexpr int64_t kInPlaceAUses = 4, kInPlaceBUses = 32;
 // Below this many flops (2*M*N*K, about 20 us on one core) one thread is faster than waking a
 // second one (128^3 = 4.2 MFLOP already runs 1.76x faster on two threads, 64^3 stays serial).
 constexpr double kParallelFlops = 2.0e6;
+// Row blocks per thread when threads split the rows: more than one lets a fast thread take a slow one's
+// share; each extra block re-reads the packed B block (from L2/L3) once more.
+constexpr int64_t kBlocksPerThread = 3;
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -59,6 +66,17 @@ struct Driver {
   bool row_a;        // ... and op(A) is row-major (else column-major)
   bool direct_b;     // full NR-column panels of op(B) are read in place (row-major op(B))
   float* Bp;         // shared packed B: ceil(NC/NR) panels of KC x NR
+  // Tickets of the shared packing jobs (B panels) and row blocks: (jc, pc) pass q owns [base_q, base_q + n).
+  std::atomic<int64_t> next_block{0}, next_panel{0};
+
+  // The next unclaimed job of the pass whose tickets start at `base` (n jobs), or -1 when all are taken.
+  // NOTE: compare-exchange, not fetch_add: a ticket past this pass's range belongs to the next pass.
+  static int64_t claim(std::atomic<int64_t>& next, int64_t base, int64_t n) {
+    int64_t cur = next.load(std::memory_order_relaxed);
+    while (cur < base + n)
+      if (next.compare_exchange_weak(cur, cur + 1, std::memory_order_relaxed)) return cur - base;
+    return -1;
+  }
 
   // nt: the planned team size.
   Driver(const GemmParams& prm, int nt) : p(prm) {
@@ -72,9 +90,10 @@ struct Driver {
     // 128x784^T ran slower on two threads than on one: 108 vs 71 us).
     const bool few_rows = tiles_m <= 2 * nt && panels >= 2 * nt;
     split_ic = nt == 1 || (!few_rows && ceil_div(tiles_m, nt) * panels <= tiles_m * ceil_div(panels, nt));
-    const int64_t my_tiles = split_ic ? ceil_div(tiles_m, nt) : tiles_m;
     const int64_t mc_tiles = max64(1, kMC / MR);
-    MC = ceil_div(my_tiles, ceil_div(my_tiles, mc_tiles)) * MR;  // equal blocks
+    // equal blocks of at most kMC rows; when threads split the rows, at least kBlocksPerThread per thread
+    const int64_t blocks = max64(ceil_div(tiles_m, mc_tiles), nt > 1 && split_ic ? min64(tiles_m, kBlocksPerThread * nt) : 1);
+    MC = ceil_div(tiles_m, blocks) * MR;
     // Packing pays only when a panel is reused: an A panel once per jr panel, a B panel once per
     // MR-row tile. Few uses: read in place (packing only partial panels).
     const int64_t a_uses = split_ic ? panels : ceil_div(panels, nt);
@@ -88,6 +107,8 @@ struct Driver {
   void run(int t, int nt) {
     float* Ap = scratch(kSlotA, size_t(max64(KC, 1) * MC));
     const int64_t M = p.M, N = p.N, K = p.K;
+    const int64_t blocks = ceil_div(M, MC);
+    int64_t base = 0, pbase = 0;  // first tickets of the current pass (every thread counts the passes alike)
     for (int64_t jc = 0; jc < N; jc += NC) {
       const int64_t nc = min64(NC, N - jc), panels = ceil_div(nc, NR);
       // K == 0 still makes one pass: the epilogue computes beta*C (+bias, act).
@@ -101,16 +122,18 @@ struct Driver {
         // Packed B is shared when threads split the rows: barriers around it (none when every B
         // panel is read in place, or when each thread computes only the panels it packed).
         const bool packs_b = split_ic && (!direct_b || nc % NR != 0);
-        for (int64_t jr = panels * t / nt; jr < panels * (t + 1) / nt; ++jr) {  // this thread's share
+        // The panels are packed by whoever is free (shared B), or each thread packs the panels it computes.
+        for (int64_t jr = split_ic ? claim(next_panel, pbase, panels) : panels * t / nt;
+             jr >= 0 && jr < (split_ic ? panels : panels * (t + 1) / nt);
+             jr = split_ic ? claim(next_panel, pbase, panels) : jr + 1) {
           const int64_t n = min64(NR, nc - jr * NR);
           if (!(direct_b && n == NR)) pack_b<NR>(B + jr * NR * p.csb, p.rsb, p.csb, kc, n, Bp + jr * NR * kc);
         }
+        pbase += panels;
         if (packs_b) barrier(nt);
-        const int64_t tiles_m = ceil_div(M, MR);
-        const int64_t i0 = split_ic ? tiles_m * t / nt * MR : 0;
-        const int64_t i1 = split_ic ? min64(M, tiles_m * (t + 1) / nt * MR) : M;
-        for (int64_t ic = i0; ic < i1; ic += MC) {
-          const int64_t mc = min64(MC, i1 - ic), full = mc / MR * MR;
+        for (int64_t k = split_ic ? claim(next_block, base, blocks) : 0; k >= 0 && k < blocks;
+             k = split_ic ? claim(next_block, base, blocks) : k + 1) {
+          const int64_t ic = k * MC, mc = min64(MC, M - ic), full = mc / MR * MR;
           const float* A = p.A + ic * p.rsa + pc * p.csa;
           if (!direct_a)
             pack_a<MR>(A, p.rsa, p.csa, mc, kc, Ap);
@@ -139,7 +162,9 @@ struct Driver {
             }
           }
         }
-        if (packs_b && (q + 1 < npc || jc + NC < N)) barrier(nt);  // B is repacked next
+        base += blocks;
+        // B is repacked next; or the next K block adds into rows another thread may claim now
+        if ((packs_b && (q + 1 < npc || jc + NC < N)) || (split_ic && q + 1 < npc)) barrier(nt);
       }
     }
   }

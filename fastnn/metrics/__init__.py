@@ -13,54 +13,14 @@ the shapes of the targets and predictions, as Keras does.
 """
 import numpy as np
 
-from fastnn._naming import _snake_case
 from fastnn import losses
 from fastnn.losses import _f32, _one_hot
+from fastnn.metrics.base import Metric
+from fastnn.metrics.iou_r2 import IoU, BinaryIoU, MeanIoU, OneHotIoU, OneHotMeanIoU, R2Score  # noqa: F401
+from fastnn.metrics.thresholds import (AUC, PrecisionAtRecall, RecallAtPrecision,  # noqa: F401
+                                       SensitivityAtSpecificity, SpecificityAtSensitivity)
 
 EPSILON = 1e-7
-
-
-class Metric:
-    """Base class: ``update_state(y_true, y_pred, sample_weight=None)``, ``result()``, ``reset_state()``."""
-
-    _argmax_only = False  # the metric only needs argmax of the predictions (so logits serve)
-
-    def __init__(self, name=None, dtype=None):
-        self.name = name or _snake_case(type(self).__name__)
-        self.reset_state()
-
-    def reset_state(self):
-        raise NotImplementedError
-
-    def result(self):
-        raise NotImplementedError
-
-    def _update(self, y, p):
-        """Accumulate a batch: ``y`` targets (integer labels or float arrays), ``p`` float32 predictions."""
-        raise NotImplementedError
-
-    _weighted = False  # _update takes a sample_weight argument
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        y_true = np.asarray(y_true)
-        if sample_weight is None:
-            self._update(y_true, _f32(y_pred))
-        elif self._weighted:
-            self._update(y_true, _f32(y_pred), sample_weight)
-        else:
-            raise ValueError(f"{self.name}: sample_weight is not supported yet")
-
-    def __call__(self, *args, **kwargs):
-        """Update with the arguments of ``update_state`` (one ``values`` for Mean and Sum), return the result."""
-        self.update_state(*args, **kwargs)
-        return self.result()
-
-    def get_config(self):
-        return {"name": self.name, "dtype": "float32"}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 class _MeanOfMatches(Metric):
@@ -433,10 +393,12 @@ _BY_NAME = {
     "msle": MeanSquaredLogarithmicError, "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
     "root_mean_squared_error": RootMeanSquaredError, "cosine_similarity": CosineSimilarity,
     "kl_divergence": KLDivergence, "poisson": Poisson, "hinge": Hinge, "squared_hinge": SquaredHinge,
-    "categorical_hinge": CategoricalHinge,
+    "categorical_hinge": CategoricalHinge, "auc": AUC, "r2_score": R2Score,
 }
 _CLASSES = {cls.__name__: cls for cls in list(_BY_NAME.values()) + [
-    Accuracy, Sum, Mean, LogCoshError, TruePositives, FalsePositives, TrueNegatives, FalseNegatives]}
+    Accuracy, Sum, Mean, LogCoshError, TruePositives, FalsePositives, TrueNegatives, FalseNegatives,
+    AUC, PrecisionAtRecall, RecallAtPrecision, SensitivityAtSpecificity, SpecificityAtSensitivity, R2Score, IoU,
+    MeanIoU, BinaryIoU, OneHotIoU, OneHotMeanIoU]}
 
 
 def get(identifier, y_true_shape=None, y_pred_shape=None):
