@@ -274,7 +274,7 @@ def test_order_dependent_task_is_learned(make):
     fastnn.utils.set_random_seed(0)
     x, y = _order_task(1200)
     xv, yv = _order_task(300, seed=1)
-    model = fastnn.models.Sequential([fastnn.Input((8,)), Embedding(10, 8), make(),
+    model = fastnn.models.Sequential([fastnn.Input((8,), dtype="int32"), Embedding(10, 8), make(),
                                       Dense(1, activation="sigmoid")])
     model.compile(optimizer=fastnn.optimizers.Adam(0.01), loss="binary_crossentropy", metrics=["accuracy"])
     model.fit(x, y, batch_size=32, epochs=8, verbose=0)
