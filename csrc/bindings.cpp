@@ -14,6 +14,8 @@
 namespace fastnn {
 void bind_vision(py::module_& m, const KernelTable* t);  // bind/vision.cpp
 
+void bind_rnn(py::module_& m, const KernelTable* t);        // bind/rnn.cpp
+void bind_embedding(py::module_& m, const KernelTable* t);  // bind/embedding.cpp
 namespace {
 void bind_table(py::module_& m, const KernelTable* t) {
   m.attr("name") = t->name;
@@ -24,6 +26,8 @@ void bind_table(py::module_& m, const KernelTable* t) {
   bind_loss(m, t);
   bind_dropout(m, t);
   bind_optim(m, t);
+  bind_rnn(m, t);
+  bind_embedding(m, t);
   bind_resample(m, t);
   bind_vision(m, t);
 }

@@ -41,6 +41,7 @@ float* scratch(int slot, size_t nfloats);
 #include "ops/conv.h"
 #include "ops/eltwise.h"
 #include "ops/optim.h"
+#include "ops/rnn.h"
 #include "ops/resample.h"
 #include "ops/vision.h"
 
@@ -51,6 +52,7 @@ struct KernelTable {
   ConvOps conv;
   EltOps elt;
   OptimOps optim;
+  RnnOps rnn;
   ImageOps image;
   VisionOps vision;
 };
@@ -73,6 +75,8 @@ bool isa_supported(const std::string& name);
   void fill_loss(EltOps& t);        \
   void fill_dropout(EltOps& t);     \
   void fill_optim(OptimOps& t);     \
+  void fill_rnn(RnnOps& t);         \
+  void fill_embedding(RnnOps& t);   \
   void fill_resample(ImageOps& t);  \
   void fill_depthwise(VisionOps& t); \
   void fill_batchnorm(VisionOps& t); \

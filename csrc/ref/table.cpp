@@ -14,6 +14,8 @@ KernelTable make_table() {
   fill_loss(t.elt);
   fill_dropout(t.elt);
   fill_optim(t.optim);
+  fill_rnn(t.rnn);
+  fill_embedding(t.rnn);
   fill_resample(t.image);
   fill_depthwise(t.vision);
   fill_batchnorm(t.vision);

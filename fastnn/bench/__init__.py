@@ -16,6 +16,8 @@ GROUPS["augment"] = "fastnn.bench.augment"  # issue #15: augmentation layers' co
 GROUPS["distributed"] = "fastnn.bench.distributed"  # data parallelism over MPI (needs fastnn[mpi])
 GROUPS["seq"] = "fastnn.bench.seq"  # Conv1D (valid/same/causal) and 1-D pooling
 GROUPS["vision"] = "fastnn.bench.vision"  # MobileNetV2 end to end (issue #15)
+
+GROUPS["sequence"] = "fastnn.bench.sequence"  # issue #14: Embedding-LSTM/GRU-Dense training vs torch and Keras
 # What `python -m fastnn.bench all` runs: overhead adds about half a minute to a run of many minutes;
 # pipeline (the data loader, not a kernel) and models (train's end-to-end comparison again, on other
 # cases) are left out.

@@ -28,6 +28,13 @@ __all__ = ["Layer", "Variable", "Input", "InputLayer", "Dense", "Activation", "D
            "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot", "Lambda", "Identity",
            "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Convolution2D"]
 
+# sequence layers (issue #14: recurrent core and Embedding)
+from fastnn.layers.bidirectional import Bidirectional  # noqa: E402
+from fastnn.layers.embedding import Embedding  # noqa: E402
+from fastnn.layers.recurrent import GRU, LSTM, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell  # noqa: E402
+
+__all__ += ["Embedding", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell", "Bidirectional"]
+
 # text (issue #14)
 from fastnn.layers.text_vectorization import TextVectorization  # noqa: E402
 

@@ -1,0 +1,466 @@
+// Fused recurrent layers (SimpleRNN, LSTM, GRU) over a whole sequence; see ops/rnn.h for layouts.
+//
+// Forward: ONE parallel region runs the whole sequence: each thread owns a range of units (all G gates of
+// them: the kernel's and the recurrent kernel's columns of its units are packed once per call into
+// Wp (C, G*nu) and Rp (U, G*nu)); per step it computes HX (B, G*nu) = x_t @ Wp + bias and HG = h_{t-1} @ Rp,
+// runs the fused gate pass on its units and writes its part of h_t; one barrier per step (h_t is the next
+// step's GEMM operand). The input projection is computed step by step into a small buffer that stays in
+// cache, not as one GEMM over all steps into a (B,T,GU) array: the same flops at the same GEMM speed, without
+// writing and re-reading 4*B*T*GU bytes (13 MB per LSTM call at B=64, T=100, U=128). GRU reset_before needs r*h of all
+// units before its candidate's GEMM: two barriers per step.
+// Backward (BPTT from the saved activations): per step the gate pass writes the pre-activation gradients
+// dG of the thread's units, a barrier, then dh_{t-1}[:, units] = dG_t @ R^T[:, units] (R^T's rows of the
+// thread's units packed once). After the loop dkernel = x^T dG, drecurrent = Hp^T dG, dbias = 1^T dG and
+// dx = dG kernel^T are whole GEMMs.
+// Determinism: GEMM sums every element over K in a fixed order whatever the tile or thread split, and the
+// gate passes are elementwise, so 1 and N threads give bit-identical results.
+#include <immintrin.h>
+#include <omp.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "cpu/gemm/gemm.h"
+#include "cpu/vmath.h"
+
+namespace fastnn {
+namespace CPU_CAPABILITY {
+namespace {
+using vm::v1;
+using vm::vf;
+
+// master-thread buffers (shared by the team) and per-thread ones; gemm() owns the two highest slots
+constexpr int kSharedSlot = 0, kPackSlot = 1, kThreadSlot = 2, kSharedSlot2 = 3, kCarrySlot = 4, kOnesSlot = 5;
+constexpr int kPackSlot2 = kSharedSlot;  // forward: per-thread packed kernel (the backward's shared dG slot)
+constexpr int64_t kUnitBlock = 16;            // units per thread are a multiple of this (whole vectors)
+constexpr double kParallelStepFlops = 4.0e5;  // recurrent GEMM flops per step below which one thread runs
+constexpr int kSpinRounds = 500;  // pause instructions a barrier spins before yielding (~10 us on Zen 4)
+
+template <class V>
+inline V act_f(int a, V x) {
+  switch (a) {
+    case kRnnTanh: return vm::tanh(x);
+    case kRnnSigmoid: return vm::sigmoid(x);
+    case kRnnRelu: return vm::vmax(vm::splat<V>(0.0f), x);
+    case kRnnHardSigmoid: return vm::vmin(vm::splat<V>(1.0f), vm::vmax(vm::splat<V>(0.0f), x * (1.0f / 6) + 0.5f));
+    default: return x;
+  }
+}
+// derivative of act a as a function of its output y
+template <class V>
+inline V act_d(int a, V y) {
+  switch (a) {
+    case kRnnTanh: return 1.0f - y * y;
+    case kRnnSigmoid: return y * (1.0f - y);
+    case kRnnRelu: return y > 0.0f ? vm::splat<V>(1.0f) : V{};
+    case kRnnHardSigmoid: return ((y > 0.0f) & (y < 1.0f)) ? vm::splat<V>(1.0f / 6) : V{};
+    default: return vm::splat<V>(1.0f);
+  }
+}
+
+// f(V{}, j) for j in [0, n): whole vectors, then single lanes.
+template <class F>
+inline void for_lanes(int64_t n, const F& f) {
+  int64_t j = 0;
+  for (; j + vm::W <= n; j += vm::W) f(vf{}, j);
+  for (; j < n; ++j) f(v1{}, j);
+}
+template <class V>
+inline V ld(const float* p, int64_t j) { return vm::load<V>(p + j); }
+template <class V>
+inline void st(float* p, int64_t j, V v) { vm::store<V>(p + j, v); }
+
+// C (M,N) (ldc) = A (M,K) (rows rsa, cols csa) @ B (K,N) (rows rsb, cols csb) (+ beta C) (+ bias)
+inline void mm(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int64_t csa, const float* B,
+               int64_t rsb, int64_t csb, float beta, float* C, int64_t ldc, const float* bias = nullptr) {
+  GemmParams g{M, N, K, 1.0f, A, rsa, csa, B, rsb, csb, beta, C, ldc, bias, kActNone};
+  gemm(g);
+}
+
+// The team plan: nt threads, thread t owns units [u0, u1); and the team's per-step barrier.
+struct Team {
+  int nt;
+  // Barrier state (GCC atomics on plain ints: no std::atomic instantiated per ISA, see fastnn.h's ODR note).
+  mutable int arrived = 0, generation = 0, size = 1;
+
+  static Team plan(const RnnParams& p, double step_flops) {
+    const int64_t blocks = (p.U + kUnitBlock - 1) / kUnitBlock;
+    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (step_flops < kParallelStepFlops) nt = 1;
+    Team team;
+    team.nt = int(std::max<int64_t>(1, std::min<int64_t>(nt, blocks)));
+    return team;
+  }
+  // Waits until every thread of the team has arrived; what each wrote before is visible after. Spins a few
+  // microseconds (a step's imbalance on idle cores), then yields the core: OpenMP's barrier spins far longer,
+  // and with more runnable threads than cores a partner waiting for a descheduled thread at every step made
+  // a busy machine's 2-thread run 7x slower than 1 thread (the yielding wait: as fast as 1 thread there).
+  void sync() const {
+    if (size == 1) return;
+    const int gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+    if (__atomic_add_fetch(&arrived, 1, __ATOMIC_ACQ_REL) == size) {
+      __atomic_store_n(&arrived, 0, __ATOMIC_RELAXED);
+      __atomic_store_n(&generation, gen + 1, __ATOMIC_RELEASE);
+      return;
+    }
+    for (int i = 0; __atomic_load_n(&generation, __ATOMIC_ACQUIRE) == gen; ++i) {
+      if (i < kSpinRounds) _mm_pause();
+      else sched_yield();
+    }
+  }
+  void units(const RnnParams& p, int t, int n, int64_t* u0, int64_t* u1) const {
+    const int64_t blocks = (p.U + kUnitBlock - 1) / kUnitBlock;
+    *u0 = std::min(p.U, blocks * t / n * kUnitBlock);
+    *u1 = std::min(p.U, blocks * (t + 1) / n * kUnitBlock);
+  }
+  // f(thread, team size) on nt threads (the real team may be smaller: OMP_DYNAMIC)
+  template <class F>
+  void run(const F& f) const {
+    if (nt == 1) {
+      f(0, 1);
+      return;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+#pragma omp single
+      size = omp_get_num_threads();  // (single ends with a barrier: every thread sees it)
+      f(omp_get_thread_num(), omp_get_num_threads());
+    }
+  }
+};
+
+// The activation pair as compile-time constants (Keras's default tanh / sigmoid: the switches in act_f and
+// act_d fold away) or as run-time values.
+struct DefaultActs {
+  static constexpr int act = kRnnTanh, ract = kRnnSigmoid;
+};
+struct AnyActs {
+  int act, ract;
+};
+
+template <class Acts>
+struct Fwd {
+  const RnnForwardArgs& a;
+  const RnnParams& p;
+  Acts ac;
+  int64_t G, GU, S;
+
+  int64_t tin(int64_t s) const { return p.reverse ? p.T - 1 - s : s; }
+
+  void thread(int t, int nt, const Team& team) const {
+    const int64_t B = p.B, T = p.T, U = p.U;
+    int64_t u0, u1;
+    team.units(p, t, nt, &u0, &u1);
+    const int64_t nu = u1 - u0, GN = G * nu;
+    const bool after = p.cell == kRnnGru, before = p.cell == kRnnGruBefore;
+    // Rp (U, G*nu): this thread's columns of the recurrent kernel, gate by gate; then the recurrent bias
+    float* Rp = scratch(kPackSlot, size_t(std::max<int64_t>(1, U * GN + GN)));
+    float* rb = Rp + U * GN;
+    for (int64_t k = 0; k < U; ++k)
+      for (int64_t g = 0; g < G; ++g)
+        std::memcpy(Rp + k * GN + g * nu, a.recurrent + k * GU + g * U + u0, size_t(nu) * sizeof(float));
+    const bool has_rb = after && a.bias;
+    if (has_rb)
+      for (int64_t g = 0; g < G; ++g) std::memcpy(rb + g * nu, a.bias + GU + g * U + u0, size_t(nu) * sizeof(float));
+    // Wp (C, G*nu) and the input bias xb (G*nu), likewise
+    float* Wp = scratch(kPackSlot2, size_t(std::max<int64_t>(1, p.C * GN + GN)));
+    float* xb = Wp + p.C * GN;
+    for (int64_t k = 0; k < p.C; ++k)
+      for (int64_t g = 0; g < G; ++g)
+        std::memcpy(Wp + k * GN + g * nu, a.kernel + k * GU + g * U + u0, size_t(nu) * sizeof(float));
+    if (a.bias)
+      for (int64_t g = 0; g < G; ++g) std::memcpy(xb + g * nu, a.bias + g * U + u0, size_t(nu) * sizeof(float));
+    float* HG = scratch(kThreadSlot, size_t(std::max<int64_t>(1, 2 * B * GN)));
+    float* HX = HG + B * GN;
+    // h entering the first step, and the zero "previous output"
+    const int64_t t0 = tin(0);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t j = 0; j < nu; ++j) {
+        a.hp[(b * T + t0) * U + u0 + j] = a.h0 ? a.h0[b * U + u0 + j] : 0.0f;
+        a.last[b * U + u0 + j] = 0.0f;
+      }
+    team.sync();
+    for (int64_t s = 0; s < T; ++s) {
+      const int64_t tt = tin(s), tn = s + 1 < T ? tin(s + 1) : -1, tp = s > 0 ? tin(s - 1) : -1;
+      if (nu > 0) {  // HX = x_t @ Wp + bias; HG = h_{t-1} @ Rp (+ recurrent bias) (reset_before: z, r only)
+        mm(B, GN, p.C, a.x + tt * p.C, T * p.C, 1, Wp, GN, 1, 0.0f, HX, GN, a.bias ? xb : nullptr);
+        mm(B, before ? 2 * nu : GN, U, a.hp + tt * U, T * U, 1, Rp, GN, 1, 0.0f, HG, GN, has_rb ? rb : nullptr);
+      }
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t bt = b * T + tt;
+        const float* xg = HX + b * GN;
+        const float* hg = HG + b * GN;
+        const float* hprev = a.hp + bt * U + u0;
+        float* sv = a.acts + bt * S + u0;
+        float* hnext = tn >= 0 ? a.hp + (b * T + tn) * U + u0 : a.h_out + b * U + u0;
+        float* last = a.last + b * U + u0;
+        const bool valid = !a.mask || a.mask[bt];
+        float* c = a.cs ? a.cs + bt * U + u0 : nullptr;
+        const float* cprev = !a.cs ? nullptr : tp >= 0 ? a.cs + (b * T + tp) * U + u0 : a.c0 ? a.c0 + b * U + u0 : nullptr;
+        if (!valid) {
+          if (p.zero_masked) std::memset(last, 0, size_t(nu) * sizeof(float));
+          if (!before) std::memcpy(hnext, hprev, size_t(nu) * sizeof(float));
+          for (int64_t g = 0; g < S / U; ++g) std::memset(sv + g * U, 0, size_t(nu) * sizeof(float));
+          if (c) {
+            if (cprev) std::memcpy(c, cprev, size_t(nu) * sizeof(float));
+            else std::memset(c, 0, size_t(nu) * sizeof(float));
+          }
+          continue;
+        }
+        for_lanes(nu, [&](auto tag, int64_t j) {
+          using V = decltype(tag);
+          V h;
+          if (p.cell == kRnnSimple) {
+            h = act_f(ac.act, ld<V>(xg, j) + ld<V>(hg, j));
+            st(sv, j, h);
+          } else if (p.cell == kRnnLstm) {
+            const V i = act_f(ac.ract, ld<V>(xg, j) + ld<V>(hg, j));
+            const V f = act_f(ac.ract, ld<V>(xg + nu, j) + ld<V>(hg + nu, j));
+            const V gg = act_f(ac.act, ld<V>(xg + 2 * nu, j) + ld<V>(hg + 2 * nu, j));
+            const V o = act_f(ac.ract, ld<V>(xg + 3 * nu, j) + ld<V>(hg + 3 * nu, j));
+            const V cn = f * (cprev ? ld<V>(cprev, j) : V{}) + i * gg;
+            h = o * act_f(ac.act, cn);
+            st(sv, j, i), st(sv + U, j, f), st(sv + 2 * U, j, gg), st(sv + 3 * U, j, o), st(c, j, cn);
+          } else {
+            const V z = act_f(ac.ract, ld<V>(xg, j) + ld<V>(hg, j));
+            const V r = act_f(ac.ract, ld<V>(xg + nu, j) + ld<V>(hg + nu, j));
+            st(sv, j, z), st(sv + U, j, r);
+            if (before) {  // the candidate waits for r*h of every unit
+              st(sv + 3 * U, j, r * ld<V>(hprev, j));
+              return;
+            }
+            const V inner = ld<V>(hg + 2 * nu, j);
+            const V hh = act_f(ac.act, ld<V>(xg + 2 * nu, j) + r * inner);
+            h = z * ld<V>(hprev, j) + (1.0f - z) * hh;
+            st(sv + 2 * U, j, hh), st(sv + 3 * U, j, inner);
+          }
+          st(hnext, j, h);
+          st(last, j, h);
+        });
+      }
+      if (before) {
+        team.sync();  // r*h of all units is in acts
+        if (nu > 0)
+          mm(B, nu, U, a.acts + tt * S + 3 * U, T * S, 1, Rp + 2 * nu, GN, 1, 0.0f, HG + 2 * nu, GN);
+        for (int64_t b = 0; b < B; ++b) {
+          const int64_t bt = b * T + tt;
+          const float* hprev = a.hp + bt * U + u0;
+          float* hnext = tn >= 0 ? a.hp + (b * T + tn) * U + u0 : a.h_out + b * U + u0;
+          if (a.mask && !a.mask[bt]) {
+            std::memcpy(hnext, hprev, size_t(nu) * sizeof(float));
+            continue;
+          }
+          const float* xg = HX + b * GN + 2 * nu;
+          const float* hg = HG + b * GN + 2 * nu;
+          float* sv = a.acts + bt * S + u0;
+          float* last = a.last + b * U + u0;
+          for_lanes(nu, [&](auto tag, int64_t j) {
+            using V = decltype(tag);
+            const V z = ld<V>(sv, j), hh = act_f(ac.act, ld<V>(xg, j) + ld<V>(hg, j));
+            const V h = z * ld<V>(hprev, j) + (1.0f - z) * hh;
+            st(sv + 2 * U, j, hh), st(hnext, j, h), st(last, j, h);
+          });
+        }
+      }
+      if (a.y)
+        for (int64_t b = 0; b < B; ++b)
+          std::memcpy(a.y + (b * T + s) * U + u0, a.last + b * U + u0, size_t(nu) * sizeof(float));
+      team.sync();  // h_t complete
+    }
+    if (a.c_out)
+      for (int64_t b = 0; b < B; ++b) {
+        const float* c = a.cs + (b * T + tin(T - 1)) * U + u0;
+        std::memcpy(a.c_out + b * U + u0, c, size_t(nu) * sizeof(float));
+      }
+  }
+};
+
+template <class Acts>
+struct Bwd {
+  const RnnBackwardArgs& a;
+  const RnnParams& p;
+  Acts ac;
+  int64_t G, GU, S;
+  float* dGx;  // (B,T,GU) gradient of x @ kernel + bias
+  float* dGh;  // (B,T,GU) gradient of h @ recurrent (+ recurrent bias): dGx itself except for GRU reset_after
+  float* dH;   // (B,U) dh carried to the previous step
+  float* dC;   // (B,U) dc carried (LSTM)
+  float* pend; // (B,U) output gradient carried to the previous output (masked steps)
+
+  int64_t tin(int64_t s) const { return p.reverse ? p.T - 1 - s : s; }
+
+  void thread(int t, int nt, const Team& team) const {
+    const int64_t B = p.B, T = p.T, U = p.U;
+    int64_t u0, u1;
+    team.units(p, t, nt, &u0, &u1);
+    const int64_t nu = u1 - u0;
+    const bool after = p.cell == kRnnGru, before = p.cell == kRnnGruBefore;
+    // RT (GU, nu): rows u0..u1 of the recurrent kernel, transposed: dh[:, units] = dG @ RT
+    float* RT = scratch(kPackSlot, size_t(std::max<int64_t>(1, GU * nu)));
+    for (int64_t j = 0; j < nu; ++j)
+      for (int64_t q = 0; q < GU; ++q) RT[q * nu + j] = a.recurrent[(u0 + j) * GU + q];
+    float* drh = before ? scratch(kThreadSlot, size_t(std::max<int64_t>(1, B * nu))) : nullptr;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t j = u0; j < u1; ++j) {
+        dH[b * U + j] = a.dh_out ? a.dh_out[b * U + j] : 0.0f;
+        dC[b * U + j] = a.dc_out ? a.dc_out[b * U + j] : 0.0f;
+        pend[b * U + j] = 0.0f;
+      }
+    for (int64_t s = T - 1; s >= 0; --s) {
+      const int64_t tt = tin(s), tp = s > 0 ? tin(s - 1) : -1;
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t bt = b * T + tt;
+        float* dh = dH + b * U + u0;
+        float* dc = dC + b * U + u0;
+        float* pd = pend + b * U + u0;
+        float* gx = dGx + bt * GU + u0;
+        float* gh = dGh + bt * GU + u0;
+        const float* dy = a.dy ? a.dy + (b * T + s) * U + u0 : nullptr;
+        const float* dl = s == T - 1 && a.dlast ? a.dlast + b * U + u0 : nullptr;
+        const bool valid = !a.mask || a.mask[bt];
+        if (!valid) {
+          if (!p.zero_masked)  // the output repeats the previous one: its gradient goes there
+            for (int64_t j = 0; j < nu; ++j) pd[j] += (dy ? dy[j] : 0.0f) + (dl ? dl[j] : 0.0f);
+          for (int64_t g = 0; g < G; ++g) {
+            std::memset(gx + g * U, 0, size_t(nu) * sizeof(float));
+            if (gh != gx) std::memset(gh + g * U, 0, size_t(nu) * sizeof(float));
+          }
+          continue;
+        }
+        const float* sv = a.acts + bt * S + u0;
+        const float* hprev = a.hp + bt * U + u0;
+        const float* c = a.cs ? a.cs + bt * U + u0 : nullptr;
+        const float* cprev = !a.cs ? nullptr : tp >= 0 ? a.cs + (b * T + tp) * U + u0 : a.c0 ? a.c0 + b * U + u0 : nullptr;
+        for_lanes(nu, [&](auto tag, int64_t j) {
+          using V = decltype(tag);
+          V tot = ld<V>(pd, j);
+          if (dy) tot += ld<V>(dy, j);
+          if (dl) tot += ld<V>(dl, j);
+          st(pd, j, V{});
+          const V d = ld<V>(dh, j) + tot;
+          if (p.cell == kRnnSimple) {
+            st(gx, j, d * act_d(ac.act, ld<V>(sv, j)));
+            st(dh, j, V{});
+          } else if (p.cell == kRnnLstm) {
+            const V i = ld<V>(sv, j), f = ld<V>(sv + U, j), gg = ld<V>(sv + 2 * U, j), o = ld<V>(sv + 3 * U, j);
+            const V tc = act_f(ac.act, ld<V>(c, j));
+            const V dct = ld<V>(dc, j) + d * o * act_d(ac.act, tc);
+            st(gx, j, dct * gg * act_d(ac.ract, i));
+            st(gx + U, j, dct * (cprev ? ld<V>(cprev, j) : V{}) * act_d(ac.ract, f));
+            st(gx + 2 * U, j, dct * i * act_d(ac.act, gg));
+            st(gx + 3 * U, j, d * tc * act_d(ac.ract, o));
+            st(dc, j, dct * f);
+            st(dh, j, V{});
+          } else {
+            const V z = ld<V>(sv, j), hh = ld<V>(sv + 2 * U, j);
+            const V dhh = d * (1.0f - z) * act_d(ac.act, hh);
+            st(gx, j, d * (ld<V>(hprev, j) - hh) * act_d(ac.ract, z));
+            st(gx + 2 * U, j, dhh);
+            st(dh, j, d * z);
+            if (after) {
+              const V r = ld<V>(sv + U, j);
+              st(gx + U, j, dhh * ld<V>(sv + 3 * U, j) * act_d(ac.ract, r));
+              st(gh, j, ld<V>(gx, j)), st(gh + U, j, ld<V>(gx + U, j)), st(gh + 2 * U, j, dhh * r);
+            }
+          }
+        });
+      }
+      team.sync();  // dG of step t complete for every unit
+      const int64_t K = before ? 2 * U : GU;
+      if (before) {
+        if (nu > 0)  // d(r*h)[:, units] = dhh_pre @ R_h^T
+          mm(B, nu, U, dGx + tt * GU + 2 * U, T * GU, 1, RT + 2 * U * nu, nu, 1, 0.0f, drh, nu);
+        for (int64_t b = 0; b < B; ++b) {
+          const int64_t bt = b * T + tt;
+          if (a.mask && !a.mask[bt]) continue;
+          const float* sv = a.acts + bt * S + u0;
+          const float* hprev = a.hp + bt * U + u0;
+          float* gx = dGx + bt * GU + u0;
+          float* dh = dH + b * U + u0;
+          const float* dr = drh + b * nu;
+          for_lanes(nu, [&](auto tag, int64_t j) {
+            using V = decltype(tag);
+            const V r = ld<V>(sv + U, j), x = ld<V>(dr, j);
+            st(gx + U, j, x * ld<V>(hprev, j) * act_d(ac.ract, r));
+            st(dh, j, ld<V>(dh, j) + x * r);
+          });
+        }
+        team.sync();  // dr of every unit
+      }
+      if (nu > 0)  // dh_{t-1}[:, units] += dGh_t @ R^T[:, units]
+        mm(B, nu, K, dGh + tt * GU, T * GU, 1, RT, nu, 1, 1.0f, dH + u0, U);
+    }
+  }
+};
+
+void rnn_forward(const RnnForwardArgs& a, const RnnParams& p) {
+  const int64_t B = p.B, T = p.T, U = p.U, G = rnn_gates(p.cell), GU = G * U;
+  if (B == 0 || U == 0) return;
+  if (T == 0) {  // no step: the state passes through, the output is zero
+    for (int64_t i = 0; i < B * U; ++i) {
+      a.h_out[i] = a.h0 ? a.h0[i] : 0.0f;
+      a.last[i] = 0.0f;
+      if (a.c_out) a.c_out[i] = a.c0 ? a.c0[i] : 0.0f;
+    }
+    return;
+  }
+  const Team team = Team::plan(p, 2.0 * double(B) * double(U) * double(GU));
+  const int64_t S = rnn_saved_width(p.cell, U);
+  if (p.act == kRnnTanh && p.ract == kRnnSigmoid) {
+    const Fwd<DefaultActs> f{a, p, {}, G, GU, S};
+    team.run([&](int t, int nt) { f.thread(t, nt, team); });
+  } else {
+    const Fwd<AnyActs> f{a, p, {p.act, p.ract}, G, GU, S};
+    team.run([&](int t, int nt) { f.thread(t, nt, team); });
+  }
+}
+
+void rnn_backward(const RnnBackwardArgs& a, const RnnParams& p) {
+  const int64_t B = p.B, T = p.T, C = p.C, U = p.U, G = rnn_gates(p.cell), GU = G * U, BT = B * T;
+  const int64_t S = rnn_saved_width(p.cell, U);
+  const bool after = p.cell == kRnnGru, before = p.cell == kRnnGruBefore;
+  float* dGx = scratch(kSharedSlot, size_t(std::max<int64_t>(1, BT * GU)));
+  float* dGh = after ? scratch(kSharedSlot2, size_t(std::max<int64_t>(1, BT * GU))) : dGx;
+  float* carry = scratch(kCarrySlot, size_t(std::max<int64_t>(1, 3 * B * U)));
+  float *dH = carry, *dC = carry + B * U, *pend = carry + 2 * B * U;
+  const Team team = Team::plan(p, 2.0 * double(B) * double(U) * double(GU));
+  if (B > 0 && U > 0) {
+    if (p.act == kRnnTanh && p.ract == kRnnSigmoid) {
+      const Bwd<DefaultActs> w{a, p, {}, G, GU, S, dGx, dGh, dH, dC, pend};
+      team.run([&](int t, int nt) { w.thread(t, nt, team); });
+    } else {
+      const Bwd<AnyActs> w{a, p, {p.act, p.ract}, G, GU, S, dGx, dGh, dH, dC, pend};
+      team.run([&](int t, int nt) { w.thread(t, nt, team); });
+    }
+  }
+  if (a.dh0)
+    for (int64_t i = 0; i < B * U; ++i) a.dh0[i] = T > 0 ? dH[i] : (a.dh_out ? a.dh_out[i] : 0.0f);
+  if (a.dc0)
+    for (int64_t i = 0; i < B * U; ++i) a.dc0[i] = T > 0 ? dC[i] : (a.dc_out ? a.dc_out[i] : 0.0f);
+  // whole-sequence GEMMs (K = 0 writes zeros)
+  if (a.dx) mm(BT, C, GU, dGx, GU, 1, a.kernel, 1, GU, 0.0f, a.dx, C);
+  if (a.dkernel) mm(C, GU, BT, a.x, 1, C, dGx, GU, 1, 0.0f, a.dkernel, GU);
+  if (a.drecurrent) {
+    if (before) {
+      mm(U, 2 * U, BT, a.hp, 1, U, dGx, GU, 1, 0.0f, a.drecurrent, GU);
+      mm(U, U, BT, a.acts + 3 * U, 1, S, dGx + 2 * U, GU, 1, 0.0f, a.drecurrent + 2 * U, GU);
+    } else {
+      mm(U, GU, BT, a.hp, 1, U, dGh, GU, 1, 0.0f, a.drecurrent, GU);
+    }
+  }
+  if (a.dbias && a.has_bias) {
+    float* ones = scratch(kOnesSlot, size_t(std::max<int64_t>(1, BT)));
+    std::fill(ones, ones + BT, 1.0f);
+    mm(1, GU, BT, ones, BT, 1, dGx, GU, 1, 0.0f, a.dbias, GU);
+    if (after) mm(1, GU, BT, ones, BT, 1, dGh, GU, 1, 0.0f, a.dbias + GU, GU);
+  }
+}
+}  // namespace
+
+void fill_rnn(RnnOps& t) {
+  t.rnn_forward = rnn_forward;
+  t.rnn_backward = rnn_backward;
+}
+}  // namespace CPU_CAPABILITY
+}  // namespace fastnn
