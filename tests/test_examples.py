@@ -47,11 +47,9 @@ def test_console_scripts_of_an_installed_package():
     assert r.returncode == 0 and "gemm" in r.stdout
 
 
-# ---- text examples (issue #14). NOTE for the lead: remove this guard once Embedding/LSTM are merged.
-_needs_rnn = pytest.mark.skipif(not hasattr(fastnn.layers, "LSTM"), reason="needs fastnn.layers.Embedding/LSTM")
+# ---- text examples (issue #14)
 
 
-@_needs_rnn
 def test_imdb_lstm_example_runs_offline_on_generated_reviews():
     r = _run([os.path.join(ROOT, "examples", "imdb_lstm.py"), "--dataset", "generated", "--limit", "300",
               "--epochs", "3", "--maxlen", "40", "--units", "16"])
@@ -60,7 +58,6 @@ def test_imdb_lstm_example_runs_offline_on_generated_reviews():
     assert acc > 0.6, r.stdout[-2000:]  # the generated set is learnable: chance is 0.5
 
 
-@_needs_rnn
 def test_char_text_generation_example_runs():
     r = _run([os.path.join(ROOT, "examples", "text_generation_char.py"), "--limit", "1500", "--epochs", "1",
               "--units", "16", "--generate", "20"])

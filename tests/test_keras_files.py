@@ -25,15 +25,9 @@ def inputs(name):
     return xs if len(xs) > 1 else xs[0]
 
 
-def needs(name):
-    if name.startswith("recurrent") and not hasattr(fastnn.layers, "LSTM"):
-        pytest.skip("needs the recurrent layers")  # TODO(lead): remove once Embedding/LSTM/GRU are merged
-
-
 @pytest.mark.parametrize("name", ["seq_cnn", "functional_merge", "recurrent"])
 @pytest.mark.parametrize("suffix", [".keras", "_legacy.h5"])
 def test_predictions_equal_keras(name, suffix):
-    needs(name)
     model = load_model(os.path.join(DATA, name + suffix))
     np.testing.assert_allclose(model.predict(inputs(name), verbose=0), EXPECTED[f"{name}/predict"], atol=ATOL,
                                rtol=0)
@@ -45,7 +39,6 @@ def test_predictions_equal_keras(name, suffix):
 def test_training_resumes_from_keras_optimizer_state(name, suffix):
     """One more step from the loaded optimizer state (SGD momentum, Adam moments and step count) gives the weights
     Keras had after the same step."""
-    needs(name)
     model = load_model(os.path.join(DATA, name + suffix))
     x, y = inputs(name), EXPECTED[f"{name}/y"]
     model.train_on_batch([xi[:8] for xi in x] if isinstance(x, list) else x[:8], y[:8])

@@ -10,11 +10,9 @@ _MODES = ("concat", "sum", "mul", "ave", None)
 
 
 def _from_config(config):
-    from fastnn import layers
-    cls = getattr(layers, config["class_name"], None)
-    if cls is None:
-        raise ValueError(f"Bidirectional: unknown layer class {config['class_name']!r}")
-    return cls.from_config(config["config"])
+    # NOTE: classes come only from the saving registry (never getattr on a module by a name from a file, #20)
+    from fastnn.saving import deserialize_layer
+    return deserialize_layer(config, where="Bidirectional")
 
 
 def _clone(layer, name, **changes):
