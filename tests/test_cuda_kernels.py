@@ -122,7 +122,7 @@ def test_softmax_matches_cpu(shape, axis, base):
           rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("B,K", [(1, 1), (5, 3), (128, 10), (3, 1001)])
+@pytest.mark.parametrize("B,K", [(1, 2), (5, 3), (128, 10), (3, 1001)])
 @pytest.mark.parametrize("sparse", [True, False])
 def test_softmax_xent_and_prob_xent_match_cpu(B, K, sparse):
     rng = np.random.default_rng(B * K)
@@ -247,3 +247,84 @@ def test_mixing_host_and_device_arrays_raises_type_error():
         cuda.relu_backward(d, rand(3, 3))
     with pytest.raises(TypeError):
         cpu.relu_forward(d)
+
+
+# ---- convolution and pooling ----
+CONVS = [((1, 5, 5, 1), (3, 3, 1, 1), 1, "valid", 1), ((2, 9, 7, 3), (3, 2, 3, 5), (2, 1), "same", 1),
+         ((2, 8, 8, 4), (1, 1, 4, 6), 1, "valid", 1), ((1, 11, 13, 2), (3, 3, 2, 3), 1, "same", (2, 3)),
+         ((3, 28, 28, 1), (3, 3, 1, 8), 1, "valid", 1), ((1, 6, 6, 3), (5, 5, 3, 2), 3, "same", 1)]
+
+
+@pytest.mark.parametrize("xs,ks,strides,padding,dil", CONVS)
+def test_conv2d_matches_cpu(xs, ks, strides, padding, dil):
+    x, k, b = rand(*xs, seed=1), rand(*ks, seed=2) * 0.3, rand(ks[-1], seed=3)
+    kw = dict(strides=strides, padding=padding, dilation_rate=dil)
+    want = cpu.conv2d_forward(x, k, b, activation="relu", **kw)
+    close(cuda.conv2d_forward(dev(x), dev(k), dev(b), activation="relu", **kw), want, 1e-5, 1e-5)
+    dout = rand(*want.shape, seed=4)
+    for got, ref in zip(cuda.conv2d_backward(dev(dout), dev(x), dev(k), **kw), cpu.conv2d_backward(dout, x, k, **kw)):
+        close(got, ref, 1e-5, 1e-4)
+
+
+POOLS = [((1, 4, 4, 1), 2, None, "valid"), ((2, 7, 5, 3), 3, 2, "same"), ((1, 9, 9, 2), (2, 3), (1, 2), "valid"),
+         ((2, 5, 5, 4), 3, 1, "same")]
+
+
+@pytest.mark.parametrize("xs,pool,strides,padding", POOLS)
+def test_pooling_matches_cpu(xs, pool, strides, padding):
+    x = rand(*xs, seed=5)
+    kw = dict(pool_size=pool, strides=strides, padding=padding)
+    for kind in ("maxpool2d", "avgpool2d"):
+        want = getattr(cpu, kind + "_forward")(x, **kw)
+        close(getattr(cuda, kind + "_forward")(dev(x), **kw), want, 1e-6, 1e-6)
+        dout = rand(*want.shape, seed=6)
+        args = (dout, x) if kind == "maxpool2d" else (dout, x)
+        close(getattr(cuda, kind + "_backward")(*(dev(a) for a in args), **kw),
+              getattr(cpu, kind + "_backward")(*args, **kw), 1e-6, 1e-6)
+
+
+# ---- a small CNN trained through backend.of on both devices ----
+def _to_np(a):
+    return a if isinstance(a, np.ndarray) else cuda.to_host(a)
+
+
+def _train_cnn(put, steps=30, B=16):
+    """conv3x3(8)+relu -> maxpool2 -> dense(10) -> softmax cross-entropy, Adam; the same code for both tables:
+    `put` places host arrays on the device, every op goes through backend.of."""
+    rng = np.random.default_rng(0)
+    xs = rng.standard_normal((B, 12, 12, 1)).astype(np.float32)
+    ys = rng.integers(0, 10, B).astype(np.int32)
+    k = put(rng.standard_normal((3, 3, 1, 8)).astype(np.float32) * 0.3)
+    kb = put(np.zeros(8, np.float32))
+    W = put(rng.standard_normal((5 * 5 * 8, 10)).astype(np.float32) * 0.05)
+    Wb = put(np.zeros(10, np.float32))
+    params = [k, kb, W, Wb]
+    m = [put(np.zeros(p.shape, np.float32)) for p in params]
+    v = [put(np.zeros(p.shape, np.float32)) for p in params]
+    x, y = put(xs), put(ys)
+    t = backend.of(x)
+    losses = []
+    for step in range(1, steps + 1):
+        h = t.conv2d_forward(x, k, kb, activation="relu")
+        p = t.maxpool2d_forward(h, pool_size=2)
+        f = p.reshape(B, -1)
+        z = t.gemm(f, W, None, False, False, 1.0, 0.0, Wb, "none", None)
+        loss, lse = t.softmax_xent_forward(z, y)
+        losses.append(float(_to_np(loss).mean()))
+        dz = t.softmax_xent_backward(1.0 / B, z, lse, y)
+        dW = t.gemm(f, dz, None, True, False, 1.0, 0.0, None, "none", None)
+        dWb = t.gemm(put(np.ones((1, B), np.float32)), dz, None, False, False, 1.0, 0.0, None, "none", None).reshape(-1)
+        df = t.gemm(dz, W, None, False, True, 1.0, 0.0, None, "none", None).reshape(p.shape)
+        dh = t.relu_backward(t.maxpool2d_backward(df, h, pool_size=2), h)
+        _, dk, dkb = t.conv2d_backward(dh, x, k, dx=False)
+        t.adam_update(params, [dk, dkb, dW, dWb], m, v, learning_rate=0.01, step=step)
+    return np.array(losses)
+
+
+def test_small_cnn_trains_the_same_on_gpu_and_cpu():
+    cpu_curve = _train_cnn(lambda a: a.copy())
+    base = cuda.memory_allocated()
+    gpu_curve = _train_cnn(lambda a: cuda.to_device(a))
+    assert cpu_curve[-1] < 0.5 * cpu_curve[0]  # it learns
+    np.testing.assert_allclose(gpu_curve, cpu_curve, rtol=2e-3)
+    assert cuda.memory_allocated() == base  # nothing kept after the run

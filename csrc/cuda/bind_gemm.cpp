@@ -93,12 +93,13 @@ bool gemm_cublas(const GemmParams& p, int device) {
   return true;
 }
 
-void run_gemm(const GemmParams& p, int device) {
+}  // namespace
+
+void gemm_run(const GemmParams& p, int device) {
   const bool want_cublas = backend == "cublas" || (backend == "auto" && cublas.lib);
   if (want_cublas && cublas.lib && gemm_cublas(p, device)) return;
   gemm_tiled(p);
 }
-}  // namespace
 
 void bind_gemm(py::module_& m) {
   m.def("gemm", [](const py::object& a_in, const py::object& b_in, const py::object& c_in, bool trans_a, bool trans_b,
@@ -135,7 +136,7 @@ void bind_gemm(py::module_& m) {
     p.C = c.f32(); p.ldc = d.N;
     p.bias = bias;
     p.act = activation == "relu" ? kActRelu : kActNone;
-    if (d.M > 0 && d.N > 0) run_gemm(p, a.device());
+    if (d.M > 0 && d.N > 0) gemm_run(p, a.device());
     check(cudaGetLastError(), "gemm");
     return c;
   }, py::arg("a"), py::arg("b"), py::arg("c") = py::none(), py::arg("trans_a") = false, py::arg("trans_b") = false,

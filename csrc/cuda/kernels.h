@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 
+#include "ops/conv.h"
 #include "ops/gemm.h"
 #include "ops/optim.h"
 
@@ -48,10 +49,12 @@ void optim_update(int rule, const OptimHyper& h, const OptimJob* jobs, int njobs
 void gemm_tiled(const GemmParams& p);
 void bias_act(float* C, int64_t M, int64_t N, int64_t ldc, const float* bias, int act);
 
-// conv.cu
-void im2col_nhwc(float* col, const float* x, int64_t B, int64_t H, int64_t W, int64_t C, int64_t OH, int64_t OW,
-                 int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PT, int64_t PL, int64_t DH, int64_t DW);
-void col2im_nhwc(float* dx, const float* col, int64_t B, int64_t H, int64_t W, int64_t C, int64_t OH, int64_t OW,
-                 int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PT, int64_t PL, int64_t DH, int64_t DW);
+// conv.cu (NHWC; csrc/ops/conv.h). col is (B*OH*OW, KH*KW*C); col2im WRITES dx (a gather, no atomics).
+void im2col(float* col, const float* x, const Conv2dParams& p);
+void col2im(float* dx, const float* dcol, const Conv2dParams& p);
+void maxpool2d_forward(float* out, const float* x, const Pool2dParams& p);
+void maxpool2d_backward(float* dx, const float* dout, const float* x, const Pool2dParams& p);  // recomputes argmax
+void avgpool2d_forward(float* out, const float* x, const Pool2dParams& p);
+void avgpool2d_backward(float* dx, const float* dout, const Pool2dParams& p);
 }  // namespace cuda
 }  // namespace fastnn

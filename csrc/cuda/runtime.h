@@ -6,6 +6,7 @@
 #pragma once
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <cuda_runtime_api.h>
 
@@ -14,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/gemm.h"
 #include "resolve/resolve.h"
 
 namespace fastnn {
@@ -74,6 +76,9 @@ void check_disjoint(const Array& out, const Array& in, const std::string& op, co
 void check_same_device(const Array& a, const Array& b, const std::string& what);
 // Makes `a`'s device current for the kernels that follow.
 void use_device(const Array& a);
+
+// C = ... through the selected GEMM backend (bind_gemm.cpp) on `device` (current).
+void gemm_run(const GemmParams& p, int device);
 
 void bind_array(py::module_& m);
 void bind_elt(py::module_& m);

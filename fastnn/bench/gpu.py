@@ -1,9 +1,10 @@
 """GPU benchmark (``python -m fastnn.bench gpu``): fastnn's CUDA kernels against PyTorch eager on the same GPU.
 
 Cases: fp32 GEMM 4096^3 (fastnn's tiled kernel, fastnn through cuBLAS, torch.matmul with TF32 off); an MLP
-training step (784-256-256-10, ReLU, softmax cross-entropy, Adam) at batch 32 and 256, written directly on the
-kernel tables (the layers do not place weights on a GPU yet) and the same step in PyTorch eager and replayed from
-a captured CUDA graph. Times are medians of synchronised repeats, in milliseconds. Without a GPU it prints why
+training step (784-256-256-10, ReLU, softmax cross-entropy, Adam) at batch 32 and 256; the seed CNN's training
+step at batch 128 and its prediction at batch 1024. fastnn's steps are written directly on the kernel tables (the
+layers do not place weights on a GPU yet); PyTorch runs the same models eager and replayed from a captured CUDA
+graph. Times are medians of synchronised repeats, in milliseconds. Without a GPU it prints why
 and measures nothing.
 """
 import statistics
@@ -89,23 +90,87 @@ class _FastnnMLP:
         c.adam_update(self.params, gW + gb, self.m, self.v, learning_rate=1e-3, step=self.t)
 
 
-def mlp_cases(cuda, torch, batch, reps):
-    rows = []
-    net = _FastnnMLP(cuda, batch)
-    rows.append({"case": f"mlp train b{batch}", "lib": "fastnn", "ms": _time(net.step, cuda.synchronize, reps)})
-    if torch is None:
-        return rows
-    import torch.nn as nn
-    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)).cuda()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=True)
-    x = torch.randn(batch, 784, device="cuda")
-    y = torch.randint(0, 10, (batch,), device="cuda")
+class _FastnnCNN:
+    """The seed CNN (conv32-conv64 3x3 relu, maxpool 2, dropout .25, dense128 relu, dropout .5, dense10, softmax
+    cross-entropy, Adam) on the CUDA table, NHWC."""
 
-    def step():
-        opt.zero_grad(set_to_none=False)
-        nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-    rows.append({"case": f"mlp train b{batch}", "lib": "torch-eager", "ms": _time(step, torch.cuda.synchronize, reps)})
+    def __init__(self, cuda, batch):
+        rng = np.random.default_rng(2)
+        put = cuda.to_device
+        self.c, self.batch, self.t = cuda, batch, 0
+        self.k1, self.k2 = put(rng.standard_normal((3, 3, 1, 32)).astype(np.float32) * 0.3), \
+            put(rng.standard_normal((3, 3, 32, 64)).astype(np.float32) * 0.06)
+        self.W1 = put(rng.standard_normal((12 * 12 * 64, 128)).astype(np.float32) * 0.01)
+        self.W2 = put(rng.standard_normal((128, 10)).astype(np.float32) * 0.1)
+        self.b = [cuda.zeros((n,)) for n in (32, 64, 128, 10)]
+        self.params = [self.k1, self.k2, self.W1, self.W2] + self.b
+        self.m = [cuda.zeros(p.shape) for p in self.params]
+        self.v = [cuda.zeros(p.shape) for p in self.params]
+        self.x = put(rng.standard_normal((batch, 28, 28, 1)).astype(np.float32))
+        self.y = put(rng.integers(0, 10, batch).astype(np.int32))
+        self.ones = put(np.ones((1, batch), np.float32))
+
+    def forward(self, training):
+        c, B = self.c, self.batch
+        h1 = c.conv2d_forward(self.x, self.k1, self.b[0], activation="relu")
+        h2 = c.conv2d_forward(h1, self.k2, self.b[1], activation="relu")
+        p = c.maxpool2d_forward(h2, pool_size=2)
+        if training:
+            p = c.dropout(p, 0.25, 1, self.t)
+        f = p.reshape(B, -1)
+        d1 = c.gemm(f, self.W1, None, False, False, 1.0, 0.0, self.b[2], "relu", None)
+        d1d = c.dropout(d1, 0.5, 2, self.t) if training else d1
+        z = c.gemm(d1d, self.W2, None, False, False, 1.0, 0.0, self.b[3], "none", None)
+        return (h1, h2, p, f, d1, d1d), z
+
+    def predict(self):
+        return self.c.softmax_forward(self.forward(False)[1])
+
+    def step(self):
+        c, B = self.c, self.batch
+        (h1, h2, p, f, d1, d1d), z = self.forward(True)
+        _, lse = c.softmax_xent_forward(z, self.y)
+        dz = c.softmax_xent_backward(1.0 / B, z, lse, self.y)
+        gW2 = c.gemm(d1d, dz, None, True, False, 1.0, 0.0, None, "none", None)
+        gb3 = c.gemm(self.ones, dz, None, False, False, 1.0, 0.0, None, "none", None).reshape(-1)
+        dd1 = c.relu_backward(c.dropout(c.gemm(dz, self.W2, None, False, True, 1.0, 0.0, None, "none", None),
+                                        0.5, 2, self.t), d1)
+        gW1 = c.gemm(f, dd1, None, True, False, 1.0, 0.0, None, "none", None)
+        gb2 = c.gemm(self.ones, dd1, None, False, False, 1.0, 0.0, None, "none", None).reshape(-1)
+        df = c.gemm(dd1, self.W1, None, False, True, 1.0, 0.0, None, "none", None).reshape(p.shape)
+        dh2 = c.relu_backward(c.maxpool2d_backward(c.dropout(df, 0.25, 1, self.t), h2, pool_size=2), h2)
+        dh1, gk2, gkb2 = c.conv2d_backward(dh2, h1, self.k2)
+        _, gk1, gkb1 = c.conv2d_backward(c.relu_backward(dh1, h1), self.x, self.k1, dx=False)
+        self.t += 1
+        c.adam_update(self.params, [gk1, gk2, gW1, gW2, gkb1, gkb2, gb2, gb3], self.m, self.v,
+                      learning_rate=1e-3, step=self.t)
+
+
+def _torch_cnn(torch):
+    import torch.nn as nn
+    return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Dropout(0.25), nn.Flatten(), nn.Linear(9216, 128), nn.ReLU(), nn.Dropout(0.5),
+                         nn.Linear(128, 10)).cuda()
+
+
+def _torch_rows(torch, case, model, x, y, reps, train=True):
+    """torch eager and the same step replayed from a captured CUDA graph."""
+    import torch.nn as nn
+    rows = []
+    if train:
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=True)
+
+        def step():
+            opt.zero_grad(set_to_none=False)
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+    else:
+        model.eval()
+
+        def step():
+            with torch.no_grad():
+                torch.softmax(model(x), -1)
+    rows.append({"case": case, "lib": "torch-eager", "ms": _time(step, torch.cuda.synchronize, reps)})
     s = torch.cuda.Stream()
     s.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(s):
@@ -115,9 +180,34 @@ def mlp_cases(cuda, torch, batch, reps):
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         step()
-    rows.append({"case": f"mlp train b{batch}", "lib": "torch-graph", "ms": _time(graph.replay, torch.cuda.synchronize,
-                                                                                   reps)})
+    rows.append({"case": case, "lib": "torch-graph", "ms": _time(graph.replay, torch.cuda.synchronize, reps)})
     return rows
+
+
+def cnn_cases(cuda, torch, reps):
+    rows = []
+    net = _FastnnCNN(cuda, 128)
+    rows.append({"case": "cnn train b128", "lib": "fastnn", "ms": _time(net.step, cuda.synchronize, reps)})
+    pred = _FastnnCNN(cuda, 1024)
+    rows.append({"case": "cnn predict b1024", "lib": "fastnn", "ms": _time(pred.predict, cuda.synchronize, reps)})
+    if torch is not None:
+        rows += _torch_rows(torch, "cnn train b128", _torch_cnn(torch), torch.randn(128, 1, 28, 28, device="cuda"),
+                            torch.randint(0, 10, (128,), device="cuda"), reps)
+        rows += _torch_rows(torch, "cnn predict b1024", _torch_cnn(torch), torch.randn(1024, 1, 28, 28, device="cuda"),
+                            None, reps, train=False)
+    return rows
+
+
+def mlp_cases(cuda, torch, batch, reps):
+    rows = []
+    net = _FastnnMLP(cuda, batch)
+    rows.append({"case": f"mlp train b{batch}", "lib": "fastnn", "ms": _time(net.step, cuda.synchronize, reps)})
+    if torch is None:
+        return rows
+    import torch.nn as nn
+    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)).cuda()
+    return rows + _torch_rows(torch, f"mlp train b{batch}", model, torch.randn(batch, 784, device="cuda"),
+                              torch.randint(0, 10, (batch,), device="cuda"), reps)
 
 
 def main(args):
@@ -130,10 +220,11 @@ def main(args):
     rows = gemm_cases(cuda, torch, 1024 if quick else 4096, reps)
     for batch in (32, 256):
         rows += mlp_cases(cuda, torch, batch, reps)
+    rows += cnn_cases(cuda, torch, reps)
     print(f"{'case':<20} {'library':<16} {'ms':>10} {'TFLOP/s':>8}")
     for r in rows:
         tf = f"{r['tflops']:8.2f}" if "tflops" in r else ""
         print(f"{r['case']:<20} {r['lib']:<16} {r['ms']:10.3f} {tf}")
-    print("not measured yet (kernels missing): seed CNN training b128 and CNN predict b1024 (conv2d/pool2d on GPU; "
-          "layers/models placing weights on a device)")
+    print("fastnn rows run the kernel tables directly (layers/models do not place weights on a device yet); "
+          "fastnn has no CUDA-graph capture yet")
     return rows
