@@ -37,7 +37,8 @@ def close(got, want, rtol=2e-6, atol=2e-6):
 def test_roundtrip_shape_dtype_strides(shape):
     x = rand(*shape) if shape else np.float32(1.5).reshape(())
     d = dev(x)
-    assert d.shape == x.shape and d.dtype == np.float32 and d.device == "cuda:0" and d.strides == x.strides
+    assert d.shape == x.shape and d.dtype == np.float32 and d.device == "cuda:0"
+    assert d.strides == np.empty(shape, np.float32).strides  # C-contiguous bytes, as numpy's
     np.testing.assert_array_equal(host(d), x)
     i = cuda.to_device(np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape))
     assert i.dtype == np.int32
@@ -263,7 +264,7 @@ def test_conv2d_matches_cpu(xs, ks, strides, padding, dil):
     close(cuda.conv2d_forward(dev(x), dev(k), dev(b), activation="relu", **kw), want, 1e-5, 1e-5)
     dout = rand(*want.shape, seed=4)
     for got, ref in zip(cuda.conv2d_backward(dev(dout), dev(x), dev(k), **kw), cpu.conv2d_backward(dout, x, k, **kw)):
-        close(got, ref, 1e-5, 1e-4)
+        close(got, ref, 1e-5, 2e-6 * np.abs(ref).max())  # dkernel sums B*OH*OW terms: error scales with the sum
 
 
 POOLS = [((1, 4, 4, 1), 2, None, "valid"), ((2, 7, 5, 3), 3, 2, "same"), ((1, 9, 9, 2), (2, 3), (1, 2), "valid"),
