@@ -333,3 +333,50 @@ def test_small_cnn_trains_the_same_on_gpu_and_cpu_with_flat_device_memory():
     for _ in range(2):  # more "epochs": every step's buffers come from the cache, none from the driver
         np.testing.assert_array_equal(_train_cnn(lambda a: cuda.to_device(a)), gpu_curve)  # and deterministic
         assert cuda.memory_reserved() == reserved and cuda.memory_allocated() == base
+
+
+# ---- CUDA graph capture of a training step ----
+def test_cuda_graph_replays_a_training_step_as_eager_runs_it():
+    rng = np.random.default_rng(0)
+    B = 32
+    xs, ys = rng.standard_normal((B, 20)).astype(np.float32), rng.integers(0, 5, B).astype(np.int32)
+    W0 = (rng.standard_normal((20, 5)) * 0.3).astype(np.float32)
+
+    def make():
+        W, b, mW, mb = dev(W0), cuda.zeros((5,)), cuda.zeros((20, 5)), cuda.zeros((5,))
+        x, y, ones = dev(xs), cuda.to_device(ys), dev(np.ones((1, B)))
+
+        def step():
+            z = cuda.gemm(x, W, None, False, False, 1.0, 0.0, b, "none", None)
+            loss, lse = cuda.softmax_xent_forward(z, y)
+            dz = cuda.softmax_xent_backward(1.0 / B, z, lse, y)
+            dW = cuda.gemm(x, dz, None, True, False, 1.0, 0.0, None, "none", None)
+            db = cuda.gemm(ones, dz, None, False, False, 1.0, 0.0, None, "none", None).reshape(-1)
+            cuda.sgd_update([W, b], [dW, db], [mW, mb], learning_rate=0.1, momentum=0.9)
+            return loss
+        return W, step
+
+    W_e, step_e = make()
+    eager = [host(step_e()) for _ in range(6)]
+    W_g, step_g = make()
+    first = host(step_g())  # warm-up outside the capture (cuBLAS workspace, allocator cache)
+    cuda.capture_begin()
+    assert cuda.is_capturing()
+    with pytest.raises(ValueError, match="already"):
+        cuda.capture_begin()
+    loss = step_g()  # recorded, not run
+    graph = cuda.capture_end()
+    assert not cuda.is_capturing()
+    replayed = []
+    for i in range(5):
+        graph.replay()
+        replayed.append(host(loss))
+        if i == 1:
+            reserved = cuda.memory_reserved()
+    assert cuda.memory_reserved() == reserved  # replays allocate nothing
+    np.testing.assert_allclose(np.array([first] + replayed), np.array(eager), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(host(W_g), host(W_e), rtol=1e-6, atol=1e-7)
+    assert eager[-1].mean() < eager[0].mean()
+    del graph, loss
+    with pytest.raises(ValueError, match="no capture"):
+        cuda.capture_end()

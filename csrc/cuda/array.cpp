@@ -2,6 +2,7 @@
 // DLPack exchange (__dlpack__ / __dlpack_device__ out, from_dlpack in, zero-copy both ways).
 #include <cstring>
 
+#include "cuda/kernels.h"
 #include "cuda/runtime.h"
 
 namespace fastnn {
@@ -156,7 +157,7 @@ Array reshape(const Array& a, const Shape& want) {
 
 Block::~Block() {
   if (foreign_deleter) foreign_deleter(foreign);
-  else device_free(device, ptr, bytes);
+  else device_free(device, ptr, bytes, pool);
 }
 
 const char* dtype_name(DType d) { return d == DType::f32 ? "float32" : "int32"; }
@@ -180,7 +181,7 @@ Array Array::empty(const Shape& shape, DType dt, int device) {
   a.block = std::make_shared<Block>();
   a.block->device = device;
   a.block->bytes = size_t(n) * dtype_size(dt);
-  a.block->ptr = device_alloc(device, a.block->bytes);
+  a.block->ptr = device_alloc(device, a.block->bytes, &a.block->pool);
   return a;
 }
 
@@ -269,7 +270,7 @@ void bind_array(py::module_& m) {
   m.def("zeros", [shape_arg](const py::object& s, const py::object& device) {
     Array a = Array::empty(shape_arg(s), DType::f32, parse_device(device));
     use_device(a);
-    check(cudaMemset(a.f32(), 0, size_t(a.size()) * 4), "cudaMemset");
+    check(cudaMemsetAsync(a.f32(), 0, size_t(a.size()) * 4, launch_stream()), "cudaMemset");
     return a;
   }, py::arg("shape"), py::arg("device") = "cuda:0", "Zero-filled float32 device array.");
   m.def("device_count", &device_count, "CUDA devices usable now (0 without a driver or GPU).");

@@ -16,9 +16,11 @@ void launched(const std::string& name) { check(cudaGetLastError(), name.c_str())
 struct LabelFlag {
   Array flag;
   explicit LabelFlag(const Array& like) : flag(Array::empty({1}, DType::i32, like.device())) {
-    check(cudaMemsetAsync(flag.i32(), 0, 4), "cudaMemset");
+    check(cudaMemsetAsync(flag.i32(), 0, 4, launch_stream()), "cudaMemset");
   }
+  // NOTE: skipped while a CUDA graph is captured (nothing may wait for the GPU then): bad labels give NaN.
   void raise_if_set(const std::string& name, int64_t K) {
+    if (capture_pool()) return;
     int bad = 0;
     check(cudaMemcpy(&bad, flag.i32(), 4, cudaMemcpyDeviceToHost), "copy to host");
     if (bad) throw std::invalid_argument(name + ": a label is outside [0, " + std::to_string(K) + ")");

@@ -20,6 +20,7 @@ namespace {
 using Handle = void*;
 using CreateFn = int (*)(Handle*);
 using SetMathModeFn = int (*)(Handle, int);
+using SetStreamFn = int (*)(Handle, cudaStream_t);
 using SgemmFn = int (*)(Handle, int, int, int, int, int, const float*, const float*, int, const float*, int,
                         const float*, float*, int);
 constexpr int kOpN = 0, kOpT = 1, kDefaultMath = 0, kTf32Math = 3;
@@ -30,6 +31,7 @@ struct Cublas {
   std::string path;
   CreateFn create = nullptr;
   SetMathModeFn set_math = nullptr;
+  SetStreamFn set_stream = nullptr;
   SgemmFn sgemm = nullptr;
   Handle handles[kMaxDevices] = {};
 } cublas;
@@ -45,7 +47,8 @@ bool load(const std::string& path) {
   cublas.create = reinterpret_cast<CreateFn>(dlsym(lib, "cublasCreate_v2"));
   cublas.set_math = reinterpret_cast<SetMathModeFn>(dlsym(lib, "cublasSetMathMode"));
   cublas.sgemm = reinterpret_cast<SgemmFn>(dlsym(lib, "cublasSgemm_v2"));
-  if (!cublas.create || !cublas.set_math || !cublas.sgemm) {
+  cublas.set_stream = reinterpret_cast<SetStreamFn>(dlsym(lib, "cublasSetStream_v2"));
+  if (!cublas.create || !cublas.set_math || !cublas.sgemm || !cublas.set_stream) {
     dlclose(lib);
     return false;
   }
@@ -60,6 +63,7 @@ Handle handle_for(int device) {
   Handle& h = cublas.handles[device];
   if (!h && cublas.create(&h) != 0) throw std::runtime_error("gemm: cublasCreate failed");
   cublas.set_math(h, allow_tf32 ? kTf32Math : kDefaultMath);
+  cublas.set_stream(h, launch_stream());
   return h;
 }
 
@@ -116,7 +120,7 @@ void bind_gemm(py::module_& m) {
       Array& cc = as_dev(c_in, "gemm: c");
       check_gemm_c(cc.shape, d);
       if (cc.f32() != c.f32())
-        check(cudaMemcpyAsync(c.f32(), cc.f32(), size_t(c.size()) * 4, cudaMemcpyDeviceToDevice), "gemm: copy c");
+        check(cudaMemcpyAsync(c.f32(), cc.f32(), size_t(c.size()) * 4, cudaMemcpyDeviceToDevice, launch_stream()), "gemm: copy c");
     }
     const float* bias = nullptr;
     if (!bias_in.is_none()) {

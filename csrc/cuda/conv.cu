@@ -138,22 +138,22 @@ __global__ void avgpool_backward_k(float* dx, const float* dout, Pool2dParams p)
 }  // namespace
 
 void im2col(float* col, const float* x, const Conv2dParams& p) {
-  im2col_k<<<blocks_for(p.B * p.OH * p.OW * p.KH * p.KW * p.C), kThreads>>>(col, x, p);
+  im2col_k<<<blocks_for(p.B * p.OH * p.OW * p.KH * p.KW * p.C), kThreads, 0, launch_stream()>>>(col, x, p);
 }
 void col2im(float* dx, const float* dcol, const Conv2dParams& p) {
-  col2im_k<<<blocks_for(p.B * p.H * p.W * p.C), kThreads>>>(dx, dcol, p);
+  col2im_k<<<blocks_for(p.B * p.H * p.W * p.C), kThreads, 0, launch_stream()>>>(dx, dcol, p);
 }
 void maxpool2d_forward(float* out, const float* x, const Pool2dParams& p) {
-  maxpool_forward_k<<<blocks_for(p.B * p.OH * p.OW * p.C), kThreads>>>(out, x, p);
+  maxpool_forward_k<<<blocks_for(p.B * p.OH * p.OW * p.C), kThreads, 0, launch_stream()>>>(out, x, p);
 }
 void maxpool2d_backward(float* dx, const float* dout, const float* x, const Pool2dParams& p) {
-  maxpool_backward_k<<<blocks_for(p.B * p.H * p.W * p.C), kThreads>>>(dx, dout, x, p);
+  maxpool_backward_k<<<blocks_for(p.B * p.H * p.W * p.C), kThreads, 0, launch_stream()>>>(dx, dout, x, p);
 }
 void avgpool2d_forward(float* out, const float* x, const Pool2dParams& p) {
-  avgpool_forward_k<<<blocks_for(p.B * p.OH * p.OW * p.C), kThreads>>>(out, x, p);
+  avgpool_forward_k<<<blocks_for(p.B * p.OH * p.OW * p.C), kThreads, 0, launch_stream()>>>(out, x, p);
 }
 void avgpool2d_backward(float* dx, const float* dout, const Pool2dParams& p) {
-  avgpool_backward_k<<<blocks_for(p.B * p.H * p.W * p.C), kThreads>>>(dx, dout, p);
+  avgpool_backward_k<<<blocks_for(p.B * p.H * p.W * p.C), kThreads, 0, launch_stream()>>>(dx, dout, p);
 }
 }  // namespace cuda
 }  // namespace fastnn

@@ -254,50 +254,50 @@ __global__ void broadcast_k(float* y, const float* src, int64_t n) { FOR_EACH(i,
 }  // namespace
 
 void unary_forward(int op, float* y, const float* x, int64_t n, float alpha) {
-  if (n) unary_forward_k<<<blocks_for(n), kThreads>>>(op, y, x, n, alpha);
+  if (n) unary_forward_k<<<blocks_for(n), kThreads, 0, launch_stream()>>>(op, y, x, n, alpha);
 }
 void unary_backward(int op, float* dx, const float* dy, const float* s, int64_t n, float alpha) {
-  if (n) unary_backward_k<<<blocks_for(n), kThreads>>>(op, dx, dy, s, n, alpha);
+  if (n) unary_backward_k<<<blocks_for(n), kThreads, 0, launch_stream()>>>(op, dx, dy, s, n, alpha);
 }
 void softmax_forward(float* y, const float* x, int64_t outer, int64_t K, int64_t inner, int log) {
-  if (outer * inner) softmax_forward_k<<<blocks_for(outer * inner), kThreads>>>(y, x, outer, K, inner, log);
+  if (outer * inner) softmax_forward_k<<<blocks_for(outer * inner), kThreads, 0, launch_stream()>>>(y, x, outer, K, inner, log);
 }
 void softmax_backward(float* dx, const float* dy, const float* y, int64_t outer, int64_t K, int64_t inner, int log) {
-  if (outer * inner) softmax_backward_k<<<blocks_for(outer * inner), kThreads>>>(dx, dy, y, outer, K, inner, log);
+  if (outer * inner) softmax_backward_k<<<blocks_for(outer * inner), kThreads, 0, launch_stream()>>>(dx, dy, y, outer, K, inner, log);
 }
 void softmax_xent_forward(float* loss, float* lse, const float* x, const int32_t* labels, const float* target,
                           int64_t B, int64_t K, int* bad) {
-  if (B) softmax_xent_forward_k<<<blocks_for(B), kThreads>>>(loss, lse, x, labels, target, B, K, bad);
+  if (B) softmax_xent_forward_k<<<blocks_for(B), kThreads, 0, launch_stream()>>>(loss, lse, x, labels, target, B, K, bad);
 }
 void softmax_xent_backward(float* dx, const float* dloss, const float* x, const float* lse, const int32_t* labels,
                            const float* target, int64_t B, int64_t K, int* bad) {
-  if (B) softmax_xent_backward_k<<<blocks_for(B), kThreads>>>(dx, dloss, x, lse, labels, target, B, K, bad);
+  if (B) softmax_xent_backward_k<<<blocks_for(B), kThreads, 0, launch_stream()>>>(dx, dloss, x, lse, labels, target, B, K, bad);
 }
 void prob_xent_forward(float* loss, const float* p, const int32_t* labels, const float* target, int64_t B, int64_t K,
                        float eps, int* bad) {
-  if (B) prob_xent_forward_k<<<blocks_for(B), kThreads>>>(loss, p, labels, target, B, K, eps, bad);
+  if (B) prob_xent_forward_k<<<blocks_for(B), kThreads, 0, launch_stream()>>>(loss, p, labels, target, B, K, eps, bad);
 }
 void prob_xent_backward(float* dp, const float* dloss, const float* p, const int32_t* labels, const float* target,
                         int64_t B, int64_t K, float eps, int* bad) {
-  if (B) prob_xent_backward_k<<<blocks_for(B), kThreads>>>(dp, dloss, p, labels, target, B, K, eps, bad);
+  if (B) prob_xent_backward_k<<<blocks_for(B), kThreads, 0, launch_stream()>>>(dp, dloss, p, labels, target, B, K, eps, bad);
 }
 void point_loss_forward(int kind, const float* p, const float* y, int64_t n, float eps, double* sum_dev,
                         double* partials) {
-  point_loss_partials_k<<<kPointLossBlocks, kThreads>>>(kind, p, y, n, eps, partials);
-  sum_in_order_k<<<1, 1>>>(partials, kPointLossBlocks, sum_dev);
+  point_loss_partials_k<<<kPointLossBlocks, kThreads, 0, launch_stream()>>>(kind, p, y, n, eps, partials);
+  sum_in_order_k<<<1, 1, 0, launch_stream()>>>(partials, kPointLossBlocks, sum_dev);
 }
 void point_loss_backward(int kind, float* dp, const float* p, const float* y, int64_t n, float scale, float eps) {
-  if (n) point_loss_backward_k<<<blocks_for(n), kThreads>>>(kind, dp, p, y, n, scale, eps);
+  if (n) point_loss_backward_k<<<blocks_for(n), kThreads, 0, launch_stream()>>>(kind, dp, p, y, n, scale, eps);
 }
 void dropout(float* y, const float* x, int64_t n, double rate, uint64_t seed, uint64_t offset) {
   const uint64_t thr = philox::drop_threshold(rate);
-  if (n) dropout_k<<<blocks_for(n), kThreads>>>(y, x, n, thr, float(1.0 - rate), seed, offset);
+  if (n) dropout_k<<<blocks_for(n), kThreads, 0, launch_stream()>>>(y, x, n, thr, float(1.0 - rate), seed, offset);
 }
 void fill(float* y, float v, int64_t n) {
-  if (n) fill_k<<<blocks_for(n), kThreads>>>(y, v, n);
+  if (n) fill_k<<<blocks_for(n), kThreads, 0, launch_stream()>>>(y, v, n);
 }
 void broadcast(float* y, const float* src, int64_t n) {
-  if (n) broadcast_k<<<blocks_for(n), kThreads>>>(y, src, n);
+  if (n) broadcast_k<<<blocks_for(n), kThreads, 0, launch_stream()>>>(y, src, n);
 }
 }  // namespace cuda
 }  // namespace fastnn

@@ -68,13 +68,13 @@ __global__ void bias_act_k(float* C, int64_t M, int64_t N, int64_t ldc, const fl
 void gemm_tiled(const GemmParams& p) {
   if (p.M <= 0 || p.N <= 0) return;
   const dim3 grid(unsigned((p.N + BN - 1) / BN), unsigned((p.M + BM - 1) / BM));
-  gemm_k<<<grid, 256>>>(p);
+  gemm_k<<<grid, 256, 0, launch_stream()>>>(p);
 }
 
 void bias_act(float* C, int64_t M, int64_t N, int64_t ldc, const float* bias, int act) {
   if (M * N == 0 || (!bias && act == kActNone)) return;
   const int64_t b = (M * N + 255) / 256;
-  bias_act_k<<<unsigned(b < 65535 ? b : 65535), 256>>>(C, M, N, ldc, bias, act);
+  bias_act_k<<<unsigned(b < 65535 ? b : 65535), 256, 0, launch_stream()>>>(C, M, N, ldc, bias, act);
 }
 }  // namespace cuda
 }  // namespace fastnn

@@ -1,7 +1,9 @@
 // Launchers of the CUDA kernels (defined in the .cu files), called by the binding files with device
-// pointers. All run on the legacy default stream of the current device and return without syncing;
-// errors surface through check(cudaGetLastError()) in the callers.
+// pointers. All run on launch_stream() of the current device and return without syncing; errors surface
+// through check(cudaGetLastError()) in the callers.
 #pragma once
+#include <cuda_runtime_api.h>
+
 #include <cstdint>
 
 #include "ops/conv.h"
@@ -10,6 +12,10 @@
 
 namespace fastnn {
 namespace cuda {
+// fastnn's stream on the current device (allocator.cpp): one blocking stream per device, so the synchronous
+// host copies (legacy default stream) stay ordered after the kernels, and a CUDA graph can capture it.
+cudaStream_t launch_stream();
+
 // elt.cu: the CPU EltOps with the same meaning (csrc/ops/eltwise.h).
 void unary_forward(int op, float* y, const float* x, int64_t n, float alpha);
 void unary_backward(int op, float* dx, const float* dy, const float* s, int64_t n, float alpha);

@@ -11,4 +11,5 @@ PYBIND11_MODULE(_cuda, m) {
   c::bind_optim(m);
   c::bind_gemm(m);
   c::bind_conv(m);
+  c::bind_graph(m);
 }

@@ -92,7 +92,7 @@ void optim_update(int rule, const OptimHyper& h, const OptimJob* jobs, int njobs
       most = js.j[k].n > most ? js.j[k].n : most;
     }
     const int64_t bx = (most + 255) / 256;
-    optim_k<<<dim3(unsigned(bx < 4096 ? bx : 4096), unsigned(m)), 256>>>(rule, c, js);
+    optim_k<<<dim3(unsigned(bx < 4096 ? bx : 4096), unsigned(m)), 256, 0, launch_stream()>>>(rule, c, js);
   }
 }
 }  // namespace cuda

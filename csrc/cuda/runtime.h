@@ -27,10 +27,18 @@ void check(cudaError_t err, const char* what);
 
 // Caching allocator (allocator.cpp): freed blocks go to a free list keyed by their rounded size and are
 // handed out again, so a training loop with stable shapes stops calling cudaMalloc after its first step.
-// One list per device. NOTE: the stream is the legacy default stream, so a block freed on the host can be
-// reused at once: later kernels are ordered after the ones that used it.
-void* device_alloc(int device, size_t bytes);
-void device_free(int device, void* p, size_t bytes);
+// One list per device. NOTE: every kernel runs on the device's one stream (kernels.h launch_stream), so a
+// block freed on the host can be reused at once: later kernels are ordered after the ones that used it.
+//
+// While a CUDA graph is being captured (graph.cpp), blocks come from and go back to that graph's Pool: the
+// graph's kernels keep using their addresses on every replay, so they never return to the shared lists until
+// the graph and every array made during its capture are gone.
+struct Pool;
+std::shared_ptr<Pool> new_pool();
+std::shared_ptr<Pool> capture_pool();                   // the pool of the capture under way, or null
+void set_capture_pool(std::shared_ptr<Pool> pool);
+void* device_alloc(int device, size_t bytes, std::shared_ptr<Pool>* pool_out);
+void device_free(int device, void* p, size_t bytes, const std::shared_ptr<Pool>& pool);
 int64_t memory_allocated();  // bytes in live blocks (all devices)
 int64_t memory_reserved();   // live + cached
 void empty_cache();          // cudaFree every cached block
@@ -48,6 +56,7 @@ struct Block {
   int device = 0;
   void (*foreign_deleter)(void*) = nullptr;
   void* foreign = nullptr;
+  std::shared_ptr<Pool> pool;  // set when allocated during a graph capture
   ~Block();
 };
 
@@ -85,5 +94,6 @@ void bind_elt(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_gemm(py::module_& m);
 void bind_conv(py::module_& m);
+void bind_graph(py::module_& m);
 }  // namespace cuda
 }  // namespace fastnn

@@ -146,6 +146,18 @@ class _FastnnCNN:
                       learning_rate=1e-3, step=self.t)
 
 
+def _graph_row(cuda, case, step, reps):
+    """fastnn's step replayed from a CUDA graph (timing only: its scalars, Adam's step count and the dropout
+    offsets, are those of the captured call)."""
+    step()
+    cuda.capture_begin()
+    try:
+        step()
+    finally:
+        graph = cuda.capture_end()
+    return {"case": case, "lib": "fastnn-graph", "ms": _time(graph.replay, cuda.synchronize, reps)}
+
+
 def _torch_cnn(torch):
     import torch.nn as nn
     return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
@@ -188,6 +200,7 @@ def cnn_cases(cuda, torch, reps):
     rows = []
     net = _FastnnCNN(cuda, 128)
     rows.append({"case": "cnn train b128", "lib": "fastnn", "ms": _time(net.step, cuda.synchronize, reps)})
+    rows.append(_graph_row(cuda, "cnn train b128", net.step, reps))
     pred = _FastnnCNN(cuda, 1024)
     rows.append({"case": "cnn predict b1024", "lib": "fastnn", "ms": _time(pred.predict, cuda.synchronize, reps)})
     if torch is not None:
@@ -202,6 +215,7 @@ def mlp_cases(cuda, torch, batch, reps):
     rows = []
     net = _FastnnMLP(cuda, batch)
     rows.append({"case": f"mlp train b{batch}", "lib": "fastnn", "ms": _time(net.step, cuda.synchronize, reps)})
+    rows.append(_graph_row(cuda, f"mlp train b{batch}", net.step, reps))
     if torch is None:
         return rows
     import torch.nn as nn
