@@ -87,8 +87,8 @@ py::array to_host(const Array& a) {
 }
 
 py::capsule dlpack(const Array& a, const py::object& stream) {
-  // Our kernels run on the legacy default stream, which every blocking stream waits for; a consumer
-  // naming another stream gets a full sync first (rare: exchange is not on the hot path).
+  // Our kernels run on a blocking stream, which the legacy default stream (1) waits for; a consumer naming
+  // another stream gets a full sync first (rare: exchange is not on the hot path).
   if (!stream.is_none() && stream.cast<int64_t>() != 1) check(cudaDeviceSynchronize(), "dlpack sync");
   auto* e = new Export{a.block, a.shape, c_strides(a.shape), {}};
   DLTensor& t = e->dl.dl_tensor;

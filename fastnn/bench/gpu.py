@@ -240,5 +240,5 @@ def main(args):
         tf = f"{r['tflops']:8.2f}" if "tflops" in r else ""
         print(f"{r['case']:<20} {r['lib']:<16} {r['ms']:10.3f} {tf}")
     print("fastnn rows run the kernel tables directly (layers/models do not place weights on a device yet); "
-          "fastnn has no CUDA-graph capture yet")
+          "fastnn-graph replays one captured step")
     return rows
