@@ -12,8 +12,8 @@ GROUPS = {"gemm": "fastnn.bench.gemm", "conv": "fastnn.bench.conv", "elementwise
           "pipeline": "fastnn.bench.pipeline", "models": "fastnn.bench.models",
           "contention": "fastnn.bench.contention"}
 GROUPS["augment"] = "fastnn.bench.augment"  # issue #15: augmentation layers' cost in a training step
-GROUPS["gpu"] = "fastnn.bench.gpu"  # issue #17: CUDA kernels vs PyTorch on the same GPU
 # What `python -m fastnn.bench all` runs: overhead adds about half a minute to a run of many minutes;
 # pipeline (the data loader, not a kernel) and models (train's end-to-end comparison again, on other
 # cases) are left out.
 ALL = ("gemm", "conv", "elementwise", "train", "import", "overhead")
+GROUPS["gpu"] = "fastnn.bench.gpu"  # issue #17: CUDA kernels vs PyTorch on the same GPU
