@@ -34,11 +34,26 @@ cpu = _C.cpu     # the active CPU kernel table (a submodule of _C)
 ref = _C.ref     # naive reference kernels: the test oracle
 
 
-# of(array): the kernel table of the array's device; today every array is a CPU numpy array, so it is the
-# active CPU table. NOTE: a C-level callable rather than a def (next() of an endless repeat of the table,
-# the argument taken as next's unused default): every op calls it, 17 times per seed-CNN training step,
-# and a Python frame each was measurable. A second device replaces it with a lookup by the array's type.
-of = functools.partial(next, itertools.repeat(cpu))
+# of(array): the kernel table of the array's device. NOTE: every op calls it, 17 times per seed-CNN training
+# step, and a Python frame each was measurable, so without a usable GPU (the common case) it is a C-level
+# callable: next() of an endless repeat of the CPU table, the argument taken as next's unused default. With a
+# GPU (a CUDA build and a driver) it is a function that returns the CUDA module for fastnn._cuda.Array and the
+# CPU table for everything else (numpy arrays and array-likes keep the CPU path, one type check more).
+def _make_of():
+    from fastnn import devices
+    mod = devices.cuda_module()
+    if mod is None or mod.device_count() == 0:
+        return functools.partial(next, itertools.repeat(cpu))
+    from fastnn._cuda_setup import load_cublas
+    load_cublas(mod)
+    device_array = mod.Array
+
+    def of(array):
+        return mod if type(array) is device_array else cpu
+    return of
+
+
+of = _make_of()
 
 
 def _f32_empty(shape):

@@ -150,6 +150,8 @@ def _as_f32(data):
         return data.data
     if data is None:  # numpy would make it NaN
         raise TypeError("cannot make a tensor from None")
+    if type(data).__module__ == "fastnn._cuda":  # a device array (fastnn._cuda.Array) stays on its device
+        return data
     return np.asarray(data, dtype=_F32)
 
 

@@ -22,3 +22,4 @@ GROUPS["sequence"] = "fastnn.bench.sequence"  # issue #14: Embedding-LSTM/GRU-De
 # pipeline (the data loader, not a kernel) and models (train's end-to-end comparison again, on other
 # cases) are left out.
 ALL = ("gemm", "conv", "elementwise", "train", "import", "overhead")
+GROUPS["gpu"] = "fastnn.bench.gpu"  # issue #17: CUDA kernels vs PyTorch on the same GPU
