@@ -225,7 +225,8 @@ def test_fastnn_earlier_keras_files_still_load():
     folder = os.path.join(os.path.dirname(__file__), "data")
     expected = np.load(os.path.join(folder, "fastnn_v0_expected.npz"))
     model = load_model(os.path.join(folder, "fastnn_v0.keras"))
-    np.testing.assert_array_equal(model.predict(expected["x"], verbose=0), expected["predict"])
+    # NOTE: to float32 rounding, not bit for bit: BatchNormalization's kernel moved from numpy to C++ since
+    np.testing.assert_allclose(model.predict(expected["x"], verbose=0), expected["predict"], rtol=1e-6, atol=1e-7)
     assert model.optimizer.iterations == int(expected["iterations"]) and type(model.optimizer).__name__ == "RMSprop"
     model.fit(expected["x"], expected["y"], batch_size=8, epochs=1, verbose=0)
 
