@@ -21,6 +21,11 @@ finally:
     if _own_policy:
         del os.environ["GOMP_SPINCOUNT"]
 
+from fastnn import _openblas  # noqa: E402
+
+# numpy (imported above) loaded its OpenBLAS: make its idle threads stop spinning soon after each call (_openblas.py)
+openblas_calmed = _openblas.shorten_openblas_spin()
+
 _ISAS = ("default", "avx2", "avx512")
 _forced = os.environ.get("FASTNN_CPU_CAPABILITY")
 if _forced and _forced not in _ISAS:

@@ -141,9 +141,13 @@ def worker(args):
         fn()
         return time.perf_counter() - t0
     flop = 2.0 * n ** 3
-    for lib, fn in calls.items():
+    # fastnn first: once numpy has run, OpenBLAS's idle threads keep spinning for a while (~0.1 s), which would
+    # disturb the next library's "alone" baseline; a pause lets them (and fastnn's) go to sleep between phases
+    for lib in ("fastnn", "numpy"):
+        fn = calls[lib]
         fn()
         H.emit(case=f"{lib} alone", gflops=flop / statistics.median(timed(fn) for _ in range(reps)) / 1e9)
+        time.sleep(0.5)
     times = {lib: [] for lib in calls}
     for _ in range(reps):
         for lib, fn in calls.items():
