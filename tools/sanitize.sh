@@ -24,8 +24,10 @@ cp "$BUILD"/_C*.so "$BUILD"/_pipeline*.so "$SITE/fastnn/"
 TESTS=("$@")
 if [ ${#TESTS[@]} -eq 0 ]; then
   TESTS=(tests/test_gemm.py tests/test_conv2d.py tests/test_pool2d.py tests/test_activation.py tests/test_loss.py
-         tests/test_dropout.py tests/test_optimizer_kernels.py tests/test_cpp_tables.py tests/test_autograd_ops.py
-         tests/test_tensor.py tests/test_hostile_inputs.py)
+         tests/test_dropout.py tests/test_optimizer_kernels.py tests/test_optimizers_tail.py tests/test_cpp_tables.py
+         tests/test_autograd_ops.py tests/test_tensor.py tests/test_hostile_inputs.py tests/test_properties.py
+         tests/test_recurrent_kernels.py tests/test_embedding.py tests/test_conv1d.py tests/test_batchnorm.py
+         tests/test_vision_layers.py tests/test_augmentation.py)
 fi
 GCC=${CC:-gcc}
 export LD_PRELOAD="$($GCC -print-file-name=libasan.so) $($GCC -print-file-name=libstdc++.so)"
