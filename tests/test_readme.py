@@ -47,8 +47,8 @@ def test_one_install_serves_demo_and_tests():
 
 # area -> where its names live (the Models, Data and Devices rows name concepts, checked where they can be)
 _WHERE = {"Layers": [layers], "Losses": [losses], "Metrics": [metrics], "Optimizers": [optimizers],
-          "LR schedules": [optimizers.schedules], "Callbacks": [callbacks], "Data": [datasets, fastnn],
-          "Models": [fastnn, layers]}
+          "LR schedules": [optimizers.schedules], "Callbacks": [callbacks], "Data": [datasets, fastnn, fastnn.utils],
+          "Models": [fastnn, layers, fastnn.applications]}
 
 
 def test_every_name_in_the_supported_table_exists():
@@ -64,7 +64,7 @@ def test_every_name_in_the_supported_table_exists():
             elif area == "Models" and name in ("build", "call", "add_weight", "add_loss", "train_step"):
                 assert hasattr(fastnn.Model, name), name
             elif area in ("Data",) and name in ("validation_split", "validation_data", "sample_weight",
-                                                  "class_weight"):
+                                                  "class_weight", "steps_per_epoch"):
                 assert name in inspect.signature(fastnn.Model.fit).parameters, name
             elif area in ("Losses", "Metrics") and name in ("call", "add_weight"):
                 assert hasattr(losses.Loss if area == "Losses" else metrics.Metric, name)
