@@ -68,7 +68,8 @@ def test_of_stays_the_c_level_cpu_lookup_without_gpu():
 def test_import_fastnn_with_a_broken_cublas_path_still_works():
     env = dict(os.environ, FASTNN_CUBLAS="/nonexistent/libcublas.so.13", PYTHONPATH=os.getcwd())
     code = "import fastnn; print(fastnn.build_info()['cuda'])"
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                       cwd=os.path.dirname(os.path.dirname(fastnn.__file__)))  # the fastnn under test, not a checkout's source
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == str(cuda is not None)
 

@@ -74,7 +74,9 @@ def test_cuda_without_a_gpu_says_why(name):
 
 
 def _run(code, **env):
+    # NOTE: cwd = where the fastnn under test lives (from a checkout's root, "-c" would import its uncompiled source)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=os.path.dirname(os.path.dirname(fastnn.__file__)),
                           env={**os.environ, **env})
 
 

@@ -192,7 +192,8 @@ def test_every_byte_flipped_in_a_weights_file(tmp_path):
     env = {**os.environ, "FASTNN_DEVICE": "cpu", "PYTHONPATH": os.pathsep.join([os.path.dirname(os.path.dirname(fastnn.__file__)),
                                                          os.environ.get("PYTHONPATH", "")])}
     run = subprocess.run([sys.executable, "-c", FLIP_EVERY_BYTE, str(tmp_path / "w.weights.h5"), str(tmp_path)],
-                         capture_output=True, text=True, timeout=600, env=env)
+                         capture_output=True, text=True, timeout=600, env=env,
+                         cwd=os.path.dirname(os.path.dirname(fastnn.__file__)))  # not a checkout's uncompiled source
     lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT")]
     assert run.returncode == 0 and lines, run.stdout[-2000:] + run.stderr[-4000:]
     size, same, errors, peak_kb, _ = (float(v) for v in lines[0].split()[1:])

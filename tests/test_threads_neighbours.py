@@ -28,7 +28,9 @@ print(json.dumps(out))
 
 def _probe(**env):
     e = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_THREAD_TIMEOUT", "FASTNN_KEEP_OPENBLAS")}
-    r = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120, env={**e, **env})
+    import fastnn  # cwd: where the fastnn under test lives (from a checkout's root, "-c" imports its source)
+    r = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120, env={**e, **env},
+                       cwd=os.path.dirname(os.path.dirname(fastnn.__file__)))
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout.strip().splitlines()[-1])
 
