@@ -96,7 +96,8 @@ ROWS = [
     # torch switches softplus to x above its threshold (20); a huge one makes it the exact formula
     _row("softplus", lambda x: np.logaddexp(x, 0), df=sigmoid, twin=_torch("softplus", threshold=1e9)),
     _row("sigmoid", sigmoid, df=lambda y: y * (1 - y), twin=_tensor_method("sigmoid"), saves=True),
-    _row("tanh", np.tanh, df=lambda y: 1 - y * y, twin=_tensor_method("tanh"), saves=True),
+    _row("tanh", np.tanh, df=lambda y: 1 - y * y, twin=_tensor_method("tanh"), saves=True,
+         isa_rtol=4e-7),  # 3.6e-7 measured against the reference built at -O1 (sanitizer stage)
     _row("exp", np.exp, df=lambda y: y, twin=_tensor_method("exp"), saves=True, bwd_rel=True, keras="exponential"),
     _row("log", np.log, df=lambda x: 1 / x, twin=_tensor_method("log"), positive=True, bwd_rel=True, keras=None),
     # the three below came with the table, at 1.2e-7 (reference) and 6e-7 relative (ISA backward)

@@ -33,4 +33,10 @@ GCC=${CC:-gcc}
 export LD_PRELOAD="$($GCC -print-file-name=libasan.so) $($GCC -print-file-name=libstdc++.so)"
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:detect_odr_violation=0
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-PYTHONPATH="$SITE" "$PY" -m pytest -q -s -p no:cacheprovider "${TESTS[@]}"
+# NOTE: run from inside the private copy: `python -m` puts the working directory first on sys.path, and from the
+# checkout's root that would import the checkout's own fastnn/ instead of the sanitized one (checked below)
+ROOT=$(pwd)
+PY_ABS=$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")
+cd "$SITE"
+PYTHONPATH="$SITE" "$PY_ABS" -c "import fastnn, sys; f = fastnn._C.__file__; print('sanitized module:', f); sys.exit(not f.startswith('$(pwd)'))"
+PYTHONPATH="$SITE" "$PY_ABS" -m pytest -q -s -p no:cacheprovider --rootdir "$ROOT" "${TESTS[@]/#/$ROOT/}"
