@@ -31,16 +31,25 @@ def _spinner():
 
 
 @contextlib.contextmanager
-def _loaded(spinners):
-    """`spinners` processes that each keep a core busy; the harness does not wait for free cores meanwhile."""
-    procs = [_spinner() for _ in range(spinners)]
+def _no_core_wait():
+    """The harness does not wait for two free cores meanwhile (the load is the point)."""
     gave_up = H._core_wait["gave_up"]
     H._core_wait["gave_up"] = True
-    time.sleep(0.3)
     try:
         yield
     finally:
         H._core_wait["gave_up"] = gave_up
+
+
+@contextlib.contextmanager
+def _loaded(spinners):
+    """`spinners` processes that each keep a core busy."""
+    procs = [_spinner() for _ in range(spinners)]
+    time.sleep(0.3)
+    try:
+        with _no_core_wait():
+            yield
+    finally:
         for p in procs:
             p.kill()
             p.wait()
@@ -60,15 +69,11 @@ def _two_at_once(lib, nthreads, quick):
     def one(i):
         out[i] = _cnn(lib, nthreads, quick)
     ts = [threading.Thread(target=one, args=(i,)) for i in range(2)]
-    gave_up = H._core_wait["gave_up"]
-    H._core_wait["gave_up"] = True  # the other job is the load
-    try:
+    with _no_core_wait():  # the other job is the load
         for t in ts:
             t.start()
         for t in ts:
             t.join()
-    finally:
-        H._core_wait["gave_up"] = gave_up
     return out
 
 
