@@ -224,21 +224,12 @@ __global__ void point_loss_backward_k(int kind, float* dp, const float* p, const
   }
 }
 
-// Philox-4x32-10, word for word csrc/ops/philox.h (a host-only header), so masks equal the CPU's.
+// Word `word` of Philox-4x32-10 (csrc/ops/philox.h, FASTNN_HD: the CPU's own function) at counter c of
+// stream (seed, offset), so masks equal the CPU's.
 __device__ inline uint32_t philox_word(uint64_t c, uint64_t offset, uint64_t seed, int word) {
-  uint32_t c0 = uint32_t(c), c1 = uint32_t(c >> 32), c2 = uint32_t(offset), c3 = uint32_t(offset >> 32);
-  uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
-  for (int round = 0; round < 10; ++round) {
-    const uint64_t p0 = uint64_t(0xD2511F53u) * c0, p1 = uint64_t(0xCD9E8D57u) * c2;
-    const uint32_t n0 = uint32_t(p1 >> 32) ^ c1 ^ k0, n2 = uint32_t(p0 >> 32) ^ c3 ^ k1;
-    c1 = uint32_t(p1);
-    c3 = uint32_t(p0);
-    c0 = n0;
-    c2 = n2;
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
-  }
-  const uint32_t r[4] = {c0, c1, c2, c3};
+  uint32_t r[4];
+  philox::philox4x32_10(uint32_t(c), uint32_t(c >> 32), uint32_t(offset), uint32_t(offset >> 32), uint32_t(seed),
+                        uint32_t(seed >> 32), r);
   return r[word];
 }
 // Element i: counter (i / 64) * 16 + i % 16, word (i % 64) / 16 (the stream layout of philox.h).

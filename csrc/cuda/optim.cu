@@ -1,8 +1,7 @@
 // Optimizer updates fused over all parameters: one launch updates up to kOptimJobs tensors (the job list
 // travels as a kernel argument, so the launch needs no copy and can be captured in a CUDA graph).
-// The scalar constants come from optim_rules::consts (csrc/ops/optim.h, host code, shared with the CPU);
-// the per-element rules below are that header's rules, word for word, in device code (the header's are
-// host-only inline functions).
+// The scalar constants (optim_rules::consts) and the per-element rules are csrc/ops/optim.h's, shared
+// with the CPU kernels (the rules are FASTNN_HD: host and device code from one text).
 #include <cuda_runtime.h>
 
 #include "cuda/kernels.h"
@@ -15,60 +14,15 @@ struct Jobs {
   OptimJob j[kOptimJobs];
 };
 
-__device__ inline float decayed(const Consts& c, float p) { return c.wd != 0.0f ? p - p * c.wd * c.lr : p; }
-
+// The rules of csrc/ops/optim.h (FASTNN_HD: compiled for the device too), so updates equal the CPU's.
 __device__ inline void rule_at(int rule, const Consts& c, float* p, const float* g, float* s1, float* s2, float* s3,
                                int64_t i) {
-  const float pi = decayed(c, p[i]);
   switch (rule) {
-    case kSgd: {
-      if (!s1) { p[i] = pi - g[i] * c.lr; return; }
-      const float m = s1[i] * c.mu - g[i] * c.lr;
-      s1[i] = m;
-      p[i] = c.nesterov ? pi + (m * c.mu - g[i] * c.lr) : pi + m;
-      return;
-    }
-    case kAdam: {
-      const float m = s1[i] + (g[i] - s1[i]) * c.b1c;
-      const float v = s2[i] + (g[i] * g[i] - s2[i]) * c.b2c;
-      s1[i] = m;
-      s2[i] = v;
-      p[i] = pi - (m * c.alpha) / (sqrtf(v) + c.eps);
-      return;
-    }
-    case kRmsprop: {
-      const float v = c.rho * s1[i] + c.rhoc * (g[i] * g[i]);
-      s1[i] = v;
-      float denom = v + c.eps;
-      if (s3) {
-        const float a = c.rho * s3[i] + c.rhoc * g[i];
-        s3[i] = a;
-        denom = (v - a * a) + c.eps;
-      }
-      const float inc = (c.lr * g[i]) / sqrtf(denom);
-      if (s2) {
-        const float m = c.mu * s2[i] + inc;
-        s2[i] = m;
-        p[i] = pi - m;
-      } else {
-        p[i] = pi - inc;
-      }
-      return;
-    }
-    case kAdagrad: {
-      const float acc = s1[i] + g[i] * g[i];
-      s1[i] = acc;
-      p[i] = pi - (c.lr * g[i]) / sqrtf(acc + c.eps);
-      return;
-    }
-    case kAdadelta: {
-      const float ag = c.rho * s1[i] + c.rhoc * (g[i] * g[i]);
-      s1[i] = ag;
-      const float delta = -((sqrtf(s2[i] + c.eps) * g[i]) / sqrtf(ag + c.eps));
-      s2[i] = c.rho * s2[i] + c.rhoc * (delta * delta);
-      p[i] = pi + c.lr * delta;
-      return;
-    }
+    case kSgd: optim_rules::sgd(c, p, g, s1, s2, s3, i); return;
+    case kAdam: optim_rules::adam(c, p, g, s1, s2, s3, i); return;
+    case kRmsprop: optim_rules::rmsprop(c, p, g, s1, s2, s3, i); return;
+    case kAdagrad: optim_rules::adagrad(c, p, g, s1, s2, s3, i); return;
+    case kAdadelta: optim_rules::adadelta(c, p, g, s1, s2, s3, i); return;
   }
 }
 

@@ -16,11 +16,14 @@
 //   lion_update     s1 = momentum
 //   ftrl_update     s1 = accumulator (the caller initialises it, Keras: 0.1), s2 = linear
 // (Adafactor's factored second moments are row/column means, done in numpy: fastnn/optimizers.py.)
-// The per-element rules live here (static inline) so the reference and the ISA kernels share them;
+// The per-element rules live here (static inline, FASTNN_HD) so the reference, the ISA kernels and the CUDA
+// kernels (csrc/cuda/optim.cu) share them;
 // the float64 replay in tests/test_optimizer_kernels.py is the independent oracle.
 #pragma once
 #include <cmath>
 #include <cstdint>
+
+#include "ops/hd.h"
 
 namespace fastnn {
 // Hyper-parameters as Python gives them (double); step is 1-based (Keras iterations + 1).
@@ -91,9 +94,9 @@ static inline Consts consts(const OptimHyper& h) {
   c.shrink2 = float(2.0 * h.l2_shrinkage);
   return c;
 }
-static inline float decay(const Consts& c, float p) { return c.wd != 0.0f ? p - p * c.wd * c.lr : p; }
+FASTNN_HD static inline float decay(const Consts& c, float p) { return c.wd != 0.0f ? p - p * c.wd * c.lr : p; }
 
-static inline void sgd(const Consts& c, float* p, const float* g, float* s1, float*, float*, int64_t i) {
+FASTNN_HD static inline void sgd(const Consts& c, float* p, const float* g, float* s1, float*, float*, int64_t i) {
   const float pi = decay(c, p[i]);
   if (!s1) { p[i] = pi - g[i] * c.lr; return; }
   const float m = s1[i] * c.mu - g[i] * c.lr;
@@ -101,13 +104,13 @@ static inline void sgd(const Consts& c, float* p, const float* g, float* s1, flo
   p[i] = c.nesterov ? pi + (m * c.mu - g[i] * c.lr) : pi + m;
 }
 // Adam's moving averages m += (g - m)(1 - beta_1), v += (g^2 - v)(1 - beta_2), stored and returned.
-static inline void moments(float b1c, float b2c, float g, float* s1, float* s2, int64_t i, float& m, float& v) {
+FASTNN_HD static inline void moments(float b1c, float b2c, float g, float* s1, float* s2, int64_t i, float& m, float& v) {
   m = s1[i] + (g - s1[i]) * b1c;
   v = s2[i] + (g * g - s2[i]) * b2c;
   s1[i] = m;
   s2[i] = v;
 }
-static inline void adam(const Consts& c, float* p, const float* g, float* s1, float* s2, float* s3, int64_t i) {
+FASTNN_HD static inline void adam(const Consts& c, float* p, const float* g, float* s1, float* s2, float* s3, int64_t i) {
   const float pi = decay(c, p[i]);
   float m, v;
   moments(c.b1c, c.b2c, g[i], s1, s2, i, m, v);
@@ -117,7 +120,7 @@ static inline void adam(const Consts& c, float* p, const float* g, float* s1, fl
   }
   p[i] = pi - (m * c.alpha) / (std::sqrt(v) + c.eps);
 }
-static inline void rmsprop(const Consts& c, float* p, const float* g, float* s1, float* s2, float* s3, int64_t i) {
+FASTNN_HD static inline void rmsprop(const Consts& c, float* p, const float* g, float* s1, float* s2, float* s3, int64_t i) {
   const float pi = decay(c, p[i]);
   const float v = c.rho * s1[i] + c.rhoc * (g[i] * g[i]);
   s1[i] = v;
@@ -136,13 +139,13 @@ static inline void rmsprop(const Consts& c, float* p, const float* g, float* s1,
     p[i] = pi - inc;
   }
 }
-static inline void adagrad(const Consts& c, float* p, const float* g, float* s1, float*, float*, int64_t i) {
+FASTNN_HD static inline void adagrad(const Consts& c, float* p, const float* g, float* s1, float*, float*, int64_t i) {
   const float pi = decay(c, p[i]);
   const float acc = s1[i] + g[i] * g[i];
   s1[i] = acc;
   p[i] = pi - (c.lr * g[i]) / std::sqrt(acc + c.eps);
 }
-static inline void adadelta(const Consts& c, float* p, const float* g, float* s1, float* s2, float*, int64_t i) {
+FASTNN_HD static inline void adadelta(const Consts& c, float* p, const float* g, float* s1, float* s2, float*, int64_t i) {
   const float pi = decay(c, p[i]);
   const float ag = c.rho * s1[i] + c.rhoc * (g[i] * g[i]);
   s1[i] = ag;
@@ -151,7 +154,7 @@ static inline void adadelta(const Consts& c, float* p, const float* g, float* s1
   p[i] = pi + c.lr * delta;
 }
 
-static inline void nadam(const Consts& c, float* p, const float* g, float* s1, float* s2, float*, int64_t i) {
+FASTNN_HD static inline void nadam(const Consts& c, float* p, const float* g, float* s1, float* s2, float*, int64_t i) {
   const float pi = decay(c, p[i]);
   float m, v;
   moments(c.b1cf, c.b2cf, g[i], s1, s2, i, m, v);
@@ -159,7 +162,7 @@ static inline void nadam(const Consts& c, float* p, const float* g, float* s1, f
   const float v_hat = v / c.b2_corr;
   p[i] = pi - (m_hat * c.lr) / (std::sqrt(v_hat) + c.eps);
 }
-static inline void adamax(const Consts& c, float* p, const float* g, float* s1, float* s2, float*, int64_t i) {
+FASTNN_HD static inline void adamax(const Consts& c, float* p, const float* g, float* s1, float* s2, float*, int64_t i) {
   const float pi = decay(c, p[i]);
   const float m = s1[i] + (g[i] - s1[i]) * c.b1c;
   const float decayed = c.b2 * s2[i], ag = std::fabs(g[i]);
@@ -168,7 +171,7 @@ static inline void adamax(const Consts& c, float* p, const float* g, float* s1, 
   s2[i] = u;
   p[i] = pi - (c.lr * m) / (c.b1_corr * (u + c.eps));
 }
-static inline void lion(const Consts& c, float* p, const float* g, float* s1, float*, float*, int64_t i) {
+FASTNN_HD static inline void lion(const Consts& c, float* p, const float* g, float* s1, float*, float*, int64_t i) {
   const float pi = decay(c, p[i]);
   const float d = s1[i] * c.b1 + g[i] * c.b1cf;
   const float sign = d > 0.0f ? 1.0f : (d < 0.0f ? -1.0f : 0.0f);
@@ -178,7 +181,7 @@ static inline void lion(const Consts& c, float* p, const float* g, float* s1, fl
 // Ftrl with n^-lr_power computed by Power (std::pow in general; sqrt for Keras's default lr_power -0.5,
 // which vectorises where pow does not).
 template <float (*Power)(float, float)>
-static inline void ftrl_with(const Consts& c, float* p, const float* g, float* s1, float* s2, float*, int64_t i) {
+FASTNN_HD static inline void ftrl_with(const Consts& c, float* p, const float* g, float* s1, float* s2, float*, int64_t i) {
   const float pi = decay(c, p[i]);
   const float use = g[i] + c.shrink2 * pi;
   const float acc = s1[i], acc_new = acc + g[i] * g[i];
@@ -190,8 +193,8 @@ static inline void ftrl_with(const Consts& c, float* p, const float* g, float* s
   p[i] = (clipped - lin) / quadratic;
   s1[i] = acc_new;
 }
-static inline float pow_any(float x, float e) { return std::pow(x, e); }
-static inline float pow_half(float x, float) { return std::sqrt(x); }
+FASTNN_HD static inline float pow_any(float x, float e) { return std::pow(x, e); }
+FASTNN_HD static inline float pow_half(float x, float) { return std::sqrt(x); }
 
 // Fills t with Update<rule>::run for every rule: backends differ only in their Update loop.
 template <template <auto> class Update>

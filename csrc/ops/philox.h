@@ -1,14 +1,16 @@
 // Philox-4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11): a
 // counter-based RNG, so element i's random word depends only on (key, counter) and not on which
 // thread computes it. Shared by the reference and the ISA kernels (dropout, initializers).
-// NOTE: `static` functions only (internal linkage): this header is compiled once per ISA.
+// NOTE: `static` functions only (internal linkage): this header is compiled once per ISA (and by nvcc).
 #pragma once
 #include <cstdint>
+
+#include "ops/hd.h"
 
 namespace fastnn {
 namespace philox {
 // Four 32-bit outputs for counter (c0..c3) and key (k0, k1), written to r[0..3].
-static inline void philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1,
+FASTNN_HD static inline void philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1,
                                  uint32_t r[4]) {
   for (int round = 0; round < 10; ++round) {
     const uint64_t p0 = uint64_t(0xD2511F53u) * c0, p1 = uint64_t(0xCD9E8D57u) * c2;
