@@ -48,7 +48,7 @@ struct OptimJob {
   int64_t n;
 };
 constexpr int kOptimJobs = 48;
-enum OptimRule : int { kSgd = 0, kAdam, kRmsprop, kAdagrad, kAdadelta };
+// rule: an OptimRule (ops/optim.h).
 void optim_update(int rule, const OptimHyper& h, const OptimJob* jobs, int njobs);
 
 // gemm.cu: our tiled kernel (any element strides), and the bias/activation epilogue used after cuBLAS.

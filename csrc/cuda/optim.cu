@@ -17,12 +17,18 @@ struct Jobs {
 // The rules of csrc/ops/optim.h (FASTNN_HD: compiled for the device too), so updates equal the CPU's.
 __device__ inline void rule_at(int rule, const Consts& c, float* p, const float* g, float* s1, float* s2, float* s3,
                                int64_t i) {
+  using namespace optim_rules;
   switch (rule) {
-    case kSgd: optim_rules::sgd(c, p, g, s1, s2, s3, i); return;
-    case kAdam: optim_rules::adam(c, p, g, s1, s2, s3, i); return;
-    case kRmsprop: optim_rules::rmsprop(c, p, g, s1, s2, s3, i); return;
-    case kAdagrad: optim_rules::adagrad(c, p, g, s1, s2, s3, i); return;
-    case kAdadelta: optim_rules::adadelta(c, p, g, s1, s2, s3, i); return;
+    case kRuleSgd: return sgd(c, p, g, s1, s2, s3, i);
+    case kRuleAdam: return adam(c, p, g, s1, s2, s3, i);
+    case kRuleRmsprop: return rmsprop(c, p, g, s1, s2, s3, i);
+    case kRuleAdagrad: return adagrad(c, p, g, s1, s2, s3, i);
+    case kRuleAdadelta: return adadelta(c, p, g, s1, s2, s3, i);
+    case kRuleNadam: return nadam(c, p, g, s1, s2, s3, i);
+    case kRuleAdamax: return adamax(c, p, g, s1, s2, s3, i);
+    case kRuleLion: return lion(c, p, g, s1, s2, s3, i);
+    case kRuleFtrl:  // sqrt for Keras's default power -0.5, as the CPU table picks
+      return c.lr_power == -0.5f ? ftrl_with<pow_half>(c, p, g, s1, s2, s3, i) : ftrl_with<pow_any>(c, p, g, s1, s2, s3, i);
   }
 }
 

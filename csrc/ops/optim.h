@@ -48,6 +48,16 @@ struct OptimOps {
   OptimUpdateFn nadam_update, adamax_update, lion_update, ftrl_update;
 };
 
+// The rules by number: how the bindings (bind/optim_defs.h) name an update to a backend.
+enum OptimRule : int {
+  kRuleSgd = 0, kRuleAdam, kRuleRmsprop, kRuleAdagrad, kRuleAdadelta, kRuleNadam, kRuleAdamax, kRuleLion, kRuleFtrl
+};
+inline OptimUpdateFn rule_fn(const OptimOps& o, int rule) {
+  const OptimUpdateFn fns[] = {o.sgd_update,   o.adam_update,   o.rmsprop_update, o.adagrad_update, o.adadelta_update,
+                               o.nadam_update, o.adamax_update, o.lion_update,    o.ftrl_update};
+  return fns[rule];
+}
+
 namespace optim_rules {
 // NOTE: static (internal linkage): included by the ISA files, compiled once per ISA.
 // Python floats meet float32 tensors in Keras, so constants like (1 - beta_1) are formed in double
