@@ -9,11 +9,17 @@ import numpy as np
 # NOTE (issue #19): libgomp reads its wait policy when _C loads it. Its default, spinning ~300,000 rounds after
 # each parallel region before sleeping, keeps a core busy after every kernel, which starves whatever runs next on
 # the machine (numpy's BLAS threads, a data loader, another process). Unless the user chose a policy, fastnn's
-# threads spin only briefly, then sleep. Measured (seed CNN, 2 threads, another process busy on one core): 300,000
-# rounds 1,009-1,080 samples/s, 20,000 1,246-1,291, 2,000 1,369-1,551 (1-thread idle: ~1,400); idle runs
-# alike within noise. The variable is set only while _C loads, so subprocesses (benchmark peers) keep their defaults.
-# FASTNN_SPIN_ROUNDS overrides the count (for measuring).
-_SPIN_ROUNDS = os.environ.get("FASTNN_SPIN_ROUNDS", "2000")
+# threads spin only briefly, then sleep. Measured with the owner-first chunking of csrc/parallel.h (session 5,
+# 2 threads, other processes paused; ms per training step):
+#   spin rounds                        2,000   5,000   10,000   300,000 (libgomp's default)
+#   MLP b32, idle                      0.199   0.172   0.171    0.172
+#   seed CNN b128, idle                46.1    46.5    46.8     46.9
+#   seed CNN b128, one core busy       85.2    87.7    94.5     81.4   (1 thread idle: 82.2)
+#   numpy GEMM speed kept, alternating 99%     99%     99%      60%
+# Short waits cost each kernel after a Python gap a wake-up (the MLP), long ones starve numpy's BLAS run next;
+# 5,000 is the shortest that keeps the idle speed. The variable is set only while _C loads, so subprocesses
+# (benchmark peers) keep their defaults. FASTNN_SPIN_ROUNDS overrides the count (for measuring).
+_SPIN_ROUNDS = os.environ.get("FASTNN_SPIN_ROUNDS", "5000")
 _own_policy = not any(k in os.environ for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"))
 if _own_policy:
     os.environ["GOMP_SPINCOUNT"] = _SPIN_ROUNDS
