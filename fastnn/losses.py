@@ -18,7 +18,7 @@ import numpy as np
 
 from fastnn._naming import _snake_case
 from fastnn._ops import loss as _ops
-from fastnn.tensor import Tensor
+from fastnn.tensor import Function, Tensor
 
 EPSILON = 1e-7
 _F32 = np.float32
@@ -298,6 +298,18 @@ msle = MSLE = mean_squared_logarithmic_error
 mape = MAPE = mean_absolute_percentage_error
 
 # ---- classes ----------------------------------------------------------------------------------------
+class _ScaleRowGrad(Function):
+    """Identity whose gradient is multiplied by ``scale`` (per-sample weights, broadcast over each row):
+    how a weighted loss of a Tensor gets each sample's gradient scaled by its weight."""
+
+    def forward(self, x, scale):
+        self.scale = scale
+        return x
+
+    def backward(self, grad):
+        return (grad * self.scale,)
+
+
 _REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "none", None)
 
 
@@ -352,11 +364,29 @@ class Loss:
     def __call__(self, y_true, y_pred, sample_weight=None):
         """The reduced loss as a Tensor (``.numpy()``, ``float()``), as Keras returns a backend tensor; on a
         prediction Tensor that records gradients (GradientTape, ``train_step``) it is differentiable."""
-        if isinstance(y_pred, Tensor) and y_pred.requires_grad and sample_weight is None \
+        if isinstance(y_pred, Tensor) and y_pred.requires_grad \
                 and self.reduction in ("sum_over_batch_size", "sum", "mean"):
-            return self._tensor_value(y_true, y_pred)
+            if sample_weight is None:
+                return self._tensor_value(y_true, y_pred)
+            weighted = self._weighted_tensor_value(y_true, y_pred, sample_weight)
+            if weighted is not None:
+                return weighted
         p = _f32(y_pred)
         return Tensor(self._reduce(self._per_sample(self._prepare_targets(y_true, p), p), sample_weight))
+
+    def _weighted_tensor_value(self, y_true, y_pred, sample_weight):
+        """The loss with one weight per sample (``sample_weight`` of N values) of a recording prediction
+        Tensor: Keras's ``sum(w * l) / size`` as the value, and each sample's gradient scaled by its weight
+        (the unweighted recorded loss of the prediction with its row gradients scaled, plus the constant
+        difference of the values). None for other weight shapes (then not differentiable)."""
+        p = y_pred.data
+        w = np.asarray(sample_weight.numpy() if hasattr(sample_weight, "numpy") else sample_weight, _F32)
+        if w.size != len(p):
+            return None
+        w = w.reshape((len(p),) + (1,) * (p.ndim - 1))
+        per = self._per_sample(self._prepare_targets(np.asarray(y_true), p), p)
+        shift = float(self._reduce(per, w.reshape(-1))) - float(self._reduce(per))
+        return self._tensor_value(y_true, _ScaleRowGrad.apply(y_pred, scale=w)) + _F32(shift)
 
     def _tensor_value(self, y_true, y_pred):
         """The reduced loss of a prediction Tensor through the op set's loss Function (recorded)."""

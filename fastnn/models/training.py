@@ -19,6 +19,7 @@ from fastnn.layers.base import structure_changed
 from fastnn.models import data as D
 from fastnn.distribution import data_parallel as distributed
 from fastnn.models import feeding
+from fastnn.data import as_feed  # tf.data-style Datasets (fastnn/data.py) fed as PyDatasets
 from fastnn.regularizers import Penalty
 from fastnn.layers.base import _tensor
 from fastnn.tensor import no_grad
@@ -109,15 +110,13 @@ class Trainer:
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The compiled loss(es) of ``y_pred`` (a Tensor, or a list per output) against ``y``, weighted, plus the
         regularization losses: a Tensor that GradientTape differentiates (Keras 3's ``compute_loss``)."""
-        if sample_weight is not None:
-            raise ValueError("compute_loss: sample_weight is not supported yet")
         preds = y_pred if isinstance(y_pred, (list, tuple)) else [y_pred]
         ys = D.as_arrays(y, self._output_names, "compute_loss: y") if len(preds) > 1 else [y]
         total = None
         for loss, weight, yk, pk in zip(self._output_losses, self._output_loss_weights, ys, preds):
             if loss is None:
                 continue
-            term = loss(yk, pk)
+            term = loss(yk, pk, sample_weight=sample_weight)
             term = term if weight == 1.0 else term * weight
             total = term if total is None else total + term
         for v in self.trainable_weights:  # recorded, so the tape gives the regularizers' gradients too
@@ -178,7 +177,9 @@ class Trainer:
     def _require_compiled(self, what):
         if not getattr(self, "compiled", False):
             raise RuntimeError(f"You must call `compile()` before using the model's {what}().")
-        if all(loss is None for loss in self._output_losses):
+        custom = type(self).test_step is not Trainer.test_step if what == "evaluate" else \
+            type(self).train_step is not Trainer.train_step
+        if all(loss is None for loss in self._output_losses) and not custom:  # (a custom step may compute it)
             raise ValueError(f"{what}: the model was compiled without a loss; pass `loss=` to compile()")
 
     # ---- data -----------------------------------------------------------------------------------
@@ -195,6 +196,9 @@ class Trainer:
         targets = []
         for k, (loss, yk) in enumerate(zip(self._output_losses, ys)):
             template = np.broadcast_to(_F32(0), (len(yk),) + tuple(self._output_shapes[k][1:]))
+            if loss is None and self._custom_step():  # the user's train_step/test_step gets y as given
+                targets.append(yk.astype(_F32) if yk.dtype == np.float64 else yk)
+                continue
             targets.append(None if loss is None else loss._prepare_targets(yk, template))
         return xs, targets, [yk.shape for yk in ys]
 
@@ -209,6 +213,7 @@ class Trainer:
             least = 1 if arg == "validation_freq" else 0
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
                 raise ValueError(f"fit: {arg} must be a non-negative integer, got {value!r}")
+        x, validation_data = as_feed(x), as_feed(validation_data)
         if feeding.is_stream(x):  # a generator or PyDataset (models/feeding.py)
             if validation_split:
                 raise ValueError("fit: validation_split is only supported for arrays, not for generators or PyDatasets")
@@ -286,7 +291,8 @@ class Trainer:
             user_logs = {}
 
             def train_step(xb, yb, wb=None):
-                out = self.train_step((xb[0] if len(xb) == 1 else xb, yb[0] if len(yb) == 1 else yb))
+                data = (xb[0] if len(xb) == 1 else xb, yb[0] if len(yb) == 1 else yb)
+                out = self.train_step(data if wb is None else data + (wb,))  # Keras: (x, y, sample_weight)
                 user_logs.clear()
                 user_logs.update((k, _pythonify(v.numpy() if hasattr(v, "numpy") else v)) for k, v in out.items())
                 return float(user_logs.get("loss", 0.0)), []
@@ -473,6 +479,7 @@ class Trainer:
         self._require_compiled("evaluate")
         verbose, batch_size = distributed.verbose(D.verbose_level(verbose)), D.batch_size_of(batch_size)
         cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose}, add_history=False)
+        x = as_feed(x)
         if feeding.is_stream(x):  # a generator or PyDataset (models/feeding.py)
             if y is not None or sample_weight is not None:
                 raise ValueError("evaluate: when x is a generator or a PyDataset, y and sample_weight must be None")
@@ -510,6 +517,8 @@ class Trainer:
         if verbose < 0:
             verbose = D.verbose_level(verbose)
         batch_size = 32 if batch_size is None else D.batch_size_of(batch_size)
+        if type(x) is not np.ndarray:
+            x = as_feed(x)
         if type(x) is not np.ndarray and feeding.is_stream(x):  # a generator or PyDataset (models/feeding.py)
             return feeding.predict_stream(self, x, steps, lambda n: Progbar(n, verbose=verbose) if verbose else None)
         xs = D.as_arrays(x, self._input_names, "predict: x")  # (_prepare_x, inlined)
