@@ -214,12 +214,16 @@ class Trainer:
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
                 raise ValueError(f"fit: {arg} must be a non-negative integer, got {value!r}")
         x, validation_data = as_feed(x), as_feed(validation_data)
+        x_only = y is None and type(self).train_step is not Trainer.train_step and not feeding.is_stream(x)
         if feeding.is_stream(x):  # a generator or PyDataset (models/feeding.py)
             if validation_split:
                 raise ValueError("fit: validation_split is only supported for arrays, not for generators or PyDatasets")
             batches = feeding.fit_batches(self, x, y, sample_weight, class_weight, steps_per_epoch, shuffle,
                                           epochs - initial_epoch)
             xs, y_shapes = None, batches.y_shapes
+        elif x_only:  # Keras: an overridden train_step may take x alone (a VAE's fit(x)); data = x as given
+            xs = [D.as_array(a, "fit: x") for a in (x if isinstance(x, (list, tuple)) else [x])]
+            ys = [np.zeros(len(xs[0]), _F32)]
         else:
             xs = D.as_arrays(x, self._input_names, "fit: x")
             ys = D.as_arrays(y, self._output_names, "fit: y")
@@ -238,7 +242,10 @@ class Trainer:
             validation_data = ([a[split_at:] for a in xs], [a[split_at:] for a in ys], val_sw)
             xs, ys = [a[:split_at] for a in xs], [a[:split_at] for a in ys]
             sample_weight = None if sample_weight is None else np.asarray(sample_weight)[:split_at]
-        if xs is not None:
+        if x_only:
+            yt, y_shapes = ys, None
+            weights = None if sample_weight is None else np.asarray(sample_weight, _F32)
+        elif xs is not None:
             xs, yt, y_shapes = self._prepare_xy(xs, ys, "fit")
             weights = D.sample_weights(len(xs[0]), next(t for t in yt if t is not None), class_weight, sample_weight,
                                        "fit")
@@ -252,16 +259,19 @@ class Trainer:
             vw = validation_data[2] if len(validation_data) == 3 else None
             val = (xv, yv, D.sample_weights(len(xv[0]), None, None, vw, "fit: validation_data"))
         val_bs = D.batch_size_of(validation_batch_size or batch_size, "validation_batch_size")
-        self._resolve_metrics(y_shapes)
-        plan = self._plan()
+        if not x_only:  # (x alone: the user's train_step does all; the model may have no call() to plan)
+            self._resolve_metrics(y_shapes)
+        plan = None if x_only else self._plan()
         dp = None
         if xs is not None:
             # under DataParallel: this rank's share of each global batch (None: one process, or a stream, which every
             # rank then runs whole)
-            dp = distributed.fit_begin(self, plan, xs, yt, batch_size, shuffle, epochs, initial_epoch)
+            dp = None if x_only else distributed.fit_begin(self, plan, xs, yt, batch_size, shuffle, epochs,
+                                                           initial_epoch)
             targets = [t if t is not None else np.zeros(len(xs[0]), _F32) for t in yt]
             # integer inputs are gathered as int32, float ones as float32 (plan.input_dtypes)
-            loader = (dp or D).Loader(xs, targets, batch_size, shuffle, plan.input_dtypes)
+            dtypes = [np.int32 if a.dtype.kind in "biu" else _F32 for a in xs] if x_only else plan.input_dtypes
+            loader = (dp or D).Loader(xs, targets, batch_size, shuffle, dtypes)
             batches = feeding.ArrayBatches(loader, weights,
                                            feeding.check_steps(steps_per_epoch, "fit: steps_per_epoch"))
         steps = batches.steps
@@ -292,7 +302,11 @@ class Trainer:
 
             def train_step(xb, yb, wb=None):
                 data = (xb[0] if len(xb) == 1 else xb, yb[0] if len(yb) == 1 else yb)
-                out = self.train_step(data if wb is None else data + (wb,))  # Keras: (x, y, sample_weight)
+                if x_only:
+                    data = data[0] if wb is None else (data[0], None, wb)
+                elif wb is not None:
+                    data += (wb,)  # Keras: (x, y, sample_weight)
+                out = self.train_step(data)
                 user_logs.clear()
                 user_logs.update((k, _pythonify(v.numpy() if hasattr(v, "numpy") else v)) for k, v in out.items())
                 return float(user_logs.get("loss", 0.0)), []
