@@ -202,6 +202,37 @@ class Model(Trainer, Layer):
         return list(self._outputs) if "_outputs" in self.__dict__ else None
 
     @property
+    def losses(self):
+        """The weights' penalties and the add_loss terms of the last call (Keras). A graph model runs its layers
+        through its plan, whose backward already carries the add_loss terms' gradient (weight 1) to the model's
+        inputs and weights; its terms are therefore given as values (detached), so that a custom loop's
+        ``loss += sum(model.losses)`` adds them once, as in Keras."""
+        out = Layer.losses.fget(self)
+        if not self._is_graph:
+            return out
+        return [t.detach() if isinstance(t, _tensor.Tensor) else t for t in out]
+
+    def _added_loss_terms(self):
+        """The add_loss Tensors of the last call (detached for a graph model: see ``losses``)."""
+        out = Layer._added_loss_terms(self)
+        return [t.detach() for t in out] if self._is_graph else out
+
+    @property
+    def input(self):
+        """A graph model's input KerasTensor (a list for several; Keras's Functional ``input``); a model never
+        built as a graph: that of its first call on symbolic inputs, as any layer."""
+        if "_inputs" in self.__dict__:
+            return self._inputs[0] if len(self._inputs) == 1 else list(self._inputs)
+        return Layer.input.fget(self)
+
+    @property
+    def output(self):
+        """A graph model's output KerasTensor (a list for several), as Keras's Functional ``output``."""
+        if "_outputs" in self.__dict__:
+            return self._outputs[0] if len(self._outputs) == 1 else list(self._outputs)
+        return Layer.output.fget(self)
+
+    @property
     def input_names(self):
         return list(self._input_names)
 
@@ -381,9 +412,13 @@ class Model(Trainer, Layer):
         return saving.functional_config(self)
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config, custom_objects=None):
         """The model ``get_config()`` describes, with new weights. Only fastnn's own layer classes and registered
         (or ``custom_objects``) ones are built. A subclassed model's config holds its constructor's arguments."""
+        if custom_objects:
+            from fastnn.serialization import custom_object_scope
+            with custom_object_scope(custom_objects):
+                return cls.from_config(config)
         from fastnn import saving
         from fastnn.models import _MODEL_CLASSES  # the package imports this module: not at its top
         if not {"layers", "input_layers", "output_layers"} <= set(config):
