@@ -10,20 +10,33 @@ from fastnn import _image_dataset
 from fastnn.data import Dataset, _leaf
 
 
+class _PyDatasetView(Dataset):
+    """A Dataset whose elements are the batches of a PyDataset (one pass per iteration, followed by its
+    ``on_epoch_end``, which reshuffles a shuffling dataset). Indexing and the PyDataset's own attributes
+    (``class_names``, ``file_paths``, ...) still reach the PyDataset."""
+
+    def __init__(self, pyds):
+        def items():
+            pyds.on_epoch_begin()
+            for i in range(len(pyds)):
+                batch = pyds[i]
+                yield tuple(_leaf(b) for b in batch) if isinstance(batch, tuple) else _leaf(batch)
+            pyds.on_epoch_end()
+        super().__init__(items, len(pyds))
+        self._pyds = pyds
+
+    def __getitem__(self, index):
+        return self._pyds[index]
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name == "_pyds":
+            raise AttributeError(name)
+        return getattr(self._pyds, name)
+
+
 def from_pydataset(pyds):
-    """A Dataset whose elements are the batches of the PyDataset ``pyds`` (one pass per iteration, followed by
-    its ``on_epoch_end``, which reshuffles a shuffling dataset); ``class_names``/``file_paths`` are kept."""
-    def items():
-        pyds.on_epoch_begin()
-        for i in range(len(pyds)):
-            batch = pyds[i]
-            yield tuple(_leaf(b) for b in batch) if isinstance(batch, tuple) else _leaf(batch)
-        pyds.on_epoch_end()
-    ds = Dataset(items, len(pyds))
-    for attr in ("class_names", "file_paths"):
-        if hasattr(pyds, attr):
-            setattr(ds, attr, getattr(pyds, attr))
-    return ds
+    """The PyDataset ``pyds`` seen as a Dataset (see ``_PyDatasetView``)."""
+    return _PyDatasetView(pyds)
 
 
 def image_dataset_from_directory(*args, **kwargs):

@@ -24,4 +24,4 @@ class _KerasAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 def install():
     if not any(isinstance(f, _KerasAlias) for f in sys.meta_path):
-        sys.meta_path.append(_KerasAlias())
+        sys.meta_path.insert(0, _KerasAlias())  # before PathFinder, which would load a second copy
