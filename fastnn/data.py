@@ -76,6 +76,21 @@ def _count(n):
     return int(np.asarray(n))
 
 
+class _NumpyIterator:
+    """``as_numpy_iterator()``'s result: a Python iterator with TF's ``.next()`` spelling."""
+
+    def __init__(self, gen):
+        self._gen = gen
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._gen)
+
+    next = __next__
+
+
 class Dataset:
     """A lazy sequence of elements (see the module docstring). Build one with ``Dataset.from_tensor_slices``,
     ``from_tensors``, ``range``, ``zip`` or ``fastnn.utils.*_dataset_from_*``; transformations return new
@@ -132,8 +147,8 @@ class Dataset:
         return iter(self._make_iterator())
 
     def as_numpy_iterator(self):
-        """The elements with every leaf a plain numpy array."""
-        return (_map_structure(_host, e) for e in self)
+        """An iterator over the elements with every leaf a plain numpy array (TF's has ``.next()`` too)."""
+        return _NumpyIterator(_map_structure(_host, e) for e in self)
 
     def cardinality(self):
         """The number of elements, ``INFINITE_CARDINALITY`` (-1) or ``UNKNOWN_CARDINALITY`` (-2), as a 0-d

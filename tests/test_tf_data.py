@@ -164,3 +164,6 @@ def test_tf_data_experimental_names():
     assert int(tf.data.experimental.cardinality(ds)) == 4
     assert int(ds.cardinality()) // 2 == 2  # `val_batches // 5` as the transfer-learning tutorial writes it
     assert tf.data.AUTOTUNE == tf.data.experimental.AUTOTUNE
+    # transfer-learning tutorial: test_dataset.as_numpy_iterator().next()
+    first = ds.as_numpy_iterator().next()
+    assert type(first) is np.ndarray and first.tolist() == [0, 1]

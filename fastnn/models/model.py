@@ -331,6 +331,9 @@ class Model(Trainer, Layer):
                                              mask if isinstance(mask, list) else [mask])
         return (outs[0] if len(outs) == 1 else outs), (plan, ctx, need_dx)
 
+    def _writes_call(self):
+        return type(self).call not in (Layer.call, Model.call)  # (Model.call below is not the user's)
+
     def call(self, inputs, training=False, mask=None):
         """A graph model on Tensors: Layer.call (one recorded node); with several outputs, one node that returns
         them all (``_MultiOutputCall``) and a differentiable slice per output, so that a tape reaches each."""
