@@ -20,7 +20,6 @@ __all__ = ["reduce_mean", "reduce_sum", "reduce_max", "reduce_min", "argmax", "a
 newaxis = None  # TF's newaxis is None, as numpy's
 float32, int32, int64 = np.float32, np.int32, np.int64  # fastnn's ops take numpy dtypes
 cast = ops.cast
-convert_to_tensor = ops.convert_to_tensor
 
 
 def _reduce(op):
@@ -78,6 +77,27 @@ def constant(value, dtype=None, shape=None):
     if shape is not None:
         value = np.asarray(value)
         value = value.reshape(shape) if value.size == np.prod(shape) else np.broadcast_to(value, shape)
+    if _is_text(value):  # strings stay on the host (a fastnn.data.Array, with .numpy()), as TF's tf.string
+        from fastnn.data import Array
+        return np.asarray(value).astype(str).view(Array)
+    return ops.convert_to_tensor(value, dtype=dtype)
+
+
+def _is_text(value):
+    """Whether ``value`` (not a Tensor) holds strings: a str, bytes, or an array-like of them."""
+    if _is_tensor(value) or hasattr(value, "shape") and getattr(value, "dtype", None) is not None \
+            and np.dtype(value.dtype).kind not in "USO":
+        return False
+    try:
+        return np.asarray(value).dtype.kind in "USO"
+    except (TypeError, ValueError):
+        return False
+
+
+def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
+    """``tf.convert_to_tensor``: ``ops.convert_to_tensor``; strings stay a host array (see ``constant``)."""
+    if _is_text(value):
+        return constant(value)
     return ops.convert_to_tensor(value, dtype=dtype)
 
 

@@ -260,6 +260,11 @@ def test_tf_names_the_tutorials_use():
     text = np.array(["A <br />Movie!", "OK."])
     out = tf.strings.regex_replace(tf.strings.lower(text), "<br />", " ")
     assert out.numpy().tolist() == ["a  movie!", "ok."]
+    # text classification tutorial: examples = tf.constant(["The movie was great!", ...])
+    examples = tf.constant(["The movie was great!", "ok"])
+    assert examples.shape == (2,) and examples.numpy().tolist() == ["The movie was great!", "ok"]
+    assert tf.convert_to_tensor(["a"]).numpy().tolist() == ["a"]
+    assert isinstance(tf.constant([1.0, 2.0]), keras.Tensor)
     # host inputs stay on the host with their dtype (strings too); Tensors stay differentiable
     assert tf.expand_dims(text, -1).shape == (2, 1)
     stacked = tf.stack([np.arange(3), np.arange(3)], axis=-1)
