@@ -278,3 +278,29 @@ def test_tf_names_the_tutorials_use():
     # tf.nn on numpy values gives a host array numpy's reductions accept (image classification tutorial)
     score = tf.nn.softmax(np.array([1.0, 2.0, 3.0], np.float32))
     assert abs(float(np.max(score)) - np.exp(3) / np.exp([1, 2, 3]).sum()) < 1e-6
+
+
+def test_compiled_metrics_in_a_custom_train_step_ignore_sample_weight():
+    # customizing fit, part 3: metric.update_state(y, y_pred, sample_weight=sample_weight) over self.metrics;
+    # Keras weights only weighted_metrics, so the compiled "mae" is the plain mean (checked against Keras 3.15)
+    class M(keras.Model):
+        def train_step(self, data):
+            x, y, sw = data
+            y_pred = self(x, training=False)
+            loss = self.compute_loss(y=y, y_pred=y_pred, sample_weight=sw)
+            for metric in self.metrics:
+                if metric.name == "loss":
+                    metric.update_state(loss)
+                else:
+                    metric.update_state(y, y_pred, sample_weight=sw)
+            return {m.name: m.result() for m in self.metrics}
+
+    x, y = _xy(8, 2)
+    w = np.linspace(0.0, 1.0, 8).astype(np.float32)
+    inputs = keras.Input((2,))
+    model = M(inputs, keras.layers.Dense(1)(inputs))
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    h = model.fit(x, y, sample_weight=w, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    p = model.predict(x, verbose=0)
+    assert abs(h.history["mae"][0] - np.abs(p - y).mean()) < 1e-6
+    assert abs(h.history["loss"][0] - float((w * (p - y)[:, 0] ** 2).sum() / 8)) < 1e-6

@@ -48,6 +48,20 @@ def _per_output(spec, names, what, default=None):
     return [spec] * len(names)
 
 
+class _Unweighted:
+    """A compiled metric as an overridden train_step sees it in ``self.metrics``: ``update_state`` drops the
+    sample weights (as Keras's compile_metrics container does for ``metrics=``); all else is the metric's."""
+
+    def __init__(self, metric):
+        self._metric = metric
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        return self._metric.update_state(y_true, y_pred)
+
+    def __getattr__(self, name):
+        return getattr(self._metric, name)
+
+
 class Trainer:
     """The training API shared by Model, Sequential and subclassed models."""
 
@@ -92,9 +106,14 @@ class Trainer:
 
     @property
     def metrics(self):
-        """The compiled metrics; with an overridden ``train_step``, Keras's "loss" tracker comes first."""
+        """The compiled metrics; with an overridden ``train_step``, Keras's "loss" tracker comes first, and the
+        compiled metrics ignore a ``sample_weight`` given to their ``update_state`` (Keras weights only
+        ``weighted_metrics``; its ``compile_metrics`` container drops the weights of ``metrics=``)."""
         compiled = [m for _, m in getattr(self, "_output_metrics", [])]
-        return [self._loss_tracker] + compiled if self._custom_step() else compiled
+        if not self._custom_step():
+            return compiled
+        views = self.__dict__.setdefault("_unweighted_views", {})
+        return [self._loss_tracker] + [views.setdefault(id(m), _Unweighted(m)) for m in compiled]
 
     # ---- the tf.keras-style hooks an overridden train_step/test_step uses --------------------------
     def _custom_step(self):
