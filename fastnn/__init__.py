@@ -20,7 +20,7 @@ _LAZY_MODULES += ("applications",)
 _TF_NAMES = ("reduce_mean", "reduce_sum", "reduce_max", "reduce_min", "argmax", "argmin", "concat", "stack",
              "matmul", "clip_by_value", "cast", "constant", "convert_to_tensor", "newaxis", "float32", "int32",
              "int64", "math", "version")
-_TF_NAMES += ("expand_dims", "squeeze", "where", "add_n", "function", "strings", "data")  # issue #21
+_TF_NAMES += ("expand_dims", "squeeze", "where", "add_n", "function", "strings", "data", "Variable")  # issue #21
 _LAZY_NAMES = {"Sequential": "models", "Model": "models", "Input": "layers", **dict.fromkeys(_TF_NAMES, "tf_names")}
 
 

@@ -289,3 +289,37 @@ for _name, _fn in _HOST_MATH.items():
         TF_NAMES[f"tf.math.{_name}"] = f"numpy.{_fn.__name__}"
 math.pow = ops.power if hasattr(ops, "power") else (lambda x, y: ops.exp(ops.multiply(ops.log(x), y)))
 TF_NAMES["tf.math.pow"] = "fastnn.tf_names.math.pow"
+
+
+# ---- tf.Variable / keras.Variable ---------------------------------------------------------------------------
+from fastnn.layers.variable import Variable as _LayerVariable  # noqa: E402
+
+
+class Variable(_LayerVariable):
+    """``keras.Variable(initializer, shape=None, dtype=None, trainable=True, name=None)`` and
+    ``tf.Variable(initial_value, trainable=True, name=None)``: a float32 Variable (the same class as layer
+    weights: GradientTape, ``fastnn.ops`` and the optimizers take it). ``initializer`` is a value (array, number,
+    Tensor) or an initializer (name or callable) called with ``shape``."""
+
+    __slots__ = ()
+
+    def __init__(self, initializer=None, shape=None, dtype=None, trainable=True, autocast=True, aggregation="none",
+                 synchronization="auto", name=None, initial_value=None, **kwargs):
+        value = initial_value if initializer is None else initializer
+        if value is None:
+            raise ValueError("Variable: an initial value (or an initializer and a shape) is required")
+        if isinstance(value, str) or (callable(value) and not hasattr(value, "shape")):
+            if shape is None:
+                raise ValueError(f"Variable: the initializer {value!r} needs a shape")
+            from fastnn import initializers
+            value = initializers.get(value)(tuple(int(d) for d in shape))
+        value = np.asarray(value.numpy() if hasattr(value, "numpy") else value, dtype=np.float32)
+        if shape is not None and tuple(value.shape) != tuple(shape):
+            raise ValueError(f"Variable: the initial value has shape {value.shape}, not the shape {tuple(shape)}")
+        name = name or "variable"
+        super().__init__(value, name, name, trainable=True if trainable is None else bool(trainable))
+
+
+TF_NAMES["tf.Variable"] = "fastnn.tf_names.Variable"
+TF_NAMES["keras.Variable"] = "fastnn.tf_names.Variable"
+__all__ += ["Variable"]

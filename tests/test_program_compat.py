@@ -304,3 +304,17 @@ def test_compiled_metrics_in_a_custom_train_step_ignore_sample_weight():
     p = model.predict(x, verbose=0)
     assert abs(h.history["mae"][0] - np.abs(p - y).mean()) < 1e-6
     assert abs(h.history["loss"][0] - float((w * (p - y)[:, 0] ** 2).sum() / 8)) < 1e-6
+
+
+def test_variable_keras_and_tf_spellings():
+    # keras.Variable(initializer, shape=...) (keras.io layer guides) and tf.Variable(initial_value) (TF basics)
+    v = tf.Variable([1.0, 2.0])
+    w = keras.Variable(initializer="ones", shape=(2, 3), name="w")
+    assert w.name == "w" and w.shape == (2, 3) and float(w.numpy().sum()) == 6.0
+    with tf.GradientTape() as tape:
+        loss = ops.sum(v * v)
+    grad, = tape.gradient(loss, [v])
+    keras.optimizers.SGD(0.25).apply_gradients([(grad, v)])
+    np.testing.assert_allclose(v.numpy(), [0.5, 1.0])
+    with pytest.raises(ValueError, match="shape"):
+        keras.Variable(initializer="zeros")
