@@ -20,6 +20,7 @@ _LAZY_MODULES += ("applications",)
 _TF_NAMES = ("reduce_mean", "reduce_sum", "reduce_max", "reduce_min", "argmax", "argmin", "concat", "stack",
              "matmul", "clip_by_value", "cast", "constant", "convert_to_tensor", "newaxis", "float32", "int32",
              "int64", "math", "version")
+_TF_NAMES += ("expand_dims", "squeeze", "where", "add_n", "function", "strings", "data", "Variable")  # issue #21
 _LAZY_NAMES = {"Sequential": "models", "Model": "models", "Input": "layers", **dict.fromkeys(_TF_NAMES, "tf_names")}
 
 
@@ -40,3 +41,8 @@ __all__ += list(_LAZY_MODULES) + list(_LAZY_NAMES) + ["keras"]
 # data parallelism over MPI ranks (fastnn/distribution; mpi4py is imported only under mpiexec)
 _LAZY_MODULES += ("distribution",)
 __all__ += ["distribution"]
+
+# `from fastnn.keras import layers` / `from fastnn.keras.models import Sequential` (issue #21)
+from fastnn import _keras_alias  # noqa: E402
+
+_keras_alias.install()

@@ -18,7 +18,7 @@ import numpy as np
 
 from fastnn._naming import _snake_case
 from fastnn._ops import loss as _ops
-from fastnn.tensor import Tensor
+from fastnn.tensor import Function, Tensor
 
 EPSILON = 1e-7
 _F32 = np.float32
@@ -106,6 +106,68 @@ def _smooth_binary(y, label_smoothing):
 
 
 # ---- public per-sample functions ------------------------------------------------------------------
+# On a prediction Tensor that records gradients (a GradientTape, a train_step) each function computes with
+# fastnn.ops and returns a per-sample Tensor, differentiable as Keras's are (``_tensor_form``); otherwise the
+# numpy float32 per-sample values.
+
+def _records(y_pred):
+    return isinstance(y_pred, Tensor) and y_pred.requires_grad
+
+
+def _tensor_form(formula, name):
+    """Decorator: the numpy function, or ``formula(y_true as Tensor, y_pred, **options)`` on a recording
+    Tensor ``y_pred`` (targets validated as the numpy path does)."""
+    def decorate(np_fn):
+        def function(y_true, y_pred, *args, **kwargs):
+            if _records(y_pred):
+                y = y_true if name == "sparse_categorical_crossentropy" else \
+                    _dense_targets(y_true.numpy() if isinstance(y_true, Tensor) else y_true, y_pred.data, name)
+                return formula(y, y_pred, *args, **kwargs)
+            return np_fn(y_true, y_pred, *args, **kwargs)
+        function.__name__ = function.__qualname__ = np_fn.__name__
+        function.__doc__ = np_fn.__doc__
+        return function
+    return decorate
+
+
+def _t_xent(y, p, from_logits=False, label_smoothing=0.0, axis=-1):
+    """Keras 3's categorical cross-entropy on Tensors (probabilities renormalised and clipped)."""
+    o = _fops()
+    y = _smooth(np.asarray(y, _F32), label_smoothing, p.shape[-1])
+    if from_logits:
+        return o.negative(o.sum(o.multiply(y, o.log_softmax(p, axis=axis)), axis=axis))
+    p = o.divide(p, o.sum(p, axis=axis, keepdims=True))
+    return o.negative(o.sum(o.multiply(y, o.log(o.clip(p, EPSILON, 1.0 - EPSILON))), axis=axis))
+
+
+def _t_sparse_xent(y, p, from_logits=False, axis=-1):
+    y = _sparse_labels(y.numpy() if isinstance(y, Tensor) else y, p.data, "sparse_categorical_crossentropy")
+    return _t_xent(_one_hot(y, p.shape[-1]), p, from_logits)
+
+
+def _t_bce(y, p, from_logits=False, label_smoothing=0.0, axis=-1):
+    """Keras 3's binary cross-entropy on Tensors, averaged over the last axis."""
+    o = _fops()
+    y = _smooth_binary(np.asarray(y, _F32), label_smoothing)
+    if from_logits:  # max(p, 0) - p y + log(1 + exp(-|p|))
+        per = o.add(o.subtract(o.relu(p), o.multiply(p, y)), o.log(o.add(1.0, o.exp(o.negative(o.abs(p))))))
+    else:
+        pc = o.clip(p, EPSILON, 1.0 - EPSILON)
+        per = o.negative(o.add(o.multiply(y, o.log(pc)), o.multiply(1.0 - y, o.log(o.subtract(1.0, pc)))))
+    return o.mean(per, axis=-1)
+
+
+def _t_mse(y, p):
+    o = _fops()
+    return o.mean(o.square(o.subtract(p, y)), axis=-1)
+
+
+def _t_mae(y, p):
+    o = _fops()
+    return o.mean(o.abs(o.subtract(p, y)), axis=-1)
+
+
+@_tensor_form(_t_xent, "categorical_crossentropy")
 
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """Per-sample ``-sum(y_true * log(y_pred))`` over the last axis; one-hot ``y_true``."""
@@ -114,12 +176,14 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     return _xent_rows(p, y, from_logits)
 
 
+@_tensor_form(_t_sparse_xent, "sparse_categorical_crossentropy")
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     """Per-sample cross-entropy with integer class ids ``y_true`` of shape (N,) or (N, 1)."""
     p = _f32(y_pred)
     return _xent_rows(p, _sparse_labels(y_true, p, "sparse_categorical_crossentropy"), from_logits)
 
 
+@_tensor_form(_t_bce, "binary_crossentropy")
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """Per-sample mean over the last axis of ``-(y log p + (1 - y) log(1 - p))``."""
     p = _f32(y_pred)
@@ -127,12 +191,14 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
                            from_logits)
 
 
+@_tensor_form(_t_mse, "mean_squared_error")
 def mean_squared_error(y_true, y_pred):
     """Per-sample mean over the last axis of ``(y_true - y_pred)**2``."""
     p = _f32(y_pred)
     return np.square(p - _dense_targets(y_true, p, "mean_squared_error")).mean(axis=-1)
 
 
+@_tensor_form(_t_mae, "mean_absolute_error")
 def mean_absolute_error(y_true, y_pred):
     """Per-sample mean over the last axis of ``|y_true - y_pred|``."""
     p = _f32(y_pred)
@@ -268,10 +334,13 @@ def _binary_focal_crossentropy(y, p, apply_class_balancing=False, alpha=0.25, ga
 
 def _function_form(formula):
     """Keras's function form of a formula, ``name(y_true, y_pred, **options)``: per-sample losses as a
-    float32 numpy array (the formula runs on constant Tensors)."""
+    float32 numpy array (the formula runs on constant Tensors), or as a Tensor on a recording ``y_pred``."""
     name = formula.__name__.lstrip("_")
 
     def function(y_true, y_pred, *args, **kwargs):
+        if _records(y_pred):  # differentiable on a recording prediction Tensor (a tape, a train_step)
+            y = _dense_targets(y_true.numpy() if isinstance(y_true, Tensor) else y_true, y_pred.data, name)
+            return formula(Tensor(y), y_pred, *args, **kwargs)
         p = _f32(y_pred)
         y = _dense_targets(y_true, p, name)
         return np.asarray(formula(Tensor(y), Tensor(p), *args, **kwargs).data, dtype=_F32)
@@ -298,6 +367,18 @@ msle = MSLE = mean_squared_logarithmic_error
 mape = MAPE = mean_absolute_percentage_error
 
 # ---- classes ----------------------------------------------------------------------------------------
+class _ScaleRowGrad(Function):
+    """Identity whose gradient is multiplied by ``scale`` (per-sample weights, broadcast over each row):
+    how a weighted loss of a Tensor gets each sample's gradient scaled by its weight."""
+
+    def forward(self, x, scale):
+        self.scale = scale
+        return x
+
+    def backward(self, grad):
+        return (grad * self.scale,)
+
+
 _REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "none", None)
 
 
@@ -352,11 +433,29 @@ class Loss:
     def __call__(self, y_true, y_pred, sample_weight=None):
         """The reduced loss as a Tensor (``.numpy()``, ``float()``), as Keras returns a backend tensor; on a
         prediction Tensor that records gradients (GradientTape, ``train_step``) it is differentiable."""
-        if isinstance(y_pred, Tensor) and y_pred.requires_grad and sample_weight is None \
+        if isinstance(y_pred, Tensor) and y_pred.requires_grad \
                 and self.reduction in ("sum_over_batch_size", "sum", "mean"):
-            return self._tensor_value(y_true, y_pred)
+            if sample_weight is None:
+                return self._tensor_value(y_true, y_pred)
+            weighted = self._weighted_tensor_value(y_true, y_pred, sample_weight)
+            if weighted is not None:
+                return weighted
         p = _f32(y_pred)
         return Tensor(self._reduce(self._per_sample(self._prepare_targets(y_true, p), p), sample_weight))
+
+    def _weighted_tensor_value(self, y_true, y_pred, sample_weight):
+        """The loss with one weight per sample (``sample_weight`` of N values) of a recording prediction
+        Tensor: Keras's ``sum(w * l) / size`` as the value, and each sample's gradient scaled by its weight
+        (the unweighted recorded loss of the prediction with its row gradients scaled, plus the constant
+        difference of the values). None for other weight shapes (then not differentiable)."""
+        p = y_pred.data
+        w = np.asarray(sample_weight.numpy() if hasattr(sample_weight, "numpy") else sample_weight, _F32)
+        if w.size != len(p):
+            return None
+        w = w.reshape((len(p),) + (1,) * (p.ndim - 1))
+        per = self._per_sample(self._prepare_targets(np.asarray(y_true), p), p)
+        shift = float(self._reduce(per, w.reshape(-1))) - float(self._reduce(per))
+        return self._tensor_value(y_true, _ScaleRowGrad.apply(y_pred, scale=w)) + _F32(shift)
 
     def _tensor_value(self, y_true, y_pred):
         """The reduced loss of a prediction Tensor through the op set's loss Function (recorded)."""

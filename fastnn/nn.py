@@ -1,8 +1,29 @@
 """``tf.nn``'s activation names for programs written ``import fastnn as tf`` (the TensorFlow tutorials):
-the same differentiable functions as ``fastnn.functional``."""
-from fastnn.functional import (elu, gelu, leaky_relu, log_softmax, relu, selu, sigmoid, silu,  # noqa: F401
-                               softmax, softplus, tanh)
+the same differentiable functions as ``fastnn.functional`` on Tensors; on host values (numpy arrays, lists)
+the result is a host array too (a ``fastnn.data.Array``, with ``.numpy()``), so that numpy functions work on
+it as they do on TF's eager tensors (``np.max(tf.nn.softmax(predictions[0]))``)."""
+import functools
 
+import numpy as np
+
+from fastnn import functional as _F
+from fastnn.tensor import Tensor
+
+
+def _host_for_host(fn):
+    @functools.wraps(fn)
+    def wrapper(x, *args, **kwargs):
+        out = fn(x, *args, **kwargs)
+        if isinstance(x, Tensor):
+            return out
+        from fastnn.data import Array
+        return np.asarray(out.numpy()).view(Array)
+    return wrapper
+
+
+elu, gelu, leaky_relu, log_softmax, relu, selu, sigmoid, silu, softmax, softplus, tanh = (
+    _host_for_host(f) for f in (_F.elu, _F.gelu, _F.leaky_relu, _F.log_softmax, _F.relu, _F.selu, _F.sigmoid,
+                                _F.silu, _F.softmax, _F.softplus, _F.tanh))
 swish = silu
 
 

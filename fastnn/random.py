@@ -70,11 +70,28 @@ def next_seed():
         return value
 
 
+class SeedGenerator:
+    """``keras.random.SeedGenerator(seed)``: a seed state for the random functions' ``seed=``; each draw made
+    with it advances it, so successive draws differ and the sequence is the same run after run."""
+
+    def __init__(self, seed=None, name=None, **kwargs):
+        self._base, self._count = (next_seed() if seed is None else int(seed)) & _MASK64, 0
+
+    def next(self, ordered=True):
+        """The next 64-bit seed of this generator's sequence."""
+        with _lock:
+            value = _splitmix64(((self._base << 32) ^ self._count) & _MASK64)
+            self._count += 1
+        return value
+
+
 def rng(seed=None):
     """A numpy Generator on the counter-based Philox bit generator, seeded with `seed`
-    (an int >= 0), or with `next_seed()` when `seed` is None."""
+    (an int >= 0, or a SeedGenerator, which advances), or with `next_seed()` when `seed` is None."""
     if seed is None:
         seed = next_seed()
+    elif isinstance(seed, SeedGenerator):
+        seed = seed.next()
     return np.random.Generator(np.random.Philox(seed))
 
 

@@ -20,7 +20,6 @@ __all__ = ["reduce_mean", "reduce_sum", "reduce_max", "reduce_min", "argmax", "a
 newaxis = None  # TF's newaxis is None, as numpy's
 float32, int32, int64 = np.float32, np.int32, np.int64  # fastnn's ops take numpy dtypes
 cast = ops.cast
-convert_to_tensor = ops.convert_to_tensor
 
 
 def _reduce(op):
@@ -78,6 +77,27 @@ def constant(value, dtype=None, shape=None):
     if shape is not None:
         value = np.asarray(value)
         value = value.reshape(shape) if value.size == np.prod(shape) else np.broadcast_to(value, shape)
+    if _is_text(value):  # strings stay on the host (a fastnn.data.Array, with .numpy()), as TF's tf.string
+        from fastnn.data import Array
+        return np.asarray(value).astype(str).view(Array)
+    return ops.convert_to_tensor(value, dtype=dtype)
+
+
+def _is_text(value):
+    """Whether ``value`` (not a Tensor) holds strings: a str, bytes, or an array-like of them."""
+    if _is_tensor(value) or hasattr(value, "shape") and getattr(value, "dtype", None) is not None \
+            and np.dtype(value.dtype).kind not in "USO":
+        return False
+    try:
+        return np.asarray(value).dtype.kind in "USO"
+    except (TypeError, ValueError):
+        return False
+
+
+def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
+    """``tf.convert_to_tensor``: ``ops.convert_to_tensor``; strings stay a host array (see ``constant``)."""
+    if _is_text(value):
+        return constant(value)
     return ops.convert_to_tensor(value, dtype=dtype)
 
 
@@ -153,3 +173,153 @@ math = types.SimpleNamespace(
     **{name[len("tf.math."):]: getattr(ops, target[len("fastnn.ops."):]) for name, target in TF_NAMES.items()
        if name.startswith("tf.math.") and not name.startswith(("tf.math.reduce_", "tf.math.arg"))})
 version = types.SimpleNamespace(VERSION=__version__)
+
+
+# ---- more of TensorFlow's top level (issue #21: the 22 public programs) -----------------------------------
+def _is_tensor(x):
+    from fastnn.tensor import Tensor
+    return isinstance(x, Tensor)
+
+
+def _host_or_op(np_fn, op):
+    """A TF function that stays on the host for numpy inputs (keeping their dtype, strings included, and
+    returning a ``fastnn.data.Array``, which has ``.numpy()``/``set_shape``) and is the differentiable op for
+    Tensors. A numpy input carries no gradient, so nothing is lost by not recording it."""
+    def fn(values, *args, **kwargs):
+        leaves = values if isinstance(values, (list, tuple)) else [values]
+        if any(_is_tensor(v) for v in leaves):
+            return op(values, *args, **kwargs)
+        from fastnn.data import Array
+        return np.asarray(np_fn(values, *args, **kwargs)).view(Array)
+    fn.__name__ = fn.__qualname__ = op.__name__
+    fn.__doc__ = f"``tf.{op.__name__}``: numpy's for host arrays, ``fastnn.ops.{op.__name__}`` for Tensors."
+    return fn
+
+
+stack = _host_or_op(lambda values, axis=0: np.stack([np.asarray(v) for v in values], axis=axis), stack)
+expand_dims = _host_or_op(lambda x, axis: np.expand_dims(np.asarray(x), axis), ops.expand_dims)
+squeeze = _host_or_op(lambda x, axis=None: np.squeeze(np.asarray(x), axis), ops.squeeze)
+
+
+def where(condition, x=None, y=None):
+    """``tf.where``: ``ops.where`` (with x and y: elementwise choice; without: the true indices as an int64
+    (n, rank) array, TF's layout)."""
+    if x is None and y is None:
+        return np.argwhere(np.asarray(condition)).astype(np.int64)
+    return ops.where(condition, x, y)
+
+
+def add_n(inputs):
+    """``tf.add_n``: the elementwise sum of a list of tensors."""
+    if not inputs:
+        raise ValueError("tf.add_n: inputs must be a non-empty list")
+    total = inputs[0]
+    for t in inputs[1:]:
+        total = ops.add(total, t)
+    return ops.convert_to_tensor(total) if not _is_tensor(total) else total
+
+
+def function(func=None, input_signature=None, autograph=True, jit_compile=None, reduce_retracing=False, **kwargs):
+    """``tf.function``: fastnn runs eagerly, so the decorated function is the function itself (both
+    ``@tf.function`` and ``@tf.function(...)`` spellings)."""
+    if func is None:
+        return lambda f: f
+    return func
+
+
+def _strings_map(fn):
+    def apply(input, *args, **kwargs):  # noqa: A002 (TF's argument name)
+        arr = np.asarray(input.numpy() if hasattr(input, "numpy") else input)
+        out = np.vectorize(lambda s: fn(s.decode() if isinstance(s, bytes) else str(s), *args, **kwargs),
+                           otypes=[object])(arr)
+        from fastnn.data import Array
+        return (out.astype(str) if out.size else arr.astype(str)).view(Array)
+    return apply
+
+
+def _regex_replace(s, pattern, rewrite, replace_global=True):
+    import re
+    return re.sub(pattern, rewrite.replace("\\0", "\\g<0>"), s, count=0 if replace_global else 1)
+
+
+# tf.strings on numpy arrays of str (TextVectorization's `standardize` callables use these)
+strings = types.SimpleNamespace(
+    lower=_strings_map(lambda s, encoding="": s.lower()),
+    upper=_strings_map(lambda s, encoding="": s.upper()),
+    strip=_strings_map(lambda s: s.strip()),
+    regex_replace=_strings_map(_regex_replace),
+    length=lambda input, unit="BYTE": np.vectorize(  # noqa: A006
+        lambda s: len(s.encode()) if unit == "BYTE" else len(s), otypes=[np.int32])(np.asarray(input)),
+)
+
+TF_NAMES.update({
+    "tf.stack": "fastnn.ops.stack", "tf.expand_dims": "fastnn.ops.expand_dims", "tf.squeeze": "fastnn.ops.squeeze",
+    "tf.where": "fastnn.ops.where", "tf.add_n": "fastnn.ops.add", "tf.function": "fastnn.tf_names.function",
+    "tf.strings.lower": "builtins.str.lower", "tf.strings.upper": "builtins.str.upper",
+    "tf.strings.strip": "builtins.str.strip", "tf.strings.regex_replace": "re.sub", "tf.strings.length": "builtins.len",
+    "tf.data.Dataset": "fastnn.data.Dataset", "tf.data.AUTOTUNE": "fastnn.data.AUTOTUNE",
+    "tf.data.experimental.cardinality": "fastnn.data.Dataset.cardinality",
+    "keras.utils.text_dataset_from_directory": "fastnn.utils.text_dataset_from_directory",
+    "keras.utils.timeseries_dataset_from_array": "fastnn.utils.timeseries_dataset_from_array",
+})
+from fastnn import data  # noqa: E402  (tf.data)
+
+__all__ += ["expand_dims", "squeeze", "where", "add_n", "function", "strings", "data"]
+
+
+def _host_math(np_fn, name):
+    """A TF math function without a gradient (rounding, comparisons, predicates) computed by numpy on the host
+    values (Tensors copied), returned as a ``fastnn.data.Array`` (it has ``.numpy()``)."""
+    def fn(*args, **kwargs):
+        from fastnn.data import Array
+        vals = [np.asarray(a.numpy() if hasattr(a, "numpy") else a) for a in args]
+        return np.asarray(np_fn(*vals, **kwargs)).view(Array)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"``tf.math.{name}``: numpy's ``{np_fn.__name__}`` on the host values (no gradient)."
+    return fn
+
+
+_HOST_MATH = {"ceil": np.ceil, "floor": np.floor, "round": np.rint, "equal": np.equal, "not_equal": np.not_equal,
+              "greater": np.greater, "greater_equal": np.greater_equal, "less": np.less, "less_equal": np.less_equal,
+              "logical_and": np.logical_and, "logical_or": np.logical_or, "logical_not": np.logical_not,
+              "is_nan": np.isnan, "is_inf": np.isinf, "is_finite": np.isfinite, "sign": np.sign}
+for _name, _fn in _HOST_MATH.items():
+    if not hasattr(math, _name):
+        setattr(math, _name, _host_math(_fn, _name))
+        TF_NAMES[f"tf.math.{_name}"] = f"numpy.{_fn.__name__}"
+math.pow = ops.power if hasattr(ops, "power") else (lambda x, y: ops.exp(ops.multiply(ops.log(x), y)))
+TF_NAMES["tf.math.pow"] = "fastnn.tf_names.math.pow"
+
+
+# ---- tf.Variable / keras.Variable ---------------------------------------------------------------------------
+from fastnn.layers.variable import Variable as _LayerVariable  # noqa: E402
+
+
+class Variable(_LayerVariable):
+    """``keras.Variable(initializer, shape=None, dtype=None, trainable=True, name=None)`` and
+    ``tf.Variable(initial_value, trainable=True, name=None)``: a float32 Variable (the same class as layer
+    weights: GradientTape, ``fastnn.ops`` and the optimizers take it). ``initializer`` is a value (array, number,
+    Tensor) or an initializer (name or callable) called with ``shape``."""
+
+    __slots__ = ()
+
+    def __init__(self, initializer=None, shape=None, dtype=None, trainable=True, autocast=True, aggregation="none",
+                 synchronization="auto", name=None, initial_value=None, **kwargs):
+        value = initial_value if initializer is None else initializer
+        if value is None:
+            raise ValueError("Variable: an initial value (or an initializer and a shape) is required")
+        if isinstance(value, str) or (callable(value) and not hasattr(value, "shape")):
+            if shape is None:
+                raise ValueError(f"Variable: the initializer {value!r} needs a shape")
+            from fastnn import initializers
+            value = initializers.get(value)(tuple(int(d) for d in shape))
+        value = np.asarray(value.numpy() if hasattr(value, "numpy") else value, dtype=np.float32)
+        if shape is not None and tuple(value.shape) != tuple(shape):
+            raise ValueError(f"Variable: the initial value has shape {value.shape}, not the shape {tuple(shape)}")
+        name = name or "variable"
+        super().__init__(value, name, name, trainable=True if trainable is None else bool(trainable))
+
+
+TF_NAMES["tf.Variable"] = "fastnn.tf_names.Variable"
+TF_NAMES["keras.Variable"] = "fastnn.tf_names.Variable"
+__all__ += ["Variable"]

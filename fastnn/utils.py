@@ -83,3 +83,9 @@ from fastnn._pydataset import PyDataset  # noqa: E402
 
 Sequence = PyDataset  # Keras 3 keeps keras.utils.Sequence as an alias of PyDataset
 __all__ += ["PyDataset", "Sequence", "image_dataset_from_directory"]
+
+# tf.data-style datasets (issue #21): Keras returns a tf.data.Dataset from these; fastnn a fastnn.data.Dataset
+from fastnn._dataset_sources import (image_dataset_from_directory, text_dataset_from_directory,  # noqa: E402,F811
+                                     timeseries_dataset_from_array)
+
+__all__ += ["text_dataset_from_directory", "timeseries_dataset_from_array"]

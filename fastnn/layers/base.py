@@ -423,15 +423,17 @@ class Layer:
         tracked += [(t, np.float32(1.0)) for t in self._added_loss_terms() if t.requires_grad]
         if tracked:
             # one backward pass through every output: L = sum(o * dy)
-            total = tracked[0][0] * tracked[0][1] if len(tracked) > 1 else None
+            # (each product summed on its own: a scalar add_loss term broadcast into an output's shape
+            # would be counted once per element)
+            total = (tracked[0][0] * tracked[0][1]).sum() if len(tracked) > 1 else None
             _tensor._accumulating += 1
             try:
                 if total is None:
                     tracked[0][0].backward(tracked[0][1])
                 else:
                     for o, g in tracked[1:]:
-                        total = total + o * g
-                    total.sum().backward()
+                        total = total + (o * g).sum()
+                    total.backward()
             finally:
                 _tensor._accumulating -= 1
         end_sums(variables)

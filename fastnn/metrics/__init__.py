@@ -372,6 +372,13 @@ TopKCategoricalAccuracy = _loss_metric("TopKCategoricalAccuracy", _top_k_categor
                                        "up", k=5)
 SparseTopKCategoricalAccuracy = _loss_metric("SparseTopKCategoricalAccuracy", _top_k_match,
                                              "sparse_top_k_categorical_accuracy", "up", k=5)
+# the crossentropies as metrics (the TF tutorials compile `metrics=[BinaryCrossentropy(from_logits=True)]`)
+BinaryCrossentropy = _loss_metric("BinaryCrossentropy", losses.binary_crossentropy, "binary_crossentropy",
+                                  from_logits=False, label_smoothing=0.0)
+CategoricalCrossentropy = _loss_metric("CategoricalCrossentropy", losses.categorical_crossentropy,
+                                       "categorical_crossentropy", from_logits=False, label_smoothing=0.0, axis=-1)
+SparseCategoricalCrossentropy = _loss_metric("SparseCategoricalCrossentropy", losses.sparse_categorical_crossentropy,
+                                             "sparse_categorical_crossentropy", from_logits=False, axis=-1)
 
 
 class RootMeanSquaredError(_loss_metric("RootMeanSquaredError", _squared_error, "root_mean_squared_error")):
@@ -394,6 +401,8 @@ _BY_NAME = {
     "root_mean_squared_error": RootMeanSquaredError, "cosine_similarity": CosineSimilarity,
     "kl_divergence": KLDivergence, "poisson": Poisson, "hinge": Hinge, "squared_hinge": SquaredHinge,
     "categorical_hinge": CategoricalHinge, "auc": AUC, "r2_score": R2Score,
+    "binary_crossentropy": BinaryCrossentropy, "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
 }
 _CLASSES = {cls.__name__: cls for cls in list(_BY_NAME.values()) + [
     Accuracy, Sum, Mean, LogCoshError, TruePositives, FalsePositives, TrueNegatives, FalseNegatives,

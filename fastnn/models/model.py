@@ -9,13 +9,19 @@ compile/fit/evaluate/predict and usable as a layer of another model.
 >>> model.predict(np.zeros((2, 4)), verbose=0).shape
 (2, 3)
 """
+import importlib
+
+import numpy as np
+
 from fastnn._graph import KerasTensor
 from fastnn._naming import shape_str, unique_name
-from fastnn.layers.base import _VERSION, Layer
+from fastnn.layers.base import _VERSION, Layer, _LayerCall, _as_input, backward_adding
 from fastnn.layers.core import InputLayer
 from fastnn.models.plan import Plan
 from fastnn.models.summary import print_summary
 from fastnn.models.training import Trainer
+
+_tensor = importlib.import_module("fastnn.tensor")  # (the attribute fastnn.tensor is the function)
 
 
 def _flatten(structure, what):
@@ -196,6 +202,37 @@ class Model(Trainer, Layer):
         return list(self._outputs) if "_outputs" in self.__dict__ else None
 
     @property
+    def losses(self):
+        """The weights' penalties and the add_loss terms of the last call (Keras). A graph model runs its layers
+        through its plan, whose backward already carries the add_loss terms' gradient (weight 1) to the model's
+        inputs and weights; its terms are therefore given as values (detached), so that a custom loop's
+        ``loss += sum(model.losses)`` adds them once, as in Keras."""
+        out = Layer.losses.fget(self)
+        if not self._is_graph:
+            return out
+        return [t.detach() if isinstance(t, _tensor.Tensor) else t for t in out]
+
+    def _added_loss_terms(self):
+        """The add_loss Tensors of the last call (detached for a graph model: see ``losses``)."""
+        out = Layer._added_loss_terms(self)
+        return [t.detach() for t in out] if self._is_graph else out
+
+    @property
+    def input(self):
+        """A graph model's input KerasTensor (a list for several; Keras's Functional ``input``); a model never
+        built as a graph: that of its first call on symbolic inputs, as any layer."""
+        if "_inputs" in self.__dict__:
+            return self._inputs[0] if len(self._inputs) == 1 else list(self._inputs)
+        return Layer.input.fget(self)
+
+    @property
+    def output(self):
+        """A graph model's output KerasTensor (a list for several), as Keras's Functional ``output``."""
+        if "_outputs" in self.__dict__:
+            return self._outputs[0] if len(self._outputs) == 1 else list(self._outputs)
+        return Layer.output.fget(self)
+
+    @property
     def input_names(self):
         return list(self._input_names)
 
@@ -294,6 +331,27 @@ class Model(Trainer, Layer):
                                              mask if isinstance(mask, list) else [mask])
         return (outs[0] if len(outs) == 1 else outs), (plan, ctx, need_dx)
 
+    def _writes_call(self):
+        return type(self).call not in (Layer.call, Model.call)  # (Model.call below is not the user's)
+
+    def call(self, inputs, training=False, mask=None):
+        """A graph model on Tensors: Layer.call (one recorded node); with several outputs, one node that returns
+        them all (``_MultiOutputCall``) and a differentiable slice per output, so that a tape reaches each."""
+        if not self._is_graph or len(self._outputs) == 1 or mask is not None:
+            return Layer.call(self, inputs, training, mask)
+        weights = self.trainable_weights if _tensor._grad_enabled else ()
+        xs = [_as_input(x) for x in inputs] if isinstance(inputs, (list, tuple)) else [_as_input(inputs)]
+        listed = isinstance(inputs, (list, tuple))
+        shapes = []
+        node = _MultiOutputCall.apply(*xs, *weights, layer=self, training=bool(training), inputs=len(xs),
+                                      listed=listed, shapes=shapes)
+        outs, start = [], 0
+        for shape in shapes:
+            size = int(np.prod(shape))
+            outs.append(node[start:start + size].reshape(*shape))
+            start += size
+        return outs
+
     def _backward(self, ctx, dy):
         if not self._is_graph:
             return Layer._backward(self, ctx, dy)
@@ -357,9 +415,13 @@ class Model(Trainer, Layer):
         return saving.functional_config(self)
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config, custom_objects=None):
         """The model ``get_config()`` describes, with new weights. Only fastnn's own layer classes and registered
         (or ``custom_objects``) ones are built. A subclassed model's config holds its constructor's arguments."""
+        if custom_objects:
+            from fastnn.serialization import custom_object_scope
+            with custom_object_scope(custom_objects):
+                return cls.from_config(config)
         from fastnn import saving
         from fastnn.models import _MODEL_CLASSES  # the package imports this module: not at its top
         if not {"layers", "input_layers", "output_layers"} <= set(config):
@@ -378,3 +440,26 @@ class Model(Trainer, Layer):
                             f"a `from_config(cls, config)` class method to specify how to create an instance of "
                             f"{cls.__name__} from its config.\n\nReceived config={config}\n\nError encountered during "
                             f"deserialization: {e}") from e
+
+
+class _MultiOutputCall(_LayerCall):
+    """A graph model with several outputs as one node of the Tensor graph: forward returns the outputs
+    raveled and concatenated (their shapes left in the ``shapes`` list passed in), backward splits the
+    gradient back into one array per output for the model's ``_backward``."""
+
+    def forward(self, *args, shapes=None, **kwargs):
+        outs = super().forward(*args, **kwargs)
+        self.shapes = [np.shape(o) for o in outs]
+        shapes[:] = self.shapes
+        return np.concatenate([np.ravel(o) for o in outs]).astype(np.float32, copy=False)
+
+    def backward(self, grad):
+        grads, start = [], 0
+        for shape in self.shapes:
+            size = int(np.prod(shape))
+            grads.append(np.ascontiguousarray(grad[start:start + size].reshape(shape), dtype=np.float32))
+            start += size
+        layer = self.layer
+        dx = backward_adding(layer, self.ctx, grads) if _tensor._accumulating else layer._backward(self.ctx, grads)
+        dxs = (tuple(dx) if dx is not None else (None,) * self.inputs) if self.listed else (dx,)
+        return dxs + (None,) * (len(self.needs_input_grad) - self.inputs)

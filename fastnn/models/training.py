@@ -19,6 +19,7 @@ from fastnn.layers.base import structure_changed
 from fastnn.models import data as D
 from fastnn.distribution import data_parallel as distributed
 from fastnn.models import feeding
+from fastnn.data import as_feed  # tf.data-style Datasets (fastnn/data.py) fed as PyDatasets
 from fastnn.regularizers import Penalty
 from fastnn.layers.base import _tensor
 from fastnn.tensor import no_grad
@@ -45,6 +46,20 @@ def _per_output(spec, names, what, default=None):
             raise ValueError(f"compile: {what} is a list of {len(spec)} but the model has {len(names)} outputs {names}")
         return list(spec)
     return [spec] * len(names)
+
+
+class _Unweighted:
+    """A compiled metric as an overridden train_step sees it in ``self.metrics``: ``update_state`` drops the
+    sample weights (as Keras's compile_metrics container does for ``metrics=``); all else is the metric's."""
+
+    def __init__(self, metric):
+        self._metric = metric
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        return self._metric.update_state(y_true, y_pred)
+
+    def __getattr__(self, name):
+        return getattr(self._metric, name)
 
 
 class Trainer:
@@ -91,9 +106,14 @@ class Trainer:
 
     @property
     def metrics(self):
-        """The compiled metrics; with an overridden ``train_step``, Keras's "loss" tracker comes first."""
+        """The compiled metrics; with an overridden ``train_step``, Keras's "loss" tracker comes first, and the
+        compiled metrics ignore a ``sample_weight`` given to their ``update_state`` (Keras weights only
+        ``weighted_metrics``; its ``compile_metrics`` container drops the weights of ``metrics=``)."""
         compiled = [m for _, m in getattr(self, "_output_metrics", [])]
-        return [self._loss_tracker] + compiled if self._custom_step() else compiled
+        if not self._custom_step():
+            return compiled
+        views = self.__dict__.setdefault("_unweighted_views", {})
+        return [self._loss_tracker] + [views.setdefault(id(m), _Unweighted(m)) for m in compiled]
 
     # ---- the tf.keras-style hooks an overridden train_step/test_step uses --------------------------
     def _custom_step(self):
@@ -109,15 +129,13 @@ class Trainer:
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The compiled loss(es) of ``y_pred`` (a Tensor, or a list per output) against ``y``, weighted, plus the
         regularization losses: a Tensor that GradientTape differentiates (Keras 3's ``compute_loss``)."""
-        if sample_weight is not None:
-            raise ValueError("compute_loss: sample_weight is not supported yet")
         preds = y_pred if isinstance(y_pred, (list, tuple)) else [y_pred]
         ys = D.as_arrays(y, self._output_names, "compute_loss: y") if len(preds) > 1 else [y]
         total = None
         for loss, weight, yk, pk in zip(self._output_losses, self._output_loss_weights, ys, preds):
             if loss is None:
                 continue
-            term = loss(yk, pk)
+            term = loss(yk, pk, sample_weight=sample_weight)
             term = term if weight == 1.0 else term * weight
             total = term if total is None else total + term
         for v in self.trainable_weights:  # recorded, so the tape gives the regularizers' gradients too
@@ -178,7 +196,9 @@ class Trainer:
     def _require_compiled(self, what):
         if not getattr(self, "compiled", False):
             raise RuntimeError(f"You must call `compile()` before using the model's {what}().")
-        if all(loss is None for loss in self._output_losses):
+        custom = type(self).test_step is not Trainer.test_step if what == "evaluate" else \
+            type(self).train_step is not Trainer.train_step
+        if all(loss is None for loss in self._output_losses) and not custom:  # (a custom step may compute it)
             raise ValueError(f"{what}: the model was compiled without a loss; pass `loss=` to compile()")
 
     # ---- data -----------------------------------------------------------------------------------
@@ -195,6 +215,9 @@ class Trainer:
         targets = []
         for k, (loss, yk) in enumerate(zip(self._output_losses, ys)):
             template = np.broadcast_to(_F32(0), (len(yk),) + tuple(self._output_shapes[k][1:]))
+            if loss is None and self._custom_step():  # the user's train_step/test_step gets y as given
+                targets.append(yk.astype(_F32) if yk.dtype == np.float64 else yk)
+                continue
             targets.append(None if loss is None else loss._prepare_targets(yk, template))
         return xs, targets, [yk.shape for yk in ys]
 
@@ -209,12 +232,17 @@ class Trainer:
             least = 1 if arg == "validation_freq" else 0
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
                 raise ValueError(f"fit: {arg} must be a non-negative integer, got {value!r}")
+        x, validation_data = as_feed(x), as_feed(validation_data)
+        x_only = y is None and type(self).train_step is not Trainer.train_step and not feeding.is_stream(x)
         if feeding.is_stream(x):  # a generator or PyDataset (models/feeding.py)
             if validation_split:
                 raise ValueError("fit: validation_split is only supported for arrays, not for generators or PyDatasets")
             batches = feeding.fit_batches(self, x, y, sample_weight, class_weight, steps_per_epoch, shuffle,
                                           epochs - initial_epoch)
             xs, y_shapes = None, batches.y_shapes
+        elif x_only:  # Keras: an overridden train_step may take x alone (a VAE's fit(x)); data = x as given
+            xs = [D.as_array(a, "fit: x") for a in (x if isinstance(x, (list, tuple)) else [x])]
+            ys = [np.zeros(len(xs[0]), _F32)]
         else:
             xs = D.as_arrays(x, self._input_names, "fit: x")
             ys = D.as_arrays(y, self._output_names, "fit: y")
@@ -233,7 +261,10 @@ class Trainer:
             validation_data = ([a[split_at:] for a in xs], [a[split_at:] for a in ys], val_sw)
             xs, ys = [a[:split_at] for a in xs], [a[:split_at] for a in ys]
             sample_weight = None if sample_weight is None else np.asarray(sample_weight)[:split_at]
-        if xs is not None:
+        if x_only:
+            yt, y_shapes = ys, None
+            weights = None if sample_weight is None else np.asarray(sample_weight, _F32)
+        elif xs is not None:
             xs, yt, y_shapes = self._prepare_xy(xs, ys, "fit")
             weights = D.sample_weights(len(xs[0]), next(t for t in yt if t is not None), class_weight, sample_weight,
                                        "fit")
@@ -247,16 +278,19 @@ class Trainer:
             vw = validation_data[2] if len(validation_data) == 3 else None
             val = (xv, yv, D.sample_weights(len(xv[0]), None, None, vw, "fit: validation_data"))
         val_bs = D.batch_size_of(validation_batch_size or batch_size, "validation_batch_size")
-        self._resolve_metrics(y_shapes)
-        plan = self._plan()
+        if not x_only:  # (x alone: the user's train_step does all; the model may have no call() to plan)
+            self._resolve_metrics(y_shapes)
+        plan = None if x_only else self._plan()
         dp = None
         if xs is not None:
             # under DataParallel: this rank's share of each global batch (None: one process, or a stream, which every
             # rank then runs whole)
-            dp = distributed.fit_begin(self, plan, xs, yt, batch_size, shuffle, epochs, initial_epoch)
+            dp = None if x_only else distributed.fit_begin(self, plan, xs, yt, batch_size, shuffle, epochs,
+                                                           initial_epoch)
             targets = [t if t is not None else np.zeros(len(xs[0]), _F32) for t in yt]
             # integer inputs are gathered as int32, float ones as float32 (plan.input_dtypes)
-            loader = (dp or D).Loader(xs, targets, batch_size, shuffle, plan.input_dtypes)
+            dtypes = [np.int32 if a.dtype.kind in "biu" else _F32 for a in xs] if x_only else plan.input_dtypes
+            loader = (dp or D).Loader(xs, targets, batch_size, shuffle, dtypes)
             batches = feeding.ArrayBatches(loader, weights,
                                            feeding.check_steps(steps_per_epoch, "fit: steps_per_epoch"))
         steps = batches.steps
@@ -286,7 +320,12 @@ class Trainer:
             user_logs = {}
 
             def train_step(xb, yb, wb=None):
-                out = self.train_step((xb[0] if len(xb) == 1 else xb, yb[0] if len(yb) == 1 else yb))
+                data = (xb[0] if len(xb) == 1 else xb, yb[0] if len(yb) == 1 else yb)
+                if x_only:
+                    data = data[0] if wb is None else (data[0], None, wb)
+                elif wb is not None:
+                    data += (wb,)  # Keras: (x, y, sample_weight)
+                out = self.train_step(data)
                 user_logs.clear()
                 user_logs.update((k, _pythonify(v.numpy() if hasattr(v, "numpy") else v)) for k, v in out.items())
                 return float(user_logs.get("loss", 0.0)), []
@@ -473,6 +512,7 @@ class Trainer:
         self._require_compiled("evaluate")
         verbose, batch_size = distributed.verbose(D.verbose_level(verbose)), D.batch_size_of(batch_size)
         cbs = callbacks_module.CallbackList(callbacks, self, {"verbose": verbose}, add_history=False)
+        x = as_feed(x)
         if feeding.is_stream(x):  # a generator or PyDataset (models/feeding.py)
             if y is not None or sample_weight is not None:
                 raise ValueError("evaluate: when x is a generator or a PyDataset, y and sample_weight must be None")
@@ -510,6 +550,8 @@ class Trainer:
         if verbose < 0:
             verbose = D.verbose_level(verbose)
         batch_size = 32 if batch_size is None else D.batch_size_of(batch_size)
+        if type(x) is not np.ndarray:
+            x = as_feed(x)
         if type(x) is not np.ndarray and feeding.is_stream(x):  # a generator or PyDataset (models/feeding.py)
             return feeding.predict_stream(self, x, steps, lambda n: Progbar(n, verbose=verbose) if verbose else None)
         xs = D.as_arrays(x, self._input_names, "predict: x")  # (_prepare_x, inlined)
