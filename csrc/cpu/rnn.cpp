@@ -1,19 +1,22 @@
 // Fused recurrent layers (SimpleRNN, LSTM, GRU) over a whole sequence; see ops/rnn.h for layouts.
 //
-// Forward: ONE parallel region runs the whole sequence: each thread owns a range of units (all G gates of
-// them: the kernel's and the recurrent kernel's columns of its units are packed once per call into
-// Wp (C, G*nu) and Rp (U, G*nu)); per step it computes HX (B, G*nu) = x_t @ Wp + bias and HG = h_{t-1} @ Rp,
-// runs the fused gate pass on its units and writes its part of h_t; one barrier per step (h_t is the next
-// step's GEMM operand). The input projection is computed step by step into a small buffer that stays in
-// cache, not as one GEMM over all steps into a (B,T,GU) array: the same flops at the same GEMM speed, without
-// writing and re-reading 4*B*T*GU bytes (13 MB per LSTM call at B=64, T=100, U=128). GRU reset_before needs r*h of all
-// units before its candidate's GEMM: two barriers per step.
-// Backward (BPTT from the saved activations): per step the gate pass writes the pre-activation gradients
-// dG of the thread's units, a barrier, then dh_{t-1}[:, units] = dG_t @ R^T[:, units] (R^T's rows of the
-// thread's units packed once). After the loop dkernel = x^T dG, drecurrent = Hp^T dG, dbias = 1^T dG and
-// dx = dG kernel^T are whole GEMMs.
-// Determinism: GEMM sums every element over K in a fixed order whatever the tile or thread split, and the
-// gate passes are elementwise, so 1 and N threads give bit-identical results.
+// Work split (Team): a batch of at least kRowBlock rows per thread is cut into row chunks (multiples of
+// kRowBlock rows) that the threads claim; a chunk runs its rows through every step alone, all units, so the
+// threads share nothing and never wait for each other inside the sequence (no per-step barrier, no h_t
+// crossing cores), and a thread that loses its core to another process just claims fewer chunks. Smaller
+// batches split the units instead: thread t owns a range of units (all G gates of them) of every row, with
+// one barrier per step (h_t is the next step's GEMM operand; GRU reset_before: two).
+// Forward, per chunk and step: HX (nb, G*nu) = x_t @ W + bias and HG = h_{t-1} @ R, then the fused gate pass
+// writes h_t (W, R: the kernels themselves for whole units, else their columns of the thread's units packed
+// once per call into Wp (C, G*nu), Rp (U, G*nu)). The input projection is computed step by step into a small
+// buffer that stays in cache, not as one GEMM over all steps into a (B,T,GU) array: the same flops at the
+// same GEMM speed, without writing and re-reading 4*B*T*GU bytes (13 MB per LSTM call at B=64, T=100, U=128).
+// Backward (BPTT from the saved activations): per step the gate pass writes the pre-activation gradients dG
+// of the chunk's rows (and units), then dh_{t-1} = dG_t @ R^T (R^T's rows of the units packed once per
+// thread). After the loop dkernel = x^T dG, drecurrent = Hp^T dG, dbias = 1^T dG and dx = dG kernel^T are
+// whole GEMMs over all steps.
+// Determinism: GEMM sums every element over K in a fixed order whatever the rows, tile or thread split, and
+// the gate passes are elementwise, so any split and thread count give bit-identical results.
 #include <immintrin.h>
 #include <omp.h>
 #include <sched.h>
@@ -34,6 +37,8 @@ using vm::vf;
 constexpr int kSharedSlot = 0, kPackSlot = 1, kThreadSlot = 2, kSharedSlot2 = 3, kCarrySlot = 4, kOnesSlot = 5;
 constexpr int kPackSlot2 = kSharedSlot;  // forward: per-thread packed kernel (the backward's shared dG slot)
 constexpr int64_t kUnitBlock = 16;            // units per thread are a multiple of this (whole vectors)
+constexpr int64_t kRowBlock = 8;              // row chunks are a multiple of this (the GEMM tile's rows)
+constexpr int64_t kRowChunksPerThread = 2;    // row chunks per thread (each at least kRowBlock rows)
 constexpr double kParallelStepFlops = 4.0e5;  // recurrent GEMM flops per step below which one thread runs
 constexpr int kSpinRounds = 500;  // pause instructions a barrier spins before yielding (~10 us on Zen 4)
 
@@ -78,26 +83,39 @@ inline void mm(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int
   gemm(g);
 }
 
-// The team plan: nt threads, thread t owns units [u0, u1); and the team's per-step barrier.
+// One thread's share of a call: rows [b0, b1) and units [u0, u1) of them, through every step.
+struct Part {
+  int64_t b0, b1, u0, u1;
+};
+
+// The team plan (see the top of the file): nt threads splitting the rows into `chunks` chunks, or the units;
+// and the team's per-step barrier (units split only).
 struct Team {
-  int nt;
-  // Barrier state (GCC atomics on plain ints: no std::atomic instantiated per ISA, see fastnn.h's ODR note).
+  int nt = 1;
+  bool split_rows = true;
+  int64_t chunks = 1;
+  // Barrier and chunk-ticket state (GCC atomics on plain ints: no std::atomic instantiated per ISA, see
+  // fastnn.h's ODR note).
   mutable int arrived = 0, generation = 0, size = 1;
+  mutable int64_t next_chunk = 0;
 
   static Team plan(const RnnParams& p, double step_flops) {
-    const int64_t blocks = (p.U + kUnitBlock - 1) / kUnitBlock;
+    const int64_t row_blocks = (p.B + kRowBlock - 1) / kRowBlock, unit_blocks = (p.U + kUnitBlock - 1) / kUnitBlock;
     int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
     if (step_flops < kParallelStepFlops) nt = 1;
     Team team;
-    team.nt = int(std::max<int64_t>(1, std::min<int64_t>(nt, blocks)));
+    team.split_rows = nt == 1 || row_blocks >= nt;
+    team.nt = int(std::max<int64_t>(1, std::min<int64_t>(nt, team.split_rows ? row_blocks : unit_blocks)));
+    team.chunks = team.nt == 1 ? 1 : std::min<int64_t>(row_blocks, int64_t(team.nt) * kRowChunksPerThread);
     return team;
   }
   // Waits until every thread of the team has arrived; what each wrote before is visible after. Spins a few
   // microseconds (a step's imbalance on idle cores), then yields the core: OpenMP's barrier spins far longer,
   // and with more runnable threads than cores a partner waiting for a descheduled thread at every step made
   // a busy machine's 2-thread run 7x slower than 1 thread (the yielding wait: as fast as 1 thread there).
+  // A no-op when the rows are split (the threads share nothing).
   void sync() const {
-    if (size == 1) return;
+    if (size == 1 || split_rows) return;
     const int gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
     if (__atomic_add_fetch(&arrived, 1, __ATOMIC_ACQ_REL) == size) {
       __atomic_store_n(&arrived, 0, __ATOMIC_RELAXED);
@@ -109,23 +127,37 @@ struct Team {
       else sched_yield();
     }
   }
-  void units(const RnnParams& p, int t, int n, int64_t* u0, int64_t* u1) const {
-    const int64_t blocks = (p.U + kUnitBlock - 1) / kUnitBlock;
-    *u0 = std::min(p.U, blocks * t / n * kUnitBlock);
-    *u1 = std::min(p.U, blocks * (t + 1) / n * kUnitBlock);
+  // Row chunk c of `chunks` (whole kRowBlock blocks), all units.
+  Part row_chunk(const RnnParams& p, int64_t c) const {
+    const int64_t blocks = (p.B + kRowBlock - 1) / kRowBlock;
+    return {std::min(p.B, blocks * c / chunks * kRowBlock), std::min(p.B, blocks * (c + 1) / chunks * kRowBlock), 0,
+            p.U};
   }
-  // f(thread, team size) on nt threads (the real team may be smaller: OMP_DYNAMIC)
+  // Thread t of n's units (whole kUnitBlock blocks), all rows.
+  static Part unit_share(const RnnParams& p, int t, int n) {
+    const int64_t blocks = (p.U + kUnitBlock - 1) / kUnitBlock;
+    return {0, p.B, std::min(p.U, blocks * t / n * kUnitBlock), std::min(p.U, blocks * (t + 1) / n * kUnitBlock)};
+  }
+  // f(part, first): every part of the call on nt threads (the real team may be smaller: OMP_DYNAMIC); `first`
+  // is true for the first part a thread runs (it packs what its later parts reuse).
   template <class F>
-  void run(const F& f) const {
+  void run(const RnnParams& p, const F& f) const {
     if (nt == 1) {
-      f(0, 1);
+      f(Part{0, p.B, 0, p.U}, true);
       return;
     }
 #pragma omp parallel num_threads(nt)
     {
 #pragma omp single
       size = omp_get_num_threads();  // (single ends with a barrier: every thread sees it)
-      f(omp_get_thread_num(), omp_get_num_threads());
+      if (split_rows) {
+        bool first = true;
+        for (int64_t c = __atomic_fetch_add(&next_chunk, 1, __ATOMIC_RELAXED); c < chunks;
+             c = __atomic_fetch_add(&next_chunk, 1, __ATOMIC_RELAXED), first = false)
+          f(row_chunk(p, c), first);
+      } else {
+        f(unit_share(p, omp_get_thread_num(), omp_get_num_threads()), true);
+      }
     }
   }
 };
@@ -148,34 +180,36 @@ struct Fwd {
 
   int64_t tin(int64_t s) const { return p.reverse ? p.T - 1 - s : s; }
 
-  void thread(int t, int nt, const Team& team) const {
-    const int64_t B = p.B, T = p.T, U = p.U;
-    int64_t u0, u1;
-    team.units(p, t, nt, &u0, &u1);
-    const int64_t nu = u1 - u0, GN = G * nu;
+  void part(const Part& pt, const Team& team) const {
+    const int64_t T = p.T, U = p.U, b0 = pt.b0, b1 = pt.b1, nb = b1 - b0, u0 = pt.u0, nu = pt.u1 - pt.u0;
+    const int64_t GN = G * nu;
     const bool after = p.cell == kRnnGru, before = p.cell == kRnnGruBefore;
-    // Rp (U, G*nu): this thread's columns of the recurrent kernel, gate by gate; then the recurrent bias
-    float* Rp = scratch(kPackSlot, size_t(std::max<int64_t>(1, U * GN + GN)));
-    float* rb = Rp + U * GN;
-    for (int64_t k = 0; k < U; ++k)
-      for (int64_t g = 0; g < G; ++g)
-        std::memcpy(Rp + k * GN + g * nu, a.recurrent + k * GU + g * U + u0, size_t(nu) * sizeof(float));
     const bool has_rb = after && a.bias;
-    if (has_rb)
-      for (int64_t g = 0; g < G; ++g) std::memcpy(rb + g * nu, a.bias + GU + g * U + u0, size_t(nu) * sizeof(float));
-    // Wp (C, G*nu) and the input bias xb (G*nu), likewise
-    float* Wp = scratch(kPackSlot2, size_t(std::max<int64_t>(1, p.C * GN + GN)));
-    float* xb = Wp + p.C * GN;
-    for (int64_t k = 0; k < p.C; ++k)
-      for (int64_t g = 0; g < G; ++g)
-        std::memcpy(Wp + k * GN + g * nu, a.kernel + k * GU + g * U + u0, size_t(nu) * sizeof(float));
-    if (a.bias)
-      for (int64_t g = 0; g < G; ++g) std::memcpy(xb + g * nu, a.bias + g * U + u0, size_t(nu) * sizeof(float));
-    float* HG = scratch(kThreadSlot, size_t(std::max<int64_t>(1, 2 * B * GN)));
-    float* HX = HG + B * GN;
+    // W (C, G*nu), R (U, G*nu): the kernels' columns of the units, gate by gate (the kernels themselves for
+    // all units, else packed into this thread's scratch); xb, rb: the input and recurrent (reset_after) biases
+    const float *W = a.kernel, *R = a.recurrent, *xb = a.bias, *rb = has_rb ? a.bias + GU : nullptr;
+    if (nu < U) {
+      float* Rp = scratch(kPackSlot, size_t(std::max<int64_t>(1, U * GN + GN)));
+      float* rbp = Rp + U * GN;
+      for (int64_t k = 0; k < U; ++k)
+        for (int64_t g = 0; g < G; ++g)
+          std::memcpy(Rp + k * GN + g * nu, a.recurrent + k * GU + g * U + u0, size_t(nu) * sizeof(float));
+      if (has_rb)
+        for (int64_t g = 0; g < G; ++g) std::memcpy(rbp + g * nu, a.bias + GU + g * U + u0, size_t(nu) * sizeof(float));
+      float* Wp = scratch(kPackSlot2, size_t(std::max<int64_t>(1, p.C * GN + GN)));
+      float* xbp = Wp + p.C * GN;
+      for (int64_t k = 0; k < p.C; ++k)
+        for (int64_t g = 0; g < G; ++g)
+          std::memcpy(Wp + k * GN + g * nu, a.kernel + k * GU + g * U + u0, size_t(nu) * sizeof(float));
+      if (a.bias)
+        for (int64_t g = 0; g < G; ++g) std::memcpy(xbp + g * nu, a.bias + g * U + u0, size_t(nu) * sizeof(float));
+      W = Wp, R = Rp, xb = a.bias ? xbp : nullptr, rb = has_rb ? rbp : nullptr;
+    }
+    float* HG = scratch(kThreadSlot, size_t(std::max<int64_t>(1, 2 * nb * GN)));
+    float* HX = HG + nb * GN;
     // h entering the first step, and the zero "previous output"
     const int64_t t0 = tin(0);
-    for (int64_t b = 0; b < B; ++b)
+    for (int64_t b = b0; b < b1; ++b)
       for (int64_t j = 0; j < nu; ++j) {
         a.hp[(b * T + t0) * U + u0 + j] = a.h0 ? a.h0[b * U + u0 + j] : 0.0f;
         a.last[b * U + u0 + j] = 0.0f;
@@ -183,14 +217,14 @@ struct Fwd {
     team.sync();
     for (int64_t s = 0; s < T; ++s) {
       const int64_t tt = tin(s), tn = s + 1 < T ? tin(s + 1) : -1, tp = s > 0 ? tin(s - 1) : -1;
-      if (nu > 0) {  // HX = x_t @ Wp + bias; HG = h_{t-1} @ Rp (+ recurrent bias) (reset_before: z, r only)
-        mm(B, GN, p.C, a.x + tt * p.C, T * p.C, 1, Wp, GN, 1, 0.0f, HX, GN, a.bias ? xb : nullptr);
-        mm(B, before ? 2 * nu : GN, U, a.hp + tt * U, T * U, 1, Rp, GN, 1, 0.0f, HG, GN, has_rb ? rb : nullptr);
+      if (nu > 0) {  // HX = x_t @ W + bias; HG = h_{t-1} @ R (+ recurrent bias) (reset_before: z, r only)
+        mm(nb, GN, p.C, a.x + (b0 * T + tt) * p.C, T * p.C, 1, W, GN, 1, 0.0f, HX, GN, xb);
+        mm(nb, before ? 2 * nu : GN, U, a.hp + (b0 * T + tt) * U, T * U, 1, R, GN, 1, 0.0f, HG, GN, rb);
       }
-      for (int64_t b = 0; b < B; ++b) {
+      for (int64_t b = b0; b < b1; ++b) {
         const int64_t bt = b * T + tt;
-        const float* xg = HX + b * GN;
-        const float* hg = HG + b * GN;
+        const float* xg = HX + (b - b0) * GN;
+        const float* hg = HG + (b - b0) * GN;
         const float* hprev = a.hp + bt * U + u0;
         float* sv = a.acts + bt * S + u0;
         float* hnext = tn >= 0 ? a.hp + (b * T + tn) * U + u0 : a.h_out + b * U + u0;
@@ -242,8 +276,8 @@ struct Fwd {
       if (before) {
         team.sync();  // r*h of all units is in acts
         if (nu > 0)
-          mm(B, nu, U, a.acts + tt * S + 3 * U, T * S, 1, Rp + 2 * nu, GN, 1, 0.0f, HG + 2 * nu, GN);
-        for (int64_t b = 0; b < B; ++b) {
+          mm(nb, nu, U, a.acts + (b0 * T + tt) * S + 3 * U, T * S, 1, R + 2 * nu, GN, 1, 0.0f, HG + 2 * nu, GN);
+        for (int64_t b = b0; b < b1; ++b) {
           const int64_t bt = b * T + tt;
           const float* hprev = a.hp + bt * U + u0;
           float* hnext = tn >= 0 ? a.hp + (b * T + tn) * U + u0 : a.h_out + b * U + u0;
@@ -251,8 +285,8 @@ struct Fwd {
             std::memcpy(hnext, hprev, size_t(nu) * sizeof(float));
             continue;
           }
-          const float* xg = HX + b * GN + 2 * nu;
-          const float* hg = HG + b * GN + 2 * nu;
+          const float* xg = HX + (b - b0) * GN + 2 * nu;
+          const float* hg = HG + (b - b0) * GN + 2 * nu;
           float* sv = a.acts + bt * S + u0;
           float* last = a.last + b * U + u0;
           for_lanes(nu, [&](auto tag, int64_t j) {
@@ -264,12 +298,12 @@ struct Fwd {
         }
       }
       if (a.y)
-        for (int64_t b = 0; b < B; ++b)
+        for (int64_t b = b0; b < b1; ++b)
           std::memcpy(a.y + (b * T + s) * U + u0, a.last + b * U + u0, size_t(nu) * sizeof(float));
       team.sync();  // h_t complete
     }
     if (a.c_out)
-      for (int64_t b = 0; b < B; ++b) {
+      for (int64_t b = b0; b < b1; ++b) {
         const float* c = a.cs + (b * T + tin(T - 1)) * U + u0;
         std::memcpy(a.c_out + b * U + u0, c, size_t(nu) * sizeof(float));
       }
@@ -290,18 +324,17 @@ struct Bwd {
 
   int64_t tin(int64_t s) const { return p.reverse ? p.T - 1 - s : s; }
 
-  void thread(int t, int nt, const Team& team) const {
-    const int64_t B = p.B, T = p.T, U = p.U;
-    int64_t u0, u1;
-    team.units(p, t, nt, &u0, &u1);
-    const int64_t nu = u1 - u0;
+  void part(const Part& pt, bool first, const Team& team) const {
+    const int64_t T = p.T, U = p.U, b0 = pt.b0, b1 = pt.b1, nb = b1 - b0, u0 = pt.u0, u1 = pt.u1, nu = u1 - u0;
     const bool after = p.cell == kRnnGru, before = p.cell == kRnnGruBefore;
     // RT (GU, nu): rows u0..u1 of the recurrent kernel, transposed: dh[:, units] = dG @ RT
+    // (packed by the thread's first part: the units are the same in all its parts)
     float* RT = scratch(kPackSlot, size_t(std::max<int64_t>(1, GU * nu)));
-    for (int64_t j = 0; j < nu; ++j)
-      for (int64_t q = 0; q < GU; ++q) RT[q * nu + j] = a.recurrent[(u0 + j) * GU + q];
-    float* drh = before ? scratch(kThreadSlot, size_t(std::max<int64_t>(1, B * nu))) : nullptr;
-    for (int64_t b = 0; b < B; ++b)
+    if (first)
+      for (int64_t j = 0; j < nu; ++j)
+        for (int64_t q = 0; q < GU; ++q) RT[q * nu + j] = a.recurrent[(u0 + j) * GU + q];
+    float* drh = before ? scratch(kThreadSlot, size_t(std::max<int64_t>(1, nb * nu))) : nullptr;
+    for (int64_t b = b0; b < b1; ++b)
       for (int64_t j = u0; j < u1; ++j) {
         dH[b * U + j] = a.dh_out ? a.dh_out[b * U + j] : 0.0f;
         dC[b * U + j] = a.dc_out ? a.dc_out[b * U + j] : 0.0f;
@@ -309,7 +342,7 @@ struct Bwd {
       }
     for (int64_t s = T - 1; s >= 0; --s) {
       const int64_t tt = tin(s), tp = s > 0 ? tin(s - 1) : -1;
-      for (int64_t b = 0; b < B; ++b) {
+      for (int64_t b = b0; b < b1; ++b) {
         const int64_t bt = b * T + tt;
         float* dh = dH + b * U + u0;
         float* dc = dC + b * U + u0;
@@ -370,15 +403,15 @@ struct Bwd {
       const int64_t K = before ? 2 * U : GU;
       if (before) {
         if (nu > 0)  // d(r*h)[:, units] = dhh_pre @ R_h^T
-          mm(B, nu, U, dGx + tt * GU + 2 * U, T * GU, 1, RT + 2 * U * nu, nu, 1, 0.0f, drh, nu);
-        for (int64_t b = 0; b < B; ++b) {
+          mm(nb, nu, U, dGx + (b0 * T + tt) * GU + 2 * U, T * GU, 1, RT + 2 * U * nu, nu, 1, 0.0f, drh, nu);
+        for (int64_t b = b0; b < b1; ++b) {
           const int64_t bt = b * T + tt;
           if (a.mask && !a.mask[bt]) continue;
           const float* sv = a.acts + bt * S + u0;
           const float* hprev = a.hp + bt * U + u0;
           float* gx = dGx + bt * GU + u0;
           float* dh = dH + b * U + u0;
-          const float* dr = drh + b * nu;
+          const float* dr = drh + (b - b0) * nu;
           for_lanes(nu, [&](auto tag, int64_t j) {
             using V = decltype(tag);
             const V r = ld<V>(sv + U, j), x = ld<V>(dr, j);
@@ -389,7 +422,7 @@ struct Bwd {
         team.sync();  // dr of every unit
       }
       if (nu > 0)  // dh_{t-1}[:, units] += dGh_t @ R^T[:, units]
-        mm(B, nu, K, dGh + tt * GU, T * GU, 1, RT, nu, 1, 1.0f, dH + u0, U);
+        mm(nb, nu, K, dGh + (b0 * T + tt) * GU, T * GU, 1, RT, nu, 1, 1.0f, dH + b0 * U + u0, U);
     }
   }
 };
@@ -409,10 +442,10 @@ void rnn_forward(const RnnForwardArgs& a, const RnnParams& p) {
   const int64_t S = rnn_saved_width(p.cell, U);
   if (p.act == kRnnTanh && p.ract == kRnnSigmoid) {
     const Fwd<DefaultActs> f{a, p, {}, G, GU, S};
-    team.run([&](int t, int nt) { f.thread(t, nt, team); });
+    team.run(p, [&](const Part& pt, bool) { f.part(pt, team); });
   } else {
     const Fwd<AnyActs> f{a, p, {p.act, p.ract}, G, GU, S};
-    team.run([&](int t, int nt) { f.thread(t, nt, team); });
+    team.run(p, [&](const Part& pt, bool) { f.part(pt, team); });
   }
 }
 
@@ -428,10 +461,10 @@ void rnn_backward(const RnnBackwardArgs& a, const RnnParams& p) {
   if (B > 0 && U > 0) {
     if (p.act == kRnnTanh && p.ract == kRnnSigmoid) {
       const Bwd<DefaultActs> w{a, p, {}, G, GU, S, dGx, dGh, dH, dC, pend};
-      team.run([&](int t, int nt) { w.thread(t, nt, team); });
+      team.run(p, [&](const Part& pt, bool first) { w.part(pt, first, team); });
     } else {
       const Bwd<AnyActs> w{a, p, {p.act, p.ract}, G, GU, S, dGx, dGh, dH, dC, pend};
-      team.run([&](int t, int nt) { w.thread(t, nt, team); });
+      team.run(p, [&](const Part& pt, bool first) { w.part(pt, first, team); });
     }
   }
   if (a.dh0)
