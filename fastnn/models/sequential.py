@@ -164,7 +164,9 @@ class Sequential(Model):
         ``_integer_input``), as Keras feeds Sequential([Embedding(...), ...]) its integer data."""
         if self._input_layer is not None and self._input_layer.dtype != "float32":
             return [self._input_layer.dtype]
-        return ["int32" if self._layers and self._layers[0]._integer_input else "float32"]
+        first = self._layers[0] if self._layers else None
+        return ["string" if getattr(first, "_string_input", False) else
+                "int32" if first is not None and first._integer_input else "float32"]
 
     # ---- the plan: a chain ----------------------------------------------------------------------
     def _plan_steps(self):
