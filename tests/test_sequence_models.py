@@ -39,3 +39,9 @@ def test_sequence_length_freedom_keeps_feature_and_functional_checks():
     functional = fastnn.Model(inp, layers.LSTM(2)(inp))
     with pytest.raises(ValueError, match="incompatible"):
         functional.predict(np.ones((1, 4, 3), np.float32), verbose=0)
+
+
+def test_time_distributed_weight_paths_are_keras():
+    td = layers.TimeDistributed(layers.Dense(1, name="head"), name="per_step")
+    td(np.zeros((1, 2, 3), np.float32))
+    assert [w.path for w in td.weights] == ["per_step/head/kernel", "per_step/head/bias"]
