@@ -45,3 +45,53 @@ def test_time_distributed_weight_paths_are_keras():
     td = layers.TimeDistributed(layers.Dense(1, name="head"), name="per_step")
     td(np.zeros((1, 2, 3), np.float32))
     assert [w.path for w in td.weights] == ["per_step/head/kernel", "per_step/head/bias"]
+
+
+def _seq2seq(cell, **kwargs):
+    """Encoder (return_state) -> decoder started from the encoder's states -> Dense (the Keras seq2seq shape)."""
+    enc_in, dec_in = fastnn.Input((None, 3)), fastnn.Input((None, 3))
+    _, *states = cell(5, return_state=True, **kwargs)(enc_in)
+    dec = cell(5, return_sequences=True, **kwargs)
+    out = layers.Dense(2)(dec(dec_in, initial_state=states))
+    return fastnn.Model([enc_in, dec_in], out), dec
+
+
+@pytest.mark.parametrize("cell,kwargs", [(layers.LSTM, {}), (layers.GRU, {}),
+                                         (layers.SimpleRNN, {"activation": "softsign"})])  # last: the Tensor path
+def test_symbolic_initial_state_connects_the_encoder(cell, kwargs):
+    fastnn.utils.set_random_seed(0)
+    model, dec = _seq2seq(cell, **kwargs)
+    assert len(model.trainable_weights) == 8 and model.count_params() == 2 * sum(
+        v.size for v in dec.trainable_weights) + 12
+    rng = np.random.default_rng(0)
+    xe, xd = rng.standard_normal((4, 6, 3)).astype(np.float32), rng.standard_normal((4, 3, 3)).astype(np.float32)
+    # the graph equals the eager composition
+    encoder = next(l for l in model.layers if getattr(l, "return_state", False))
+    _, *states = encoder(xe)
+    want = model.layers[-1](dec(xd, initial_state=[np.asarray(s) for s in states]))
+    np.testing.assert_allclose(model.predict([xe, xd], verbose=0), np.asarray(want), rtol=1e-5, atol=1e-6)
+    # the decoder's loss reaches the encoder's weights: tape gradients against central differences
+    with fastnn.GradientTape() as tape:
+        loss = fastnn.ops.sum(model([xe, xd], training=True) ** 2)
+    grads = tape.gradient(loss, encoder.trainable_weights)
+    kernel = encoder.trainable_weights[0]
+    g, w0 = grads[0].numpy(), kernel.numpy().copy()
+    for idx in [(0, 0), (2, 3)]:
+        vals = []
+        for eps in (1e-2, -1e-2):
+            w = w0.copy()
+            w[idx] += eps
+            kernel.assign(w)
+            with fastnn.no_grad():
+                vals.append(float(np.sum(np.asarray(model([xe, xd])) ** 2)))
+        kernel.assign(w0)
+        numeric = (vals[0] - vals[1]) / 2e-2
+        assert abs(numeric) > 1e-3
+        assert g[idx] == pytest.approx(numeric, rel=3e-2, abs=1e-3)
+
+
+def test_symbolic_initial_state_count_is_checked():
+    x = fastnn.Input((None, 3))
+    h = fastnn.Input((5,))
+    with pytest.raises(ValueError, match="2 initial state"):
+        layers.LSTM(5)(x, initial_state=[h])

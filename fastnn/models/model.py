@@ -195,6 +195,20 @@ class Model(Trainer, Layer):
     def outputs(self):
         return list(self._outputs) if "_outputs" in self.__dict__ else None
 
+    # Keras: a graph model's input / output are its own KerasTensors (one, or a list), even when the model
+    # has been called inside another graph since
+    @property
+    def input(self):
+        if "_inputs" in self.__dict__:
+            return self._inputs[0] if len(self._inputs) == 1 else list(self._inputs)
+        return Layer.input.fget(self)
+
+    @property
+    def output(self):
+        if "_outputs" in self.__dict__:
+            return self._outputs[0] if len(self._outputs) == 1 else list(self._outputs)
+        return Layer.output.fget(self)
+
     @property
     def input_names(self):
         return list(self._input_names)

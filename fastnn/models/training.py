@@ -209,7 +209,10 @@ class Trainer:
         D.check_cardinality(xs, ys)
         targets = []
         for k, (loss, yk) in enumerate(zip(self._output_losses, ys)):
-            template = np.broadcast_to(_F32(0), (len(yk),) + tuple(self._output_shapes[k][1:]))
+            # (an axis the output leaves free, e.g. a sequence's time steps (None, None, F), takes the target's size)
+            template = np.broadcast_to(_F32(0), (len(yk),) + tuple(
+                (yk.shape[j] if j < yk.ndim else 1) if d is None else d
+                for j, d in enumerate(self._output_shapes[k][1:], 1)))
             targets.append(None if loss is None else loss._prepare_targets(yk, template))
         return xs, targets, [yk.shape for yk in ys]
 
