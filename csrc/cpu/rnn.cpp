@@ -34,7 +34,7 @@ using vm::v1;
 using vm::vf;
 
 // master-thread buffers (shared by the team) and per-thread ones; gemm() owns the two highest slots
-constexpr int kSharedSlot = 0, kPackSlot = 1, kThreadSlot = 2, kSharedSlot2 = 3, kCarrySlot = 4, kOnesSlot = 5;
+constexpr int kSharedSlot = 0, kPackSlot = 1, kThreadSlot = 2, kSharedSlot2 = 3, kCarrySlot = 4, kBiasSlot = 5;
 constexpr int kPackSlot2 = kSharedSlot;  // forward: per-thread packed kernel (the backward's shared dG slot)
 constexpr int64_t kUnitBlock = 16;            // units per thread are a multiple of this (whole vectors)
 constexpr int64_t kRowBlock = 8;              // row chunks are a multiple of this (the GEMM tile's rows)
@@ -374,6 +374,23 @@ struct Bwd {
   float* dH;   // (B,U) dh carried to the previous step
   float* dC;   // (B,U) dc carried (LSTM)
   float* pend; // (B,U) output gradient carried to the previous output (masked steps)
+  float* dbx;  // (B,GU) per row, the sum over its steps of dGx (the input bias's gradient), or null
+  float* dbh;  // (B,GU) likewise of dGh (GRU reset_after's recurrent bias), or null
+
+  // dbx[b] += gx (and dbh[b] += gh) for gates [g0, g1) of the units: the bias gradient summed while dG is hot
+  // (each row's steps in the loop's order; the rows are added in order after it: thread-count independent)
+  void add_bias(int64_t b, int64_t u0, int64_t nu, const float* gx, const float* gh, int64_t g0, int64_t g1) const {
+    if (!dbx) return;
+    for (int64_t g = g0; g < g1; ++g) {
+      float* rx = dbx + b * GU + g * p.U + u0;
+      float* rh = dbh ? dbh + b * GU + g * p.U + u0 : nullptr;
+      for_lanes(nu, [&](auto tag, int64_t j) {
+        using V = decltype(tag);
+        st(rx, j, ld<V>(rx, j) + ld<V>(gx + g * p.U, j));
+        if (rh) st(rh, j, ld<V>(rh, j) + ld<V>(gh + g * p.U, j));
+      });
+    }
+  }
 
   int64_t tin(int64_t s) const { return p.reverse ? p.T - 1 - s : s; }
 
@@ -393,6 +410,12 @@ struct Bwd {
         dC[b * U + j] = a.dc_out ? a.dc_out[b * U + j] : 0.0f;
         pend[b * U + j] = 0.0f;
       }
+    if (dbx)
+      for (int64_t b = b0; b < b1; ++b)
+        for (int64_t g = 0; g < G; ++g) {
+          std::memset(dbx + b * GU + g * U + u0, 0, size_t(nu) * sizeof(float));
+          if (dbh) std::memset(dbh + b * GU + g * U + u0, 0, size_t(nu) * sizeof(float));
+        }
     for (int64_t s = T - 1; s >= 0; --s) {
       const int64_t tt = tin(s), tp = s > 0 ? tin(s - 1) : -1;
       for (int64_t b = b0; b < b1; ++b) {
@@ -466,6 +489,12 @@ struct Bwd {
             }
           }
         });
+        if (before) {  // (the reset gate's dG comes after the barrier)
+          add_bias(b, u0, nu, gx, gh, 0, 1);
+          add_bias(b, u0, nu, gx, gh, 2, 3);
+        } else {
+          add_bias(b, u0, nu, gx, gh, 0, G);
+        }
       }
       team.sync();  // dG of step t complete for every unit
       const int64_t K = before ? 2 * U : GU;
@@ -486,6 +515,7 @@ struct Bwd {
             st(gx + U, j, x * ld<V>(hprev, j) * act_d(ac.ract, r));
             st(dh, j, ld<V>(dh, j) + x * r);
           });
+          add_bias(b, u0, nu, gx, gx, 1, 2);
         }
         team.sync();  // dr of every unit
       }
@@ -525,13 +555,16 @@ void rnn_backward(const RnnBackwardArgs& a, const RnnParams& p) {
   float* dGh = after ? scratch(kSharedSlot2, size_t(std::max<int64_t>(1, BT * GU))) : dGx;
   float* carry = scratch(kCarrySlot, size_t(std::max<int64_t>(1, 3 * B * U)));
   float *dH = carry, *dC = carry + B * U, *pend = carry + 2 * B * U;
+  const bool want_db = a.dbias && a.has_bias;
+  float* dbx = want_db ? scratch(kBiasSlot, size_t(std::max<int64_t>(1, (after ? 2 : 1) * B * GU))) : nullptr;
+  float* dbh = want_db && after ? dbx + B * GU : nullptr;
   const Team team = Team::plan(p, 2.0 * double(B) * double(U) * double(GU));
   if (B > 0 && U > 0) {
     if (p.act == kRnnTanh && p.ract == kRnnSigmoid) {
-      const Bwd<DefaultActs> w{a, p, {}, G, GU, S, dGx, dGh, dH, dC, pend};
+      const Bwd<DefaultActs> w{a, p, {}, G, GU, S, dGx, dGh, dH, dC, pend, dbx, dbh};
       team.run(p, [&](const Part& pt, bool first) { w.part(pt, first, team); });
     } else {
-      const Bwd<AnyActs> w{a, p, {p.act, p.ract}, G, GU, S, dGx, dGh, dH, dC, pend};
+      const Bwd<AnyActs> w{a, p, {p.act, p.ract}, G, GU, S, dGx, dGh, dH, dC, pend, dbx, dbh};
       team.run(p, [&](const Part& pt, bool first) { w.part(pt, first, team); });
     }
   }
@@ -553,13 +586,18 @@ void rnn_backward(const RnnBackwardArgs& a, const RnnParams& p) {
     }
   }
   if (a.dx) tasks.add(BT, C, GU, dGx, GU, 1, a.kernel, 1, GU, a.dx, C, true, 2 * pieces);
-  if (a.dbias && a.has_bias) {
-    float* ones = scratch(kOnesSlot, size_t(std::max<int64_t>(1, BT)));
-    std::fill(ones, ones + BT, 1.0f);
-    tasks.add(1, GU, BT, ones, BT, 1, dGx, GU, 1, a.dbias, GU, false, 1);
-    if (after) tasks.add(1, GU, BT, ones, BT, 1, dGh, GU, 1, a.dbias + GU, GU, false, 1);
-  }
   tasks.run(team.nt);
+  if (want_db)  // the rows' sums, added in row order
+    for (int64_t k = 0; k < (after ? 2 : 1); ++k) {
+      float* db = a.dbias + k * GU;
+      const float* rows = k == 0 ? dbx : dbh;
+      std::fill(db, db + GU, 0.0f);
+      for (int64_t b = 0; b < B && U > 0; ++b)
+        for_lanes(GU, [&](auto tag, int64_t j) {
+          using V = decltype(tag);
+          st(db, j, ld<V>(db, j) + ld<V>(rows + b * GU, j));
+        });
+    }
 }
 }  // namespace
 
