@@ -6,15 +6,17 @@
 // crossing cores), and a thread that loses its core to another process just claims fewer chunks. Smaller
 // batches split the units instead: thread t owns a range of units (all G gates of them) of every row, with
 // one barrier per step (h_t is the next step's GEMM operand; GRU reset_before: two).
-// Forward, per chunk and step: HX (nb, G*nu) = x_t @ W + bias and HG = h_{t-1} @ R, then the fused gate pass
-// writes h_t (W, R: the kernels themselves for whole units, else their columns of the thread's units packed
-// once per call into Wp (C, G*nu), Rp (U, G*nu)). The input projection is computed step by step into a small
-// buffer that stays in cache, not as one GEMM over all steps into a (B,T,GU) array: the same flops at the
-// same GEMM speed, without writing and re-reading 4*B*T*GU bytes (13 MB per LSTM call at B=64, T=100, U=128).
+// Forward, per chunk and step: the pre-activations of the chunk's rows, then the fused gate pass writes h_t.
+// SimpleRNN / LSTM: one GEMM [x_t | h_{t-1}] @ [W; R] + bias (K = C+U); GRU: HX = x_t @ W + bias and
+// HG = h_{t-1} @ R apart (its candidate gate scales the recurrent part by r). W, R: the kernels themselves for
+// whole units, else their columns of the thread's units packed once per call. The input projection is computed
+// step by step into a small buffer that stays in cache, not as one GEMM over all steps into a (B,T,GU) array:
+// the same flops at the same GEMM speed, without writing and re-reading 4*B*T*GU bytes (13 MB per LSTM call at
+// B=64, T=100, U=128).
 // Backward (BPTT from the saved activations): per step the gate pass writes the pre-activation gradients dG
 // of the chunk's rows (and units), then dh_{t-1} = dG_t @ R^T (R^T's rows of the units packed once per
-// thread). After the loop dkernel = x^T dG, drecurrent = Hp^T dG, dbias = 1^T dG and dx = dG kernel^T are
-// whole GEMMs over all steps.
+// thread), and each row's steps' dG are summed for the bias gradient. After the loop dkernel = x^T dG,
+// drecurrent = Hp^T dG and dx = dG kernel^T are whole GEMMs over all steps (independent pieces, GemmTasks).
 // Determinism: GEMM sums every element over K in a fixed order whatever the rows, tile or thread split, and
 // the gate passes are elementwise, so any split and thread count give bit-identical results.
 #include <immintrin.h>
@@ -35,6 +37,7 @@ using vm::vf;
 
 // master-thread buffers (shared by the team) and per-thread ones; gemm() owns the two highest slots
 constexpr int kSharedSlot = 0, kPackSlot = 1, kThreadSlot = 2, kSharedSlot2 = 3, kCarrySlot = 4, kBiasSlot = 5;
+constexpr int kStackSlot = kSharedSlot2, kRowsSlot = kCarrySlot;  // forward only: [W; R] and [x_t | h_{t-1}]
 constexpr int kPackSlot2 = kSharedSlot;  // forward: per-thread packed kernel (the backward's shared dG slot)
 constexpr int64_t kUnitBlock = 16;            // units per thread are a multiple of this (whole vectors)
 constexpr int64_t kRowBlock = 8;              // row chunks are a multiple of this (the GEMM tile's rows)
@@ -253,6 +256,16 @@ struct Fwd {
     }
     float* HG = scratch(kThreadSlot, size_t(std::max<int64_t>(1, 2 * nb * GN)));
     float* HX = HG + nb * GN;
+    // SimpleRNN, LSTM: one GEMM per step, HG = [x_t | h_{t-1}] (nb, C+U) @ [W; R] (C+U, G*nu) + bias (K = C+U:
+    // one pass over the C tile instead of two, and the gate pass reads one buffer)
+    const bool fused = p.cell == kRnnSimple || p.cell == kRnnLstm;
+    const int64_t KX = p.C + U;
+    float* WR = fused ? scratch(kStackSlot, size_t(std::max<int64_t>(1, KX * GN))) : nullptr;
+    float* XH = fused ? scratch(kRowsSlot, size_t(std::max<int64_t>(1, nb * KX))) : nullptr;
+    if (fused) {
+      std::memcpy(WR, W, size_t(p.C * GN) * sizeof(float));
+      std::memcpy(WR + p.C * GN, R, size_t(U * GN) * sizeof(float));
+    }
     // h entering the first step, and the zero "previous output"
     const int64_t t0 = tin(0);
     for (int64_t b = b0; b < b1; ++b)
@@ -263,7 +276,13 @@ struct Fwd {
     team.sync();
     for (int64_t s = 0; s < T; ++s) {
       const int64_t tt = tin(s), tn = s + 1 < T ? tin(s + 1) : -1, tp = s > 0 ? tin(s - 1) : -1;
-      if (nu > 0) {  // HX = x_t @ W + bias; HG = h_{t-1} @ R (+ recurrent bias) (reset_before: z, r only)
+      if (nu > 0 && fused) {
+        for (int64_t b = b0; b < b1; ++b) {
+          std::memcpy(XH + (b - b0) * KX, a.x + (b * T + tt) * p.C, size_t(p.C) * sizeof(float));
+          std::memcpy(XH + (b - b0) * KX + p.C, a.hp + (b * T + tt) * U, size_t(U) * sizeof(float));
+        }
+        mm(nb, GN, KX, XH, KX, 1, WR, GN, 1, 0.0f, HG, GN, xb);
+      } else if (nu > 0) {  // HX = x_t @ W + bias; HG = h_{t-1} @ R (+ recurrent bias) (reset_before: z, r only)
         mm(nb, GN, p.C, a.x + (b0 * T + tt) * p.C, T * p.C, 1, W, GN, 1, 0.0f, HX, GN, xb);
         mm(nb, before ? 2 * nu : GN, U, a.hp + (b0 * T + tt) * U, T * U, 1, R, GN, 1, 0.0f, HG, GN, rb);
       }
@@ -299,13 +318,13 @@ struct Fwd {
           using V = decltype(tag);
           V h;
           if (p.cell == kRnnSimple) {
-            h = act_f(ac.act, ld<V>(xg, j) + ld<V>(hg, j));
+            h = act_f(ac.act, ld<V>(hg, j));  // (fused: hg holds the whole pre-activation)
             st(sv, j, h);
           } else if (p.cell == kRnnLstm) {
-            const V i = act_f(ac.ract, ld<V>(xg, j) + ld<V>(hg, j));
-            const V f = act_f(ac.ract, ld<V>(xg + nu, j) + ld<V>(hg + nu, j));
-            const V gg = act_f(ac.act, ld<V>(xg + 2 * nu, j) + ld<V>(hg + 2 * nu, j));
-            const V o = act_f(ac.ract, ld<V>(xg + 3 * nu, j) + ld<V>(hg + 3 * nu, j));
+            const V i = act_f(ac.ract, ld<V>(hg, j));  // (fused: hg holds the whole pre-activations)
+            const V f = act_f(ac.ract, ld<V>(hg + nu, j));
+            const V gg = act_f(ac.act, ld<V>(hg + 2 * nu, j));
+            const V o = act_f(ac.ract, ld<V>(hg + 3 * nu, j));
             const V cn = f * (cprev ? ld<V>(cprev, j) : V{}) + i * gg;
             h = o * act_f(ac.act, cn);
             st(sv, j, i), st(sv + U, j, f), st(sv + 2 * U, j, gg), st(sv + 3 * U, j, o), st(c, j, cn);

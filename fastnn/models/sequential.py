@@ -140,10 +140,13 @@ class Sequential(Model):
             return
         first = self._layers[0]
         if type(first)._check_input_shape is not Layer._check_input_shape:
-            # the first layer's own check decides, as Keras checks only its input spec (sequence layers take any
-            # number of steps: Sequential([Input((100,)), Embedding, LSTM]) predicts 37 tokens)
-            first._check_input_shape(tuple(input_shape))
-            return
+            # a shape the first layer's own check accepts runs, as Keras checks only its input spec (sequence
+            # layers take any number of steps: Sequential([Input((100,)), Embedding, LSTM]) predicts 37 tokens)
+            try:
+                first._check_input_shape(tuple(input_shape))
+                return
+            except ValueError:
+                pass
         if len(input_shape) != len(expected) or any(
                 e is not None and g != e for e, g in zip(expected[1:], input_shape[1:])):
             first = self._layers[0]
