@@ -95,3 +95,15 @@ def test_symbolic_initial_state_count_is_checked():
     h = fastnn.Input((5,))
     with pytest.raises(ValueError, match="2 initial state"):
         layers.LSTM(5)(x, initial_state=[h])
+
+
+def test_fit_on_outputs_with_free_time_axis():
+    """A seq2seq model's output is (None, None, F): the targets give the steps (Keras fits it)."""
+    fastnn.utils.set_random_seed(0)
+    model, _ = _seq2seq(layers.LSTM)
+    assert model.output.shape == (None, None, 2)
+    model.compile(optimizer="adam", loss="mse")
+    rng = np.random.default_rng(1)
+    xe, xd = rng.standard_normal((8, 5, 3)).astype(np.float32), rng.standard_normal((8, 4, 3)).astype(np.float32)
+    hist = model.fit([xe, xd], np.zeros((8, 4, 2), np.float32), epochs=3, batch_size=4, verbose=0)
+    assert len(hist.history["loss"]) == 3 and hist.history["loss"][-1] < hist.history["loss"][0]
