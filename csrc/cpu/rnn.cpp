@@ -593,15 +593,16 @@ void rnn_backward(const RnnBackwardArgs& a, const RnnParams& p) {
     for (int64_t i = 0; i < B * U; ++i) a.dc0[i] = T > 0 ? dC[i] : (a.dc_out ? a.dc_out[i] : 0.0f);
   // whole-sequence GEMMs (K = 0 writes zeros), as independent serial tasks
   GemmTasks tasks;
-  // each big GEMM cut in team.nt row pieces: a piece packs only its rows of A (the weight gradients' x^T, Hp^T)
+  // each big GEMM cut in pieces: the weight gradients by columns (a piece packs only its columns of dG, the
+  // big operand, and all of the small x^T / Hp^T), dx by rows
   const int64_t pieces = team.nt;
-  if (a.dkernel) tasks.add(C, GU, BT, a.x, 1, C, dGx, GU, 1, a.dkernel, GU, true, pieces);
+  if (a.dkernel) tasks.add(C, GU, BT, a.x, 1, C, dGx, GU, 1, a.dkernel, GU, false, pieces);
   if (a.drecurrent) {
     if (before) {
-      tasks.add(U, 2 * U, BT, a.hp, 1, U, dGx, GU, 1, a.drecurrent, GU, true, pieces);
-      tasks.add(U, U, BT, a.acts + 3 * U, 1, S, dGx + 2 * U, GU, 1, a.drecurrent + 2 * U, GU, true, pieces);
+      tasks.add(U, 2 * U, BT, a.hp, 1, U, dGx, GU, 1, a.drecurrent, GU, false, pieces);
+      tasks.add(U, U, BT, a.acts + 3 * U, 1, S, dGx + 2 * U, GU, 1, a.drecurrent + 2 * U, GU, false, pieces);
     } else {
-      tasks.add(U, GU, BT, a.hp, 1, U, dGh, GU, 1, a.drecurrent, GU, true, pieces);
+      tasks.add(U, GU, BT, a.hp, 1, U, dGh, GU, 1, a.drecurrent, GU, false, pieces);
     }
   }
   if (a.dx) tasks.add(BT, C, GU, dGx, GU, 1, a.kernel, 1, GU, a.dx, C, true, 2 * pieces);
