@@ -228,7 +228,7 @@ def test_conv1d_config_params_and_validation():
     assert pool.get_config()["pool_size"] == (3,) and pool.get_config()["strides"] == (3,)
     assert layers.MaxPooling1D.from_config(pool.get_config()).get_config() == pool.get_config()
     with pytest.raises(ValueError, match="padding"):
-        layers.AveragePooling1D(padding="causal")
+        layers.AveragePooling1D(2, padding="causal")
 
 
 def test_conv1d_text_classifier_trains():
@@ -243,3 +243,10 @@ def test_conv1d_text_classifier_trains():
     history = model.fit(x, y, epochs=15, batch_size=16, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0] * 0.5
     assert history.history["accuracy"][-1] > 0.9
+
+
+def test_average_pooling1d_pool_size_is_required_like_keras():
+    with pytest.raises(TypeError):
+        layers.AveragePooling1D()
+    assert layers.MaxPooling1D().pool_size == (2,)
+    assert layers.AveragePooling1D(3).get_config()["pool_size"] == (3,)

@@ -130,9 +130,14 @@ def test_every_isa_matches_reference(cell, B, T, C, U, masked, back, seq):
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_one_and_two_threads_bit_identical(cell):
+@pytest.mark.parametrize("B,U", [
+    (32, 88),   # rows split: 4 chunks of 8 rows claimed by the two threads
+    (37, 80),   # rows split, chunks of 8, 8, 8 and 13 rows (the last off the GEMM's 8-row tile grid)
+    (6, 190),   # too few rows: units split (96 + 94), one barrier per step
+])
+def test_one_and_two_threads_bit_identical(cell, B, U):
     rng = np.random.default_rng(3)
-    B, T, C, U = 32, 5, 13, 88  # big enough that a step runs on two threads (units split 48 + 40)
+    T, C = 5, 13  # every step has enough flops (2*B*U*G*U >= 4e5) to run on two threads
     x, k, r, b, h0, c0, mask = _inputs(rng, cell, B, T, C, U, masked=True)
     gy = rng.standard_normal((B, T, U)).astype(np.float32)
     for name, t in backend.tables().items():

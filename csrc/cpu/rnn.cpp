@@ -1,19 +1,24 @@
 // Fused recurrent layers (SimpleRNN, LSTM, GRU) over a whole sequence; see ops/rnn.h for layouts.
 //
-// Forward: ONE parallel region runs the whole sequence: each thread owns a range of units (all G gates of
-// them: the kernel's and the recurrent kernel's columns of its units are packed once per call into
-// Wp (C, G*nu) and Rp (U, G*nu)); per step it computes HX (B, G*nu) = x_t @ Wp + bias and HG = h_{t-1} @ Rp,
-// runs the fused gate pass on its units and writes its part of h_t; one barrier per step (h_t is the next
-// step's GEMM operand). The input projection is computed step by step into a small buffer that stays in
-// cache, not as one GEMM over all steps into a (B,T,GU) array: the same flops at the same GEMM speed, without
-// writing and re-reading 4*B*T*GU bytes (13 MB per LSTM call at B=64, T=100, U=128). GRU reset_before needs r*h of all
-// units before its candidate's GEMM: two barriers per step.
-// Backward (BPTT from the saved activations): per step the gate pass writes the pre-activation gradients
-// dG of the thread's units, a barrier, then dh_{t-1}[:, units] = dG_t @ R^T[:, units] (R^T's rows of the
-// thread's units packed once). After the loop dkernel = x^T dG, drecurrent = Hp^T dG, dbias = 1^T dG and
-// dx = dG kernel^T are whole GEMMs.
-// Determinism: GEMM sums every element over K in a fixed order whatever the tile or thread split, and the
-// gate passes are elementwise, so 1 and N threads give bit-identical results.
+// Work split (Team): a batch of at least kRowBlock rows per thread is cut into row chunks (multiples of
+// kRowBlock rows) that the threads claim; a chunk runs its rows through every step alone, all units, so the
+// threads share nothing and never wait for each other inside the sequence (no per-step barrier, no h_t
+// crossing cores), and a thread that loses its core to another process just claims fewer chunks. Smaller
+// batches split the units instead: thread t owns a range of units (all G gates of them) of every row, with
+// one barrier per step (h_t is the next step's GEMM operand; GRU reset_before: two).
+// Forward, per chunk and step: the pre-activations of the chunk's rows, then the fused gate pass writes h_t.
+// SimpleRNN / LSTM: one GEMM [x_t | h_{t-1}] @ [W; R] + bias (K = C+U); GRU: HX = x_t @ W + bias and
+// HG = h_{t-1} @ R apart (its candidate gate scales the recurrent part by r). W, R: the kernels themselves for
+// whole units, else their columns of the thread's units packed once per call. The input projection is computed
+// step by step into a small buffer that stays in cache, not as one GEMM over all steps into a (B,T,GU) array:
+// the same flops at the same GEMM speed, without writing and re-reading 4*B*T*GU bytes (13 MB per LSTM call at
+// B=64, T=100, U=128).
+// Backward (BPTT from the saved activations): per step the gate pass writes the pre-activation gradients dG
+// of the chunk's rows (and units), then dh_{t-1} = dG_t @ R^T (R^T's rows of the units packed once per
+// thread), and each row's steps' dG are summed for the bias gradient. After the loop dkernel = x^T dG,
+// drecurrent = Hp^T dG and dx = dG kernel^T are whole GEMMs over all steps (independent pieces, GemmTasks).
+// Determinism: GEMM sums every element over K in a fixed order whatever the rows, tile or thread split, and
+// the gate passes are elementwise, so any split and thread count give bit-identical results.
 #include <immintrin.h>
 #include <omp.h>
 #include <sched.h>
@@ -31,9 +36,12 @@ using vm::v1;
 using vm::vf;
 
 // master-thread buffers (shared by the team) and per-thread ones; gemm() owns the two highest slots
-constexpr int kSharedSlot = 0, kPackSlot = 1, kThreadSlot = 2, kSharedSlot2 = 3, kCarrySlot = 4, kOnesSlot = 5;
+constexpr int kSharedSlot = 0, kPackSlot = 1, kThreadSlot = 2, kSharedSlot2 = 3, kCarrySlot = 4, kBiasSlot = 5;
+constexpr int kStackSlot = kSharedSlot2, kRowsSlot = kCarrySlot;  // forward only: [W; R] and [x_t | h_{t-1}]
 constexpr int kPackSlot2 = kSharedSlot;  // forward: per-thread packed kernel (the backward's shared dG slot)
 constexpr int64_t kUnitBlock = 16;            // units per thread are a multiple of this (whole vectors)
+constexpr int64_t kRowBlock = 8;              // row chunks are a multiple of this (the GEMM tile's rows)
+constexpr int64_t kRowChunksPerThread = 2;    // row chunks per thread (each at least kRowBlock rows)
 constexpr double kParallelStepFlops = 4.0e5;  // recurrent GEMM flops per step below which one thread runs
 constexpr int kSpinRounds = 500;  // pause instructions a barrier spins before yielding (~10 us on Zen 4)
 
@@ -66,6 +74,16 @@ inline void for_lanes(int64_t n, const F& f) {
   for (; j + vm::W <= n; j += vm::W) f(vf{}, j);
   for (; j < n; ++j) f(v1{}, j);
 }
+// Pulls the n floats at p toward L2 (for writing when rw) while the step's GEMM runs: the saved activations of a
+// step are 16+ rows T*S floats apart in memory, so the next step's gate pass otherwise waits on their misses
+// (perf: half of the backward gate pass's time on the first load of a row).
+inline void prefetch(const float* p, int64_t n, bool rw) {
+  for (int64_t i = 0; i < n; i += 16) {
+    if (rw) __builtin_prefetch(p + i, 1, 2);
+    else __builtin_prefetch(p + i, 0, 2);
+  }
+}
+
 template <class V>
 inline V ld(const float* p, int64_t j) { return vm::load<V>(p + j); }
 template <class V>
@@ -78,26 +96,75 @@ inline void mm(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int
   gemm(g);
 }
 
-// The team plan: nt threads, thread t owns units [u0, u1); and the team's per-step barrier.
+// GEMMs (C = A B, beta 0) that do not depend on each other, each optionally cut into row or column pieces (every
+// piece a serial GEMM whose elements sum over K in the same order as the whole: bit-identical for any cut), run
+// by a team that claims the pieces in order, largest first as added: no barrier between GEMMs, and a thread
+// that loses its core computes fewer pieces (one team-wide GEMM at a time spent ~10% more CPU time at 2 threads
+// on the backward's weight-gradient GEMMs: a barrier per K block).
+struct GemmTasks {
+  static constexpr int kMax = 40;
+  GemmParams g[kMax];
+  int n = 0;
+
+  // C (M,N) = A (M,K) @ B (K,N) (strides as mm), cut into `pieces` pieces of whole 16-row / 32-column blocks
+  void add(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsa, int64_t csa, const float* B, int64_t rsb,
+           int64_t csb, float* C, int64_t ldc, bool rows, int64_t pieces) {
+    const int64_t unit = rows ? 16 : 32, total = rows ? M : N, blocks = (total + unit - 1) / unit;
+    pieces = std::max<int64_t>(1, std::min<int64_t>({pieces, blocks, int64_t(kMax - n)}));
+    for (int64_t i = 0; i < pieces; ++i) {
+      const int64_t lo = std::min(total, blocks * i / pieces * unit), hi = std::min(total, blocks * (i + 1) / pieces * unit);
+      if (hi <= lo && total > 0) continue;
+      GemmParams& t = g[n++];
+      t = GemmParams{M, N, K, 1.0f, A, rsa, csa, B, rsb, csb, 0.0f, C, ldc, nullptr, kActNone};
+      if (rows) t.M = hi - lo, t.A = A + lo * rsa, t.C = C + lo * ldc;
+      else t.N = hi - lo, t.B = B + lo * csb, t.C = C + lo;
+    }
+  }
+  void run(int nt) const {
+    if (nt <= 1 || n <= 1) {
+      for (int i = 0; i < n; ++i) gemm(g[i]);  // (a lone GEMM still uses every thread itself)
+      return;
+    }
+    int next = 0;
+#pragma omp parallel num_threads(std::min(nt, n))
+    for (int i = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED); i < n; i = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED))
+      gemm(g[i]);  // serial inside the region
+  }
+};
+
+// One thread's share of a call: rows [b0, b1) and units [u0, u1) of them, through every step.
+struct Part {
+  int64_t b0, b1, u0, u1;
+};
+
+// The team plan (see the top of the file): nt threads splitting the rows into `chunks` chunks, or the units;
+// and the team's per-step barrier (units split only).
 struct Team {
-  int nt;
-  // Barrier state (GCC atomics on plain ints: no std::atomic instantiated per ISA, see fastnn.h's ODR note).
+  int nt = 1;
+  bool split_rows = true;
+  int64_t chunks = 1;
+  // Barrier and chunk-ticket state (GCC atomics on plain ints: no std::atomic instantiated per ISA, see
+  // fastnn.h's ODR note).
   mutable int arrived = 0, generation = 0, size = 1;
+  mutable int64_t next_chunk = 0;
 
   static Team plan(const RnnParams& p, double step_flops) {
-    const int64_t blocks = (p.U + kUnitBlock - 1) / kUnitBlock;
+    const int64_t row_blocks = (p.B + kRowBlock - 1) / kRowBlock, unit_blocks = (p.U + kUnitBlock - 1) / kUnitBlock;
     int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
     if (step_flops < kParallelStepFlops) nt = 1;
     Team team;
-    team.nt = int(std::max<int64_t>(1, std::min<int64_t>(nt, blocks)));
+    team.split_rows = nt == 1 || row_blocks >= nt;
+    team.nt = int(std::max<int64_t>(1, std::min<int64_t>(nt, team.split_rows ? row_blocks : unit_blocks)));
+    team.chunks = team.nt == 1 ? 1 : std::min<int64_t>(row_blocks, int64_t(team.nt) * kRowChunksPerThread);
     return team;
   }
   // Waits until every thread of the team has arrived; what each wrote before is visible after. Spins a few
   // microseconds (a step's imbalance on idle cores), then yields the core: OpenMP's barrier spins far longer,
   // and with more runnable threads than cores a partner waiting for a descheduled thread at every step made
   // a busy machine's 2-thread run 7x slower than 1 thread (the yielding wait: as fast as 1 thread there).
+  // A no-op when the rows are split (the threads share nothing).
   void sync() const {
-    if (size == 1) return;
+    if (size == 1 || split_rows) return;
     const int gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
     if (__atomic_add_fetch(&arrived, 1, __ATOMIC_ACQ_REL) == size) {
       __atomic_store_n(&arrived, 0, __ATOMIC_RELAXED);
@@ -109,23 +176,37 @@ struct Team {
       else sched_yield();
     }
   }
-  void units(const RnnParams& p, int t, int n, int64_t* u0, int64_t* u1) const {
-    const int64_t blocks = (p.U + kUnitBlock - 1) / kUnitBlock;
-    *u0 = std::min(p.U, blocks * t / n * kUnitBlock);
-    *u1 = std::min(p.U, blocks * (t + 1) / n * kUnitBlock);
+  // Row chunk c of `chunks` (whole kRowBlock blocks), all units.
+  Part row_chunk(const RnnParams& p, int64_t c) const {
+    const int64_t blocks = (p.B + kRowBlock - 1) / kRowBlock;
+    return {std::min(p.B, blocks * c / chunks * kRowBlock), std::min(p.B, blocks * (c + 1) / chunks * kRowBlock), 0,
+            p.U};
   }
-  // f(thread, team size) on nt threads (the real team may be smaller: OMP_DYNAMIC)
+  // Thread t of n's units (whole kUnitBlock blocks), all rows.
+  static Part unit_share(const RnnParams& p, int t, int n) {
+    const int64_t blocks = (p.U + kUnitBlock - 1) / kUnitBlock;
+    return {0, p.B, std::min(p.U, blocks * t / n * kUnitBlock), std::min(p.U, blocks * (t + 1) / n * kUnitBlock)};
+  }
+  // f(part, first): every part of the call on nt threads (the real team may be smaller: OMP_DYNAMIC); `first`
+  // is true for the first part a thread runs (it packs what its later parts reuse).
   template <class F>
-  void run(const F& f) const {
+  void run(const RnnParams& p, const F& f) const {
     if (nt == 1) {
-      f(0, 1);
+      f(Part{0, p.B, 0, p.U}, true);
       return;
     }
 #pragma omp parallel num_threads(nt)
     {
 #pragma omp single
       size = omp_get_num_threads();  // (single ends with a barrier: every thread sees it)
-      f(omp_get_thread_num(), omp_get_num_threads());
+      if (split_rows) {
+        bool first = true;
+        for (int64_t c = __atomic_fetch_add(&next_chunk, 1, __ATOMIC_RELAXED); c < chunks;
+             c = __atomic_fetch_add(&next_chunk, 1, __ATOMIC_RELAXED), first = false)
+          f(row_chunk(p, c), first);
+      } else {
+        f(unit_share(p, omp_get_thread_num(), omp_get_num_threads()), true);
+      }
     }
   }
 };
@@ -148,34 +229,46 @@ struct Fwd {
 
   int64_t tin(int64_t s) const { return p.reverse ? p.T - 1 - s : s; }
 
-  void thread(int t, int nt, const Team& team) const {
-    const int64_t B = p.B, T = p.T, U = p.U;
-    int64_t u0, u1;
-    team.units(p, t, nt, &u0, &u1);
-    const int64_t nu = u1 - u0, GN = G * nu;
+  void part(const Part& pt, const Team& team) const {
+    const int64_t T = p.T, U = p.U, b0 = pt.b0, b1 = pt.b1, nb = b1 - b0, u0 = pt.u0, nu = pt.u1 - pt.u0;
+    const int64_t GN = G * nu;
     const bool after = p.cell == kRnnGru, before = p.cell == kRnnGruBefore;
-    // Rp (U, G*nu): this thread's columns of the recurrent kernel, gate by gate; then the recurrent bias
-    float* Rp = scratch(kPackSlot, size_t(std::max<int64_t>(1, U * GN + GN)));
-    float* rb = Rp + U * GN;
-    for (int64_t k = 0; k < U; ++k)
-      for (int64_t g = 0; g < G; ++g)
-        std::memcpy(Rp + k * GN + g * nu, a.recurrent + k * GU + g * U + u0, size_t(nu) * sizeof(float));
     const bool has_rb = after && a.bias;
-    if (has_rb)
-      for (int64_t g = 0; g < G; ++g) std::memcpy(rb + g * nu, a.bias + GU + g * U + u0, size_t(nu) * sizeof(float));
-    // Wp (C, G*nu) and the input bias xb (G*nu), likewise
-    float* Wp = scratch(kPackSlot2, size_t(std::max<int64_t>(1, p.C * GN + GN)));
-    float* xb = Wp + p.C * GN;
-    for (int64_t k = 0; k < p.C; ++k)
-      for (int64_t g = 0; g < G; ++g)
-        std::memcpy(Wp + k * GN + g * nu, a.kernel + k * GU + g * U + u0, size_t(nu) * sizeof(float));
-    if (a.bias)
-      for (int64_t g = 0; g < G; ++g) std::memcpy(xb + g * nu, a.bias + g * U + u0, size_t(nu) * sizeof(float));
-    float* HG = scratch(kThreadSlot, size_t(std::max<int64_t>(1, 2 * B * GN)));
-    float* HX = HG + B * GN;
+    // W (C, G*nu), R (U, G*nu): the kernels' columns of the units, gate by gate (the kernels themselves for
+    // all units, else packed into this thread's scratch); xb, rb: the input and recurrent (reset_after) biases
+    const float *W = a.kernel, *R = a.recurrent, *xb = a.bias, *rb = has_rb ? a.bias + GU : nullptr;
+    if (nu < U) {
+      float* Rp = scratch(kPackSlot, size_t(std::max<int64_t>(1, U * GN + GN)));
+      float* rbp = Rp + U * GN;
+      for (int64_t k = 0; k < U; ++k)
+        for (int64_t g = 0; g < G; ++g)
+          std::memcpy(Rp + k * GN + g * nu, a.recurrent + k * GU + g * U + u0, size_t(nu) * sizeof(float));
+      if (has_rb)
+        for (int64_t g = 0; g < G; ++g) std::memcpy(rbp + g * nu, a.bias + GU + g * U + u0, size_t(nu) * sizeof(float));
+      float* Wp = scratch(kPackSlot2, size_t(std::max<int64_t>(1, p.C * GN + GN)));
+      float* xbp = Wp + p.C * GN;
+      for (int64_t k = 0; k < p.C; ++k)
+        for (int64_t g = 0; g < G; ++g)
+          std::memcpy(Wp + k * GN + g * nu, a.kernel + k * GU + g * U + u0, size_t(nu) * sizeof(float));
+      if (a.bias)
+        for (int64_t g = 0; g < G; ++g) std::memcpy(xbp + g * nu, a.bias + g * U + u0, size_t(nu) * sizeof(float));
+      W = Wp, R = Rp, xb = a.bias ? xbp : nullptr, rb = has_rb ? rbp : nullptr;
+    }
+    float* HG = scratch(kThreadSlot, size_t(std::max<int64_t>(1, 2 * nb * GN)));
+    float* HX = HG + nb * GN;
+    // SimpleRNN, LSTM: one GEMM per step, HG = [x_t | h_{t-1}] (nb, C+U) @ [W; R] (C+U, G*nu) + bias (K = C+U:
+    // one pass over the C tile instead of two, and the gate pass reads one buffer)
+    const bool fused = p.cell == kRnnSimple || p.cell == kRnnLstm;
+    const int64_t KX = p.C + U;
+    float* WR = fused ? scratch(kStackSlot, size_t(std::max<int64_t>(1, KX * GN))) : nullptr;
+    float* XH = fused ? scratch(kRowsSlot, size_t(std::max<int64_t>(1, nb * KX))) : nullptr;
+    if (fused) {
+      std::memcpy(WR, W, size_t(p.C * GN) * sizeof(float));
+      std::memcpy(WR + p.C * GN, R, size_t(U * GN) * sizeof(float));
+    }
     // h entering the first step, and the zero "previous output"
     const int64_t t0 = tin(0);
-    for (int64_t b = 0; b < B; ++b)
+    for (int64_t b = b0; b < b1; ++b)
       for (int64_t j = 0; j < nu; ++j) {
         a.hp[(b * T + t0) * U + u0 + j] = a.h0 ? a.h0[b * U + u0 + j] : 0.0f;
         a.last[b * U + u0 + j] = 0.0f;
@@ -183,14 +276,27 @@ struct Fwd {
     team.sync();
     for (int64_t s = 0; s < T; ++s) {
       const int64_t tt = tin(s), tn = s + 1 < T ? tin(s + 1) : -1, tp = s > 0 ? tin(s - 1) : -1;
-      if (nu > 0) {  // HX = x_t @ Wp + bias; HG = h_{t-1} @ Rp (+ recurrent bias) (reset_before: z, r only)
-        mm(B, GN, p.C, a.x + tt * p.C, T * p.C, 1, Wp, GN, 1, 0.0f, HX, GN, a.bias ? xb : nullptr);
-        mm(B, before ? 2 * nu : GN, U, a.hp + tt * U, T * U, 1, Rp, GN, 1, 0.0f, HG, GN, has_rb ? rb : nullptr);
+      if (nu > 0 && fused) {
+        for (int64_t b = b0; b < b1; ++b) {
+          std::memcpy(XH + (b - b0) * KX, a.x + (b * T + tt) * p.C, size_t(p.C) * sizeof(float));
+          std::memcpy(XH + (b - b0) * KX + p.C, a.hp + (b * T + tt) * U, size_t(U) * sizeof(float));
+        }
+        mm(nb, GN, KX, XH, KX, 1, WR, GN, 1, 0.0f, HG, GN, xb);
+      } else if (nu > 0) {  // HX = x_t @ W + bias; HG = h_{t-1} @ R (+ recurrent bias) (reset_before: z, r only)
+        mm(nb, GN, p.C, a.x + (b0 * T + tt) * p.C, T * p.C, 1, W, GN, 1, 0.0f, HX, GN, xb);
+        mm(nb, before ? 2 * nu : GN, U, a.hp + (b0 * T + tt) * U, T * U, 1, R, GN, 1, 0.0f, HG, GN, rb);
       }
-      for (int64_t b = 0; b < B; ++b) {
+      for (int64_t b = b0; b < b1; ++b) {
         const int64_t bt = b * T + tt;
-        const float* xg = HX + b * GN;
-        const float* hg = HG + b * GN;
+        if (tn >= 0) {  // row b of what step s+1 reads (x) and writes (activations, c, h), a step ahead
+          const int64_t bn = b * T + tn;
+          prefetch(a.x + bn * p.C, p.C, false);
+          for (int64_t g = 0; g < S / U; ++g) prefetch(a.acts + bn * S + g * U + u0, nu, true);
+          if (a.cs) prefetch(a.cs + bn * U + u0, nu, true);
+          if (s + 2 < T) prefetch(a.hp + (b * T + tin(s + 2)) * U + u0, nu, true);
+        }
+        const float* xg = HX + (b - b0) * GN;
+        const float* hg = HG + (b - b0) * GN;
         const float* hprev = a.hp + bt * U + u0;
         float* sv = a.acts + bt * S + u0;
         float* hnext = tn >= 0 ? a.hp + (b * T + tn) * U + u0 : a.h_out + b * U + u0;
@@ -212,13 +318,13 @@ struct Fwd {
           using V = decltype(tag);
           V h;
           if (p.cell == kRnnSimple) {
-            h = act_f(ac.act, ld<V>(xg, j) + ld<V>(hg, j));
+            h = act_f(ac.act, ld<V>(hg, j));  // (fused: hg holds the whole pre-activation)
             st(sv, j, h);
           } else if (p.cell == kRnnLstm) {
-            const V i = act_f(ac.ract, ld<V>(xg, j) + ld<V>(hg, j));
-            const V f = act_f(ac.ract, ld<V>(xg + nu, j) + ld<V>(hg + nu, j));
-            const V gg = act_f(ac.act, ld<V>(xg + 2 * nu, j) + ld<V>(hg + 2 * nu, j));
-            const V o = act_f(ac.ract, ld<V>(xg + 3 * nu, j) + ld<V>(hg + 3 * nu, j));
+            const V i = act_f(ac.ract, ld<V>(hg, j));  // (fused: hg holds the whole pre-activations)
+            const V f = act_f(ac.ract, ld<V>(hg + nu, j));
+            const V gg = act_f(ac.act, ld<V>(hg + 2 * nu, j));
+            const V o = act_f(ac.ract, ld<V>(hg + 3 * nu, j));
             const V cn = f * (cprev ? ld<V>(cprev, j) : V{}) + i * gg;
             h = o * act_f(ac.act, cn);
             st(sv, j, i), st(sv + U, j, f), st(sv + 2 * U, j, gg), st(sv + 3 * U, j, o), st(c, j, cn);
@@ -242,8 +348,8 @@ struct Fwd {
       if (before) {
         team.sync();  // r*h of all units is in acts
         if (nu > 0)
-          mm(B, nu, U, a.acts + tt * S + 3 * U, T * S, 1, Rp + 2 * nu, GN, 1, 0.0f, HG + 2 * nu, GN);
-        for (int64_t b = 0; b < B; ++b) {
+          mm(nb, nu, U, a.acts + (b0 * T + tt) * S + 3 * U, T * S, 1, R + 2 * nu, GN, 1, 0.0f, HG + 2 * nu, GN);
+        for (int64_t b = b0; b < b1; ++b) {
           const int64_t bt = b * T + tt;
           const float* hprev = a.hp + bt * U + u0;
           float* hnext = tn >= 0 ? a.hp + (b * T + tn) * U + u0 : a.h_out + b * U + u0;
@@ -251,8 +357,8 @@ struct Fwd {
             std::memcpy(hnext, hprev, size_t(nu) * sizeof(float));
             continue;
           }
-          const float* xg = HX + b * GN + 2 * nu;
-          const float* hg = HG + b * GN + 2 * nu;
+          const float* xg = HX + (b - b0) * GN + 2 * nu;
+          const float* hg = HG + (b - b0) * GN + 2 * nu;
           float* sv = a.acts + bt * S + u0;
           float* last = a.last + b * U + u0;
           for_lanes(nu, [&](auto tag, int64_t j) {
@@ -264,12 +370,12 @@ struct Fwd {
         }
       }
       if (a.y)
-        for (int64_t b = 0; b < B; ++b)
+        for (int64_t b = b0; b < b1; ++b)
           std::memcpy(a.y + (b * T + s) * U + u0, a.last + b * U + u0, size_t(nu) * sizeof(float));
       team.sync();  // h_t complete
     }
     if (a.c_out)
-      for (int64_t b = 0; b < B; ++b) {
+      for (int64_t b = b0; b < b1; ++b) {
         const float* c = a.cs + (b * T + tin(T - 1)) * U + u0;
         std::memcpy(a.c_out + b * U + u0, c, size_t(nu) * sizeof(float));
       }
@@ -287,30 +393,67 @@ struct Bwd {
   float* dH;   // (B,U) dh carried to the previous step
   float* dC;   // (B,U) dc carried (LSTM)
   float* pend; // (B,U) output gradient carried to the previous output (masked steps)
+  float* dbx;  // (B,GU) per row, the sum over its steps of dGx (the input bias's gradient), or null
+  float* dbh;  // (B,GU) likewise of dGh (GRU reset_after's recurrent bias), or null
+
+  // dbx[b] += gx (and dbh[b] += gh) for gates [g0, g1) of the units: the bias gradient summed while dG is hot
+  // (each row's steps in the loop's order; the rows are added in order after it: thread-count independent)
+  void add_bias(int64_t b, int64_t u0, int64_t nu, const float* gx, const float* gh, int64_t g0, int64_t g1) const {
+    if (!dbx) return;
+    for (int64_t g = g0; g < g1; ++g) {
+      float* rx = dbx + b * GU + g * p.U + u0;
+      float* rh = dbh ? dbh + b * GU + g * p.U + u0 : nullptr;
+      for_lanes(nu, [&](auto tag, int64_t j) {
+        using V = decltype(tag);
+        st(rx, j, ld<V>(rx, j) + ld<V>(gx + g * p.U, j));
+        if (rh) st(rh, j, ld<V>(rh, j) + ld<V>(gh + g * p.U, j));
+      });
+    }
+  }
 
   int64_t tin(int64_t s) const { return p.reverse ? p.T - 1 - s : s; }
 
-  void thread(int t, int nt, const Team& team) const {
-    const int64_t B = p.B, T = p.T, U = p.U;
-    int64_t u0, u1;
-    team.units(p, t, nt, &u0, &u1);
-    const int64_t nu = u1 - u0;
+  void part(const Part& pt, bool first, const Team& team) const {
+    const int64_t T = p.T, U = p.U, b0 = pt.b0, b1 = pt.b1, nb = b1 - b0, u0 = pt.u0, u1 = pt.u1, nu = u1 - u0;
     const bool after = p.cell == kRnnGru, before = p.cell == kRnnGruBefore;
     // RT (GU, nu): rows u0..u1 of the recurrent kernel, transposed: dh[:, units] = dG @ RT
+    // (packed by the thread's first part: the units are the same in all its parts)
     float* RT = scratch(kPackSlot, size_t(std::max<int64_t>(1, GU * nu)));
-    for (int64_t j = 0; j < nu; ++j)
-      for (int64_t q = 0; q < GU; ++q) RT[q * nu + j] = a.recurrent[(u0 + j) * GU + q];
-    float* drh = before ? scratch(kThreadSlot, size_t(std::max<int64_t>(1, B * nu))) : nullptr;
-    for (int64_t b = 0; b < B; ++b)
+    if (first)
+      for (int64_t j = 0; j < nu; ++j)
+        for (int64_t q = 0; q < GU; ++q) RT[q * nu + j] = a.recurrent[(u0 + j) * GU + q];
+    float* drh = before ? scratch(kThreadSlot, size_t(std::max<int64_t>(1, nb * nu))) : nullptr;
+    for (int64_t b = b0; b < b1; ++b)
       for (int64_t j = u0; j < u1; ++j) {
         dH[b * U + j] = a.dh_out ? a.dh_out[b * U + j] : 0.0f;
         dC[b * U + j] = a.dc_out ? a.dc_out[b * U + j] : 0.0f;
         pend[b * U + j] = 0.0f;
       }
+    if (dbx)
+      for (int64_t b = b0; b < b1; ++b)
+        for (int64_t g = 0; g < G; ++g) {
+          std::memset(dbx + b * GU + g * U + u0, 0, size_t(nu) * sizeof(float));
+          if (dbh) std::memset(dbh + b * GU + g * U + u0, 0, size_t(nu) * sizeof(float));
+        }
     for (int64_t s = T - 1; s >= 0; --s) {
       const int64_t tt = tin(s), tp = s > 0 ? tin(s - 1) : -1;
-      for (int64_t b = 0; b < B; ++b) {
+      for (int64_t b = b0; b < b1; ++b) {
         const int64_t bt = b * T + tt;
+        if (tp >= 0) {  // row b of what step s-1 reads (activations, c, c before it, h, dy) and writes (dG)
+          const int64_t bp = b * T + tp;
+          for (int64_t g = 0; g < S / U; ++g) prefetch(a.acts + bp * S + g * U + u0, nu, false);
+          if (a.cs) {
+            prefetch(a.cs + bp * U + u0, nu, false);
+            if (s > 1) prefetch(a.cs + (b * T + tin(s - 2)) * U + u0, nu, false);
+          } else {
+            prefetch(a.hp + bp * U + u0, nu, false);
+          }
+          if (a.dy) prefetch(a.dy + (b * T + s - 1) * U + u0, nu, false);
+          for (int64_t g = 0; g < G; ++g) {
+            prefetch(dGx + bp * GU + g * U + u0, nu, true);
+            if (dGh != dGx) prefetch(dGh + bp * GU + g * U + u0, nu, true);
+          }
+        }
         float* dh = dH + b * U + u0;
         float* dc = dC + b * U + u0;
         float* pd = pend + b * U + u0;
@@ -365,31 +508,38 @@ struct Bwd {
             }
           }
         });
+        if (before) {  // (the reset gate's dG comes after the barrier)
+          add_bias(b, u0, nu, gx, gh, 0, 1);
+          add_bias(b, u0, nu, gx, gh, 2, 3);
+        } else {
+          add_bias(b, u0, nu, gx, gh, 0, G);
+        }
       }
       team.sync();  // dG of step t complete for every unit
       const int64_t K = before ? 2 * U : GU;
       if (before) {
         if (nu > 0)  // d(r*h)[:, units] = dhh_pre @ R_h^T
-          mm(B, nu, U, dGx + tt * GU + 2 * U, T * GU, 1, RT + 2 * U * nu, nu, 1, 0.0f, drh, nu);
-        for (int64_t b = 0; b < B; ++b) {
+          mm(nb, nu, U, dGx + (b0 * T + tt) * GU + 2 * U, T * GU, 1, RT + 2 * U * nu, nu, 1, 0.0f, drh, nu);
+        for (int64_t b = b0; b < b1; ++b) {
           const int64_t bt = b * T + tt;
           if (a.mask && !a.mask[bt]) continue;
           const float* sv = a.acts + bt * S + u0;
           const float* hprev = a.hp + bt * U + u0;
           float* gx = dGx + bt * GU + u0;
           float* dh = dH + b * U + u0;
-          const float* dr = drh + b * nu;
+          const float* dr = drh + (b - b0) * nu;
           for_lanes(nu, [&](auto tag, int64_t j) {
             using V = decltype(tag);
             const V r = ld<V>(sv + U, j), x = ld<V>(dr, j);
             st(gx + U, j, x * ld<V>(hprev, j) * act_d(ac.ract, r));
             st(dh, j, ld<V>(dh, j) + x * r);
           });
+          add_bias(b, u0, nu, gx, gx, 1, 2);
         }
         team.sync();  // dr of every unit
       }
       if (nu > 0)  // dh_{t-1}[:, units] += dGh_t @ R^T[:, units]
-        mm(B, nu, K, dGh + tt * GU, T * GU, 1, RT, nu, 1, 1.0f, dH + u0, U);
+        mm(nb, nu, K, dGh + (b0 * T + tt) * GU, T * GU, 1, RT, nu, 1, 1.0f, dH + b0 * U + u0, U);
     }
   }
 };
@@ -409,10 +559,10 @@ void rnn_forward(const RnnForwardArgs& a, const RnnParams& p) {
   const int64_t S = rnn_saved_width(p.cell, U);
   if (p.act == kRnnTanh && p.ract == kRnnSigmoid) {
     const Fwd<DefaultActs> f{a, p, {}, G, GU, S};
-    team.run([&](int t, int nt) { f.thread(t, nt, team); });
+    team.run(p, [&](const Part& pt, bool) { f.part(pt, team); });
   } else {
     const Fwd<AnyActs> f{a, p, {p.act, p.ract}, G, GU, S};
-    team.run([&](int t, int nt) { f.thread(t, nt, team); });
+    team.run(p, [&](const Part& pt, bool) { f.part(pt, team); });
   }
 }
 
@@ -424,37 +574,50 @@ void rnn_backward(const RnnBackwardArgs& a, const RnnParams& p) {
   float* dGh = after ? scratch(kSharedSlot2, size_t(std::max<int64_t>(1, BT * GU))) : dGx;
   float* carry = scratch(kCarrySlot, size_t(std::max<int64_t>(1, 3 * B * U)));
   float *dH = carry, *dC = carry + B * U, *pend = carry + 2 * B * U;
+  const bool want_db = a.dbias && a.has_bias;
+  float* dbx = want_db ? scratch(kBiasSlot, size_t(std::max<int64_t>(1, (after ? 2 : 1) * B * GU))) : nullptr;
+  float* dbh = want_db && after ? dbx + B * GU : nullptr;
   const Team team = Team::plan(p, 2.0 * double(B) * double(U) * double(GU));
   if (B > 0 && U > 0) {
     if (p.act == kRnnTanh && p.ract == kRnnSigmoid) {
-      const Bwd<DefaultActs> w{a, p, {}, G, GU, S, dGx, dGh, dH, dC, pend};
-      team.run([&](int t, int nt) { w.thread(t, nt, team); });
+      const Bwd<DefaultActs> w{a, p, {}, G, GU, S, dGx, dGh, dH, dC, pend, dbx, dbh};
+      team.run(p, [&](const Part& pt, bool first) { w.part(pt, first, team); });
     } else {
-      const Bwd<AnyActs> w{a, p, {p.act, p.ract}, G, GU, S, dGx, dGh, dH, dC, pend};
-      team.run([&](int t, int nt) { w.thread(t, nt, team); });
+      const Bwd<AnyActs> w{a, p, {p.act, p.ract}, G, GU, S, dGx, dGh, dH, dC, pend, dbx, dbh};
+      team.run(p, [&](const Part& pt, bool first) { w.part(pt, first, team); });
     }
   }
   if (a.dh0)
     for (int64_t i = 0; i < B * U; ++i) a.dh0[i] = T > 0 ? dH[i] : (a.dh_out ? a.dh_out[i] : 0.0f);
   if (a.dc0)
     for (int64_t i = 0; i < B * U; ++i) a.dc0[i] = T > 0 ? dC[i] : (a.dc_out ? a.dc_out[i] : 0.0f);
-  // whole-sequence GEMMs (K = 0 writes zeros)
-  if (a.dx) mm(BT, C, GU, dGx, GU, 1, a.kernel, 1, GU, 0.0f, a.dx, C);
-  if (a.dkernel) mm(C, GU, BT, a.x, 1, C, dGx, GU, 1, 0.0f, a.dkernel, GU);
+  // whole-sequence GEMMs (K = 0 writes zeros), as independent serial tasks
+  GemmTasks tasks;
+  // each big GEMM cut in pieces: the weight gradients by columns (a piece packs only its columns of dG, the
+  // big operand, and all of the small x^T / Hp^T), dx by rows
+  const int64_t pieces = team.nt;
+  if (a.dkernel) tasks.add(C, GU, BT, a.x, 1, C, dGx, GU, 1, a.dkernel, GU, false, pieces);
   if (a.drecurrent) {
     if (before) {
-      mm(U, 2 * U, BT, a.hp, 1, U, dGx, GU, 1, 0.0f, a.drecurrent, GU);
-      mm(U, U, BT, a.acts + 3 * U, 1, S, dGx + 2 * U, GU, 1, 0.0f, a.drecurrent + 2 * U, GU);
+      tasks.add(U, 2 * U, BT, a.hp, 1, U, dGx, GU, 1, a.drecurrent, GU, false, pieces);
+      tasks.add(U, U, BT, a.acts + 3 * U, 1, S, dGx + 2 * U, GU, 1, a.drecurrent + 2 * U, GU, false, pieces);
     } else {
-      mm(U, GU, BT, a.hp, 1, U, dGh, GU, 1, 0.0f, a.drecurrent, GU);
+      tasks.add(U, GU, BT, a.hp, 1, U, dGh, GU, 1, a.drecurrent, GU, false, pieces);
     }
   }
-  if (a.dbias && a.has_bias) {
-    float* ones = scratch(kOnesSlot, size_t(std::max<int64_t>(1, BT)));
-    std::fill(ones, ones + BT, 1.0f);
-    mm(1, GU, BT, ones, BT, 1, dGx, GU, 1, 0.0f, a.dbias, GU);
-    if (after) mm(1, GU, BT, ones, BT, 1, dGh, GU, 1, 0.0f, a.dbias + GU, GU);
-  }
+  if (a.dx) tasks.add(BT, C, GU, dGx, GU, 1, a.kernel, 1, GU, a.dx, C, true, 2 * pieces);
+  tasks.run(team.nt);
+  if (want_db)  // the rows' sums, added in row order
+    for (int64_t k = 0; k < (after ? 2 : 1); ++k) {
+      float* db = a.dbias + k * GU;
+      const float* rows = k == 0 ? dbx : dbh;
+      std::fill(db, db + GU, 0.0f);
+      for (int64_t b = 0; b < B && U > 0; ++b)
+        for_lanes(GU, [&](auto tag, int64_t j) {
+          using V = decltype(tag);
+          st(db, j, ld<V>(db, j) + ld<V>(rows + b * GU, j));
+        });
+    }
 }
 }  // namespace
 

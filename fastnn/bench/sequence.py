@@ -4,15 +4,11 @@ batch 64, Adam: fastnn vs PyTorch vs Keras 3 (TensorFlow). Each (library, cell) 
 timed epochs after one warm-up epoch. The table also gives the fraction of the machine's FP32 peak that
 fastnn's samples/s amounts to (FLOPs of the recurrent layer's forward and backward per sample).
 """
-import json
 import os
-import statistics
-import subprocess
-import sys
-import time
 
 from fastnn.bench import _harness as H
-from fastnn.bench.train import available_libs, keras_python
+from fastnn.bench.train import available_libs
+from fastnn.bench.train import run_one as train_run_one
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_sequence_worker.py")
 CELLS = (("lstm", 4), ("gru", 3))  # (cell, gates)
@@ -29,19 +25,8 @@ def flops_per_sample(gates):
 
 
 def run_one(lib, cell, nthreads, extra):
-    env = H.peer_env(nthreads)
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env["PYTHONPATH"] = pkg_root + os.pathsep + env.get("PYTHONPATH", "") if lib == "fastnn" else env.get("PYTHONPATH", "")
-    py = keras_python() if lib == "keras" else sys.executable
-    cmd = [py, WORKER, lib, cell, *extra]
-    w0 = time.perf_counter()
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if p.returncode != 0:
-        sys.stderr.write(p.stdout[-2000:] + p.stderr[-4000:])
-        raise RuntimeError(f"benchmark worker failed: {' '.join(cmd)}")
-    print(f"  {lib:6s} {cell:4s} threads={nthreads}: {time.perf_counter() - w0:5.1f} s", flush=True)
-    return [json.loads(line[7:]) for line in p.stdout.splitlines() if line.startswith("RESULT ")]
+    """One worker subprocess (train.run_one with this group's worker script); returns its RESULT rows."""
+    return train_run_one(lib, cell, nthreads, extra, worker=WORKER)[0]
 
 
 def main(args):

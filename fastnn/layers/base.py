@@ -509,7 +509,10 @@ class _LayerCall(Function):
 
     def forward(self, *args, layer=None, training=False, inputs=1, listed=False, mask=None):
         self.layer, self.listed, self.inputs = layer, listed, inputs
-        arrays = [np.ascontiguousarray(x, dtype=np.float32) for x in args[:inputs]]
+        arrays = [x if type(x) is np.ndarray and x.dtype == object else np.ascontiguousarray(x, dtype=np.float32)
+                  for x in args[:inputs]]  # (text, object arrays of str from _as_input, stays text)
+        if any(a.dtype == object for a in arrays):
+            check_text_input(layer)
         x, need_dx = arrays if listed else arrays[0], any(self.needs_input_grad[:inputs])
         if mask is None:
             y, self.ctx = layer._forward(x, training, need_dx)
@@ -545,8 +548,25 @@ def _attach_masks(out, mask):
             o._keras_mask = np.asarray(m.data if isinstance(m, Tensor) else m, dtype=bool)
 
 
+def takes_text(layer):
+    """Whether ``layer`` reads raw strings: a text layer (TextVectorization) or a model with a string Input."""
+    return getattr(layer, "_string_input", False) or (layer._kind == "model" and "string" in layer._input_dtypes())
+
+
+def check_text_input(layer, source=None):
+    """A TypeError naming ``layer`` when strings reach it and it is not a text layer."""
+    if not takes_text(layer):
+        raise TypeError(f"Layer '{layer.name}' ({type(layer).__name__}) received strings"
+                        f"{f' (from {source})' if source else ''}: it takes numbers; text must first go through a "
+                        f"TextVectorization layer (Input(dtype='string') -> TextVectorization -> Embedding ...)")
+
+
 def _as_input(x):
-    return x if isinstance(x, Tensor) else np.ascontiguousarray(x, dtype=np.float32)
+    if isinstance(x, Tensor) or (type(x) is np.ndarray and x.dtype.kind not in "USO"):
+        return x if isinstance(x, Tensor) else np.ascontiguousarray(x, dtype=np.float32)
+    x = np.asarray(x)  # text (for a string Input / TextVectorization) stays text: Python str, never cast
+    return x.astype(object) if x.dtype.kind in "US" else x if x.dtype.kind == "O" else \
+        np.ascontiguousarray(x, dtype=np.float32)
 
 
 _CALL_DEPTH = 0  # > 0 inside a layer's call (add_loss terms are reset by the outermost one)

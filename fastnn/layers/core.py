@@ -57,15 +57,19 @@ class InputLayer(Layer):
 
 
 def _input_dtype(dtype):
-    """An Input's dtype name: float32 (default) or an integer type (token ids fed to an Embedding as int32)."""
+    """An Input's dtype name: float32 (default), an integer type (token ids fed to an Embedding as int32) or
+    "string" (raw text for a TextVectorization)."""
     if dtype is None:
         return "float32"
+    if (dtype in ("string", "str", "object") if isinstance(dtype, str)
+            else any(dtype is t for t in (str, bytes, np.str_, np.bytes_, object))):
+        return "string"
     try:
         name = np.dtype(dtype).name
     except TypeError:
         name = None
     if name not in ("float32", "int32", "int64", "uint8", "int16", "uint16"):
-        raise ValueError(f"Input: dtype must be 'float32' or an integer type such as 'int32', got {dtype!r}")
+        raise ValueError(f"Input: dtype must be 'float32', an integer type such as 'int32', or 'string', got {dtype!r}")
     return name
 
 

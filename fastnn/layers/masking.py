@@ -36,6 +36,10 @@ class Masking(Layer):
                              f"features), got shape {input_shape}")
         return tuple(input_shape)
 
+    def _check_input_shape(self, input_shape):
+        """Any shape of rank >= 2 (Keras's Masking has no input spec: a Sequential built for 10 steps runs 7)."""
+        self.compute_output_shape(input_shape)
+
     def compute_mask(self, inputs, previous_mask=None):
         return np.any(_array(inputs) != np.float32(self.mask_value), axis=-1)
 

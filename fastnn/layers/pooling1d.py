@@ -65,8 +65,11 @@ class MaxPooling1D(_Pooling1D):
 
 class AveragePooling1D(_Pooling1D):
     """Mean over windows of ``pool_size`` steps (steps outside the sequence are not counted with
-    padding='same')."""
+    padding='same'). As in Keras 3, ``pool_size`` has no default here (MaxPooling1D's is 2)."""
     _op = _conv.AvgPool2D
+
+    def __init__(self, pool_size, strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
 class _GlobalPooling1D(Layer):

@@ -17,6 +17,11 @@ from fastnn.tensor import Function, Tensor
 _MASK64 = (1 << 64) - 1
 
 
+def _sequence_part(value):
+    """The sequence's entry of a layer called on [x, *initial states] (shapes, masks, arrays), else value."""
+    return value[0] if isinstance(value, list) else value
+
+
 def _rate(owner, name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0 <= value <= 1:
         raise ValueError(f"{owner}: `{name}` must be a float in [0, 1], got {value!r}")
@@ -201,8 +206,17 @@ class _SequenceCall:
     def _multi_output(self):
         return self.return_state
 
+    def _check_state_count(self, states):
+        raise ValueError(f"{type(self).__name__} '{self.name}': initial_state on symbolic inputs is not supported")
+
     def __call__(self, inputs, training=False, mask=None, initial_state=None, **kwargs):
-        from fastnn._graph import is_symbolic
+        from fastnn._graph import is_symbolic, symbolic_call
+        if is_symbolic(inputs) and initial_state is not None:
+            # a graph node whose inputs are [x, *states]: the states' gradients flow back to their producers (an
+            # encoder's return_state outputs in a sequence-to-sequence model)
+            states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+            self._check_state_count(states)
+            return symbolic_call(self, [inputs] + states)
         if is_symbolic(inputs) or (initial_state is None and not self._multi_output()):
             return super().__call__(inputs, training=training, mask=mask, **kwargs)
         if kwargs:
@@ -262,7 +276,13 @@ class _RNN(_SequenceCall, Layer):
     def _n_states(self):
         return 2 if self.cell._kind_name == "lstm" else 1
 
+    def _check_state_count(self, states):
+        if len(states) != self._n_states:
+            raise ValueError(f"{type(self).__name__} '{self.name}' expects {self._n_states} initial state(s), "
+                             f"got {len(states)}")
+
     def build(self, input_shape):
+        input_shape = _sequence_part(input_shape)
         if len(input_shape) != 3:
             raise ValueError(f"{type(self).__name__} '{self.name}' expects inputs of rank 3 (batch, timesteps, "
                              f"features), got shape {shape_str(input_shape)}")
@@ -274,14 +294,20 @@ class _RNN(_SequenceCall, Layer):
 
     def _check_input_shape(self, input_shape):
         """Any number of timesteps (Keras's input spec is (None, None, features)); the features must match."""
-        expected = self._input_shape
-        if isinstance(input_shape, list) or len(input_shape) != 3 or (
+        expected, states = _sequence_part(self._input_shape), input_shape[1:] if isinstance(input_shape, list) else []
+        input_shape = _sequence_part(input_shape)
+        for shape in states:
+            if len(shape) != 2 or shape[1] not in (None, self.units):
+                raise ValueError(f"{type(self).__name__} '{self.name}': an initial state has shape {shape_str(shape)}, "
+                                 f"expected {shape_str((None, self.units))}")
+        if len(input_shape) != 3 or (
                 expected[-1] is not None and input_shape[-1] is not None and input_shape[-1] != expected[-1]):
             raise ValueError(f"Input of layer '{self.name}' ({type(self).__name__}) is incompatible with the layer: "
                              f"expected shape={shape_str((None, None, expected[-1]))}, found shape="
                              f"{shape_str(input_shape)}")
 
     def compute_output_shape(self, input_shape):
+        input_shape = _sequence_part(input_shape)
         if len(input_shape) != 3:
             raise ValueError(f"{type(self).__name__} '{self.name}' expects inputs of rank 3 (batch, timesteps, "
                              f"features), got shape {shape_str(input_shape)}")
@@ -290,6 +316,7 @@ class _RNN(_SequenceCall, Layer):
         return [y] + [(B, self.units)] * self._n_states if self.return_state else y
 
     def compute_mask(self, inputs, previous_mask=None):
+        previous_mask = _sequence_part(previous_mask)  # (called on [x, *states]: the mask of x)
         out = previous_mask if self.return_sequences else None  # as Keras: not flipped by go_backwards
         return [out] + [None] * self._n_states if self.return_state else out
 
@@ -350,19 +377,24 @@ class _RNN(_SequenceCall, Layer):
         return mask
 
     def _forward(self, x, training, need_dx=True, mask=None, initial_state=None):
+        listed = isinstance(x, list)  # a graph node on [x, *initial states]: dx is [dx, *dstates]
+        if listed:
+            x, initial_state, mask = x[0], x[1:], _sequence_part(mask)
         x = np.ascontiguousarray(x, np.float32)
         mask = self._check(x, mask)
         states0 = self._initial(x, initial_state)
         cell = self.cell
         if not self._fused(training):
-            return self._slow_forward(x, training, need_dx, mask, states0)
+            return self._slow_forward(x, training, need_dx, mask, states0, listed)
         dmask = None
         if training and 0 < cell.dropout < 1:
             dmask = self._dropout_mask((x.shape[0], 1, x.shape[2]), cell.dropout)
             x = x * dmask
         t = self._trainable
-        needs = (need_dx, t, t, t and cell.use_bias, False, False) if _tensor._grad_enabled else (False,) * 6
+        dstates = listed and need_dx
+        needs = (need_dx, t, t, t and cell.use_bias, dstates, dstates) if _tensor._grad_enabled else (False,) * 6
         op = self._recurrent_op(needs)
+        op.listed = listed
         y, h, c = op.forward(x, *self._weight_arrays(), *(states0 + [None])[:2], mask)
         states = [h, c] if c is not None else [h]
         if self.stateful:
@@ -375,11 +407,11 @@ class _RNN(_SequenceCall, Layer):
         op, dmask = ctx
         dys = list(dy) if isinstance(dy, (list, tuple)) else [dy]
         dys += [None] * (3 - len(dys))
-        dx, dk, dr, db, _, _ = op.backward(*dys[:3])
+        dx, dk, dr, db, dh0, dc0 = op.backward(*dys[:3])
         self._store_grads(dk, dr, db)
         if dx is not None and dmask is not None:
             dx *= dmask
-        return dx
+        return [dx, dh0, dc0][:1 + self._n_states] if op.listed else dx
 
     def _store_grads(self, dk, dr, db):
         cell = self.cell
@@ -399,8 +431,9 @@ class _RNN(_SequenceCall, Layer):
         cell = self.cell
         return cell.kernel.data, cell.recurrent_kernel.data, cell.bias.data if cell.use_bias else None
 
-    def _slow_forward(self, x, training, need_dx, mask, states0):
-        """The cell's formulas step by step on Tensors (custom activations, recurrent dropout)."""
+    def _slow_forward(self, x, training, need_dx, mask, states0, listed=False):
+        """The cell's formulas step by step on Tensors (custom activations, recurrent dropout); ``listed``: the
+        initial states are graph inputs too (their gradients come back with dx)."""
         record = _tensor._grad_enabled
         xt = Tensor(x, requires_grad=need_dx and record)
         cell, (B, T, C), U = self.cell, x.shape, self.units
@@ -412,7 +445,9 @@ class _RNN(_SequenceCall, Layer):
         xg = xin @ cell.kernel
         if cell.use_bias:
             xg = xg + (cell.bias[0] if cell._bias_shape()[0] == 2 else cell.bias)
-        states = [Tensor(np.zeros((B, U), np.float32) if s is None else s) for s in states0]
+        states = [Tensor(np.zeros((B, U), np.float32) if s is None else s, requires_grad=listed and need_dx and record)
+                  for s in states0]
+        inputs = [xt] + states if listed else xt
         out = Tensor(np.zeros((B, U), np.float32))
         ys = []
         for s in range(T):
@@ -431,7 +466,7 @@ class _RNN(_SequenceCall, Layer):
         if self.stateful:
             self.states = [np.array(s.data) for s in states]
         arrays = [np.asarray(o.data, np.float32) for o in outs]
-        return (arrays if self.return_state else arrays[0]), ((xt, outs, need_dx) if record else None)
+        return (arrays if self.return_state else arrays[0]), ((inputs, outs, need_dx) if record else None)
 
     def get_config(self):
         config = super().get_config()

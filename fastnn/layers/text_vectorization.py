@@ -54,6 +54,8 @@ class TextVectorization(Layer):
            [1, 2, 0, 0]])
     """
 
+    _string_input = True  # a Sequential starting with it is fed strings (models/sequential.py)
+
     def __init__(self, max_tokens=None, standardize="lower_and_strip_punctuation", split="whitespace", ngrams=None,
                  output_mode="int", output_sequence_length=None, pad_to_max_tokens=False, vocabulary=None,
                  idf_weights=None, sparse=False, ragged=False, encoding="utf-8", name=None, **kwargs):
@@ -344,6 +346,13 @@ class TextVectorization(Layer):
 
     def _backward(self, ctx, dy):
         return None
+
+    def _maybe_build(self, input_shape):
+        """Built from the start (no weights); records the first graph call's shapes like a build would."""
+        out = super()._maybe_build(input_shape)
+        if self._output_shape is None:
+            self._input_shape, self._output_shape = tuple(input_shape), out
+        return out
 
     def _check_input_shape(self, input_shape):
         """Any batch of strings is accepted (the layer holds no weights tied to a shape)."""

@@ -40,6 +40,9 @@ class TimeDistributed(Layer):
 
     def build(self, input_shape):
         self.layer._maybe_build(self._inner_shape(input_shape))
+        for v in self.layer.weights:  # Keras 3 paths: time_distributed/dense/kernel
+            if not v.path.startswith(self.name + "/"):
+                v.path = f"{self.name}/{v.path}"
 
     def _forward(self, x, training, need_dx=True, logits=False):
         B, T = x.shape[:2]

@@ -8,6 +8,7 @@ from fastnn import backend
 from fastnn._graph import KerasTensor
 
 _F32 = np.float32
+_STR = np.dtype(object)  # string inputs: Python str in object arrays
 
 
 def as_array(data, what):
@@ -18,8 +19,8 @@ def as_array(data, what):
         raise ValueError(f"{what} is a symbolic KerasTensor (shape {data.shape}): pass arrays of data; a KerasTensor "
                          f"only describes a model's graph")
     arr = np.asarray(data)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{what} must be numeric (int, uint or float), got dtype {arr.dtype}")
+    if arr.dtype.kind not in "biufUSO":
+        raise TypeError(f"{what} must be numeric (int, uint or float) or strings, got dtype {arr.dtype}")
     if arr.ndim == 0:
         raise ValueError(f"{what} must have a batch dimension, got a scalar")
     if arr.shape[0] == 0:
@@ -73,8 +74,44 @@ def batch_size_of(batch_size, what="batch_size"):
 
 def input_dtype(dtype):
     """The array dtype a model input of ``dtype`` is fed in: int32 for integer inputs (token ids for an
-    Embedding, never through float), float32 otherwise."""
+    Embedding, never through float), object (Python str) for string inputs, float32 otherwise."""
+    if dtype == "string":
+        return _STR
     return np.int32 if dtype is not None and np.dtype(dtype).kind in "iu" else _F32
+
+
+def _text_kind(arr):
+    """Whether ``arr`` holds text: a str/bytes array, or an object array of str/bytes (its first item tells)."""
+    kind = arr.dtype.kind
+    if kind in "US":
+        return True
+    return kind == "O" and arr.size > 0 and isinstance(arr.flat[0], (str, bytes, np.str_, np.bytes_))
+
+
+def match_inputs(xs, dtypes, names, shapes, what):
+    """The input arrays in the kinds the model's inputs take: text for a string Input (Input(dtype="string"))
+    as an object array of str (a 1-D batch of strings for an input of shape (None, 1) gets its feature axis);
+    numbers for the others. A TypeError names the input when text meets a numeric input or numbers a string
+    one (strings must go through a TextVectorization before any numeric layer)."""
+    out = list(xs)
+    for k, (x, dt) in enumerate(zip(xs, dtypes)):
+        name = names[k] if k < len(names) else k
+        if dt is _STR:
+            if x.dtype.kind not in "USO" or (x.dtype.kind == "O" and x.size and not _text_kind(x)):
+                raise TypeError(f"{what}: input '{name}' is a string input (Input(dtype='string')) but got an array of "
+                                f"dtype {x.dtype}: pass text (str) data")
+            x = x if x.dtype == _STR else x.astype(_STR)
+            shape = shapes[k] if k < len(shapes) else None
+            if x.ndim == 1 and shape is not None and len(shape) == 2 and shape[1] == 1:
+                x = x.reshape(-1, 1)
+            out[k] = x
+        elif x.dtype.kind in "USO":
+            if not _text_kind(x):
+                raise TypeError(f"{what}: input '{name}' must be numeric (int, uint or float), got dtype {x.dtype}")
+            raise TypeError(f"{what}: input '{name}' got strings (dtype {x.dtype}) but the model's input is numeric "
+                            f"({np.dtype(dt).name}): text must enter through Input(dtype='string') and a "
+                            f"TextVectorization layer before any numeric layer")
+    return out
 
 
 def check_cardinality(xs, ys):
@@ -140,10 +177,14 @@ class Loader:
         self.xs, self.ys = xs, ys
         self.x_dtypes = x_dtypes or [_F32] * len(xs)
         first_y = ys[0] if ys else np.zeros(len(xs[0]), _F32)
-        self.loader = BatchLoader(xs[0], first_y, batch_size=batch_size, shuffle=bool(shuffle), prefetch=prefetch(),
-                                  x_dtype=self.x_dtypes[0])
+        # the Cython loader gathers numbers only: with a text input it just orders the epochs (on a stand-in x)
+        # and every array is gathered here (rows)
+        text = any(dt is _STR for dt in self.x_dtypes)
+        first_x = np.zeros((len(xs[0]), 1), _F32) if text else xs[0]
+        self.loader = BatchLoader(first_x, first_y, batch_size=batch_size, shuffle=bool(shuffle), prefetch=prefetch(),
+                                  x_dtype=_F32 if text else self.x_dtypes[0])
         self.batch_size = batch_size
-        self.simple = len(xs) == 1 and len(ys) == 1
+        self.simple = len(xs) == 1 and len(ys) == 1 and not text
 
     def __len__(self):
         return len(self.loader)

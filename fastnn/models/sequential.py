@@ -138,6 +138,15 @@ class Sequential(Model):
         expected = self._input_shape
         if input_shape[1:] == expected[1:]:
             return
+        first = self._layers[0]
+        if type(first)._check_input_shape is not Layer._check_input_shape:
+            # a shape the first layer's own check accepts runs, as Keras checks only its input spec (sequence
+            # layers take any number of steps: Sequential([Input((100,)), Embedding, LSTM]) predicts 37 tokens)
+            try:
+                first._check_input_shape(tuple(input_shape))
+                return
+            except ValueError:
+                pass
         if len(input_shape) != len(expected) or any(
                 e is not None and g != e for e, g in zip(expected[1:], input_shape[1:])):
             first = self._layers[0]
@@ -164,7 +173,9 @@ class Sequential(Model):
         ``_integer_input``), as Keras feeds Sequential([Embedding(...), ...]) its integer data."""
         if self._input_layer is not None and self._input_layer.dtype != "float32":
             return [self._input_layer.dtype]
-        return ["int32" if self._layers and self._layers[0]._integer_input else "float32"]
+        first = self._layers[0] if self._layers else None
+        return ["string" if getattr(first, "_string_input", False) else
+                "int32" if first is not None and first._integer_input else "float32"]
 
     # ---- the plan: a chain ----------------------------------------------------------------------
     def _plan_steps(self):

@@ -15,7 +15,7 @@ from fastnn import metrics as metrics_module
 from fastnn import optimizers as optimizers_module
 from fastnn import saving
 from fastnn._progbar import Progbar
-from fastnn.layers.base import structure_changed
+from fastnn.layers.base import check_text_input, structure_changed
 from fastnn.models import data as D
 from fastnn.distribution import data_parallel as distributed
 from fastnn.models import feeding
@@ -203,8 +203,23 @@ class Trainer:
 
     # ---- data -----------------------------------------------------------------------------------
     def _prepare_x(self, x, what):
-        xs = D.as_arrays(x, self._input_names, f"{what}: x")
+        xs = self._match_inputs(D.as_arrays(x, self._input_names, f"{what}: x"), what)
         self._check_inputs(xs, what)
+        return xs
+
+    def _match_inputs(self, xs, what):
+        """Text only for string inputs, numbers only for the others (data.match_inputs); numeric arrays of
+        numeric inputs pass untouched."""
+        if all(x.dtype.kind in "biuf" for x in xs) and "string" not in self._input_dtypes():
+            return xs
+        shapes = [t.shape for t in getattr(self, "_inputs", None) or []]
+        xs = D.match_inputs(xs, [D.input_dtype(d) for d in self._input_dtypes()], self._input_names, shapes, what)
+        if self.built and "string" in self._input_dtypes():  # every step reading a string input must take text
+            plan = self._plan()
+            for slot, dt, name in zip(plan.input_slots, plan.input_dtypes, self._input_names):
+                for layer, ins, *_ in plan.steps if dt is D._STR else ():
+                    if slot in ins:
+                        check_text_input(layer, f"the string input '{name}'")
         return xs
 
     def _prepare_xy(self, x, y, what):
@@ -214,7 +229,10 @@ class Trainer:
         D.check_cardinality(xs, ys)
         targets = []
         for k, (loss, yk) in enumerate(zip(self._output_losses, ys)):
-            template = np.broadcast_to(_F32(0), (len(yk),) + tuple(self._output_shapes[k][1:]))
+            # (an axis the output leaves free, e.g. a sequence's time steps (None, None, F), takes the target's size)
+            template = np.broadcast_to(_F32(0), (len(yk),) + tuple(
+                (yk.shape[j] if j < yk.ndim else 1) if d is None else d
+                for j, d in enumerate(self._output_shapes[k][1:], 1)))
             if loss is None and self._custom_step():  # the user's train_step/test_step gets y as given
                 targets.append(yk.astype(_F32) if yk.dtype == np.float64 else yk)
                 continue
@@ -555,6 +573,8 @@ class Trainer:
         if type(x) is not np.ndarray and feeding.is_stream(x):  # a generator or PyDataset (models/feeding.py)
             return feeding.predict_stream(self, x, steps, lambda n: Progbar(n, verbose=verbose) if verbose else None)
         xs = D.as_arrays(x, self._input_names, "predict: x")  # (_prepare_x, inlined)
+        if xs[0].dtype.kind not in "biuf" or len(xs) > 1 or "string" in self._input_dtypes():
+            xs = self._match_inputs(xs, "predict")
         if steps is not None:  # Keras: the first `steps` batches
             xs = feeding.first_batches([xs], steps, batch_size, "predict: steps")[0]
         self._check_inputs(xs, "predict")

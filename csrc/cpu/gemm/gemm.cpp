@@ -34,7 +34,7 @@ constexpr int64_t kKC = 512, kMC = 192, kNC = 4096;
 // row tiles (M <= 256 on AVX-512) and saves the pack and its barriers: one thread 128x9216x128
 // 3,060 -> 2,860 us, 128x784x128 238 -> 227 us; two threads 1,720 -> 1,370 us and 149 -> 115 us
 // (with 8, the earlier setting).
-constexpr int64_t kInPlaceAUses = 4, kInPlaceBUses = 32;
+constexpr int64_t kInPlaceAUses = 4, kInPlaceBUses = 32, kFarRows = 512;
 // Below this many flops (2*M*N*K, about 20 us on one core) one thread is faster than waking a
 // second one (128^3 = 4.2 MFLOP already runs 1.76x faster on two threads, 64^3 stays serial).
 constexpr double kParallelFlops = 2.0e6;
@@ -98,7 +98,10 @@ struct Driver {
     const int64_t a_uses = split_ic ? panels : ceil_div(panels, nt);
     row_a = p.csa == 1;
     direct_a = (row_a || p.rsa == 1) && a_uses <= kInPlaceAUses;
-    direct_b = p.csb == 1 && ceil_div(p.M, MR) <= kInPlaceBUses;
+    // ... unless B is deep (several K blocks) with rows >= 2 KB apart (kFarRows floats): a kc x NR panel read in
+    // place then spans a page every other row and its loads stalled the micro-kernel (an LSTM's dkernel =
+    // x^T dG, 128 x 512 x 6400, dG rows 512 floats apart: 84 -> 92-95 GF/s on one core packed)
+    direct_b = p.csb == 1 && ceil_div(p.M, MR) <= kInPlaceBUses && !(p.rsb >= kFarRows && p.K > kKC);
     Bp = scratch(kSlotB, size_t(max64(KC, 1) * NC));
   }
 

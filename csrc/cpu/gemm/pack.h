@@ -47,8 +47,11 @@ template <int R>
 inline void pack_panel(const float* x, int64_t rs, int64_t cs, int64_t rows, int64_t kc, float* dst) {
   if (cs == 1) {  // rows contiguous in p: transpose
     pack_transpose(x, rs, int(rows), kc, dst, R);
-  } else if (rs == 1) {  // each p is a contiguous run of `rows`
-    for (int64_t p = 0; p < kc; ++p) std::memcpy(dst + p * R, x + p * cs, size_t(rows) * sizeof(float));
+  } else if (rs == 1) {  // each p is a contiguous run of `rows` (a whole panel: a fixed-size copy, inlined)
+    if (rows == R)
+      for (int64_t p = 0; p < kc; ++p) std::memcpy(dst + p * R, x + p * cs, R * sizeof(float));
+    else
+      for (int64_t p = 0; p < kc; ++p) std::memcpy(dst + p * R, x + p * cs, size_t(rows) * sizeof(float));
   } else {
     for (int64_t p = 0; p < kc; ++p)
       for (int r = 0; r < rows; ++r) dst[p * R + r] = x[r * rs + p * cs];
