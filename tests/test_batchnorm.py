@@ -201,3 +201,46 @@ def test_layer_fused_relu6_equals_bn_then_relu_layer(training):
     assert (results[0][0] == 6).any() and (results[0][0] == 0).any()
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+def _bn_relu_model(shared_output=False):
+    """Conv -> BN -> ReLU6 -> depthwise -> BN -> ReLU (Activation) -> BN -> ReLU(threshold: not fusable) ->
+    pooling -> Dense; ``shared_output``: the first BN's output is also added to the first ReLU's (two readers)."""
+    inp = fastnn.Input((7, 7, 3))
+    z = layers.BatchNormalization(name="bn1")(layers.Conv2D(6, 3, padding="same", name="c1")(inp))
+    h = layers.ReLU(6.0, name="r1")(z)
+    if shared_output:
+        h = layers.Add()([h, z])
+    h = layers.BatchNormalization(name="bn2")(layers.DepthwiseConv2D(3, padding="same", name="dw")(h))
+    h = layers.Activation("relu", name="r2")(h)
+    h = layers.ReLU(threshold=0.5, name="r3")(layers.BatchNormalization(name="bn3")(h))
+    out = layers.Dense(4, activation="softmax")(layers.GlobalAveragePooling2D()(h))
+    return fastnn.Model(inp, out)
+
+
+@pytest.mark.parametrize("shared_output", [False, True])
+def test_plan_fuses_bn_relu_bit_identical_to_separate_layers(shared_output):
+    """The training plan runs BatchNormalization + a following ReLU/ReLU6 as one kernel where the ReLU is the
+    BN output's only reader: the same predictions, losses and weights (bit for bit) as the layers run apart."""
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((16, 7, 7, 3)) * 3).astype(np.float32)
+    y = rng.integers(0, 4, 16)
+    runs = []
+    for fuse in (True, False):
+        fastnn.utils.set_random_seed(5)
+        model = _bn_relu_model(shared_output)
+        model.compile("adam", "sparse_categorical_crossentropy")
+        plan = model._plan()
+        names = {plan.layers[k].name for k in plan.passed}
+        assert names == ({"r2"} if shared_output else {"r1", "r2"})  # r3 (threshold) is not fusable
+        if not fuse:
+            plan.bn_act, plan.passed = [None] * len(plan.steps), set()
+        losses = [model.train_on_batch(x, y) for _ in range(3)]
+        runs.append((losses, [w.numpy() for w in model.weights], model.predict(x, verbose=0),
+                     model.evaluate(x, y, verbose=0)))
+        assert model._plan() is plan
+    fused, apart = runs
+    assert fused[0] == apart[0] and fused[3] == apart[3]
+    for a, b in zip(fused[1], apart[1]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(fused[2], apart[2])

@@ -23,8 +23,8 @@ import numpy as np
 from fastnn import backend
 from fastnn import random as _random
 from fastnn.layers.convolutional import _channels_last
-from fastnn.layers.preprocessing import (_check_images, _ImageLayer, _positive_size, aspect_window, resize,
-                                         resize_backward)
+from fastnn.layers.preprocessing import (_check_images, _ImageLayer, _positive_size, aspect_window, crop_resize,
+                                         crop_resize_backward)
 
 _F32 = np.float32
 _MASK64 = (1 << 64) - 1
@@ -316,19 +316,14 @@ class RandomCrop(_RandomLayer):
         return y, ("crop", t, (H, W))
 
     def _inference(self, x):
-        H, W = x.shape[1], x.shape[2]
-        top, left, ch, cw = aspect_window(H, W, self.height, self.width)
-        y, rctx = resize(np.ascontiguousarray(x[:, top:top + ch, left:left + cw]), self.height, self.width)
-        return y, ("resize", rctx, (top, left, x.shape))
+        y, ctx = crop_resize(x, *aspect_window(x.shape[1], x.shape[2], self.height, self.width), self.height,
+                             self.width)
+        return y, ("resize", ctx)
 
     def _backward(self, ctx, dy):
         if ctx[0] == "crop":
             return backend.of(dy).resample_backward(dy, ctx[1], ctx[2], "nearest", "constant")
-        top, left, shape = ctx[2]
-        d = resize_backward(ctx[1], dy)
-        dx = np.zeros(shape, _F32)
-        dx[:, top:top + d.shape[1], left:left + d.shape[2]] = d
-        return dx
+        return crop_resize_backward(ctx[1], dy)
 
     def get_config(self):
         config = super().get_config()

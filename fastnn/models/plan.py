@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from fastnn import backend
+from fastnn._malloc import keep_freed_memory
 from fastnn.layers.base import backward_adding, end_sums, start_sums
 from fastnn.models.data import input_dtype
 
@@ -53,6 +54,7 @@ class Plan:
     metrics per output."""
 
     def __init__(self, model, version):
+        keep_freed_memory()  # (once per process: a step's activations reuse the last step's pages)
         self.version = version
         self.model = model
         self.steps, self.input_slots, self.output_slots, self.nslots = model._plan_steps()
@@ -103,11 +105,42 @@ class Plan:
             self.output_softmax.append(k if ends else None)
             if ends:
                 self.softmax_steps.add(k)
+        self._fuse_bn_relu(readers)
         self._compile_state(model)
         self.grad_sync = None  # fastnn.distribution's gradient all-reduce during fit (step(k) / finish())
         widest = max([math.prod(d or 1 for d in layer._output_shape[1:]) for layer in self.layers
                       if not isinstance(layer._output_shape, list)] + [1])
         self.rows = int(min(_CHUNK_MAX, max(_CHUNK_MIN, _CHUNK_FLOATS // widest)))
+
+    def _fuse_bn_relu(self, readers):
+        """BatchNormalization followed by ReLU/ReLU6 (``_bn_fusable``) runs as one kernel: the BN step applies the
+        activation in its store (and its mask in its backward), the ReLU step passes its input on (forward) and its
+        output gradient back (backward). Only where the ReLU is the one reader of the BN output, neither step is
+        called at several places, and the plan is not masked. ``self.bn_act[k]``: the activation BN step k
+        applies (None: not fused); ``self.passed``: the ReLU steps that pass their value on."""
+        from fastnn.layers.normalization import BatchNormalization
+        steps = self.steps
+        self.bn_act, self.passed = [None] * len(steps), set()
+        if self.masked:
+            return
+        reader = {}  # slot -> the step reading it (when it has one reader)
+        for k, (_, ins, _, _, _) in enumerate(steps):
+            for i in ins:
+                reader[i] = k
+        outputs = set(self.output_slots)
+        for k, (layer, ins, outs, single_in, single_out) in enumerate(steps):
+            if type(layer) is not BatchNormalization or not single_out or k in self.shared_steps:
+                continue
+            slot = outs[0]
+            if readers[slot] != 1 or slot in outputs:
+                continue
+            j = reader[slot]
+            relu, _, relu_outs, relu_single_in, relu_single_out = steps[j]
+            act = getattr(relu, "_bn_fusable", None)
+            if act is None or not (relu_single_in and relu_single_out) or j in self.shared_steps:
+                continue
+            self.bn_act[k] = act
+            self.passed.add(j)
 
     def _compile_state(self, model):
         """Losses, loss weights and metrics per output, and the fusion they allow."""
@@ -130,10 +163,15 @@ class Plan:
         for s, x in zip(self.input_slots, xs):
             vals[s] = x
         ndx = self.every if need_dx else self.ndx
+        bn_act, passed = self.bn_act, self.passed
         ctxs = []
         for k, (layer, ins, outs, single_in, single_out) in enumerate(self.steps):
             x = vals[ins[0]] if single_in else [vals[i] for i in ins]
-            if k in logit_steps:
+            if bn_act[k] is not None:  # BatchNormalization + the ReLU after it, in one kernel
+                y, ctx = layer._forward(x, training, ndx[k], activation=bn_act[k])
+            elif k in passed:  # (that ReLU: already applied)
+                y, ctx = x, None
+            elif k in logit_steps:
                 y, ctx = layer._forward(x, training, ndx[k], True)
             else:
                 y, ctx = layer._forward(x, training, ndx[k])
@@ -203,7 +241,7 @@ class Plan:
 
     def infer(self, xs):
         """Output arrays only (predict; the caller holds ``no_grad``, so no op saves anything)."""
-        if self.chain:
+        if self.chain and not self.passed:
             x = xs[0]
             for layer in self.layers:
                 x = layer._forward(x, False, False)[0]
@@ -235,7 +273,9 @@ class Plan:
                 if all(g is None for g in dy):
                     continue
                 dy = [np.zeros_like(vals[o]) if g is None else g for o, g in zip(outs, dy)]
-            if k in self.shared_steps:
+            if k in self.passed:  # a ReLU fused into the BatchNormalization before it (which applies the mask)
+                dx = dy
+            elif k in self.shared_steps:
                 dx = backward_adding(layer, ctxs[k], dy)
             else:
                 dx = layer._backward(ctxs[k], dy)
