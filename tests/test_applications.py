@@ -214,3 +214,26 @@ def test_frozen_base_transfer_learning():
     assert hist.history["loss"][-1] < hist.history["loss"][0]
     for a, b in zip(before, base.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_mobilenetv2_transfer_example_runs(tmp_path):
+    """examples/mobilenetv2_transfer.py, quickly and offline: with a random base, and with --weights pointing to
+    a Keras applications file (include_top=False, as Keras's *_no_top.h5) plus a fine-tuning epoch."""
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = os.path.join(root, "examples", "mobilenetv2_transfer.py")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(fastnn.__file__)), env.get("PYTHONPATH", "")])
+    base = [sys.executable, script, "--size", "32", "--limit", "64", "--epochs", "1", "--batch-size", "16"]
+    r = subprocess.run(base, capture_output=True, text=True, timeout=300, env=env, cwd=root)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert "Test accuracy" in r.stdout and "(frozen)" in r.stdout
+    pytest.importorskip("h5py")
+    path = str(tmp_path / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5")
+    _write_keras_applications_h5(_randomized(applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35,
+                                                                      include_top=False, weights=None)), path)
+    r = subprocess.run(base + ["--weights", path, "--fine-tune-epochs", "1"], capture_output=True, text=True,
+                       timeout=300, env=env, cwd=root)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert r.stdout.count("val_accuracy") == 2 and "Test accuracy" in r.stdout  # head, then fine-tuning
