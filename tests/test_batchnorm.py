@@ -205,15 +205,18 @@ def test_layer_fused_relu6_equals_bn_then_relu_layer(training):
 
 
 def _bn_relu_model(shared_output=False):
-    """Conv -> BN -> ReLU6 -> depthwise -> BN -> ReLU (Activation) -> BN -> ReLU(threshold: not fusable) ->
-    pooling -> Dense; ``shared_output``: the first BN's output is also added to the first ReLU's (two readers)."""
-    inp = fastnn.Input((7, 7, 3))
+    """Conv -> BN -> ReLU6 -> ZeroPadding2D((0, 1), (0, 1)) -> stride-2 'valid' depthwise (= 'same': fusable) -> BN
+    -> ReLU (Activation) -> ZeroPadding2D(1) -> stride-2 'valid' depthwise ('same' would pad (0, 1): not fusable)
+    -> BN -> ReLU(threshold: not fusable) -> pooling -> Dense; ``shared_output``: the first BN's output is also
+    added to the first ReLU's (two readers)."""
+    inp = fastnn.Input((8, 8, 3))
     z = layers.BatchNormalization(name="bn1")(layers.Conv2D(6, 3, padding="same", name="c1")(inp))
     h = layers.ReLU(6.0, name="r1")(z)
     if shared_output:
         h = layers.Add()([h, z])
-    h = layers.BatchNormalization(name="bn2")(layers.DepthwiseConv2D(3, padding="same", name="dw")(h))
-    h = layers.Activation("relu", name="r2")(h)
+    h = layers.DepthwiseConv2D(3, strides=2, name="dw1")(layers.ZeroPadding2D(((0, 1), (0, 1)), name="pad1")(h))
+    h = layers.Activation("relu", name="r2")(layers.BatchNormalization(name="bn2")(h))
+    h = layers.DepthwiseConv2D(3, strides=2, name="dw2")(layers.ZeroPadding2D(1, name="pad2")(h))
     h = layers.ReLU(threshold=0.5, name="r3")(layers.BatchNormalization(name="bn3")(h))
     out = layers.Dense(4, activation="softmax")(layers.GlobalAveragePooling2D()(h))
     return fastnn.Model(inp, out)
@@ -222,23 +225,24 @@ def _bn_relu_model(shared_output=False):
 @pytest.mark.parametrize("shared_output", [False, True])
 def test_plan_fuses_bn_relu_bit_identical_to_separate_layers(shared_output, monkeypatch):
     """The training plan runs BatchNormalization + a following ReLU/ReLU6 as one kernel where the ReLU is the
-    BN output's only reader: the same predictions, losses and weights (bit for bit) as the layers run apart."""
+    BN output's only reader, and ZeroPadding2D + a 'valid' DepthwiseConv2D as a 'same' one where the padding is
+    the same: the same predictions, losses and weights (bit for bit) as the layers run apart."""
     rng = np.random.default_rng(3)
-    x = (rng.standard_normal((16, 7, 7, 3)) * 3).astype(np.float32)
+    x = (rng.standard_normal((16, 8, 8, 3)) * 3).astype(np.float32)
     y = rng.integers(0, 4, 16)
-    fuse_bn_relu = Plan._fuse_bn_relu
+    plan_fuse = Plan._fuse
     runs = []
     for fuse in (True, False):
         fastnn.utils.set_random_seed(5)
         model = _bn_relu_model(shared_output)
         model.compile("adam", "sparse_categorical_crossentropy")
         names = {model._plan().layers[k].name for k in model._plan().passed}
-        assert names == ({"r2"} if shared_output else {"r1", "r2"})  # r3 (threshold) is not fusable
+        assert names == ({"r2", "pad1"} if shared_output else {"r1", "r2", "pad1"})
         if not fuse:  # every plan of this run without the fusion
             def unfused(plan, readers):
-                fuse_bn_relu(plan, readers)
-                plan.bn_act, plan.passed = [None] * len(plan.steps), set()
-            monkeypatch.setattr(Plan, "_fuse_bn_relu", unfused)
+                plan_fuse(plan, readers)
+                plan.fused_kwargs, plan.passed = [None] * len(plan.steps), set()
+            monkeypatch.setattr(Plan, "_fuse", unfused)
             model._cached_plan = None
         losses = [model.train_on_batch(x, y) for _ in range(3)]
         runs.append((losses, [w.numpy() for w in model.weights], model.predict(x, verbose=0),

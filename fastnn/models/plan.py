@@ -105,22 +105,28 @@ class Plan:
             self.output_softmax.append(k if ends else None)
             if ends:
                 self.softmax_steps.add(k)
-        self._fuse_bn_relu(readers)
+        self._fuse(readers)
         self._compile_state(model)
         self.grad_sync = None  # fastnn.distribution's gradient all-reduce during fit (step(k) / finish())
         widest = max([math.prod(d or 1 for d in layer._output_shape[1:]) for layer in self.layers
                       if not isinstance(layer._output_shape, list)] + [1])
         self.rows = int(min(_CHUNK_MAX, max(_CHUNK_MIN, _CHUNK_FLOATS // widest)))
 
-    def _fuse_bn_relu(self, readers):
-        """BatchNormalization followed by ReLU/ReLU6 (``_bn_fusable``) runs as one kernel: the BN step applies the
-        activation in its store (and its mask in its backward), the ReLU step passes its input on (forward) and its
-        output gradient back (backward). Only where the ReLU is the one reader of the BN output, neither step is
-        called at several places, and the plan is not masked. ``self.bn_act[k]``: the activation BN step k
-        applies (None: not fused); ``self.passed``: the ReLU steps that pass their value on."""
+    def _fuse(self, readers):
+        """Steps run together, where the first one's output is read by the second only, neither step is called at
+        several places, and the plan is not masked:
+        - BatchNormalization followed by ReLU/ReLU6 (``_bn_fusable``): the BN kernel applies the activation in its
+          store (and its mask in its backward);
+        - ZeroPadding2D followed by a 'valid' DepthwiseConv2D when the padding is the one 'same' padding gives it
+          (Keras's applications pad so before every stride-2 depthwise layer): the depthwise layer runs with
+          padding='same' on the unpadded input.
+        ``self.fused_kwargs[k]``: the keywords step k's ``_forward`` takes for it (None: not fused); ``self.passed``:
+        the steps whose work the other step does (forward passes the input on, backward the gradient back)."""
+        from fastnn.layers.convolutional import DepthwiseConv2D
         from fastnn.layers.normalization import BatchNormalization
+        from fastnn.layers.padding import ZeroPadding2D
         steps = self.steps
-        self.bn_act, self.passed = [None] * len(steps), set()
+        self.fused_kwargs, self.passed = [None] * len(steps), set()
         if self.masked:
             return
         reader = {}  # slot -> the step reading it (when it has one reader)
@@ -129,18 +135,19 @@ class Plan:
                 reader[i] = k
         outputs = set(self.output_slots)
         for k, (layer, ins, outs, single_in, single_out) in enumerate(steps):
-            if type(layer) is not BatchNormalization or not single_out or k in self.shared_steps:
+            if not (single_in and single_out) or k in self.shared_steps or readers[outs[0]] != 1 or outs[0] in outputs:
                 continue
-            slot = outs[0]
-            if readers[slot] != 1 or slot in outputs:
+            j = reader[outs[0]]
+            second, _, _, second_in, second_out = steps[j]
+            if not (second_in and second_out) or j in self.shared_steps:
                 continue
-            j = reader[slot]
-            relu, _, relu_outs, relu_single_in, relu_single_out = steps[j]
-            act = getattr(relu, "_bn_fusable", None)
-            if act is None or not (relu_single_in and relu_single_out) or j in self.shared_steps:
-                continue
-            self.bn_act[k] = act
-            self.passed.add(j)
+            if type(layer) is BatchNormalization and getattr(second, "_bn_fusable", None) is not None:
+                self.fused_kwargs[k] = {"activation": second._bn_fusable}
+                self.passed.add(j)
+            elif type(layer) is ZeroPadding2D and type(second) is DepthwiseConv2D and \
+                    second.padding == "valid" and second._same_pads(layer._input_shape) == layer.padding:
+                self.fused_kwargs[j] = {"padding": "same"}
+                self.passed.add(k)
 
     def _compile_state(self, model):
         """Losses, loss weights and metrics per output, and the fusion they allow."""
@@ -163,13 +170,13 @@ class Plan:
         for s, x in zip(self.input_slots, xs):
             vals[s] = x
         ndx = self.every if need_dx else self.ndx
-        bn_act, passed = self.bn_act, self.passed
+        fused, passed = self.fused_kwargs, self.passed
         ctxs = []
         for k, (layer, ins, outs, single_in, single_out) in enumerate(self.steps):
             x = vals[ins[0]] if single_in else [vals[i] for i in ins]
-            if bn_act[k] is not None:  # BatchNormalization + the ReLU after it, in one kernel
-                y, ctx = layer._forward(x, training, ndx[k], activation=bn_act[k])
-            elif k in passed:  # (that ReLU: already applied)
+            if fused[k] is not None:  # this step does the work of a neighbour too (_fuse)
+                y, ctx = layer._forward(x, training, ndx[k], **fused[k])
+            elif k in passed:  # (that neighbour: its work is done by the other step)
                 y, ctx = x, None
             elif k in logit_steps:
                 y, ctx = layer._forward(x, training, ndx[k], True)
@@ -273,7 +280,7 @@ class Plan:
                 if all(g is None for g in dy):
                     continue
                 dy = [np.zeros_like(vals[o]) if g is None else g for o, g in zip(outs, dy)]
-            if k in self.passed:  # a ReLU fused into the BatchNormalization before it (which applies the mask)
+            if k in self.passed:  # a step whose work a neighbour does (_fuse)
                 dx = dy
             elif k in self.shared_steps:
                 dx = backward_adding(layer, ctxs[k], dy)
