@@ -140,8 +140,11 @@ def test_validation():
         _C.cpu.batchnorm_forward(x, gamma, beta, mm.astype(np.float64), mv)
     with pytest.raises(ValueError, match="moving_variance"):
         _C.cpu.batchnorm_forward(x, gamma, beta, mm, x)  # overlaps / wrong shape
+    with pytest.raises(ValueError, match="beta"):  # (y None: the mask is recomputed with beta)
+        _C.cpu.batchnorm_backward(x, x, None, gamma, mm, mv, beta=np.ones(x.shape[-1] + 1, np.float32),
+                                  activation="relu")
     with pytest.raises(ValueError, match="y"):
-        _C.cpu.batchnorm_backward(x, x, None, gamma, mm, mv, activation="relu")
+        _C.cpu.batchnorm_backward(x, x, x[:1], gamma, mm, mv, activation="relu")
     with pytest.raises(ValueError, match="dy"):
         _C.cpu.batchnorm_backward(x[:1], x, None, gamma, mm, mv)
 
@@ -253,3 +256,23 @@ def test_plan_fuses_bn_relu_bit_identical_to_separate_layers(shared_output, monk
     for a, b in zip(fused[1], apart[1]):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(fused[2], apart[2])
+
+
+@pytest.mark.parametrize("act", ["relu", "relu6"])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", [(2, 5, 5, 7), (3, 17, 13, 33)], ids=str)
+def test_backward_mask_recomputed_from_x_equals_mask_at_y(shape, training, act):
+    """y=None: the fused activation's mask is recomputed from x, gamma and beta; the same gradients, bit for bit,
+    on every table (the reference too) as with the forward's y; beta None is an offset of 0."""
+    x, gamma, beta, mm, mv = _data(shape, seed=8)
+    x, gamma = (x - 3) * 2, gamma * 8  # many values clipped at 0 and at 6
+    g = np.random.default_rng(9).standard_normal(shape).astype(np.float32)
+    for name, t in [("ref", _C.ref)] + sorted(backend.tables().items()):
+        for b in (beta, None):
+            y, mean, inv = t.batchnorm_forward(x, gamma, b, mm.copy(), mv.copy(), training=training, activation=act)
+            assert (y == 0).any() and (act == "relu" or (y == 6).any())
+            at_y = t.batchnorm_backward(g, x, y, gamma, mean, inv, training=training, activation=act)
+            recomputed = t.batchnorm_backward(g, x, None, gamma, mean, inv, beta=b, training=training,
+                                              activation=act)
+            for u, v in zip(at_y, recomputed):
+                np.testing.assert_array_equal(u, v, err_msg=name)
