@@ -237,3 +237,23 @@ def test_mobilenetv2_transfer_example_runs(tmp_path):
                        timeout=300, env=env, cwd=root)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     assert r.stdout.count("val_accuracy") == 2 and "Test accuracy" in r.stdout  # head, then fine-tuning
+
+
+def test_mobilenetv2_training_bit_identical_for_1_and_2_threads():
+    """Every kernel of a MobileNetV2 training step (the fused BN+ReLU6 and padding+depthwise steps included) and
+    predict give the same bits on 1 and 2 threads."""
+    from _conv_util import threads
+    runs = []
+    for n in (1, 2):
+        with threads(n):
+            fastnn.utils.set_random_seed(0)
+            m = applications.MobileNetV2(input_shape=(48, 48, 3), alpha=0.35, classes=4, weights=None)
+            m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+            rng = np.random.default_rng(0)
+            x, y = rng.random((24, 48, 48, 3), dtype=np.float32), rng.integers(0, 4, 24)
+            losses = [m.train_on_batch(x, y) for _ in range(2)]
+            runs.append((losses, m.get_weights(), m.predict(x, verbose=0)))
+    assert runs[0][0] == runs[1][0]
+    for a, b in zip(runs[0][1], runs[1][1]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(runs[0][2], runs[1][2])
