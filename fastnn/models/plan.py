@@ -127,6 +127,8 @@ class Plan:
         from fastnn.layers.padding import ZeroPadding2D
         steps = self.steps
         self.fused_kwargs, self.passed = [None] * len(steps), set()
+        self._no_fusion = (self.fused_kwargs, self.passed)
+        self._fused_layers = []
         if self.masked:
             return
         reader = {}  # slot -> the step reading it (when it has one reader)
@@ -148,6 +150,18 @@ class Plan:
                     second.padding == "valid" and second._same_pads(layer._input_shape) == layer.padding:
                 self.fused_kwargs[j] = {"padding": "same"}
                 self.passed.add(k)
+            else:
+                continue
+            self._fused_layers += [layer, second]
+        self._no_fusion = ([None] * len(steps), set())
+
+    def _fusion(self):
+        """(fused_kwargs, passed) for one forward and its backward: none while a fused layer's passes are replaced
+        (fastnn.distribution installs its synchronized BatchNormalization's own _forward/_backward on the layer)."""
+        for layer in self._fused_layers:
+            if "_forward" in layer.__dict__:
+                return self._no_fusion
+        return self.fused_kwargs, self.passed
 
     def _compile_state(self, model):
         """Losses, loss weights and metrics per output, and the fusion they allow."""
@@ -170,7 +184,7 @@ class Plan:
         for s, x in zip(self.input_slots, xs):
             vals[s] = x
         ndx = self.every if need_dx else self.ndx
-        fused, passed = self.fused_kwargs, self.passed
+        fused, passed = self._fusion()
         ctxs = []
         for k, (layer, ins, outs, single_in, single_out) in enumerate(self.steps):
             x = vals[ins[0]] if single_in else [vals[i] for i in ins]
@@ -188,7 +202,7 @@ class Plan:
                 for o, v in zip(outs, y):
                     vals[o] = v
             ctxs.append(ctx)
-        return [vals[o] for o in self.output_slots], (ctxs, vals)
+        return [vals[o] for o in self.output_slots], (ctxs, vals, passed)
 
     def _forward_masked(self, xs, training, need_dx=False, logit_steps=(), in_masks=None):
         """``forward`` with a mask per value slot (see the module docstring), starting from ``in_masks`` (one
@@ -224,7 +238,7 @@ class Plan:
                     vals[o], masks[o] = v, m
             ctxs.append(ctx)
         self.out_masks = [_as_mask(masks[o]) for o in self.output_slots]
-        return [vals[o] for o in self.output_slots], (ctxs, vals)
+        return [vals[o] for o in self.output_slots], (ctxs, vals, ())
 
     def masked_rows(self, k, out, y, w=None):
         """(output rows, target rows, weights) of output ``k`` that its mask keeps: the time steps of an output
@@ -257,7 +271,7 @@ class Plan:
 
     def backward(self, ctx, out_grads, need_dx=False):
         """Input gradients (a list, when ``need_dx``) from the output gradients (None: no gradient)."""
-        ctxs, vals = ctx
+        ctxs, vals, passed = ctx
         grads = [None] * self.nslots
         for s, g in zip(self.output_slots, out_grads):
             if g is not None:
@@ -280,7 +294,7 @@ class Plan:
                 if all(g is None for g in dy):
                     continue
                 dy = [np.zeros_like(vals[o]) if g is None else g for o, g in zip(outs, dy)]
-            if k in self.passed:  # a step whose work a neighbour does (_fuse)
+            if k in passed:  # a step whose work a neighbour did in this forward (_fuse)
                 dx = dy
             elif k in self.shared_steps:
                 dx = backward_adding(layer, ctxs[k], dy)
