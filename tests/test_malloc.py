@@ -1,6 +1,7 @@
 """fastnn._malloc: a training step reuses the previous step's freed activation memory instead of faulting in fresh
 pages (glibc's malloc tuned once when the first plan is made); FASTNN_KEEP_FREED_MEMORY=0 leaves malloc alone."""
 import os
+import platform
 import subprocess
 import sys
 
@@ -37,7 +38,7 @@ def _faults_per_step(**env):
     return float(r.stdout.split()[-1])
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc only")
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
 def test_training_steps_reuse_freed_memory():
     """Each step allocates ~40 MB of activations (8 MB arrays): with fastnn's tuning the steps after the first
     fault in (almost) no new pages; without it (opted out), thousands per step."""
