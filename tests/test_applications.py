@@ -103,15 +103,74 @@ def test_imagenet_weights_offline_error_names_url_and_path(tmp_path, monkeypatch
     assert not os.listdir(os.path.join(str(tmp_path), "models"))  # no partial file left
 
 
-def test_cached_imagenet_file_reaches_the_loader(tmp_path, monkeypatch):
-    """A cached Keras file is not downloaded again; loading it names the missing legacy-HDF5 reader."""
+def _randomized(model, seed=0):
+    """``model`` with every weight random (BN moving statistics too, variances positive)."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([(rng.random(w.shape) + 0.5 if "variance" in v.name else rng.standard_normal(w.shape) * 0.3)
+                       .astype(np.float32) for v, w in zip(model.weights, model.get_weights())])
+    return model
+
+
+def _write_keras_applications_h5(model, path, keras2=True):
+    """``model``'s weights in the layout of keras.applications' pretrained files (Keras 2 ``save_weights``
+    legacy HDF5): root attributes layer_names (every layer, weights or not), backend, keras_version; a group per
+    layer with a "weight_names" attribute ("<layer>/<weight>:0" in Keras 2, "<layer>/<weight>" in Keras 3's
+    writer), each dataset at group/<layer>/<weight>:0. Keras 2 names DepthwiseConv2D's kernel depthwise_kernel."""
+    import h5py
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = np.array([l.name.encode() for l in model.layers])
+        f.attrs["backend"], f.attrs["keras_version"] = b"tensorflow", (b"2.2.4" if keras2 else b"3.15.1")
+        for layer in model.layers:
+            g = f.create_group(layer.name)
+            names = []
+            for v in layer.weights:
+                short = v.name.split("/")[-1].split(":")[0]
+                if keras2 and type(layer).__name__ == "DepthwiseConv2D" and short == "kernel":
+                    short = "depthwise_kernel"
+                name = f"{layer.name}/{short}" + (":0" if keras2 else "")
+                g.create_dataset(name, data=v.numpy())
+                names.append(name.encode())
+            g.attrs["weight_names"] = np.array(names, dtype="S") if names else np.zeros((0,), "S1")
+
+
+@pytest.mark.parametrize("keras2", [True, False])
+def test_weights_path_to_keras_applications_h5(tmp_path, keras2):
+    """weights=<path> to a keras.applications-layout legacy .h5: the same weights and predictions as the model
+    they came from (ReLU6 after BN, stride-2 padding and all)."""
+    pytest.importorskip("h5py")
+    a = _randomized(applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, classes=3, weights=None))
+    path = str(tmp_path / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96.h5")
+    _write_keras_applications_h5(a, path, keras2)
+    b = applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, classes=3, weights=path)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    x = np.random.default_rng(1).random((5, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_array_equal(a.predict(x, verbose=0), b.predict(x, verbose=0))
+    if not keras2:
+        return
+    with pytest.raises(ValueError, match=r"in the file only: \['predictions'\]"):  # a file with a top, no top asked
+        applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, include_top=False, weights=path)
+    with pytest.raises(ValueError, match="shape"):  # another width: same layer names, other shapes
+        applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.5, classes=3, weights=path)
+
+
+def test_cached_imagenet_file_loads(tmp_path, monkeypatch):
+    """weights="imagenet" with Keras's file already in the cache: not downloaded again, loaded; a damaged cached
+    file is a clear error naming it."""
+    pytest.importorskip("h5py")
     monkeypatch.setenv("FASTNN_HOME", str(tmp_path))
-    fname = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
-    os.makedirs(tmp_path / "models")
-    (tmp_path / "models" / fname).write_bytes(b"placeholder")
     monkeypatch.setattr(imagenet_utils._download, "_urlopen", lambda url: pytest.fail("downloaded again"))
-    with pytest.raises(NotImplementedError, match="legacy Keras-2 HDF5"):
-        applications.ResNet50(input_shape=(64, 64, 3), include_top=False, weights="imagenet")
+    os.makedirs(tmp_path / "models")
+    a = _randomized(applications.MobileNet(input_shape=(128, 128, 3), alpha=0.25, include_top=False, weights=None),
+                    seed=2)
+    fname = "mobilenet_2_5_128_tf_no_top.h5"
+    _write_keras_applications_h5(a, str(tmp_path / "models" / fname))
+    b = applications.MobileNet(input_shape=(128, 128, 3), alpha=0.25, include_top=False, weights="imagenet")
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    (tmp_path / "models" / fname).write_bytes(b"placeholder")
+    with pytest.raises(ValueError, match=fname):
+        applications.MobileNet(input_shape=(128, 128, 3), alpha=0.25, include_top=False, weights="imagenet")
 
 
 def test_weights_file_path_loads(tmp_path):
@@ -155,3 +214,46 @@ def test_frozen_base_transfer_learning():
     assert hist.history["loss"][-1] < hist.history["loss"][0]
     for a, b in zip(before, base.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_mobilenetv2_transfer_example_runs(tmp_path):
+    """examples/mobilenetv2_transfer.py, quickly and offline: with a random base, and with --weights pointing to
+    a Keras applications file (include_top=False, as Keras's *_no_top.h5) plus a fine-tuning epoch."""
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = os.path.join(root, "examples", "mobilenetv2_transfer.py")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(fastnn.__file__)), env.get("PYTHONPATH", "")])
+    base = [sys.executable, script, "--size", "32", "--limit", "64", "--epochs", "1", "--batch-size", "16"]
+    r = subprocess.run(base, capture_output=True, text=True, timeout=300, env=env, cwd=root)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert "Test accuracy" in r.stdout and "(frozen)" in r.stdout
+    pytest.importorskip("h5py")
+    path = str(tmp_path / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5")
+    _write_keras_applications_h5(_randomized(applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35,
+                                                                      include_top=False, weights=None)), path)
+    r = subprocess.run(base + ["--weights", path, "--fine-tune-epochs", "1"], capture_output=True, text=True,
+                       timeout=300, env=env, cwd=root)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert r.stdout.count("val_accuracy") == 2 and "Test accuracy" in r.stdout  # head, then fine-tuning
+
+
+def test_mobilenetv2_training_bit_identical_for_1_and_2_threads():
+    """Every kernel of a MobileNetV2 training step (the fused BN+ReLU6 and padding+depthwise steps included) and
+    predict give the same bits on 1 and 2 threads."""
+    from _conv_util import threads
+    runs = []
+    for n in (1, 2):
+        with threads(n):
+            fastnn.utils.set_random_seed(0)
+            m = applications.MobileNetV2(input_shape=(48, 48, 3), alpha=0.35, classes=4, weights=None)
+            m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+            rng = np.random.default_rng(0)
+            x, y = rng.random((24, 48, 48, 3), dtype=np.float32), rng.integers(0, 4, 24)
+            losses = [m.train_on_batch(x, y) for _ in range(2)]
+            runs.append((losses, m.get_weights(), m.predict(x, verbose=0)))
+    assert runs[0][0] == runs[1][0]
+    for a, b in zip(runs[0][1], runs[1][1]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(runs[0][2], runs[1][2])

@@ -309,3 +309,19 @@ def test_saved_models_resume_the_same_draws(tmp_path):
     resumed = again(x, training=True).numpy()
     np.testing.assert_array_equal(resumed, model(x, training=True).numpy())
     assert not np.allclose(resumed, model(x, training=False).numpy())  # the draws were applied
+
+
+@pytest.mark.parametrize("mode", ["horizontal", "vertical", "horizontal_and_vertical"])
+@pytest.mark.parametrize("shape", [(9, 5, 7, 3), (6, 1, 4, 1), (5, 4, 6, 5)], ids=str)
+def test_flip_mirrors_as_the_resample_kernel_with_its_transforms(mode, shape):
+    """RandomFlip mirrors in numpy: the same values and gradients as resampling with the layer's own transforms
+    (the same draws), for every mode."""
+    from fastnn.layers.augmentation import _AffineLayer
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    g = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    a, b = layers.RandomFlip(mode, seed=11), layers.RandomFlip(mode, seed=11)
+    y, ctx = a._forward(x, True, True)
+    want, wctx = _AffineLayer._augment(b, x, b._generator())
+    assert 0 < len(ctx) < shape[0]  # some images flipped, some not
+    np.testing.assert_array_equal(y, want)
+    np.testing.assert_array_equal(a._backward(ctx, g), _AffineLayer._grad(b, wctx, g))

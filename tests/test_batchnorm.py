@@ -6,6 +6,7 @@ import pytest
 
 import fastnn
 from fastnn import _C, backend, layers
+from fastnn.models.plan import Plan
 
 from _conv_util import threads
 
@@ -139,8 +140,11 @@ def test_validation():
         _C.cpu.batchnorm_forward(x, gamma, beta, mm.astype(np.float64), mv)
     with pytest.raises(ValueError, match="moving_variance"):
         _C.cpu.batchnorm_forward(x, gamma, beta, mm, x)  # overlaps / wrong shape
+    with pytest.raises(ValueError, match="beta"):  # (y None: the mask is recomputed with beta)
+        _C.cpu.batchnorm_backward(x, x, None, gamma, mm, mv, beta=np.ones(x.shape[-1] + 1, np.float32),
+                                  activation="relu")
     with pytest.raises(ValueError, match="y"):
-        _C.cpu.batchnorm_backward(x, x, None, gamma, mm, mv, activation="relu")
+        _C.cpu.batchnorm_backward(x, x, x[:1], gamma, mm, mv, activation="relu")
     with pytest.raises(ValueError, match="dy"):
         _C.cpu.batchnorm_backward(x[:1], x, None, gamma, mm, mv)
 
@@ -201,3 +205,74 @@ def test_layer_fused_relu6_equals_bn_then_relu_layer(training):
     assert (results[0][0] == 6).any() and (results[0][0] == 0).any()
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+def _bn_relu_model(shared_output=False):
+    """Conv -> BN -> ReLU6 -> ZeroPadding2D((0, 1), (0, 1)) -> stride-2 'valid' depthwise (= 'same': fusable) -> BN
+    -> ReLU (Activation) -> ZeroPadding2D(1) -> stride-2 'valid' depthwise ('same' would pad (0, 1): not fusable)
+    -> BN -> ReLU(threshold: not fusable) -> pooling -> Dense; ``shared_output``: the first BN's output is also
+    added to the first ReLU's (two readers)."""
+    inp = fastnn.Input((8, 8, 3))
+    z = layers.BatchNormalization(name="bn1")(layers.Conv2D(6, 3, padding="same", name="c1")(inp))
+    h = layers.ReLU(6.0, name="r1")(z)
+    if shared_output:
+        h = layers.Add()([h, z])
+    h = layers.DepthwiseConv2D(3, strides=2, name="dw1")(layers.ZeroPadding2D(((0, 1), (0, 1)), name="pad1")(h))
+    h = layers.Activation("relu", name="r2")(layers.BatchNormalization(name="bn2")(h))
+    h = layers.DepthwiseConv2D(3, strides=2, name="dw2")(layers.ZeroPadding2D(1, name="pad2")(h))
+    h = layers.ReLU(threshold=0.5, name="r3")(layers.BatchNormalization(name="bn3")(h))
+    out = layers.Dense(4, activation="softmax")(layers.GlobalAveragePooling2D()(h))
+    return fastnn.Model(inp, out)
+
+
+@pytest.mark.parametrize("shared_output", [False, True])
+def test_plan_fuses_bn_relu_bit_identical_to_separate_layers(shared_output, monkeypatch):
+    """The training plan runs BatchNormalization + a following ReLU/ReLU6 as one kernel where the ReLU is the
+    BN output's only reader, and ZeroPadding2D + a 'valid' DepthwiseConv2D as a 'same' one where the padding is
+    the same: the same predictions, losses and weights (bit for bit) as the layers run apart."""
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((16, 8, 8, 3)) * 3).astype(np.float32)
+    y = rng.integers(0, 4, 16)
+    plan_fuse = Plan._fuse
+    runs = []
+    for fuse in (True, False):
+        fastnn.utils.set_random_seed(5)
+        model = _bn_relu_model(shared_output)
+        model.compile("adam", "sparse_categorical_crossentropy")
+        names = {model._plan().layers[k].name for k in model._plan().passed}
+        assert names == ({"r2", "pad1"} if shared_output else {"r1", "r2", "pad1"})
+        if not fuse:  # every plan of this run without the fusion
+            def unfused(plan, readers):
+                plan_fuse(plan, readers)
+                plan.fused_kwargs, plan.passed = [None] * len(plan.steps), set()
+            monkeypatch.setattr(Plan, "_fuse", unfused)
+            model._cached_plan = None
+        losses = [model.train_on_batch(x, y) for _ in range(3)]
+        runs.append((losses, [w.numpy() for w in model.weights], model.predict(x, verbose=0),
+                     model.evaluate(x, y, verbose=0)))
+        assert bool(model._plan().passed) == fuse
+    fused, apart = runs
+    assert fused[0] == apart[0] and fused[3] == apart[3]
+    for a, b in zip(fused[1], apart[1]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(fused[2], apart[2])
+
+
+@pytest.mark.parametrize("act", ["relu", "relu6"])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", [(2, 5, 5, 7), (3, 17, 13, 33)], ids=str)
+def test_backward_mask_recomputed_from_x_equals_mask_at_y(shape, training, act):
+    """y=None: the fused activation's mask is recomputed from x, gamma and beta; the same gradients, bit for bit,
+    on every table (the reference too) as with the forward's y; beta None is an offset of 0."""
+    x, gamma, beta, mm, mv = _data(shape, seed=8)
+    x, gamma = (x - 3) * 2, gamma * 8  # many values clipped at 0 and at 6
+    g = np.random.default_rng(9).standard_normal(shape).astype(np.float32)
+    for name, t in [("ref", _C.ref)] + sorted(backend.tables().items()):
+        for b in (beta, None):
+            y, mean, inv = t.batchnorm_forward(x, gamma, b, mm.copy(), mv.copy(), training=training, activation=act)
+            assert (y == 0).any() and (act == "relu" or (y == 6).any())
+            at_y = t.batchnorm_backward(g, x, y, gamma, mean, inv, training=training, activation=act)
+            recomputed = t.batchnorm_backward(g, x, None, gamma, mean, inv, beta=b, training=training,
+                                              activation=act)
+            for u, v in zip(at_y, recomputed):
+                np.testing.assert_array_equal(u, v, err_msg=name)

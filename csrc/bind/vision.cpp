@@ -164,36 +164,38 @@ void bind_vision(py::module_& m, const KernelTable* t) {
   m.def(
       "batchnorm_backward",
       [t](const py::object& dy_in, const py::object& x_in, const py::object& y_in, const py::object& gamma_in,
-          const py::object& mean_in, const py::object& inv_in, bool training, const py::object& activation,
-          bool need_dx, bool need_dg, bool need_db) {
+          const py::object& mean_in, const py::object& inv_in, const py::object& beta_in, bool training,
+          const py::object& activation, bool need_dx, bool need_dg, bool need_db) {
         const std::string op = "batchnorm_backward";
         farray x = as_f32_contig(x_in, "batchnorm_backward: x");
         farray dy = as_f32_contig(dy_in, "batchnorm_backward: dy");
         const BatchNormParams p = bn_params(x, 1.0, 0.0, training, bn_act(activation, op), op);
         check_shape(shape_of(dy), shape_of(x), op + ": dy");
-        farray y, g, mean, inv;
-        if (p.act != kBnNone) {
-          FASTNN_CHECK(!y_in.is_none(), op + ": y (the forward's output) is required with a fused activation");
+        farray y, g, b, mean, inv;
+        const bool read_y = p.act != kBnNone && !y_in.is_none();
+        if (read_y) {
           y = as_f32_contig(y_in, "batchnorm_backward: y");
           check_shape(shape_of(y), shape_of(x), op + ": y");
         }
         const float* gp = vec_or_null(gamma_in, g, p.C, "batchnorm_backward: gamma");
+        const float* bp = vec_or_null(beta_in, b, p.C, "batchnorm_backward: beta");
         const float* mp = vec_or_null(mean_in, mean, p.C, "batchnorm_backward: mean");
         const float* ip = vec_or_null(inv_in, inv, p.C, "batchnorm_backward: inv");
         FASTNN_CHECK(mp && ip, op + ": mean and inv (from batchnorm_forward) are required");
         Grads d({shape_of(x), Shape{p.C}, Shape{p.C}}, {need_dx, need_dg, need_db});
         {
           py::gil_scoped_release nogil;
-          t->vision.batchnorm_backward(d.ptr[0], d.ptr[1], d.ptr[2], dy.data(), x.data(),
-                                       p.act != kBnNone ? y.data() : nullptr, gp, mp, ip, p);
+          t->vision.batchnorm_backward(d.ptr[0], d.ptr[1], d.ptr[2], dy.data(), x.data(), read_y ? y.data() : nullptr,
+                                       gp, bp, mp, ip, p);
         }
         return d.tuple();
       },
       py::arg("dy"), py::arg("x"), py::arg("y"), py::arg("gamma"), py::arg("mean"), py::arg("inv"), py::kw_only(),
-      py::arg("training") = false, py::arg("activation") = py::none(), py::arg("dx") = true,
-      py::arg("dgamma") = true, py::arg("dbeta") = true,
-      "Gradients (dx, dgamma, dbeta) of batchnorm_forward given dy; y is read only with a fused activation; "
-      "training includes the batch statistics' gradient. None where not asked.");
+      py::arg("beta") = py::none(), py::arg("training") = false, py::arg("activation") = py::none(),
+      py::arg("dx") = true, py::arg("dgamma") = true, py::arg("dbeta") = true,
+      "Gradients (dx, dgamma, dbeta) of batchnorm_forward given dy; with a fused activation, its mask comes from y "
+      "(the forward's output) or, when y is None, is recomputed from x, mean, inv, gamma and beta (the forward's "
+      "beta, None for 0); training includes the batch statistics' gradient. None where not asked.");
 
   m.def(
       "layernorm_forward",

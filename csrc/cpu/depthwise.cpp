@@ -237,12 +237,30 @@ void depthwise_dx(float* dx, const float* dout, const float* kernel, const Conv2
 }
 
 // --- marked inner loop (vector extensions): a chunk of output rows [r0, r1) of a 3x3 depthwise conv's dkernel,
-// DM == 1: for each block of W channels, the 9 kernel sums and the bias sum stay in registers over the chunk
-// (one load per multiply-add). pk = the chunk's (9*C kernel, C bias) partial sums; ragged channels scalar.
+// DM == 1: for each block of W channels, the 9 kernel sums and the bias sum stay in registers (named, so the
+// compiler keeps them there) over the chunk, one load per multiply-add; pixels whose window lies inside the image
+// take the straight 9-tap path, border pixels add their taps inside the image. pk = the chunk's (9*C kernel,
+// C bias) partial sums; ragged channels scalar.
+template <class T>
+inline void dk3x3_taps(T* acc, const T& g, const float* const* rows, int64_t iw0, int64_t c, const Conv2dParams& p,
+                       T (*load)(const float*)) {
+  for (int kh = 0; kh < 3; ++kh) {
+    if (!rows[kh]) continue;
+    for (int kw = 0; kw < 3; ++kw) {
+      const int64_t iw = iw0 + kw * p.DW;
+      if (iw >= 0 && iw < p.W) acc[3 * kh + kw] += g * load(rows[kh] + iw * p.C + c);
+    }
+  }
+}
+
+inline vf load_vf(const float* a) { return vm::load<vf>(a); }
+inline float load_f(const float* a) { return *a; }
+
 inline void dk3x3_chunk(float* pk, const float* dout, const float* x, const Conv2dParams& p, int64_t r0, int64_t r1) {
-  const int64_t C = p.C;
+  const int64_t C = p.C, DWC = p.DW * C;
   int64_t c = 0;
-  const auto each_pixel = [&](auto&& pixel) {  // pixel(g, rows[3], iw0) for every output pixel of the chunk
+  for (; c + W <= C; c += W) {
+    vf k0{}, k1{}, k2{}, k3{}, k4{}, k5{}, k6{}, k7{}, k8{}, bias{};
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t b = r / p.OH, oh = r % p.OH, ih0 = oh * p.SH - p.pad_top;
       const float* rows[3];
@@ -250,38 +268,48 @@ inline void dk3x3_chunk(float* pk, const float* dout, const float* x, const Conv
         const int64_t ih = ih0 + kh * p.DH;
         rows[kh] = (ih >= 0 && ih < p.H) ? x + (b * p.H + ih) * p.W * C : nullptr;
       }
-      for (int64_t ow = 0; ow < p.OW; ++ow) pixel(dout + (r * p.OW + ow) * C, rows, ow * p.SW - p.pad_left);
-    }
-  };
-  for (; c + W <= C; c += W) {
-    vf acc[9] = {}, bias = vf{};
-    each_pixel([&](const float* g0, const float* const* rows, int64_t iw0) {
-      const vf g = vm::load<vf>(g0 + c);
-      bias += g;
-      for (int kh = 0; kh < 3; ++kh) {
-        if (!rows[kh]) continue;
-        for (int kw = 0; kw < 3; ++kw) {
-          const int64_t iw = iw0 + kw * p.DW;
-          if (iw >= 0 && iw < p.W) acc[3 * kh + kw] += g * vm::load<vf>(rows[kh] + iw * C + c);
+      const bool full = rows[0] && rows[1] && rows[2];
+      for (int64_t ow = 0; ow < p.OW; ++ow) {
+        const vf g = vm::load<vf>(dout + (r * p.OW + ow) * C + c);
+        const int64_t iw0 = ow * p.SW - p.pad_left;
+        bias += g;
+        if (full && iw0 >= 0 && iw0 + 2 * p.DW < p.W) {
+          const float *q0 = rows[0] + iw0 * C + c, *q1 = rows[1] + iw0 * C + c, *q2 = rows[2] + iw0 * C + c;
+          k0 += g * vm::load<vf>(q0);
+          k1 += g * vm::load<vf>(q0 + DWC);
+          k2 += g * vm::load<vf>(q0 + 2 * DWC);
+          k3 += g * vm::load<vf>(q1);
+          k4 += g * vm::load<vf>(q1 + DWC);
+          k5 += g * vm::load<vf>(q1 + 2 * DWC);
+          k6 += g * vm::load<vf>(q2);
+          k7 += g * vm::load<vf>(q2 + DWC);
+          k8 += g * vm::load<vf>(q2 + 2 * DWC);
+        } else {
+          vf acc[9] = {k0, k1, k2, k3, k4, k5, k6, k7, k8};
+          dk3x3_taps(acc, g, rows, iw0, c, p, load_vf);
+          k0 = acc[0], k1 = acc[1], k2 = acc[2], k3 = acc[3], k4 = acc[4], k5 = acc[5], k6 = acc[6], k7 = acc[7],
+          k8 = acc[8];
         }
       }
-    });
-    for (int t = 0; t < 9; ++t) vm::store(pk + t * C + c, acc[t]);
-    vm::store(pk + 9 * C + c, bias);
+    }
+    const vf sums[10] = {k0, k1, k2, k3, k4, k5, k6, k7, k8, bias};
+    for (int t = 0; t < 10; ++t) vm::store(pk + t * C + c, sums[t]);
   }
   for (; c < C; ++c) {
     float acc[9] = {}, bias = 0.0f;
-    each_pixel([&](const float* g0, const float* const* rows, int64_t iw0) {
-      const float g = g0[c];
-      bias += g;
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t b = r / p.OH, oh = r % p.OH, ih0 = oh * p.SH - p.pad_top;
+      const float* rows[3];
       for (int kh = 0; kh < 3; ++kh) {
-        if (!rows[kh]) continue;
-        for (int kw = 0; kw < 3; ++kw) {
-          const int64_t iw = iw0 + kw * p.DW;
-          if (iw >= 0 && iw < p.W) acc[3 * kh + kw] += g * rows[kh][iw * C + c];
-        }
+        const int64_t ih = ih0 + kh * p.DH;
+        rows[kh] = (ih >= 0 && ih < p.H) ? x + (b * p.H + ih) * p.W * C : nullptr;
       }
-    });
+      for (int64_t ow = 0; ow < p.OW; ++ow) {
+        const float g = dout[(r * p.OW + ow) * C + c];
+        bias += g;
+        dk3x3_taps(acc, g, rows, ow * p.SW - p.pad_left, c, p, load_f);
+      }
+    }
     for (int t = 0; t < 9; ++t) pk[t * C + c] = acc[t];
     pk[9 * C + c] = bias;
   }

@@ -1,7 +1,7 @@
 // Batch normalization over the last axis of x (N, C), Keras semantics, with relu/relu6 fused into the
-// store (and its mask into the backward); layer normalization of each row of x (N, C). Channel sums are taken per fixed chunk of rows in double,
-// then the chunks are added in order (thread-count independent); the elementwise passes split rows.
-// Statistics are two-pass (mean, then the mean squared deviation), as the reference.
+// store (and its mask into the backward); layer normalization of each row of x (N, C). Channel sums are taken
+// per fixed chunk of rows in double, then the chunks are added in order (thread-count independent); the
+// elementwise passes split rows. Batch statistics: one pass of shifted sums (see batchnorm_forward).
 #include <algorithm>
 #include <cmath>
 
@@ -14,12 +14,18 @@ namespace {
 constexpr int64_t kMaxChunks = 64;   // row chunks of the channel sums
 constexpr int64_t kGrain = 32768;    // elements per thread below which a loop stays serial
 constexpr int64_t kSubRows = 16;   // rows summed in float before the double chunk sums
-constexpr int kSumSlot = 0, kCoefSlot = 1, kRowSlot = 2;
+constexpr int kSumSlot = 0, kCoefSlot = 1, kRowSlot = 2, kShiftSlot = 3;
 
 inline float activate(float v, int act) {
   if (act == kBnRelu) return v > 0.0f ? v : 0.0f;
   if (act == kBnRelu6) return v > 0.0f ? (v < 6.0f ? v : 6.0f) : 0.0f;
   return v;
+}
+
+// The value before the activation, (x - mean) * scale + beta: one expression for the forward's store and the
+// backward's recomputed mask, so both round alike.
+inline float pre_activation(float a, float m, float scale, const float* beta, int64_t c) {
+  return (a - m) * scale + (beta ? beta[c] : 0.0f);
 }
 
 // Row chunking of the sums: `rows` rows per chunk, `chunks` chunks (a function of N only).
@@ -68,21 +74,23 @@ void batchnorm_forward(float* y, float* mean, float* inv, float* moving_mean, fl
                        const float* gamma, const float* beta, const BatchNormParams& p) {
   const int64_t N = p.N, C = p.C;
   if (p.training) {
-    double* st = reinterpret_cast<double*>(scratch(kCoefSlot, size_t(4 * C)));  // sum, then squared deviations
-    channel_sums<1>(st, N, C, [&](float* __restrict s, int64_t n) {
-      const float* __restrict a = x + n * C;
-      for (int64_t c = 0; c < C; ++c) s[c] += a[c];
-    });
-    for (int64_t c = 0; c < C; ++c) mean[c] = float(st[c] / double(N));
-    channel_sums<1>(st + C, N, C, [&](float* __restrict s, int64_t n) {
+    // One pass over x: sums of d = x - K and d*d per channel, K = the first row (a shift that keeps
+    // E[d^2] - E[d]^2 well conditioned when the mean is far from 0; var = that, mean = K + E[d]).
+    double* st = reinterpret_cast<double*>(scratch(kCoefSlot, size_t(4 * C)));  // sum d, sum d*d
+    float* shift = scratch(kShiftSlot, size_t(C));
+    for (int64_t c = 0; c < C; ++c) shift[c] = N ? x[c] : 0.0f;
+    channel_sums<2>(st, N, C, [&](float* __restrict s, int64_t n) {
       const float* __restrict a = x + n * C;
       for (int64_t c = 0; c < C; ++c) {
-        const float d = a[c] - mean[c];
-        s[c] += d * d;
+        const float d = a[c] - shift[c];
+        s[c] += d;
+        s[C + c] += d * d;
       }
     });
     for (int64_t c = 0; c < C; ++c) {
-      const double var = st[C + c] / double(N), m = double(p.momentum);
+      const double md = st[c] / double(N), m = double(p.momentum);
+      const double var = std::max(st[C + c] / double(N) - md * md, 0.0), mu = double(shift[c]) + md;
+      mean[c] = float(mu);
       inv[c] = float(1.0 / std::sqrt(var + double(p.epsilon)));
       if (moving_mean) moving_mean[c] = float(moving_mean[c] * m + double(mean[c]) * (1.0 - m));
       if (moving_var) moving_var[c] = float(moving_var[c] * m + var * (1.0 - m));
@@ -101,35 +109,49 @@ void batchnorm_forward(float* y, float* mean, float* inv, float* moving_mean, fl
     for (int64_t n = r0; n < r1; ++n) {
       const float* a = x + n * C;
       float* o = y + n * C;
-      for (int64_t c = 0; c < C; ++c) o[c] = activate((a[c] - mean[c]) * scale[c] + (beta ? beta[c] : 0.0f), act);
+      for (int64_t c = 0; c < C; ++c) o[c] = activate(pre_activation(a[c], mean[c], scale[c], beta, c), act);
     }
   });
 }
 
-// dy masked by the activation's derivative at y
+// dy masked by the activation's derivative at v (y, or the pre-activation: the same mask)
 inline float masked(float g, float v, int act) {
   if (act == kBnRelu) return v > 0.0f ? g : 0.0f;
   if (act == kBnRelu6) return (v > 0.0f && v < 6.0f) ? g : 0.0f;
   return g;
 }
 
+// y == null with an activation: the mask is taken at the pre-activation recomputed from x exactly as the forward
+// computed it (pre_activation, same scale), so x, dy (and dx) are the only full arrays touched.
 void batchnorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* y,
-                        const float* gamma, const float* mean, const float* inv, const BatchNormParams& p) {
+                        const float* gamma, const float* beta, const float* mean, const float* inv,
+                        const BatchNormParams& p) {
   const int64_t N = p.N, C = p.C;
   const int act = p.act;
+  const int mode = act == kBnNone ? 0 : (y ? 1 : 2);  // 0 no mask, 1 mask at y, 2 mask at the recomputed value
   double* st = reinterpret_cast<double*>(scratch(kCoefSlot, size_t(4 * C)));  // sum g, sum g * xhat
+  float* coef = scratch(kShiftSlot, size_t(4 * C));  // gi, mean g, mean g*xhat, forward scale (not channel_sums' slot)
+  float* scale = coef + 3 * C;
+  for (int64_t c = 0; c < C; ++c) scale[c] = inv[c] * (gamma ? gamma[c] : 1.0f);
   const bool need_sums = dgamma || dbeta || (dx && p.training);
   if (need_sums) {
     channel_sums<2>(st, N, C, [&](float* __restrict s, int64_t n) {
-      const float *__restrict a = x + n * C, *__restrict g = dy + n * C, *__restrict v = y + n * C;
-      if (act == kBnNone) {  // (y unread: it may be null)
+      const float *__restrict a = x + n * C, *__restrict g = dy + n * C;
+      if (mode == 0) {  // (y unread: it may be null)
         for (int64_t c = 0; c < C; ++c) {
           s[c] += g[c];
           s[C + c] += g[c] * ((a[c] - mean[c]) * inv[c]);
         }
-      } else {
+      } else if (mode == 1) {
+        const float* __restrict v = y + n * C;
         for (int64_t c = 0; c < C; ++c) {
           const float gm = masked(g[c], v[c], act);
+          s[c] += gm;
+          s[C + c] += gm * ((a[c] - mean[c]) * inv[c]);
+        }
+      } else {
+        for (int64_t c = 0; c < C; ++c) {
+          const float gm = masked(g[c], pre_activation(a[c], mean[c], scale[c], beta, c), act);
           s[c] += gm;
           s[C + c] += gm * ((a[c] - mean[c]) * inv[c]);
         }
@@ -142,7 +164,6 @@ void batchnorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy,
   }
   if (!dx) return;
   // dx = gamma*inv * (g - [training] (sum g + xhat * sum g*xhat) / N)
-  float* coef = scratch(kSumSlot, size_t(3 * C));  // gi, mean g, mean g*xhat
   for (int64_t c = 0; c < C; ++c) {
     coef[c] = (gamma ? gamma[c] : 1.0f) * inv[c];
     coef[C + c] = p.training ? float(st[c] / double(N)) : 0.0f;
@@ -150,13 +171,18 @@ void batchnorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy,
   }
   for_rows(N, C, [&](int64_t r0, int64_t r1) {
     for (int64_t n = r0; n < r1; ++n) {
-      const float *__restrict a = x + n * C, *__restrict g = dy + n * C, *__restrict v = y + n * C;
+      const float *__restrict a = x + n * C, *__restrict g = dy + n * C;
       float* __restrict d = dx + n * C;
-      if (act == kBnNone) {
+      if (mode == 0) {
         for (int64_t c = 0; c < C; ++c) d[c] = coef[c] * (g[c] - coef[C + c] - (a[c] - mean[c]) * inv[c] * coef[2 * C + c]);
-      } else {
+      } else if (mode == 1) {
+        const float* __restrict v = y + n * C;
         for (int64_t c = 0; c < C; ++c)
           d[c] = coef[c] * (masked(g[c], v[c], act) - coef[C + c] - (a[c] - mean[c]) * inv[c] * coef[2 * C + c]);
+      } else {
+        for (int64_t c = 0; c < C; ++c)
+          d[c] = coef[c] * (masked(g[c], pre_activation(a[c], mean[c], scale[c], beta, c), act) - coef[C + c] -
+                            (a[c] - mean[c]) * inv[c] * coef[2 * C + c]);
       }
     }
   });

@@ -30,10 +30,12 @@ struct VisionOps {
   void (*batchnorm_forward)(float* y, float* mean, float* inv, float* moving_mean, float* moving_var,
                             const float* x, const float* gamma, const float* beta, const BatchNormParams& p);
   // Gradients given dy (N,C): dy is first masked by the fused activation's derivative at y (the
-  // forward's output; unread when act is kBnNone). dx (N,C), dgamma (C,), dbeta (C,); any may be null.
-  // training: the batch statistics' own gradient is included (mean and variance depend on x).
+  // forward's output; unread when act is kBnNone). y may be null: the mask is then recomputed from x, mean, inv,
+  // gamma and beta as the forward computed y (one array less to read). dx (N,C), dgamma (C,), dbeta (C,); any
+  // may be null. training: the batch statistics' own gradient is included (mean and variance depend on x).
   void (*batchnorm_backward)(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* y,
-                             const float* gamma, const float* mean, const float* inv, const BatchNormParams& p);
+                             const float* gamma, const float* beta, const float* mean, const float* inv,
+                             const BatchNormParams& p);
 
   // Layer normalization of each row of x (N, C): y = (x - mean_n) * inv_n * gamma + beta with the row's mean and
   // biased variance, inv_n = 1/sqrt(var_n + epsilon); writes mean (N,) and inv (N,); gamma/beta may be null.

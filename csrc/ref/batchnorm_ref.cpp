@@ -38,12 +38,15 @@ void batchnorm_forward(float* y, float* mean, float* inv, float* moving_mean, fl
 }
 
 void batchnorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* y,
-                        const float* gamma, const float* mean, const float* inv, const BatchNormParams& p) {
+                        const float* gamma, const float* beta, const float* mean, const float* inv,
+                        const BatchNormParams& p) {
   for (int64_t c = 0; c < p.C; ++c) {
-    const auto grad = [&](int64_t n) {  // dy through the activation's derivative at y
+    const double gm = gamma ? gamma[c] : 1.0, bt = beta ? beta[c] : 0.0;
+    const auto grad = [&](int64_t n) {  // dy through the activation's derivative at y (recomputed when null)
       const int64_t i = n * p.C + c;
-      if (p.act == kBnRelu) return y[i] > 0.0f ? double(dy[i]) : 0.0;
-      if (p.act == kBnRelu6) return (y[i] > 0.0f && y[i] < 6.0f) ? double(dy[i]) : 0.0;
+      const float v = y ? y[i] : activate(float((x[i] - double(mean[c])) * inv[c] * gm + bt), p.act);
+      if (p.act == kBnRelu) return v > 0.0f ? double(dy[i]) : 0.0;
+      if (p.act == kBnRelu6) return (v > 0.0f && v < 6.0f) ? double(dy[i]) : 0.0;
       return double(dy[i]);
     };
     double sg = 0.0, sgx = 0.0;  // sum g, sum g * xhat

@@ -18,15 +18,16 @@ class BatchNorm(Function):
         y, mean, inv = of(x).batchnorm_forward(x, gamma, beta, moving_mean, moving_var, epsilon=epsilon,
                                                momentum=momentum, training=training, activation=activation)
         if any(self.needs_input_grad):
-            self.x, self.y, self.gamma, self.mean, self.inv = x, (y if activation else None), gamma, mean, inv
+            # (a fused activation's mask is recomputed from x and beta in backward: y need not be read again)
+            self.x, self.gamma, self.beta, self.mean, self.inv = x, gamma, beta, mean, inv
             self.training, self.activation = training, activation
         return y
 
     def backward(self, dy):
         nx, ng, nb = (tuple(self.needs_input_grad) + (False, False))[:3]
-        dx, dgamma, dbeta = of(dy).batchnorm_backward(dy, self.x, self.y, self.gamma, self.mean, self.inv,
-                                                      training=self.training, activation=self.activation,
-                                                      dx=nx, dgamma=ng, dbeta=nb)
+        dx, dgamma, dbeta = of(dy).batchnorm_backward(dy, self.x, None, self.gamma, self.mean, self.inv,
+                                                      beta=self.beta, training=self.training,
+                                                      activation=self.activation, dx=nx, dgamma=ng, dbeta=nb)
         return (dx, dgamma, dbeta) + (None,) * (len(self.needs_input_grad) - 3)
 
 

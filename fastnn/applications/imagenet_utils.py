@@ -70,18 +70,39 @@ def check_weights_arg(weights, include_top, classes):
 
 
 def load_weights(model, weights, fname=None, origin=None):
-    """Load ``weights`` into ``model``: "imagenet" fetches Keras's file ``fname`` from ``origin`` first; a
-    ``.weights.h5``/``.weights.npz`` path goes through ``model.load_weights``."""
+    """Load ``weights`` into ``model`` as Keras's applications do (``model.load_weights``): "imagenet" fetches
+    Keras's file ``fname`` from ``origin`` first. Keras's pretrained files are legacy Keras-2 HDF5 weight files
+    (a group per layer named after it, its "weight_names" attribute listing its datasets); they load by the
+    order of the layers with weights, checked layer by layer against the file's layer names and weight shapes.
+    A ``.weights.h5``, ``.keras`` or ``.weights.npz`` file loads as ``model.load_weights`` reads it."""
     if weights is None:
         return
     path = get_weights_file(fname, origin) if weights == "imagenet" else os.fspath(weights)
-    if path.endswith((".weights.h5", ".weights.npz")):
-        model.load_weights(path)
-        return
-    raise NotImplementedError(
-        f"Loading {path}: Keras's applications weights are legacy Keras-2 HDF5 files (layer_names/weight_names "
-        "groups), and fastnn's reader of that format (the Keras-files work) is not merged yet. A "
-        "`.weights.h5` or `.weights.npz` file saved by fastnn or Keras 3 loads already.")
+    if path.endswith(".h5") and not path.endswith(".weights.h5"):
+        _check_layer_names(model, path)
+    model.load_weights(path)
+
+
+def _check_layer_names(model, path):
+    """A legacy file's layers with weights must be ``model``'s, by name and in order (Keras loads by order
+    only; a file of another architecture or width would otherwise fail later on a shape, or not at all)."""
+    from fastnn.saving import _h5
+    h5py = _h5.h5py_module(f"loading {path}")
+    source = f"weights file {path!r}"
+    try:
+        with h5py.File(path, "r") as f:
+            group = f["model_weights"] if "model_weights" in f else f
+            names = [n for n in _h5.name_list(group, "layer_names") if n in group and
+                     _h5.name_list(group[n], "weight_names")]
+    except OSError as e:
+        raise ValueError(f"{source}: not a readable HDF5 file ({e})") from None
+    expected = [layer.name for layer in model.layers if layer.weights]
+    if names != expected:
+        extra = [n for n in names if n not in expected][:5]
+        missing = [n for n in expected if n not in names][:5]
+        raise ValueError(f"{source} does not hold the weights of model '{model.name}': {len(names)} layers with "
+                         f"weights in the file, {len(expected)} in the model; in the file only: {extra}, in the "
+                         f"model only: {missing} (a file for another alpha, input size or include_top?)")
 
 
 def obtain_input_shape(input_shape, default_size, min_size, require_flatten, weights=None):

@@ -12,6 +12,9 @@ class Activation(_WithActivation, Layer):
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self._init_activation(activation)
+        # what BatchNormalization._forward(..., activation=) can apply in its store for this layer (a plan fuses a
+        # BatchNormalization followed by this layer: fastnn.models.plan)
+        self._bn_fusable = self._act if self._act in ("relu", "relu6") else None
 
     def _forward(self, x, training, need_dx=True, logits=False):
         return self._act_forward(x, logits)
@@ -59,7 +62,7 @@ class ReLU(Activation):
         kernel = "relu" if plain and max_value is None else "relu6" if plain and self.max_value == 6.0 else None
         super().__init__(kernel or "linear", **kwargs)
         self._general = kernel is None
-        self._bn_fusable = kernel  # what BatchNormalization._forward(..., activation=) can apply for this layer
+        self._bn_fusable = kernel
 
     def _forward(self, x, training, need_dx=True, logits=False):
         if not self._general:

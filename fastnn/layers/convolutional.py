@@ -155,6 +155,30 @@ class DepthwiseConv2D(Conv2D):
         _kernel_and_bias(self, self.kernel_size + (input_shape[3], self.depth_multiplier),
                          input_shape[3] * self.depth_multiplier)
 
+    def _forward(self, x, training, need_dx=True, logits=False, padding=None):
+        """``padding`` overrides the layer's (a plan runs ZeroPadding2D + this 'valid' layer as padding='same'
+        when ``_same_pads`` equals that layer's padding)."""
+        if padding is None:
+            return super()._forward(x, training, need_dx, logits)
+        constants = self._constants
+        self._constants = dict(constants, padding=padding)
+        try:
+            return super()._forward(x, training, need_dx, logits)
+        finally:
+            self._constants = constants
+
+    def _same_pads(self, input_shape):
+        """((top, bottom), (left, right)): the zeros padding='same' adds around inputs of ``input_shape`` (TF's
+        rule: out = ceil(in / stride), the total padding split with the extra row/column at the end); None when a
+        size is unknown."""
+        pads = []
+        for size, k, s, d in zip(input_shape[1:3], self.kernel_size, self.strides, self.dilation_rate):
+            if size is None:
+                return None
+            total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+            pads.append((total // 2, total - total // 2))
+        return tuple(pads)
+
     def get_config(self):
         config = super().get_config()
         for key in ("filters", "groups"):

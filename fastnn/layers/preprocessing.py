@@ -84,6 +84,22 @@ def resize_backward(ctx, dy):
     return backend.of(dy).resample_backward(dy, t, hw, interpolation, "nearest")
 
 
+def crop_resize(x, top, left, ch, cw, OH, OW):
+    """The window ``[top:top + ch, left:left + cw]`` of images ``x`` (B, H, W, C) resized (bilinear) to
+    (B, OH, OW, C), a plain crop when the window has that size; returns (y, ctx) for ``crop_resize_backward``."""
+    y, rctx = resize(np.ascontiguousarray(x[:, top:top + ch, left:left + cw]), OH, OW)
+    return y, (rctx, top, left, x.shape)
+
+
+def crop_resize_backward(ctx, dy):
+    """dx of ``crop_resize``: the resized gradient in the window, zeros around it."""
+    rctx, top, left, shape = ctx
+    d = resize_backward(rctx, dy)
+    dx = np.zeros(shape, _F32)
+    dx[:, top:top + d.shape[1], left:left + d.shape[2]] = d
+    return dx
+
+
 class Rescaling(Layer):
     """``inputs * scale + offset`` (e.g. ``Rescaling(1 / 255)`` maps [0, 255] to [0, 1], ``Rescaling(1 / 127.5,
     offset=-1)`` to [-1, 1]). ``scale`` and ``offset`` are numbers or arrays broadcast against the channels.
@@ -321,20 +337,12 @@ class CenterCrop(_ImageLayer):
         return (input_shape[0], self.height, self.width, input_shape[3])
 
     def _forward(self, x, training, need_dx=True):
-        H, W = x.shape[1], x.shape[2]
-        if H >= self.height and W >= self.width:
-            top, left = (H - self.height) // 2, (W - self.width) // 2
-            return np.ascontiguousarray(x[:, top:top + self.height, left:left + self.width]), (top, left, x.shape)
-        top, left, ch, cw = aspect_window(H, W, self.height, self.width)
-        y, rctx = resize(np.ascontiguousarray(x[:, top:top + ch, left:left + cw]), self.height, self.width)
-        return y, (top, left, x.shape, rctx)
+        H, W, h, w = x.shape[1], x.shape[2], self.height, self.width
+        window = ((H - h) // 2, (W - w) // 2, h, w) if H >= h and W >= w else aspect_window(H, W, h, w)
+        return crop_resize(x, *window, h, w)
 
     def _backward(self, ctx, dy):
-        top, left, shape = ctx[:3]
-        d = resize_backward(ctx[3], dy) if len(ctx) == 4 else dy
-        dx = np.zeros(shape, _F32)
-        dx[:, top:top + d.shape[1], left:left + d.shape[2]] = d
-        return dx
+        return crop_resize_backward(ctx, dy)
 
     def get_config(self):
         config = super().get_config()

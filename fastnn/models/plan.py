@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from fastnn import backend
+from fastnn._malloc import keep_freed_memory
 from fastnn.layers.base import backward_adding, end_sums, start_sums
 from fastnn.models.data import input_dtype
 
@@ -53,6 +54,7 @@ class Plan:
     metrics per output."""
 
     def __init__(self, model, version):
+        keep_freed_memory()  # (once per process: a step's activations reuse the last step's pages)
         self.version = version
         self.model = model
         self.steps, self.input_slots, self.output_slots, self.nslots = model._plan_steps()
@@ -103,11 +105,63 @@ class Plan:
             self.output_softmax.append(k if ends else None)
             if ends:
                 self.softmax_steps.add(k)
+        self._fuse(readers)
         self._compile_state(model)
         self.grad_sync = None  # fastnn.distribution's gradient all-reduce during fit (step(k) / finish())
         widest = max([math.prod(d or 1 for d in layer._output_shape[1:]) for layer in self.layers
                       if not isinstance(layer._output_shape, list)] + [1])
         self.rows = int(min(_CHUNK_MAX, max(_CHUNK_MIN, _CHUNK_FLOATS // widest)))
+
+    def _fuse(self, readers):
+        """Steps run together, where the first one's output is read by the second only, neither step is called at
+        several places, and the plan is not masked:
+        - BatchNormalization followed by ReLU/ReLU6 (``_bn_fusable``): the BN kernel applies the activation in its
+          store (and its mask in its backward);
+        - ZeroPadding2D followed by a 'valid' DepthwiseConv2D when the padding is the one 'same' padding gives it
+          (Keras's applications pad so before every stride-2 depthwise layer): the depthwise layer runs with
+          padding='same' on the unpadded input.
+        ``self.fused_kwargs[k]``: the keywords step k's ``_forward`` takes for it (None: not fused); ``self.passed``:
+        the steps whose work the other step does (forward passes the input on, backward the gradient back)."""
+        from fastnn.layers.convolutional import DepthwiseConv2D
+        from fastnn.layers.normalization import BatchNormalization
+        from fastnn.layers.padding import ZeroPadding2D
+        steps = self.steps
+        self.fused_kwargs, self.passed = [None] * len(steps), set()
+        self._no_fusion = (self.fused_kwargs, self.passed)
+        self._fused_layers = []
+        if self.masked:
+            return
+        reader = {}  # slot -> the step reading it (when it has one reader)
+        for k, (_, ins, _, _, _) in enumerate(steps):
+            for i in ins:
+                reader[i] = k
+        outputs = set(self.output_slots)
+        for k, (layer, ins, outs, single_in, single_out) in enumerate(steps):
+            if not (single_in and single_out) or k in self.shared_steps or readers[outs[0]] != 1 or outs[0] in outputs:
+                continue
+            j = reader[outs[0]]
+            second, _, _, second_in, second_out = steps[j]
+            if not (second_in and second_out) or j in self.shared_steps:
+                continue
+            if type(layer) is BatchNormalization and getattr(second, "_bn_fusable", None) is not None:
+                self.fused_kwargs[k] = {"activation": second._bn_fusable}
+                self.passed.add(j)
+            elif type(layer) is ZeroPadding2D and type(second) is DepthwiseConv2D and \
+                    second.padding == "valid" and second._same_pads(layer._input_shape) == layer.padding:
+                self.fused_kwargs[j] = {"padding": "same"}
+                self.passed.add(k)
+            else:
+                continue
+            self._fused_layers += [layer, second]
+        self._no_fusion = ([None] * len(steps), set())
+
+    def _fusion(self):
+        """(fused_kwargs, passed) for one forward and its backward: none while a fused layer's passes are replaced
+        (fastnn.distribution installs its synchronized BatchNormalization's own _forward/_backward on the layer)."""
+        for layer in self._fused_layers:
+            if "_forward" in layer.__dict__:
+                return self._no_fusion
+        return self.fused_kwargs, self.passed
 
     def _compile_state(self, model):
         """Losses, loss weights and metrics per output, and the fusion they allow."""
@@ -130,10 +184,15 @@ class Plan:
         for s, x in zip(self.input_slots, xs):
             vals[s] = x
         ndx = self.every if need_dx else self.ndx
+        fused, passed = self._fusion()
         ctxs = []
         for k, (layer, ins, outs, single_in, single_out) in enumerate(self.steps):
             x = vals[ins[0]] if single_in else [vals[i] for i in ins]
-            if k in logit_steps:
+            if fused[k] is not None:  # this step does the work of a neighbour too (_fuse)
+                y, ctx = layer._forward(x, training, ndx[k], **fused[k])
+            elif k in passed:  # (that neighbour: its work is done by the other step)
+                y, ctx = x, None
+            elif k in logit_steps:
                 y, ctx = layer._forward(x, training, ndx[k], True)
             else:
                 y, ctx = layer._forward(x, training, ndx[k])
@@ -143,7 +202,7 @@ class Plan:
                 for o, v in zip(outs, y):
                     vals[o] = v
             ctxs.append(ctx)
-        return [vals[o] for o in self.output_slots], (ctxs, vals)
+        return [vals[o] for o in self.output_slots], (ctxs, vals, passed)
 
     def _forward_masked(self, xs, training, need_dx=False, logit_steps=(), in_masks=None):
         """``forward`` with a mask per value slot (see the module docstring), starting from ``in_masks`` (one
@@ -179,7 +238,7 @@ class Plan:
                     vals[o], masks[o] = v, m
             ctxs.append(ctx)
         self.out_masks = [_as_mask(masks[o]) for o in self.output_slots]
-        return [vals[o] for o in self.output_slots], (ctxs, vals)
+        return [vals[o] for o in self.output_slots], (ctxs, vals, ())
 
     def masked_rows(self, k, out, y, w=None):
         """(output rows, target rows, weights) of output ``k`` that its mask keeps: the time steps of an output
@@ -203,7 +262,7 @@ class Plan:
 
     def infer(self, xs):
         """Output arrays only (predict; the caller holds ``no_grad``, so no op saves anything)."""
-        if self.chain:
+        if self.chain and not self.passed:
             x = xs[0]
             for layer in self.layers:
                 x = layer._forward(x, False, False)[0]
@@ -212,7 +271,7 @@ class Plan:
 
     def backward(self, ctx, out_grads, need_dx=False):
         """Input gradients (a list, when ``need_dx``) from the output gradients (None: no gradient)."""
-        ctxs, vals = ctx
+        ctxs, vals, passed = ctx
         grads = [None] * self.nslots
         for s, g in zip(self.output_slots, out_grads):
             if g is not None:
@@ -235,7 +294,9 @@ class Plan:
                 if all(g is None for g in dy):
                     continue
                 dy = [np.zeros_like(vals[o]) if g is None else g for o, g in zip(outs, dy)]
-            if k in self.shared_steps:
+            if k in passed:  # a step whose work a neighbour did in this forward (_fuse)
+                dx = dy
+            elif k in self.shared_steps:
                 dx = backward_adding(layer, ctxs[k], dy)
             else:
                 dx = layer._backward(ctxs[k], dy)
