@@ -318,3 +318,33 @@ def test_variable_keras_and_tf_spellings():
     np.testing.assert_allclose(v.numpy(), [0.5, 1.0])
     with pytest.raises(ValueError, match="shape"):
         keras.Variable(initializer="zeros")
+
+
+def test_normalization_stats_and_axis_none_in_a_sequential():
+    # TF regression tutorial: normalizer.mean.numpy(); Normalization(input_shape=[1], axis=None) adapted on a
+    # 1-D column, then the first layer of a Sequential fed (N, 1)
+    rng = np.random.default_rng(3)
+    feats = rng.normal(5.0, 2.0, (40, 3)).astype(np.float32)
+    norm = keras.layers.Normalization(axis=-1)
+    norm.adapt(feats)
+    assert norm.mean.numpy().shape == (1, 3) and norm.variance.numpy().shape == (1, 3)
+    np.testing.assert_allclose(norm.mean.numpy()[0], feats.astype(np.float64).mean(0), rtol=1e-5)
+    np.testing.assert_allclose(norm.variance.numpy()[0], feats.astype(np.float64).var(0), rtol=1e-5)
+    hp = rng.normal(100.0, 30.0, 50).astype(np.float32)
+    hnorm = keras.layers.Normalization(axis=None)
+    hnorm.adapt(hp)
+    model = keras.Sequential([keras.Input((1,)), hnorm])
+    out = model.predict(hp[:7, None], verbose=0)
+    np.testing.assert_allclose(out[:, 0], (hp[:7] - hp.mean()) / hp.std(), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="Normalization"):
+        norm(np.zeros((2, 4), np.float32))  # the kept axis still has to match
+
+
+@pytest.mark.parametrize("mode", ["tf", "torch", "caffe"])
+def test_preprocess_input_inside_a_model(mode):
+    # transfer-learning tutorial: x = preprocess_input(inputs) on the symbolic Input, then the base model
+    from fastnn.applications.imagenet_utils import preprocess_input
+    x = np.random.default_rng(4).uniform(0, 255, (2, 4, 4, 3)).astype(np.float32)
+    inputs = keras.Input((4, 4, 3))
+    model = keras.Model(inputs, preprocess_input(inputs, mode=mode))
+    np.testing.assert_allclose(model.predict(x, verbose=0), preprocess_input(x.copy(), mode=mode), rtol=1e-5, atol=1e-4)

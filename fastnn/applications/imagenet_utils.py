@@ -13,7 +13,10 @@ import warnings
 
 import numpy as np
 
+from fastnn import ops
+from fastnn._graph import KerasTensor
 from fastnn.datasets import _download
+from fastnn.tensor import Tensor
 
 CLASS_INDEX_URL = "https://storage.googleapis.com/download.tensorflow.org/data/imagenet_class_index.json"
 _CLASS_INDEX = None
@@ -154,6 +157,8 @@ def preprocess_input(x, data_format=None, mode="caffe"):
         raise ValueError(f"preprocess_input: only data_format='channels_last' is supported, got {data_format!r}")
     if mode not in {"caffe", "tf", "torch"}:
         raise ValueError(f"Expected mode to be one of `caffe`, `tf` or `torch`. Received: mode={mode}")
+    if isinstance(x, (KerasTensor, Tensor)):  # inside a model (Input -> preprocess_input -> base): recorded ops
+        return _preprocess_symbolic(x, mode)
     x = np.asarray(x)
     if not issubclass(x.dtype.type, np.floating):
         x = x.astype(np.float32)
@@ -172,6 +177,15 @@ def preprocess_input(x, data_format=None, mode="caffe"):
         if std is not None:
             x[..., c] /= std[c]
     return x
+
+
+def _preprocess_symbolic(x, mode):
+    """preprocess_input on a KerasTensor or Tensor, as arithmetic the graph records (never in place)."""
+    if mode == "tf":
+        return x / 127.5 - 1.0
+    if mode == "torch":
+        return (x / 255.0 - np.array([0.485, 0.456, 0.406], np.float32)) / np.array([0.229, 0.224, 0.225], np.float32)
+    return ops.take(x, np.array([2, 1, 0]), axis=-1) - np.array([103.939, 116.779, 123.68], np.float32)  # RGB -> BGR
 
 
 def decode_predictions(preds, top=5):

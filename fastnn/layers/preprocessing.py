@@ -194,8 +194,36 @@ class Normalization(Layer):
         return np.broadcast_to(value, self._broadcast)
 
     def _set_stats(self, mean, variance):
-        self._mean = np.asarray(mean, _F32).reshape(self._broadcast)
-        self._denominator = np.maximum(np.sqrt(np.asarray(variance, _F32)), _F32(_EPSILON)).reshape(self._broadcast)
+        # axis=None: scalars, which broadcast against inputs of any rank (Keras checks only the kept axes)
+        shape = self._broadcast if self._keep else ()
+        self._mean = np.asarray(mean, _F32).reshape(shape)
+        self._denominator = np.maximum(np.sqrt(np.asarray(variance, _F32)), _F32(_EPSILON)).reshape(shape)
+
+    def _check_input_shape(self, input_shape):
+        """As Keras: only the kept axes must match the built shape (axis=None: any shape)."""
+        if isinstance(input_shape, list) or not self._keep:
+            return super()._check_input_shape(input_shape) if isinstance(input_shape, list) else None
+        if len(input_shape) != len(self._broadcast) or any(
+                input_shape[d] is not None and input_shape[d] != self._broadcast[d] for d in self._keep):
+            raise ValueError(f"Input of layer '{self.name}' (Normalization) is incompatible with the layer: expected "
+                             f"shape={shape_str(self._input_shape)} on axis {self.axis}, found shape="
+                             f"{shape_str(input_shape)}")
+
+    def _stat(self, adapted, given):
+        if not self.built:
+            raise AttributeError(f"Normalization '{self.name}' has no statistics before it is built or adapted")
+        value = adapted.data if adapted is not None else self._broadcast_stat(np.asarray(given, np.float64))
+        return Tensor(np.asarray(value, _F32).reshape(self._broadcast))
+
+    @property
+    def mean(self):
+        """The mean, shaped to broadcast against the inputs (Keras's ``layer.mean``)."""
+        return self._stat(self.adapt_mean, self.input_mean)
+
+    @property
+    def variance(self):
+        """The variance, shaped to broadcast against the inputs (Keras's ``layer.variance``)."""
+        return self._stat(self.adapt_variance, self.input_variance)
 
     def _stats(self):
         if self.adapt_mean is not None:  # the weights may have been set (set_weights, load_model) since
