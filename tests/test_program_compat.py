@@ -348,3 +348,20 @@ def test_preprocess_input_inside_a_model(mode):
     inputs = keras.Input((4, 4, 3))
     model = keras.Model(inputs, preprocess_input(inputs, mode=mode))
     np.testing.assert_allclose(model.predict(x, verbose=0), preprocess_input(x.copy(), mode=mode), rtol=1e-5, atol=1e-4)
+
+
+def test_input_rank_adjusted_as_keras_functional():
+    # TF regression tutorial: a model on Input((1,)) fed a 1-D column (N,); Keras adds the trailing axis
+    # (Functional._adjust_input_rank), and drops a trailing axis of 1 the Input does not have
+    x = np.linspace(-1.0, 1.0, 12).astype(np.float32)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x[:, None], verbose=0))
+    model.fit(x, 2 * x, epochs=1, verbose=0)
+    assert np.isfinite(model.evaluate(x, 2 * x, verbose=0))
+    inputs = keras.Input((3,))
+    wide = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    x3 = np.random.default_rng(5).normal(size=(4, 3)).astype(np.float32)
+    np.testing.assert_array_equal(wide.predict(x3[..., None], verbose=0), wide.predict(x3, verbose=0))
+    with pytest.raises(ValueError):
+        wide.predict(x3[:, :2], verbose=0)  # a real mismatch still fails

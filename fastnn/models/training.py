@@ -203,9 +203,31 @@ class Trainer:
 
     # ---- data -----------------------------------------------------------------------------------
     def _prepare_x(self, x, what):
-        xs = self._match_inputs(D.as_arrays(x, self._input_names, f"{what}: x"), what)
+        xs = self._adjust_ranks(self._match_inputs(D.as_arrays(x, self._input_names, f"{what}: x"), what))
         self._check_inputs(xs, what)
         return xs
+
+    def _adjust_ranks(self, xs):
+        """Keras's Functional._adjust_input_rank: an array one axis short of its Input whose last axis is 1 gets
+        that axis ((N,) for an Input((1,))), one with an extra trailing axis of 1 loses it; other shapes are
+        left to _check_inputs' message."""
+        inputs = self.__dict__.get("_inputs")
+        if not inputs:
+            return xs
+        out = xs
+        for k, (x, t) in enumerate(zip(xs, inputs)):
+            rank = len(t.shape)
+            if x.ndim == rank:
+                continue
+            if x.ndim == rank - 1 and rank > 1 and t.shape[-1] == 1:
+                x = x[..., None]
+            elif x.ndim == rank + 1 and x.shape[-1] == 1:
+                x = x[..., 0]
+            else:
+                continue
+            out = list(out) if out is xs else out
+            out[k] = x
+        return out
 
     def _match_inputs(self, xs, what):
         """Text only for string inputs, numbers only for the others (data.match_inputs); numeric arrays of
@@ -577,6 +599,7 @@ class Trainer:
             xs = self._match_inputs(xs, "predict")
         if steps is not None:  # Keras: the first `steps` batches
             xs = feeding.first_batches([xs], steps, batch_size, "predict: steps")[0]
+        xs = self._adjust_ranks(xs)
         self._check_inputs(xs, "predict")
         plan = self._plan()
         n = len(xs[0])
