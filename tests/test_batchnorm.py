@@ -276,3 +276,34 @@ def test_backward_mask_recomputed_from_x_equals_mask_at_y(shape, training, act):
                                               activation=act)
             for u, v in zip(at_y, recomputed):
                 np.testing.assert_array_equal(u, v, err_msg=name)
+
+
+@pytest.mark.parametrize("shared_output", [False, True])
+def test_predict_folds_bn_into_the_conv_before_it(shared_output):
+    """predict runs Conv2D/DepthwiseConv2D + BatchNormalization as one conv with the BN folded into its kernel
+    and bias (with the BN's fused ReLU after it): the same predictions, to float32 rounding, as the layers run
+    one by one in inference mode, before and after training steps changed the weights and moving statistics."""
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((16, 8, 8, 3)) * 3).astype(np.float32)
+    y = rng.integers(0, 4, 16)
+    fastnn.utils.set_random_seed(6)
+    model = _bn_relu_model(shared_output)
+    for layer in model.layers:  # statistics and affine parameters away from their initial 0/1
+        if isinstance(layer, layers.BatchNormalization):
+            c = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 2, c), rng.normal(0, 1, c), rng.normal(0, 1, c), rng.uniform(0.2, 3, c)])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    plan = model._plan()
+    assert sorted(plan.layers[k].name for k in plan.folds) == ["c1", "dw1", "dw2"]
+
+    for _ in range(2):
+        folded = model.predict(x, verbose=0)
+        plan = model._plan()
+        folds, plan.folds = plan.folds, {}
+        try:  # the same plan with every step run as itself (its BN + ReLU fusion is bit-identical: test above)
+            apart = model.predict(x, verbose=0)
+        finally:
+            plan.folds = folds
+        assert not np.array_equal(folded, apart)  # (the folded path did run)
+        np.testing.assert_allclose(folded, apart, rtol=2e-5, atol=1e-6)
+        model.fit(x, y, epochs=1, verbose=0)
