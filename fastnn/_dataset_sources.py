@@ -62,35 +62,12 @@ def text_dataset_from_directory(directory, labels="inferred", label_mode="int", 
     "categorical" / "binary"). Files are sorted, then shuffled with ``RandomState(seed)`` and split (the last
     ``validation_split`` fraction validates) exactly as Keras does, so the same seed picks the same files;
     ``subset="both"`` returns (training, validation). Batches reshuffle each iteration when ``shuffle``."""
-    if label_mode not in ("int", "categorical", "binary", None):
-        raise ValueError(f'`label_mode` argument must be one of "int", "categorical", "binary", or None. '
-                         f"Received: label_mode={label_mode!r}")
-    if subset not in (None, "training", "validation", "both"):
-        raise ValueError(f'`subset` must be either "training", "validation" or "both", received: {subset!r}')
-    if (validation_split is None) != (subset is None):
-        raise ValueError("If `subset` is set, `validation_split` must be set, and inversely.")
-    if validation_split and shuffle and seed is None:
-        raise ValueError("If using `validation_split` and shuffling the data, you must provide a `seed` argument, to "
-                         "make sure that there is no overlap between the training and validation subset.")
-    if not os.path.isdir(directory):
-        raise ValueError(f"text_dataset_from_directory: {directory!r} is not a directory")
+    _image_dataset.check_directory_args("text_dataset_from_directory", directory, label_mode, subset, validation_split,
+                                        shuffle, seed)
     if labels is None:
         label_mode = None
-    paths, ints = [], []
-    if labels == "inferred":
-        subdirs = sorted(d for d in os.listdir(directory) if os.path.isdir(os.path.join(directory, d)))
-        class_names = list(class_names) if class_names is not None else subdirs
-        for k, name in enumerate(class_names):
-            found = [os.path.join(root, f) for root, _, files in os.walk(os.path.join(directory, name),
-                                                                          followlinks=follow_links)
-                     for f in files if f.lower().endswith(".txt")]
-            paths += sorted(found)
-            ints += [k] * len(found)
-    else:
-        paths = sorted(os.path.join(root, f) for root, _, files in os.walk(directory, followlinks=follow_links)
-                       for f in files if f.lower().endswith(".txt"))
-        ints = list(labels) if labels is not None else [0] * len(paths)
-    ints = np.asarray(ints, np.int32)
+    paths, ints, class_names = _image_dataset._index(directory, labels, class_names, follow_links, (".txt",))
+    ints = np.zeros(len(paths), np.int32) if ints is None else ints
     if verbose:
         print(f"Found {len(paths)} files" + (f" belonging to {len(class_names)} classes." if class_names else "."))
     if shuffle:

@@ -21,8 +21,27 @@ def _pillow():
     return Image
 
 
-def _index(directory, labels, class_names, follow_links):
-    """(file paths, integer labels or None, class names) in Keras's order: classes sorted, files sorted."""
+def check_directory_args(what, directory, label_mode, subset, validation_split, shuffle, seed):
+    """The argument checks Keras's *_dataset_from_directory functions share (their messages)."""
+    if label_mode not in ("int", "categorical", "binary", None):
+        raise ValueError(f'`label_mode` argument must be one of "int", "categorical", "binary", or None. '
+                         f"Received: label_mode={label_mode!r}")
+    if subset not in (None, "training", "validation", "both"):
+        raise ValueError(f'`subset` must be either "training", "validation" or "both", received: {subset!r}')
+    if validation_split is not None and not 0 < validation_split < 1:
+        raise ValueError(f"`validation_split` must be between 0 and 1, received: {validation_split}")
+    if (validation_split is None) != (subset is None):
+        raise ValueError("If `subset` is set, `validation_split` must be set, and inversely.")
+    if validation_split and shuffle and seed is None:
+        raise ValueError("If using `validation_split` and shuffling the data, you must provide a `seed` argument, to "
+                         "make sure that there is no overlap between the training and validation subset.")
+    if not os.path.isdir(directory):
+        raise ValueError(f"{what}: {directory!r} is not a directory")
+
+
+def _index(directory, labels, class_names, follow_links, formats=_FORMATS):
+    """(file paths, integer labels or None, class names) in Keras's order: classes sorted, files sorted; files
+    whose names end with one of ``formats``."""
     if labels == "inferred":
         subdirs = sorted(d for d in os.listdir(directory) if os.path.isdir(os.path.join(directory, d)))
         if class_names is not None:
@@ -35,13 +54,13 @@ def _index(directory, labels, class_names, follow_links):
         for k, name in enumerate(subdirs):
             found = []
             for root, _, files in os.walk(os.path.join(directory, name), followlinks=follow_links):
-                found += [os.path.join(root, f) for f in files if f.lower().endswith(_FORMATS)]
+                found += [os.path.join(root, f) for f in files if f.lower().endswith(formats)]
             paths += sorted(found)
             ints += [k] * len(found)
         return paths, np.asarray(ints, np.int32), subdirs
     found = []
     for root, _, files in os.walk(directory, followlinks=follow_links):
-        found += [os.path.join(root, f) for f in files if f.lower().endswith(_FORMATS)]
+        found += [os.path.join(root, f) for f in files if f.lower().endswith(formats)]
     paths = sorted(found)
     if labels is None:
         return paths, None, None
@@ -117,9 +136,7 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
     if labels not in ("inferred", None) and not isinstance(labels, (list, tuple, np.ndarray)):
         raise ValueError(f"`labels` argument should be a list/tuple of integer labels, of length equal to the "
                          f"number of image files in the target directory. Received: labels={labels!r}")
-    if label_mode not in ("int", "categorical", "binary", None):
-        raise ValueError(f'`label_mode` argument must be one of "int", "categorical", "binary", or None. '
-                         f"Received: label_mode={label_mode!r}")
+    check_directory_args("image_dataset_from_directory", directory, label_mode, subset, validation_split, shuffle, seed)
     if labels is None:
         label_mode = None
     if color_mode not in _CHANNELS:
@@ -131,17 +148,6 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"image_dataset_from_directory: batch_size must be a positive int (fastnn always batches), "
                          f"got {batch_size!r}")
-    if subset not in (None, "training", "validation", "both"):
-        raise ValueError(f'`subset` must be either "training", "validation" or "both", received: {subset!r}')
-    if validation_split is not None and not 0 < validation_split < 1:
-        raise ValueError(f"`validation_split` must be between 0 and 1, received: {validation_split}")
-    if (validation_split is None) != (subset is None):
-        raise ValueError("If `subset` is set, `validation_split` must be set, and inversely.")
-    if validation_split and shuffle and seed is None:
-        raise ValueError("If using `validation_split` and shuffling the data, you must provide a `seed` argument, to "
-                         "make sure that there is no overlap between the training and validation subset.")
-    if not os.path.isdir(directory):
-        raise ValueError(f"image_dataset_from_directory: {directory!r} is not a directory")
     paths, ints, class_names = _index(directory, labels, class_names, follow_links)
     if label_mode == "binary" and class_names is not None and len(class_names) != 2:
         raise ValueError(f'When passing `label_mode="binary"`, there must be exactly 2 class_names. Received: '
