@@ -64,3 +64,35 @@ def test_threadpoolctl_sees_and_limits_fastnn_threads():
         x = np.random.default_rng(0).random((64, 64), np.float32)
         np.testing.assert_allclose(fastnn.kernels.gemm(x, x), x.astype(np.float64) @ x, rtol=1e-5, atol=1e-5)
     assert fastnn.get_num_threads() == before
+
+
+TRAIN = r"""
+import sys, numpy as np, fastnn
+fastnn.set_num_threads(int(sys.argv[1]))
+fastnn.utils.set_random_seed(0)
+model = fastnn.Sequential([fastnn.Input((256,)), fastnn.layers.Dense(256, activation="relu"),
+                           fastnn.layers.Dense(10, activation="softmax")])
+model.compile("adam", "sparse_categorical_crossentropy")
+rng = np.random.default_rng(1)
+x, y = rng.normal(size=(32, 256)).astype(np.float32), rng.integers(0, 10, 32)
+for _ in range(300):
+    model.train_on_batch(x, y)
+np.save(sys.argv[2], np.concatenate([w.numpy().ravel() for w in model.weights]))
+"""
+
+
+def test_training_bit_identical_with_a_core_busy_elsewhere(tmp_path):
+    # with another process on a core, chunks and GEMM row blocks go to whichever thread is free (parallel.h,
+    # gemm.cpp) in an order that changes from step to step: the weights still equal those of one thread
+    import fastnn
+    cwd = os.path.dirname(os.path.dirname(fastnn.__file__))
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        for nt in (2, 1):
+            r = subprocess.run([sys.executable, "-c", TRAIN, str(nt), str(tmp_path / f"w{nt}.npy")], cwd=cwd,
+                               capture_output=True, text=True, timeout=300)
+            assert r.returncode == 0, r.stderr
+    finally:
+        spinner.kill()
+        spinner.wait()
+    np.testing.assert_array_equal(np.load(tmp_path / "w2.npy"), np.load(tmp_path / "w1.npy"))
