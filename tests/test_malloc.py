@@ -33,7 +33,10 @@ def _faults_per_step(**env):
     for key in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"):
         full.pop(key, None)
     full["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(fastnn.__file__)), full.get("PYTHONPATH", "")])
-    r = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300, env=full)
+    # cwd: where the fastnn under test lives ("-c" puts the cwd first on sys.path: a checkout's root would shadow
+    # the installed package with its uncompiled sources)
+    r = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300, env=full,
+                       cwd=os.path.dirname(os.path.dirname(fastnn.__file__)))
     assert r.returncode == 0, r.stderr[-3000:]
     return float(r.stdout.split()[-1])
 
