@@ -325,3 +325,15 @@ def test_flip_mirrors_as_the_resample_kernel_with_its_transforms(mode, shape):
     assert 0 < len(ctx) < shape[0]  # some images flipped, some not
     np.testing.assert_array_equal(y, want)
     np.testing.assert_array_equal(a._backward(ctx, g), _AffineLayer._grad(b, wctx, g))
+
+
+def test_a_model_called_without_training_augments_as_keras():
+    # Keras 3: training left unspecified reaches each layer as its own default: the augmentation layers'
+    # is True (the tutorials call `data_augmentation(images)` to show augmented images), Dropout's False
+    x = _images(64, 5, 4)
+    aug = fastnn.Sequential([fastnn.Input((5, 4, 3)), layers.RandomFlip("horizontal", seed=3), layers.Dropout(0.9)])
+    y = aug(x).numpy()
+    flipped = sum(np.array_equal(y[i], np.flip(x[i], 1)) and not np.array_equal(y[i], x[i]) for i in range(len(x)))
+    assert 16 < flipped < 48 and np.all((y == x) | (y == x[:, :, ::-1]))  # flips, and no dropout zeros
+    np.testing.assert_array_equal(aug(x, training=False).numpy(), x)
+    np.testing.assert_array_equal(aug.predict(x, verbose=0), x)

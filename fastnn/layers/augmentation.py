@@ -66,8 +66,8 @@ def _value_range(who, value_range):
 
 
 class _RandomLayer(_ImageLayer):
-    """Seeding, the training switch and Keras's direct-call default (``layer(x)`` augments) shared by the
-    augmentation layers. Subclasses implement ``_augment(x, gen) -> (y, ctx)`` and ``_grad(ctx, dy)``."""
+    """Seeding, the training switch and Keras's direct-call default (``layer(x)`` or ``model(x)`` without
+    ``training`` augments) shared by the augmentation layers. Subclasses implement ``_augment(x, gen) -> (y, ctx)`` and ``_grad(ctx, dy)``."""
 
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -80,8 +80,6 @@ class _RandomLayer(_ImageLayer):
         # that saving stores both as the layer's "seed_generator" state and training resumes with the same draws
         self._offset = 0
 
-    def __call__(self, inputs, training=True, **kwargs):
-        return super().__call__(inputs, training=training, **kwargs)
 
     def _generator(self):
         if self._seed is None:
@@ -95,7 +93,9 @@ class _RandomLayer(_ImageLayer):
         return tuple(input_shape)
 
     def _forward(self, x, training, need_dx=True):
-        if not training:
+        # training None: called directly (the layer, or a model holding it) without saying: Keras 3's call
+        # signature default for these layers is training=True, so they augment
+        if training is not None and not training:
             return self._inference(x)
         return self._augment(x, self._generator())
 

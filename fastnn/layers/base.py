@@ -454,18 +454,20 @@ class Layer:
                 var.grad = g
         return dx
 
-    def call(self, inputs, training=False, mask=None):
+    def call(self, inputs, training=None, mask=None):
         """Forward pass on Tensors (or arrays), differentiable (Keras ``call``); a list for several inputs.
         The layer's trainable weights are inputs of the recorded node, so GradientTape reaches them."""
         weights = self.trainable_weights if _tensor._grad_enabled else ()
         mask = mask if self._uses_mask else None
         if isinstance(inputs, (list, tuple)):
             xs = [_as_input(x) for x in inputs]
-            return _LayerCall.apply(*xs, *weights, layer=self, training=bool(training), inputs=len(xs), listed=True,
+            return _LayerCall.apply(*xs, *weights, layer=self, training=training, inputs=len(xs), listed=True,
                                     mask=mask)
-        return _LayerCall.apply(_as_input(inputs), *weights, layer=self, training=bool(training), mask=mask)
+        return _LayerCall.apply(_as_input(inputs), *weights, layer=self, training=training, mask=mask)
 
-    def __call__(self, inputs, training=False, mask=None, **kwargs):
+    def __call__(self, inputs, training=None, mask=None, **kwargs):
+        # training None (not given): each layer keeps its own Keras default (False for Dropout/BatchNormalization,
+        # True for the augmentation layers), down through a model called directly
         if kwargs:
             raise TypeError(f"Layer '{self.name}': unexpected call arguments {sorted(kwargs)}")
         if is_symbolic(inputs):
@@ -507,7 +509,7 @@ class _LayerCall(Function):
     arguments are the layer's ``inputs`` inputs, then its trainable weights (so that the node is recorded
     when only they require grad); ``listed``: the layer takes its inputs as one list (merge layers)."""
 
-    def forward(self, *args, layer=None, training=False, inputs=1, listed=False, mask=None):
+    def forward(self, *args, layer=None, training=None, inputs=1, listed=False, mask=None):
         self.layer, self.listed, self.inputs = layer, listed, inputs
         arrays = [x if type(x) is np.ndarray and x.dtype == object else np.ascontiguousarray(x, dtype=np.float32)
                   for x in args[:inputs]]  # (text, object arrays of str from _as_input, stays text)

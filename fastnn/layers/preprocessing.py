@@ -28,7 +28,7 @@ def _check_images(layer, shape):
 class _ImageLayer(Layer):
     """A layer on NHWC images that, called directly (as Keras), also takes one unbatched (H, W, C) image."""
 
-    def __call__(self, inputs, training=False, **kwargs):
+    def __call__(self, inputs, training=None, **kwargs):
         if not is_symbolic(inputs) and np.ndim(inputs) == 3:
             batched = inputs.reshape((1,) + tuple(inputs.shape)) if isinstance(inputs, Tensor) else \
                 np.asarray(inputs)[None]

@@ -334,7 +334,7 @@ class Model(Trainer, Layer):
     def _writes_call(self):
         return type(self).call not in (Layer.call, Model.call)  # (Model.call below is not the user's)
 
-    def call(self, inputs, training=False, mask=None):
+    def call(self, inputs, training=None, mask=None):
         """A graph model on Tensors: Layer.call (one recorded node); with several outputs, one node that returns
         them all (``_MultiOutputCall``) and a differentiable slice per output, so that a tape reaches each."""
         if not self._is_graph or len(self._outputs) == 1 or mask is not None:
@@ -343,7 +343,7 @@ class Model(Trainer, Layer):
         xs = [_as_input(x) for x in inputs] if isinstance(inputs, (list, tuple)) else [_as_input(inputs)]
         listed = isinstance(inputs, (list, tuple))
         shapes = []
-        node = _MultiOutputCall.apply(*xs, *weights, layer=self, training=bool(training), inputs=len(xs),
+        node = _MultiOutputCall.apply(*xs, *weights, layer=self, training=training, inputs=len(xs),
                                       listed=listed, shapes=shapes)
         outs, start = [], 0
         for shape in shapes:
