@@ -6,9 +6,6 @@ Pretrained files are Keras's own (same URLs), cached under ``$FASTNN_HOME/models
 """
 import json
 import os
-import sys
-import tempfile
-import urllib.error
 import warnings
 
 import numpy as np
@@ -40,24 +37,7 @@ def get_weights_file(fname, origin):
         return path
     hint = (f"To use it offline, download {origin} yourself and save it as\n    {path}\n(or set FASTNN_HOME to a "
             f"folder that holds models/{fname}).")
-    try:
-        os.makedirs(models_dir(), exist_ok=True)
-    except OSError as e:
-        raise WeightsUnavailableError(f"Cannot create the weights cache folder {models_dir()}: {e}.\n{hint}") from None
-    print(f"Downloading data from {origin}", file=sys.stderr)
-    fd, tmp = tempfile.mkstemp(dir=models_dir(), prefix=f".{fname}.", suffix=".part")
-    try:
-        try:
-            with os.fdopen(fd, "wb") as out, _download._urlopen(origin) as src:
-                for chunk in iter(lambda: src.read(1 << 20), b""):
-                    out.write(chunk)
-        except (urllib.error.URLError, OSError) as e:
-            raise WeightsUnavailableError(f"Cannot download {origin}: {getattr(e, 'reason', e)}.\n{hint}") from None
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    _download.download_to(origin, path, hint, WeightsUnavailableError, "weights")
     return path
 
 

@@ -68,24 +68,34 @@ def get_file(fname, origin, file_hash, cache_subdir=""):
     if not os.path.isabs(fname):
         hint += f", or set FASTNN_HOME to a folder that holds {os.path.join('datasets', cache_subdir, fname)}"
     hint += "."
+    download_to(origin, path, hint, DatasetUnavailableError, "dataset", algorithm, file_hash)
+    return path
+
+
+def download_to(origin, path, hint, error, what, algorithm=None, file_hash=None):
+    """Download ``origin`` to ``path`` through a temporary file in its folder, renamed into place only when
+    complete (and, with ``file_hash``, when its ``algorithm`` digest matches; else ValueError and nothing is
+    saved). A folder that cannot be made or a failed transfer raise ``error`` with ``hint`` (``what``: the
+    cache's name in the message)."""
     folder = os.path.dirname(path)
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as e:
-        raise DatasetUnavailableError(f"Cannot create the dataset cache folder {folder}: {e}.\n{hint}") from None
+        raise error(f"Cannot create the {what} cache folder {folder}: {e}.\n{hint}") from None
     print(f"Downloading data from {origin}", file=sys.stderr)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".part")
     try:
-        h = hashlib.new(algorithm)
+        h = hashlib.new(algorithm) if file_hash is not None else None
         try:
             with os.fdopen(fd, "wb") as out, _urlopen(origin) as src:
                 for chunk in iter(lambda: src.read(_CHUNK), b""):
-                    h.update(chunk)
+                    if h is not None:
+                        h.update(chunk)
                     out.write(chunk)
         except (urllib.error.URLError, OSError) as e:
             reason = getattr(e, "reason", e)
-            raise DatasetUnavailableError(f"Cannot download {origin}: {reason}.\n{hint}") from None
-        if h.hexdigest() != file_hash:
+            raise error(f"Cannot download {origin}: {reason}.\n{hint}") from None
+        if h is not None and h.hexdigest() != file_hash:
             raise ValueError(f"The file downloaded from {origin} has {algorithm} {h.hexdigest()}, expected "
                              f"{file_hash}: it is corrupted or has changed; nothing was saved. {hint}")
         os.chmod(tmp, 0o644)
@@ -93,4 +103,3 @@ def get_file(fname, origin, file_hash, cache_subdir=""):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    return path
