@@ -281,11 +281,16 @@ class _RNN(_SequenceCall, Layer):
             raise ValueError(f"{type(self).__name__} '{self.name}' expects {self._n_states} initial state(s), "
                              f"got {len(states)}")
 
-    def build(self, input_shape):
+    def _rank3(self, input_shape):
+        """The sequence's shape (the first of [x, *states]), which must be (batch, timesteps, features)."""
         input_shape = _sequence_part(input_shape)
         if len(input_shape) != 3:
             raise ValueError(f"{type(self).__name__} '{self.name}' expects inputs of rank 3 (batch, timesteps, "
                              f"features), got shape {shape_str(input_shape)}")
+        return input_shape
+
+    def build(self, input_shape):
+        input_shape = self._rank3(input_shape)
         self.cell.build(input_shape)
         # Keras 3 paths: <layer>/<cell>/<weight>
         for v in self.cell.weights:
@@ -307,10 +312,7 @@ class _RNN(_SequenceCall, Layer):
                              f"{shape_str(input_shape)}")
 
     def compute_output_shape(self, input_shape):
-        input_shape = _sequence_part(input_shape)
-        if len(input_shape) != 3:
-            raise ValueError(f"{type(self).__name__} '{self.name}' expects inputs of rank 3 (batch, timesteps, "
-                             f"features), got shape {shape_str(input_shape)}")
+        input_shape = self._rank3(input_shape)
         B, T = input_shape[0], input_shape[1]
         y = (B, T, self.units) if self.return_sequences else (B, self.units)
         return [y] + [(B, self.units)] * self._n_states if self.return_state else y
