@@ -296,14 +296,17 @@ def test_predict_folds_bn_into_the_conv_before_it(shared_output):
     plan = model._plan()
     assert sorted(plan.layers[k].name for k in plan.folds) == ["c1", "dw1", "dw2"]
 
+    many = np.concatenate([x] * (model._plan().rows // len(x) + 2))  # more rows than a chunk: folded once per call
     for _ in range(2):
-        folded = model.predict(x, verbose=0)
+        folded, folded_many = model.predict(x, verbose=0), model.predict(many, verbose=0)
         plan = model._plan()
         folds, plan.folds = plan.folds, {}
         try:  # the same plan with every step run as itself (its BN + ReLU fusion is bit-identical: test above)
-            apart = model.predict(x, verbose=0)
+            apart, apart_many = model.predict(x, verbose=0), model.predict(many, verbose=0)
         finally:
             plan.folds = folds
         assert not np.array_equal(folded, apart)  # (the folded path did run)
         np.testing.assert_allclose(folded, apart, rtol=2e-5, atol=1e-6)
+        np.testing.assert_allclose(folded_many, apart_many, rtol=2e-5, atol=1e-6)
+        np.testing.assert_array_equal(folded_many[:len(x)], folded)
         model.fit(x, y, epochs=1, verbose=0)

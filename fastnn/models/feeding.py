@@ -364,11 +364,13 @@ def predict_stream(model, data, steps, progbar_for):  # noqa: D401
     """Model outputs over a stream's batches (their y, if any, ignored), concatenated."""
     stream = StreamBatches(data, steps, _preparer(model, "predict", need_y=False), "predict")
     progbar = progbar_for(stream.steps)
-    plan, outs, k = None, [], 0
+    plan, folded, outs, k = None, None, [], 0
     with no_grad():
         for k, (xs, _, _, _) in enumerate(stream.epoch(0), 1):
-            plan = plan or model._plan()
-            outs.append(plan.infer(xs))
+            if plan is None:
+                plan = model._plan()
+                folded = plan._folded() if plan.folds else None  # (once for every batch)
+            outs.append(plan.infer(xs, folded))
             if progbar is not None:
                 progbar.update(k)
     if not outs:

@@ -283,21 +283,25 @@ class Plan:
             return loss._value(*kept, self.fused[k]) if len(kept[0]) else 0.0
         return loss._value(out, y, w, self.fused[k])
 
-    def infer(self, xs):
-        """Output arrays only (predict; the caller holds ``no_grad``, so no op saves anything)."""
+    def infer(self, xs, folded=None):
+        """Output arrays only (predict; the caller holds ``no_grad``, so no op saves anything). ``folded``: the
+        plan's ``_folded()``, made once by a caller that runs many chunks with the same weights."""
         if self.chain and not self.passed and not self.folds:
             x = xs[0]
             for layer in self.layers:
                 x = layer._forward(x, False, False)[0]
             return [x]
-        return (self.forward(xs, False, folded=self._folded()) if self.folds else self.forward(xs, False))[0]
+        if not self.folds:
+            return self.forward(xs, False)[0]
+        return self.forward(xs, False, folded=self._folded() if folded is None else folded)[0]
 
     def _folded(self):
         """{step: function} for predict: each conv of ``self.folds`` with its BatchNormalization folded in
         (inference BN is per-channel affine: gamma (z - mean) / sqrt(var + eps) + beta, so the conv's kernel and
         bias scale by s = gamma / sqrt(var + eps) per output channel and the bias becomes (b - mean) s + beta),
         then the activation fused into that BN (relu/relu6); the BN step passes its input on. Folded from the
-        current weights on every call (~20 us a pair): a trained or reloaded weight is never stale."""
+        current weights (~20 us a pair) once per predict/evaluate call (its chunks share them) or per infer
+        call: a trained or reloaded weight is never stale."""
         fused, passed = self._fusion()
         if fused is self._no_fusion[0]:  # a layer's passes are replaced (fastnn.distribution): run them
             return None

@@ -453,10 +453,12 @@ class Trainer:
         chunk = rows or plan.rows
         n = len(xs[0])
         with no_grad():
+            folded = plan._folded() if plan.folds and not logit_steps else None  # (once for every chunk)
             for lo in range(0, n, chunk):
                 hi = min(n, lo + chunk)
                 batch = [D.rows(a, slice(lo, hi), dt) for a, dt in zip(xs, plan.input_dtypes)]
-                yield lo, hi, plan.forward(batch, False, False, logit_steps)[0] if logit_steps else plan.infer(batch)
+                yield lo, hi, plan.forward(batch, False, False, logit_steps)[0] if logit_steps else \
+                    plan.infer(batch, folded)
 
     def test_step(self, data):
         """Loss and metrics on one batch ``data`` = (x, y) in inference mode; override it in the tf.keras style
