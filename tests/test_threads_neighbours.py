@@ -96,3 +96,32 @@ def test_training_bit_identical_with_a_core_busy_elsewhere(tmp_path):
         spinner.kill()
         spinner.wait()
     np.testing.assert_array_equal(np.load(tmp_path / "w2.npy"), np.load(tmp_path / "w1.npy"))
+
+
+def test_kernels_called_from_several_python_threads_at_once():
+    """fastnn's pool runs one region at a time: a kernel called while another thread's region runs computes
+    serially (csrc/pool.cpp). Results stay bit-identical to one call alone, for every thread."""
+    import threading
+
+    import fastnn
+    rng = np.random.default_rng(3)
+    x = rng.random((8, 17, 19, 5), np.float32)
+    k = rng.random((3, 3, 5, 33), np.float32)
+    a, b = rng.random((129, 300), np.float32), rng.random((300, 257), np.float32)
+    want_conv, want_gemm = fastnn.kernels.conv2d(x, k), fastnn.kernels.gemm(a, b)
+    bad = []
+
+    def hammer():
+        for _ in range(60):
+            if not np.array_equal(fastnn.kernels.conv2d(x, k), want_conv):
+                bad.append("conv2d")
+            if not np.array_equal(fastnn.kernels.gemm(a, b), want_gemm):
+                bad.append("gemm")
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a kernel call hung"
+    assert bad == []

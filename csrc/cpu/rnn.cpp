@@ -28,6 +28,7 @@
 
 #include "cpu/gemm/gemm.h"
 #include "cpu/vmath.h"
+#include "parallel.h"
 
 namespace fastnn {
 namespace CPU_CAPABILITY {
@@ -125,10 +126,7 @@ struct GemmTasks {
       for (int i = 0; i < n; ++i) gemm(g[i]);  // (a lone GEMM still uses every thread itself)
       return;
     }
-    int next = 0;
-#pragma omp parallel num_threads(std::min(nt, n))
-    for (int i = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED); i < n; i = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED))
-      gemm(g[i]);  // serial inside the region
+    run_chunks(std::min(nt, n), n, [&](int64_t i) { gemm(g[i]); });  // serial inside the region
   }
 };
 
@@ -150,7 +148,7 @@ struct Team {
 
   static Team plan(const RnnParams& p, double step_flops) {
     const int64_t row_blocks = (p.B + kRowBlock - 1) / kRowBlock, unit_blocks = (p.U + kUnitBlock - 1) / kUnitBlock;
-    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    int nt = max_threads();
     if (step_flops < kParallelStepFlops) nt = 1;
     Team team;
     team.split_rows = nt == 1 || row_blocks >= nt;

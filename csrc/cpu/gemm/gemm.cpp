@@ -4,18 +4,16 @@
 // op(B)'s kc x nc block is packed once per (jc, pc) into a buffer shared by the threads; each
 // thread packs its own mc x kc blocks of op(A). Threads split the ic or the jr loop, never K, so
 // each C element sees the same sequence of operations whatever the thread count (bit-identical).
-// Row blocks (ic) are claimed dynamically: where there are more blocks than threads, a thread that loses its
-// core to another process computes fewer of them instead of holding the team at the next barrier (issue #19).
+// Row blocks (ic) and B's panels are chunks of fastnn's pool (parallel.h): where there are more blocks than
+// threads, a thread that loses its core to another process computes fewer of them instead of holding the team
+// at the next barrier (issue #19).
 // Small problems: no threads below kParallelFlops; panels used only a few times are read in place
 // instead of packed; a narrow C (N <= MR) is computed as C^T so that its rows fill vector lanes.
 #include "cpu/gemm/gemm.h"
 
-#include <omp.h>
-
-#include <atomic>
-
 #include "cpu/gemm/microkernel.h"
 #include "cpu/gemm/pack.h"
+#include "parallel.h"
 
 namespace fastnn {
 namespace CPU_CAPABILITY {
@@ -43,13 +41,6 @@ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
-// Team barrier; a no-op for one thread (so the serial path never binds to an enclosing region).
-inline void barrier(int nt) {
-  if (nt > 1) {
-#pragma omp barrier
-  }
-}
-
 // kTransC: p describes C^T = op(B)^T op(A)^T (see gemm()): tiles are stored transposed and the
 // bias is per row of p's C.
 template <int MR, int NV, bool kTransC>
@@ -63,18 +54,6 @@ struct Driver {
   bool row_a;        // ... and op(A) is row-major (else column-major)
   bool direct_b;     // full NR-column panels of op(B) are read in place (row-major op(B))
   float* Bp;         // shared packed B: ceil(NC/NR) panels of KC x NR
-  // Tickets of the shared packing jobs (B panels) and row blocks: (jc, pc) pass q owns [base_q, base_q + n).
-  std::atomic<int64_t> next_block{0}, next_panel{0};
-
-  // The next unclaimed job of the pass whose tickets start at `base` (n jobs), or -1 when all are taken.
-  // NOTE: compare-exchange, not fetch_add: a ticket past this pass's range belongs to the next pass.
-  static int64_t claim(std::atomic<int64_t>& next, int64_t base, int64_t n) {
-    int64_t cur = next.load(std::memory_order_relaxed);
-    while (cur < base + n)
-      if (next.compare_exchange_weak(cur, cur + 1, std::memory_order_relaxed)) return cur - base;
-    return -1;
-  }
-
   // nt: the planned team size.
   Driver(const GemmParams& prm, int nt) : p(prm) {
     KC = p.K == 0 ? 0 : ceil_div(p.K, ceil_div(p.K, kKC));  // equal K blocks
@@ -105,68 +84,75 @@ struct Driver {
     Bp = scratch(kSlotB, size_t(max64(KC, 1) * NC));
   }
 
-  // Thread t of a team of nt (nt may be below the planned team size: any split is correct).
-  void run(int t, int nt) {
-    float* Ap = scratch(kSlotA, size_t(max64(KC, 1) * MC));
+  // B's panel jr of pass (jc, pc), unless it is read in place.
+  void pack_panel(int64_t jc, int64_t pc, int64_t jr) const {
+    const int64_t kc = min64(KC, p.K - pc), n = min64(NR, min64(NC, p.N - jc) - jr * NR);
+    if (!(direct_b && n == NR)) pack_b<NR>(p.B + pc * p.rsb + (jc + jr * NR) * p.csb, p.rsb, p.csb, kc, n, Bp + jr * NR * kc);
+  }
+
+  // Row block k (MC rows of C) of pass (jc, pc) times the NR-column panels [j0, j1) of the pass's B block.
+  void block(int64_t jc, int64_t pc, int64_t k, int64_t j0, int64_t j1) const {
     const int64_t M = p.M, N = p.N, K = p.K;
-    const int64_t blocks = ceil_div(M, MC);
-    int64_t base = 0, pbase = 0;  // first tickets of the current pass (every thread counts the passes alike)
-    for (int64_t jc = 0; jc < N; jc += NC) {
-      const int64_t nc = min64(NC, N - jc), panels = ceil_div(nc, NR);
-      // K == 0 still makes one pass: the epilogue computes beta*C (+bias, act).
-      const int64_t npc = K == 0 ? 1 : ceil_div(K, KC);
-      for (int64_t q = 0; q < npc; ++q) {
-        const int64_t pc = q * KC, kc = min64(KC, K - pc);
-        const bool last = pc + kc >= K;
-        const Epilogue e{p.alpha, pc == 0 ? p.beta : 1.f, last ? p.act : int(kActNone)};
-        const float* bias = last ? p.bias : nullptr;
-        const float* B = p.B + pc * p.rsb + jc * p.csb;
-        // Packed B is shared when threads split the rows: barriers around it (none when every B
-        // panel is read in place, or when each thread computes only the panels it packed).
-        const bool packs_b = split_ic && (!direct_b || nc % NR != 0);
-        // The panels are packed by whoever is free (shared B), or each thread packs the panels it computes.
-        for (int64_t jr = split_ic ? claim(next_panel, pbase, panels) : panels * t / nt;
-             jr >= 0 && jr < (split_ic ? panels : panels * (t + 1) / nt);
-             jr = split_ic ? claim(next_panel, pbase, panels) : jr + 1) {
-          const int64_t n = min64(NR, nc - jr * NR);
-          if (!(direct_b && n == NR)) pack_b<NR>(B + jr * NR * p.csb, p.rsb, p.csb, kc, n, Bp + jr * NR * kc);
-        }
-        pbase += panels;
-        if (packs_b) barrier(nt);
-        for (int64_t k = split_ic ? claim(next_block, base, blocks) : 0; k >= 0 && k < blocks;
-             k = split_ic ? claim(next_block, base, blocks) : k + 1) {
-          const int64_t ic = k * MC, mc = min64(MC, M - ic), full = mc / MR * MR;
-          const float* A = p.A + ic * p.rsa + pc * p.csa;
-          if (!direct_a)
-            pack_a<MR>(A, p.rsa, p.csa, mc, kc, Ap);
-          else if (full < mc)  // only the partial last panel, at Ap
-            pack_a<MR>(A + full * p.rsa, p.rsa, p.csa, mc - full, kc, Ap);
-          const int64_t j0 = split_ic ? 0 : panels * t / nt, j1 = split_ic ? panels : panels * (t + 1) / nt;
-          for (int64_t jr = j0; jr < j1; ++jr) {
-            const int64_t j = jc + jr * NR;
-            const int n = int(min64(NR, N - j));
-            const bool in_place_b = direct_b && n == NR;
-            const float* b = in_place_b ? B + jr * NR : Bp + jr * NR * kc;
-            const int64_t sb = in_place_b ? p.rsb : NR;
-            const int64_t rs_c = kTransC ? 1 : p.ldc, cs_c = kTransC ? p.ldc : 1;
-            float* c = p.C + ic * rs_c + j * cs_c;
-            const float* bj = !bias ? nullptr : kTransC ? bias + ic : bias + j;
-            for (int64_t ir = 0; ir < mc; ir += MR, c += MR * rs_c, bj = kTransC && bj ? bj + MR : bj) {
-              const int m = int(min64(MR, mc - ir));
-              if (!direct_a)
-                microkernel<MR, NV, false, kTransC>(kc, Ap + ir * kc, MR, b, sb, c, p.ldc, m, n, bj, e);
-              else if (m < MR)
-                microkernel<MR, NV, false, kTransC>(kc, Ap, MR, b, sb, c, p.ldc, m, n, bj, e);
-              else if (row_a)
-                microkernel<MR, NV, true, kTransC>(kc, A + ir * p.rsa, p.rsa, b, sb, c, p.ldc, m, n, bj, e);
-              else
-                microkernel<MR, NV, false, kTransC>(kc, A + ir, p.csa, b, sb, c, p.ldc, m, n, bj, e);
-            }
+    const int64_t kc = min64(KC, K - pc);
+    const bool last = pc + kc >= K;
+    const Epilogue e{p.alpha, pc == 0 ? p.beta : 1.f, last ? p.act : int(kActNone)};
+    const float* bias = last ? p.bias : nullptr;
+    const float* B = p.B + pc * p.rsb + jc * p.csb;
+    float* Ap = scratch(kSlotA, size_t(max64(KC, 1) * MC));  // this thread's
+    const int64_t ic = k * MC, mc = min64(MC, M - ic), full = mc / MR * MR;
+    const float* A = p.A + ic * p.rsa + pc * p.csa;
+    if (!direct_a)
+      pack_a<MR>(A, p.rsa, p.csa, mc, kc, Ap);
+    else if (full < mc)  // only the partial last panel, at Ap
+      pack_a<MR>(A + full * p.rsa, p.rsa, p.csa, mc - full, kc, Ap);
+    for (int64_t jr = j0; jr < j1; ++jr) {
+      const int64_t j = jc + jr * NR;
+      const int n = int(min64(NR, N - j));
+      const bool in_place_b = direct_b && n == NR;
+      const float* b = in_place_b ? B + jr * NR : Bp + jr * NR * kc;
+      const int64_t sb = in_place_b ? p.rsb : NR;
+      const int64_t rs_c = kTransC ? 1 : p.ldc, cs_c = kTransC ? p.ldc : 1;
+      float* c = p.C + ic * rs_c + j * cs_c;
+      const float* bj = !bias ? nullptr : kTransC ? bias + ic : bias + j;
+      for (int64_t ir = 0; ir < mc; ir += MR, c += MR * rs_c, bj = kTransC && bj ? bj + MR : bj) {
+        const int m = int(min64(MR, mc - ir));
+        if (!direct_a)
+          microkernel<MR, NV, false, kTransC>(kc, Ap + ir * kc, MR, b, sb, c, p.ldc, m, n, bj, e);
+        else if (m < MR)
+          microkernel<MR, NV, false, kTransC>(kc, Ap, MR, b, sb, c, p.ldc, m, n, bj, e);
+        else if (row_a)
+          microkernel<MR, NV, true, kTransC>(kc, A + ir * p.rsa, p.rsa, b, sb, c, p.ldc, m, n, bj, e);
+        else
+          microkernel<MR, NV, false, kTransC>(kc, A + ir, p.csa, b, sb, c, p.ldc, m, n, bj, e);
+      }
+    }
+  }
+
+  // The passes: jc (NC columns) > pc (K blocks; K == 0 still makes one pass: the epilogue computes beta*C, +bias,
+  // act). Threads splitting the rows: per pass, the B panels that need packing as one pool region (shared B),
+  // then the row blocks as another; a region ends when its chunks are done (the barrier of a team). Threads
+  // splitting the panels: chunk t is every pass over thread t's columns (it packs the B panels it reads): no
+  // barrier at all.
+  void run(int nt) const {
+    const int64_t M = p.M, N = p.N, K = p.K, blocks = ceil_div(M, MC);
+    const int64_t npc = K == 0 ? 1 : ceil_div(K, KC);
+    if (!split_ic) {
+      run_chunks(nt, nt, [&](int64_t t) {
+        for (int64_t jc = 0; jc < N; jc += NC) {
+          const int64_t panels = ceil_div(min64(NC, N - jc), NR), j0 = panels * t / nt, j1 = panels * (t + 1) / nt;
+          for (int64_t q = 0; q < npc; ++q) {
+            for (int64_t jr = j0; jr < j1; ++jr) pack_panel(jc, q * KC, jr);
+            for (int64_t k = 0; k < blocks; ++k) block(jc, q * KC, k, j0, j1);
           }
         }
-        base += blocks;
-        // B is repacked next; or the next K block adds into rows another thread may claim now
-        if ((packs_b && (q + 1 < npc || jc + NC < N)) || (split_ic && q + 1 < npc)) barrier(nt);
+      });
+      return;
+    }
+    for (int64_t jc = 0; jc < N; jc += NC) {
+      const int64_t nc = min64(NC, N - jc), panels = ceil_div(nc, NR);
+      for (int64_t q = 0; q < npc; ++q) {
+        if (!direct_b || nc % NR != 0) run_chunks(nt, panels, [&](int64_t jr) { pack_panel(jc, q * KC, jr); });
+        run_chunks(nt, blocks, [&](int64_t k) { block(jc, q * KC, k, 0, panels); });
       }
     }
   }
@@ -175,19 +161,12 @@ struct Driver {
 template <int MR, int NV, bool kTransC>
 void gemm_with(const GemmParams& p) {
   const double flops = 2.0 * double(p.M) * double(p.N) * double(p.K);
-  int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+  int nt = max_threads();
   if (flops < kParallelFlops) nt = 1;
   constexpr int NR = NV * Vec::W;
   const int64_t tiles = ceil_div(p.M, MR) * ceil_div(p.N, NR);  // threads never split K
   if (tiles < nt) nt = int(tiles);
-  Driver<MR, NV, kTransC> d(p, nt);
-  if (nt == 1) {
-    d.run(0, 1);
-    return;
-  }
-  // NOTE: the team may be smaller than asked (OMP_DYNAMIC, thread limits): run() gets its real size.
-#pragma omp parallel num_threads(nt)
-  d.run(omp_get_thread_num(), omp_get_num_threads());
+  Driver<MR, NV, kTransC>(p, nt).run(nt);
 }
 
 }  // namespace gemm_detail
