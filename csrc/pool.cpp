@@ -34,7 +34,7 @@ namespace fastnn {
 namespace pool {
 namespace {
 
-constexpr int kMaxTeam = 256;
+constexpr int kMaxTeam = 1024;  // threads in a team (set_num_threads allows up to max(64, 4 x cores))
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
