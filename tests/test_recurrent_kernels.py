@@ -133,7 +133,8 @@ def test_every_isa_matches_reference(cell, B, T, C, U, masked, back, seq):
 @pytest.mark.parametrize("B,U", [
     (32, 88),   # rows split: 4 chunks of 8 rows claimed by the two threads
     (37, 80),   # rows split, chunks of 8, 8, 8 and 13 rows (the last off the GEMM's 8-row tile grid)
-    (6, 190),   # too few rows: units split (96 + 94), one barrier per step
+    (6, 190),   # too few rows: units split (96 + 94), phase by phase
+    (7, 170),   # units split, the second share the wider (80 + 90)
 ])
 def test_one_and_two_threads_bit_identical(cell, B, U):
     rng = np.random.default_rng(3)
@@ -142,13 +143,14 @@ def test_one_and_two_threads_bit_identical(cell, B, U):
     gy = rng.standard_normal((B, T, U)).astype(np.float32)
     for name, t in backend.tables().items():
         results = []
-        for n in (1, 2):
+        for n in (1, 2, 3, 8):  # 8 on fewer cores: shares taken over by threads that have a core
             with threads(n):
                 out = t.rnn_forward(cell, x, k, r, b, h0, c0, mask)
                 grads = t.rnn_backward(cell, x, k, r, out[3], dy=gy, h0=h0, c0=c0, mask=mask, dh0=True)
             results.append([a for a in list(out[:3]) + list(grads) if a is not None])
-        for a1, a2 in zip(*results):
-            assert np.array_equal(a1, a2), name
+        for other in results[1:]:
+            for a1, a2 in zip(results[0], other):
+                assert np.array_equal(a1, a2), name
 
 
 def test_fully_masked_rows_and_empty_sequences():

@@ -1,6 +1,6 @@
 // Bindings of the fused recurrent layers: names (cell, activations) resolved here, every shape checked
 // against x (B,T,C) and the kernels before a kernel runs.
-#include <omp.h>
+#include "pool.h"
 
 #include "bind/common.h"
 
@@ -189,16 +189,12 @@ BwdCall prepare_backward(const std::string& cell, const py::object& x_in, const 
 // other when only one thread is allowed. Results do not depend on which (kernels are thread-count independent).
 template <class F>
 void run_pair(const F& f) {
-  if (omp_get_max_threads() < 2) {
+  if (pool::max_threads() < 2) {
     f(0);
     f(1);
     return;
   }
-#pragma omp parallel num_threads(2)
-  {
-    const int t = omp_get_thread_num(), n = omp_get_num_threads();
-    for (int i = t; i < 2; i += n) f(i);
-  }
+  pool::run(2, 2, [](const void* ctx, int64_t i) { (*static_cast<const F*>(ctx))(int(i)); }, &f);
 }
 
 py::tuple weights3(const py::object& w, const char* what) {

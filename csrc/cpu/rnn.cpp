@@ -1,11 +1,12 @@
 // Fused recurrent layers (SimpleRNN, LSTM, GRU) over a whole sequence; see ops/rnn.h for layouts.
 //
-// Work split (Team): a batch of at least kRowBlock rows per thread is cut into row chunks (multiples of
-// kRowBlock rows) that the threads claim; a chunk runs its rows through every step alone, all units, so the
-// threads share nothing and never wait for each other inside the sequence (no per-step barrier, no h_t
+// Work split (Team, on fastnn's pool): a batch of at least kRowBlock rows per thread is cut into row chunks
+// (multiples of kRowBlock rows) that the threads claim; a chunk runs its rows through every step alone, all units,
+// so the threads share nothing and never wait for each other inside the sequence (no per-step barrier, no h_t
 // crossing cores), and a thread that loses its core to another process just claims fewer chunks. Smaller
-// batches split the units instead: thread t owns a range of units (all G gates of them) of every row, with
-// one barrier per step (h_t is the next step's GEMM operand; GRU reset_before: two).
+// batches split the units into one share per thread (all G gates of its units, every row) and run phase by phase
+// (a step; GRU reset_before: two): h_t is the next step's GEMM operand. Each thread runs its own share of a phase
+// first, then shares nobody has started, so a thread that lost its core holds nobody for long (Team::run_phases).
 // Forward, per chunk and step: the pre-activations of the chunk's rows, then the fused gate pass writes h_t.
 // SimpleRNN / LSTM: one GEMM [x_t | h_{t-1}] @ [W; R] + bias (K = C+U); GRU: HX = x_t @ W + bias and
 // HG = h_{t-1} @ R apart (its candidate gate scales the recurrent part by r). W, R: the kernels themselves for
@@ -20,7 +21,6 @@
 // Determinism: GEMM sums every element over K in a fixed order whatever the rows, tile or thread split, and
 // the gate passes are elementwise, so any split and thread count give bit-identical results.
 #include <immintrin.h>
-#include <omp.h>
 #include <sched.h>
 
 #include <algorithm>
@@ -39,6 +39,8 @@ using vm::vf;
 // master-thread buffers (shared by the team) and per-thread ones; gemm() owns the two highest slots
 constexpr int kSharedSlot = 0, kPackSlot = 1, kThreadSlot = 2, kSharedSlot2 = 3, kCarrySlot = 4, kBiasSlot = 5;
 constexpr int kStackSlot = kSharedSlot2, kRowsSlot = kCarrySlot;  // forward only: [W; R] and [x_t | h_{t-1}]
+constexpr int kShareSlot = kPackSlot;  // units split: the shares' buffer (the caller's; kPackSlot is per thread only
+                                       // when the rows are split)
 constexpr int kPackSlot2 = kSharedSlot;  // forward: per-thread packed kernel (the backward's shared dG slot)
 constexpr int64_t kUnitBlock = 16;            // units per thread are a multiple of this (whole vectors)
 constexpr int64_t kRowBlock = 8;              // row chunks are a multiple of this (the GEMM tile's rows)
@@ -135,16 +137,18 @@ struct Part {
   int64_t b0, b1, u0, u1;
 };
 
-// The team plan (see the top of the file): nt threads splitting the rows into `chunks` chunks, or the units;
-// and the team's per-step barrier (units split only).
+// The team plan (see the top of the file): nt threads splitting the rows into `chunks` chunks, or the units into nt
+// shares. Both run on fastnn's pool (csrc/pool.h).
+constexpr int kMaxShares = 64;
+// A thread's last call (run_rows): its first part of a call packs what its later parts reuse. (GCC atomics on
+// plain ints: no std::atomic instantiated per ISA, see fastnn.h's ODR note.)
+int64_t calls = 0;
+thread_local int64_t t_last_call = -1;
+
 struct Team {
   int nt = 1;
   bool split_rows = true;
   int64_t chunks = 1;
-  // Barrier and chunk-ticket state (GCC atomics on plain ints: no std::atomic instantiated per ISA, see
-  // fastnn.h's ODR note).
-  mutable int arrived = 0, generation = 0, size = 1;
-  mutable int64_t next_chunk = 0;
 
   static Team plan(const RnnParams& p, double step_flops) {
     const int64_t row_blocks = (p.B + kRowBlock - 1) / kRowBlock, unit_blocks = (p.U + kUnitBlock - 1) / kUnitBlock;
@@ -153,26 +157,9 @@ struct Team {
     Team team;
     team.split_rows = nt == 1 || row_blocks >= nt;
     team.nt = int(std::max<int64_t>(1, std::min<int64_t>(nt, team.split_rows ? row_blocks : unit_blocks)));
+    if (!team.split_rows) team.nt = std::min(team.nt, kMaxShares);
     team.chunks = team.nt == 1 ? 1 : std::min<int64_t>(row_blocks, int64_t(team.nt) * kRowChunksPerThread);
     return team;
-  }
-  // Waits until every thread of the team has arrived; what each wrote before is visible after. Spins a few
-  // microseconds (a step's imbalance on idle cores), then yields the core: OpenMP's barrier spins far longer,
-  // and with more runnable threads than cores a partner waiting for a descheduled thread at every step made
-  // a busy machine's 2-thread run 7x slower than 1 thread (the yielding wait: as fast as 1 thread there).
-  // A no-op when the rows are split (the threads share nothing).
-  void sync() const {
-    if (size == 1 || split_rows) return;
-    const int gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
-    if (__atomic_add_fetch(&arrived, 1, __ATOMIC_ACQ_REL) == size) {
-      __atomic_store_n(&arrived, 0, __ATOMIC_RELAXED);
-      __atomic_store_n(&generation, gen + 1, __ATOMIC_RELEASE);
-      return;
-    }
-    for (int i = 0; __atomic_load_n(&generation, __ATOMIC_ACQUIRE) == gen; ++i) {
-      if (i < kSpinRounds) _mm_pause();
-      else sched_yield();
-    }
   }
   // Row chunk c of `chunks` (whole kRowBlock blocks), all units.
   Part row_chunk(const RnnParams& p, int64_t c) const {
@@ -180,32 +167,62 @@ struct Team {
     return {std::min(p.B, blocks * c / chunks * kRowBlock), std::min(p.B, blocks * (c + 1) / chunks * kRowBlock), 0,
             p.U};
   }
-  // Thread t of n's units (whole kUnitBlock blocks), all rows.
-  static Part unit_share(const RnnParams& p, int t, int n) {
+  // Share k of the units (whole kUnitBlock blocks), all rows.
+  Part unit_share(const RnnParams& p, int64_t k) const {
     const int64_t blocks = (p.U + kUnitBlock - 1) / kUnitBlock;
-    return {0, p.B, std::min(p.U, blocks * t / n * kUnitBlock), std::min(p.U, blocks * (t + 1) / n * kUnitBlock)};
+    return {0, p.B, std::min(p.U, blocks * k / nt * kUnitBlock), std::min(p.U, blocks * (k + 1) / nt * kUnitBlock)};
   }
-  // f(part, first): every part of the call on nt threads (the real team may be smaller: OMP_DYNAMIC); `first`
-  // is true for the first part a thread runs (it packs what its later parts reuse).
+  int64_t widest_share(const RnnParams& p) const {
+    int64_t most = 0;
+    for (int k = 0; k < nt; ++k) most = std::max(most, unit_share(p, k).u1 - unit_share(p, k).u0);
+    return most;
+  }
+  // f(part, first) for every row chunk (one part of all rows and units on one thread); `first` is true for the
+  // first part a thread runs in this call.
   template <class F>
-  void run(const RnnParams& p, const F& f) const {
-    if (nt == 1) {
-      f(Part{0, p.B, 0, p.U}, true);
-      return;
-    }
-#pragma omp parallel num_threads(nt)
-    {
-#pragma omp single
-      size = omp_get_num_threads();  // (single ends with a barrier: every thread sees it)
-      if (split_rows) {
-        bool first = true;
-        for (int64_t c = __atomic_fetch_add(&next_chunk, 1, __ATOMIC_RELAXED); c < chunks;
-             c = __atomic_fetch_add(&next_chunk, 1, __ATOMIC_RELAXED), first = false)
-          f(row_chunk(p, c), first);
-      } else {
-        f(unit_share(p, omp_get_thread_num(), omp_get_num_threads()), true);
+  void run_rows(const RnnParams& p, const F& f) const {
+    if (nt == 1) return f(Part{0, p.B, 0, p.U}, true);
+    const int64_t call = __atomic_add_fetch(&calls, 1, __ATOMIC_RELAXED);
+    run_chunks(nt, chunks, [&](int64_t c) {
+      const bool first = t_last_call != call;
+      t_last_call = call;
+      f(row_chunk(p, c), first);
+    });
+  }
+  // Units split: fn(q, k) for every phase q in [0, phases) and share k in [0, nt); phase q+1 starts when every
+  // share of phase q is done (the steps' data dependence: h_t of every unit). Thread w runs share w of a phase
+  // first, then the shares of that phase nobody has started. So a thread that loses its core (another process)
+  // loses its share of the next phases to the others instead of holding them at a barrier for a scheduler slice
+  // (LSTM(128), batch 8, one core busy: a training step took 11.9 ms on 2 threads with an OpenMP team and its
+  // barrier, 7.8 ms on 1), and on an idle machine each share stays with its thread (its columns in that core's
+  // cache). Which thread runs a share never changes a result: the shares' data are their own (in shared memory).
+  template <class F>
+  void run_phases(int64_t phases, const F& fn) const {
+    const int64_t n = nt;
+    int64_t next[kMaxShares];  // per share, its next unclaimed phase
+    int64_t done = 0;          // shares finished, all phases together: phase q is open once done >= q*n
+    for (int64_t k = 0; k < n; ++k) next[k] = 0;
+    run_chunks(nt, n, [&](int64_t w) {
+      for (int64_t q = 0; q < phases; ++q) {
+        int64_t d = __atomic_load_n(&done, __ATOMIC_ACQUIRE);
+        q = std::max(q, d / n);  // (a thread that arrives late skips the phases already done)
+        if (q >= phases) break;
+        // wait for phase q: spin, then yield (sleeping on a futex instead, so that the scheduler could move a
+        // thread waiting for a busy core here, measured no better: busy LSTM b8 step 10.0 vs 9.8 ms)
+        for (int i = 0; d < q * n; ++i, d = __atomic_load_n(&done, __ATOMIC_ACQUIRE)) {
+          if (i < kSpinRounds) _mm_pause();
+          else sched_yield();
+        }
+        for (int64_t v = 0; v < n; ++v) {
+          const int64_t k = (w + v) % n;
+          int64_t expect = q;
+          if (__atomic_compare_exchange_n(&next[k], &expect, q + 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+            fn(q, k);
+            __atomic_add_fetch(&done, 1, __ATOMIC_ACQ_REL);
+          }
+        }
       }
-    }
+    });
   }
 };
 
@@ -227,42 +244,65 @@ struct Fwd {
 
   int64_t tin(int64_t s) const { return p.reverse ? p.T - 1 - s : s; }
 
-  void part(const Part& pt, const Team& team) const {
-    const int64_t T = p.T, U = p.U, b0 = pt.b0, b1 = pt.b1, nb = b1 - b0, u0 = pt.u0, nu = pt.u1 - pt.u0;
+  // A part's operands. W (C, G*nu), R (U, G*nu): the kernels' columns of its units, gate by gate (the kernels
+  // themselves for all units, else packed at Wp, Rp); xb, rb: the input and recurrent (reset_after) biases;
+  // WR = [W; R] (SimpleRNN, LSTM); HG, HX: a step's pre-activations. They live in `own` (a units-split share's
+  // region of a buffer the team shares: whichever thread runs the share's next phase finds them) or in this
+  // thread's scratch.
+  struct Ops {
+    const float *W, *R, *xb, *rb;
+    float *Wp, *Rp, *WR, *HG, *HX;
+  };
+  bool fused() const { return p.cell == kRnnSimple || p.cell == kRnnLstm; }
+  // floats of `own` a share of nb rows and nu units needs
+  int64_t own_size(int64_t nb, int64_t nu) const {
     const int64_t GN = G * nu;
-    const bool after = p.cell == kRnnGru, before = p.cell == kRnnGruBefore;
-    const bool has_rb = after && a.bias;
-    // W (C, G*nu), R (U, G*nu): the kernels' columns of the units, gate by gate (the kernels themselves for
-    // all units, else packed into this thread's scratch); xb, rb: the input and recurrent (reset_after) biases
-    const float *W = a.kernel, *R = a.recurrent, *xb = a.bias, *rb = has_rb ? a.bias + GU : nullptr;
+    return (p.U * GN + GN) + (p.C * GN + GN) + (p.C + p.U) * GN + 2 * nb * GN;
+  }
+  Ops ops(const Part& pt, float* own) const {
+    const int64_t U = p.U, nb = pt.b1 - pt.b0, nu = pt.u1 - pt.u0, GN = G * nu, KX = p.C + U;
+    const bool has_rb = p.cell == kRnnGru && a.bias;
+    Ops o{a.kernel, a.recurrent, a.bias, has_rb ? a.bias + GU : nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+    if (own) {
+      o.Rp = own, o.Wp = own + U * GN + GN, o.WR = o.Wp + p.C * GN + GN, o.HG = o.WR + KX * GN;
+    } else {
+      if (nu < U) {
+        o.Rp = scratch(kPackSlot, size_t(std::max<int64_t>(1, U * GN + GN)));
+        o.Wp = scratch(kPackSlot2, size_t(std::max<int64_t>(1, p.C * GN + GN)));
+      }
+      o.WR = fused() ? scratch(kStackSlot, size_t(std::max<int64_t>(1, KX * GN))) : nullptr;
+      o.HG = scratch(kThreadSlot, size_t(std::max<int64_t>(1, 2 * nb * GN)));
+    }
+    o.HX = o.HG + nb * GN;
+    if (!fused()) o.WR = nullptr;
+    if (nu < U) o.W = o.Wp, o.R = o.Rp, o.xb = a.bias ? o.Wp + p.C * GN : nullptr, o.rb = has_rb ? o.Rp + U * GN : nullptr;
+    return o;
+  }
+
+  // The part's packs, WR, and h entering the first step (its rows and units)
+  void prologue(const Part& pt, const Ops& o) const {
+    const int64_t T = p.T, U = p.U, b0 = pt.b0, b1 = pt.b1, u0 = pt.u0, nu = pt.u1 - pt.u0;
+    const int64_t GN = G * nu;
+    const bool has_rb = p.cell == kRnnGru && a.bias;
     if (nu < U) {
-      float* Rp = scratch(kPackSlot, size_t(std::max<int64_t>(1, U * GN + GN)));
+      float* Rp = o.Rp;
       float* rbp = Rp + U * GN;
       for (int64_t k = 0; k < U; ++k)
         for (int64_t g = 0; g < G; ++g)
           std::memcpy(Rp + k * GN + g * nu, a.recurrent + k * GU + g * U + u0, size_t(nu) * sizeof(float));
       if (has_rb)
         for (int64_t g = 0; g < G; ++g) std::memcpy(rbp + g * nu, a.bias + GU + g * U + u0, size_t(nu) * sizeof(float));
-      float* Wp = scratch(kPackSlot2, size_t(std::max<int64_t>(1, p.C * GN + GN)));
+      float* Wp = o.Wp;
       float* xbp = Wp + p.C * GN;
       for (int64_t k = 0; k < p.C; ++k)
         for (int64_t g = 0; g < G; ++g)
           std::memcpy(Wp + k * GN + g * nu, a.kernel + k * GU + g * U + u0, size_t(nu) * sizeof(float));
       if (a.bias)
         for (int64_t g = 0; g < G; ++g) std::memcpy(xbp + g * nu, a.bias + g * U + u0, size_t(nu) * sizeof(float));
-      W = Wp, R = Rp, xb = a.bias ? xbp : nullptr, rb = has_rb ? rbp : nullptr;
     }
-    float* HG = scratch(kThreadSlot, size_t(std::max<int64_t>(1, 2 * nb * GN)));
-    float* HX = HG + nb * GN;
-    // SimpleRNN, LSTM: one GEMM per step, HG = [x_t | h_{t-1}] (nb, C+U) @ [W; R] (C+U, G*nu) + bias (K = C+U:
-    // one pass over the C tile instead of two, and the gate pass reads one buffer)
-    const bool fused = p.cell == kRnnSimple || p.cell == kRnnLstm;
-    const int64_t KX = p.C + U;
-    float* WR = fused ? scratch(kStackSlot, size_t(std::max<int64_t>(1, KX * GN))) : nullptr;
-    float* XH = fused ? scratch(kRowsSlot, size_t(std::max<int64_t>(1, nb * KX))) : nullptr;
-    if (fused) {
-      std::memcpy(WR, W, size_t(p.C * GN) * sizeof(float));
-      std::memcpy(WR + p.C * GN, R, size_t(U * GN) * sizeof(float));
+    if (o.WR) {  // SimpleRNN, LSTM: one GEMM per step (see step())
+      std::memcpy(o.WR, o.W, size_t(p.C * GN) * sizeof(float));
+      std::memcpy(o.WR + p.C * GN, o.R, size_t(U * GN) * sizeof(float));
     }
     // h entering the first step, and the zero "previous output"
     const int64_t t0 = tin(0);
@@ -271,9 +311,23 @@ struct Fwd {
         a.hp[(b * T + t0) * U + u0 + j] = a.h0 ? a.h0[b * U + u0 + j] : 0.0f;
         a.last[b * U + u0 + j] = 0.0f;
       }
-    team.sync();
-    for (int64_t s = 0; s < T; ++s) {
-      const int64_t tt = tin(s), tn = s + 1 < T ? tin(s + 1) : -1, tp = s > 0 ? tin(s - 1) : -1;
+  }
+
+  // Step s of a part. half 0: the pre-activations and the gate pass (GRU reset_before: up to r*h, the candidate
+  // waits for r*h of every unit); half 1 (GRU reset_before only): the candidate and h_t.
+  void step(const Part& pt, const Ops& o, int64_t s, int half) const {
+    const int64_t T = p.T, U = p.U, b0 = pt.b0, b1 = pt.b1, nb = b1 - b0, u0 = pt.u0, nu = pt.u1 - pt.u0;
+    const int64_t GN = G * nu;
+    const bool before = p.cell == kRnnGruBefore;
+    const bool fused = this->fused();
+    const int64_t KX = p.C + U;
+    const float *W = o.W, *R = o.R, *xb = o.xb, *rb = o.rb, *WR = o.WR;
+    float *HG = o.HG, *HX = o.HX;
+    const int64_t tt = tin(s), tn = s + 1 < T ? tin(s + 1) : -1, tp = s > 0 ? tin(s - 1) : -1;
+    if (half == 0) {
+      // SimpleRNN, LSTM: HG = [x_t | h_{t-1}] (nb, C+U) @ [W; R] (C+U, G*nu) + bias (K = C+U: one pass over the
+      // C tile instead of two, and the gate pass reads one buffer)
+      float* XH = fused ? scratch(kRowsSlot, size_t(std::max<int64_t>(1, nb * KX))) : nullptr;
       if (nu > 0 && fused) {
         for (int64_t b = b0; b < b1; ++b) {
           std::memcpy(XH + (b - b0) * KX, a.x + (b * T + tt) * p.C, size_t(p.C) * sizeof(float));
@@ -343,40 +397,61 @@ struct Fwd {
           st(last, j, h);
         });
       }
-      if (before) {
-        team.sync();  // r*h of all units is in acts
-        if (nu > 0)
-          mm(nb, nu, U, a.acts + (b0 * T + tt) * S + 3 * U, T * S, 1, R + 2 * nu, GN, 1, 0.0f, HG + 2 * nu, GN);
-        for (int64_t b = b0; b < b1; ++b) {
-          const int64_t bt = b * T + tt;
-          const float* hprev = a.hp + bt * U + u0;
-          float* hnext = tn >= 0 ? a.hp + (b * T + tn) * U + u0 : a.h_out + b * U + u0;
-          if (a.mask && !a.mask[bt]) {
-            std::memcpy(hnext, hprev, size_t(nu) * sizeof(float));
-            continue;
-          }
-          const float* xg = HX + (b - b0) * GN + 2 * nu;
-          const float* hg = HG + (b - b0) * GN + 2 * nu;
-          float* sv = a.acts + bt * S + u0;
-          float* last = a.last + b * U + u0;
-          for_lanes(nu, [&](auto tag, int64_t j) {
-            using V = decltype(tag);
-            const V z = ld<V>(sv, j), hh = act_f(ac.act, ld<V>(xg, j) + ld<V>(hg, j));
-            const V h = z * ld<V>(hprev, j) + (1.0f - z) * hh;
-            st(sv + 2 * U, j, hh), st(hnext, j, h), st(last, j, h);
-          });
+      if (before) return;  // (half 1 writes y)
+    } else {
+      if (nu > 0)
+        mm(nb, nu, U, a.acts + (b0 * T + tt) * S + 3 * U, T * S, 1, R + 2 * nu, GN, 1, 0.0f, HG + 2 * nu, GN);
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t bt = b * T + tt;
+        const float* hprev = a.hp + bt * U + u0;
+        float* hnext = tn >= 0 ? a.hp + (b * T + tn) * U + u0 : a.h_out + b * U + u0;
+        if (a.mask && !a.mask[bt]) {
+          std::memcpy(hnext, hprev, size_t(nu) * sizeof(float));
+          continue;
         }
+        const float* xg = HX + (b - b0) * GN + 2 * nu;
+        const float* hg = HG + (b - b0) * GN + 2 * nu;
+        float* sv = a.acts + bt * S + u0;
+        float* last = a.last + b * U + u0;
+        for_lanes(nu, [&](auto tag, int64_t j) {
+          using V = decltype(tag);
+          const V z = ld<V>(sv, j), hh = act_f(ac.act, ld<V>(xg, j) + ld<V>(hg, j));
+          const V h = z * ld<V>(hprev, j) + (1.0f - z) * hh;
+          st(sv + 2 * U, j, hh), st(hnext, j, h), st(last, j, h);
+        });
       }
-      if (a.y)
-        for (int64_t b = b0; b < b1; ++b)
-          std::memcpy(a.y + (b * T + s) * U + u0, a.last + b * U + u0, size_t(nu) * sizeof(float));
-      team.sync();  // h_t complete
     }
+    if (a.y)
+      for (int64_t b = b0; b < b1; ++b)
+        std::memcpy(a.y + (b * T + s) * U + u0, a.last + b * U + u0, size_t(nu) * sizeof(float));
+  }
+
+  // The final c of the part's rows and units.
+  void finish(const Part& pt) const {
+    const int64_t T = p.T, U = p.U, b0 = pt.b0, b1 = pt.b1, u0 = pt.u0, nu = pt.u1 - pt.u0;
     if (a.c_out)
       for (int64_t b = b0; b < b1; ++b) {
         const float* c = a.cs + (b * T + tin(T - 1)) * U + u0;
         std::memcpy(a.c_out + b * U + u0, c, size_t(nu) * sizeof(float));
       }
+  }
+
+  int64_t halves() const { return p.cell == kRnnGruBefore ? 2 : 1; }
+  // A part alone: every step in order (the rows split, or one thread).
+  void part(const Part& pt) const {
+    const Ops o = ops(pt, nullptr);
+    prologue(pt, o);
+    for (int64_t s = 0; s < p.T; ++s)
+      for (int h = 0; h < halves(); ++h) step(pt, o, s, h);
+    finish(pt);
+  }
+  // Phase q of a units-split share (Team::run_phases): 0 the prologue, then each step's halves; the last also
+  // copies the final c.
+  int64_t phases() const { return 1 + p.T * halves(); }
+  void phase(const Part& pt, const Ops& o, int64_t q) const {
+    if (q == 0) return prologue(pt, o);
+    step(pt, o, (q - 1) / halves(), int((q - 1) % halves()));
+    if (q == phases() - 1) finish(pt);
   }
 };
 
@@ -411,16 +486,19 @@ struct Bwd {
 
   int64_t tin(int64_t s) const { return p.reverse ? p.T - 1 - s : s; }
 
-  void part(const Part& pt, bool first, const Team& team) const {
-    const int64_t T = p.T, U = p.U, b0 = pt.b0, b1 = pt.b1, nb = b1 - b0, u0 = pt.u0, u1 = pt.u1, nu = u1 - u0;
-    const bool after = p.cell == kRnnGru, before = p.cell == kRnnGruBefore;
-    // RT (GU, nu): rows u0..u1 of the recurrent kernel, transposed: dh[:, units] = dG @ RT
-    // (packed by the thread's first part: the units are the same in all its parts)
-    float* RT = scratch(kPackSlot, size_t(std::max<int64_t>(1, GU * nu)));
-    if (first)
+  // RT (GU, nu): rows u0..u1 of the recurrent kernel, transposed: dh[:, units] = dG @ RT; in `own` (a
+  // units-split share's, in a buffer the team shares) or this thread's scratch
+  float* rt(const Part& pt, float* own) const {
+    return own ? own : scratch(kPackSlot, size_t(std::max<int64_t>(1, GU * (pt.u1 - pt.u0))));
+  }
+  int64_t own_size(int64_t, int64_t nu) const { return GU * nu; }
+
+  // The part's RT (when `pack`), and its rows' and units' carried gradients and bias sums
+  void prologue(const Part& pt, float* RT, bool pack) const {
+    const int64_t U = p.U, b0 = pt.b0, b1 = pt.b1, u0 = pt.u0, u1 = pt.u1, nu = u1 - u0;
+    if (pack)
       for (int64_t j = 0; j < nu; ++j)
         for (int64_t q = 0; q < GU; ++q) RT[q * nu + j] = a.recurrent[(u0 + j) * GU + q];
-    float* drh = before ? scratch(kThreadSlot, size_t(std::max<int64_t>(1, nb * nu))) : nullptr;
     for (int64_t b = b0; b < b1; ++b)
       for (int64_t j = u0; j < u1; ++j) {
         dH[b * U + j] = a.dh_out ? a.dh_out[b * U + j] : 0.0f;
@@ -433,114 +511,176 @@ struct Bwd {
           std::memset(dbx + b * GU + g * U + u0, 0, size_t(nu) * sizeof(float));
           if (dbh) std::memset(dbh + b * GU + g * U + u0, 0, size_t(nu) * sizeof(float));
         }
-    for (int64_t s = T - 1; s >= 0; --s) {
-      const int64_t tt = tin(s), tp = s > 0 ? tin(s - 1) : -1;
-      for (int64_t b = b0; b < b1; ++b) {
-        const int64_t bt = b * T + tt;
-        if (tp >= 0) {  // row b of what step s-1 reads (activations, c, c before it, h, dy) and writes (dG)
-          const int64_t bp = b * T + tp;
-          for (int64_t g = 0; g < S / U; ++g) prefetch(a.acts + bp * S + g * U + u0, nu, false);
-          if (a.cs) {
-            prefetch(a.cs + bp * U + u0, nu, false);
-            if (s > 1) prefetch(a.cs + (b * T + tin(s - 2)) * U + u0, nu, false);
-          } else {
-            prefetch(a.hp + bp * U + u0, nu, false);
-          }
-          if (a.dy) prefetch(a.dy + (b * T + s - 1) * U + u0, nu, false);
-          for (int64_t g = 0; g < G; ++g) {
-            prefetch(dGx + bp * GU + g * U + u0, nu, true);
-            if (dGh != dGx) prefetch(dGh + bp * GU + g * U + u0, nu, true);
-          }
-        }
-        float* dh = dH + b * U + u0;
-        float* dc = dC + b * U + u0;
-        float* pd = pend + b * U + u0;
-        float* gx = dGx + bt * GU + u0;
-        float* gh = dGh + bt * GU + u0;
-        const float* dy = a.dy ? a.dy + (b * T + s) * U + u0 : nullptr;
-        const float* dl = s == T - 1 && a.dlast ? a.dlast + b * U + u0 : nullptr;
-        const bool valid = !a.mask || a.mask[bt];
-        if (!valid) {
-          if (!p.zero_masked)  // the output repeats the previous one: its gradient goes there
-            for (int64_t j = 0; j < nu; ++j) pd[j] += (dy ? dy[j] : 0.0f) + (dl ? dl[j] : 0.0f);
-          for (int64_t g = 0; g < G; ++g) {
-            std::memset(gx + g * U, 0, size_t(nu) * sizeof(float));
-            if (gh != gx) std::memset(gh + g * U, 0, size_t(nu) * sizeof(float));
-          }
-          continue;
-        }
-        const float* sv = a.acts + bt * S + u0;
-        const float* hprev = a.hp + bt * U + u0;
-        const float* c = a.cs ? a.cs + bt * U + u0 : nullptr;
-        const float* cprev = !a.cs ? nullptr : tp >= 0 ? a.cs + (b * T + tp) * U + u0 : a.c0 ? a.c0 + b * U + u0 : nullptr;
-        for_lanes(nu, [&](auto tag, int64_t j) {
-          using V = decltype(tag);
-          V tot = ld<V>(pd, j);
-          if (dy) tot += ld<V>(dy, j);
-          if (dl) tot += ld<V>(dl, j);
-          st(pd, j, V{});
-          const V d = ld<V>(dh, j) + tot;
-          if (p.cell == kRnnSimple) {
-            st(gx, j, d * act_d(ac.act, ld<V>(sv, j)));
-            st(dh, j, V{});
-          } else if (p.cell == kRnnLstm) {
-            const V i = ld<V>(sv, j), f = ld<V>(sv + U, j), gg = ld<V>(sv + 2 * U, j), o = ld<V>(sv + 3 * U, j);
-            const V tc = act_f(ac.act, ld<V>(c, j));
-            const V dct = ld<V>(dc, j) + d * o * act_d(ac.act, tc);
-            st(gx, j, dct * gg * act_d(ac.ract, i));
-            st(gx + U, j, dct * (cprev ? ld<V>(cprev, j) : V{}) * act_d(ac.ract, f));
-            st(gx + 2 * U, j, dct * i * act_d(ac.act, gg));
-            st(gx + 3 * U, j, d * tc * act_d(ac.ract, o));
-            st(dc, j, dct * f);
-            st(dh, j, V{});
-          } else {
-            const V z = ld<V>(sv, j), hh = ld<V>(sv + 2 * U, j);
-            const V dhh = d * (1.0f - z) * act_d(ac.act, hh);
-            st(gx, j, d * (ld<V>(hprev, j) - hh) * act_d(ac.ract, z));
-            st(gx + 2 * U, j, dhh);
-            st(dh, j, d * z);
-            if (after) {
-              const V r = ld<V>(sv + U, j);
-              st(gx + U, j, dhh * ld<V>(sv + 3 * U, j) * act_d(ac.ract, r));
-              st(gh, j, ld<V>(gx, j)), st(gh + U, j, ld<V>(gx + U, j)), st(gh + 2 * U, j, dhh * r);
-            }
-          }
-        });
-        if (before) {  // (the reset gate's dG comes after the barrier)
-          add_bias(b, u0, nu, gx, gh, 0, 1);
-          add_bias(b, u0, nu, gx, gh, 2, 3);
+  }
+
+  // Step s's gate pass: the pre-activation gradients dG of the part's rows and units
+  void gates(const Part& pt, int64_t s) const {
+    const int64_t T = p.T, U = p.U, b0 = pt.b0, b1 = pt.b1, u0 = pt.u0, nu = pt.u1 - pt.u0;
+    const bool after = p.cell == kRnnGru, before = p.cell == kRnnGruBefore;
+    const int64_t tt = tin(s), tp = s > 0 ? tin(s - 1) : -1;
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t bt = b * T + tt;
+      if (tp >= 0) {  // row b of what step s-1 reads (activations, c, c before it, h, dy) and writes (dG)
+        const int64_t bp = b * T + tp;
+        for (int64_t g = 0; g < S / U; ++g) prefetch(a.acts + bp * S + g * U + u0, nu, false);
+        if (a.cs) {
+          prefetch(a.cs + bp * U + u0, nu, false);
+          if (s > 1) prefetch(a.cs + (b * T + tin(s - 2)) * U + u0, nu, false);
         } else {
-          add_bias(b, u0, nu, gx, gh, 0, G);
+          prefetch(a.hp + bp * U + u0, nu, false);
+        }
+        if (a.dy) prefetch(a.dy + (b * T + s - 1) * U + u0, nu, false);
+        for (int64_t g = 0; g < G; ++g) {
+          prefetch(dGx + bp * GU + g * U + u0, nu, true);
+          if (dGh != dGx) prefetch(dGh + bp * GU + g * U + u0, nu, true);
         }
       }
-      team.sync();  // dG of step t complete for every unit
-      const int64_t K = before ? 2 * U : GU;
-      if (before) {
-        if (nu > 0)  // d(r*h)[:, units] = dhh_pre @ R_h^T
-          mm(nb, nu, U, dGx + (b0 * T + tt) * GU + 2 * U, T * GU, 1, RT + 2 * U * nu, nu, 1, 0.0f, drh, nu);
-        for (int64_t b = b0; b < b1; ++b) {
-          const int64_t bt = b * T + tt;
-          if (a.mask && !a.mask[bt]) continue;
-          const float* sv = a.acts + bt * S + u0;
-          const float* hprev = a.hp + bt * U + u0;
-          float* gx = dGx + bt * GU + u0;
-          float* dh = dH + b * U + u0;
-          const float* dr = drh + (b - b0) * nu;
-          for_lanes(nu, [&](auto tag, int64_t j) {
-            using V = decltype(tag);
-            const V r = ld<V>(sv + U, j), x = ld<V>(dr, j);
-            st(gx + U, j, x * ld<V>(hprev, j) * act_d(ac.ract, r));
-            st(dh, j, ld<V>(dh, j) + x * r);
-          });
-          add_bias(b, u0, nu, gx, gx, 1, 2);
+      float* dh = dH + b * U + u0;
+      float* dc = dC + b * U + u0;
+      float* pd = pend + b * U + u0;
+      float* gx = dGx + bt * GU + u0;
+      float* gh = dGh + bt * GU + u0;
+      const float* dy = a.dy ? a.dy + (b * T + s) * U + u0 : nullptr;
+      const float* dl = s == T - 1 && a.dlast ? a.dlast + b * U + u0 : nullptr;
+      const bool valid = !a.mask || a.mask[bt];
+      if (!valid) {
+        if (!p.zero_masked)  // the output repeats the previous one: its gradient goes there
+          for (int64_t j = 0; j < nu; ++j) pd[j] += (dy ? dy[j] : 0.0f) + (dl ? dl[j] : 0.0f);
+        for (int64_t g = 0; g < G; ++g) {
+          std::memset(gx + g * U, 0, size_t(nu) * sizeof(float));
+          if (gh != gx) std::memset(gh + g * U, 0, size_t(nu) * sizeof(float));
         }
-        team.sync();  // dr of every unit
+        continue;
       }
-      if (nu > 0)  // dh_{t-1}[:, units] += dGh_t @ R^T[:, units]
-        mm(nb, nu, K, dGh + (b0 * T + tt) * GU, T * GU, 1, RT, nu, 1, 1.0f, dH + b0 * U + u0, U);
+      const float* sv = a.acts + bt * S + u0;
+      const float* hprev = a.hp + bt * U + u0;
+      const float* c = a.cs ? a.cs + bt * U + u0 : nullptr;
+      const float* cprev = !a.cs ? nullptr : tp >= 0 ? a.cs + (b * T + tp) * U + u0 : a.c0 ? a.c0 + b * U + u0 : nullptr;
+      for_lanes(nu, [&](auto tag, int64_t j) {
+        using V = decltype(tag);
+        V tot = ld<V>(pd, j);
+        if (dy) tot += ld<V>(dy, j);
+        if (dl) tot += ld<V>(dl, j);
+        st(pd, j, V{});
+        const V d = ld<V>(dh, j) + tot;
+        if (p.cell == kRnnSimple) {
+          st(gx, j, d * act_d(ac.act, ld<V>(sv, j)));
+          st(dh, j, V{});
+        } else if (p.cell == kRnnLstm) {
+          const V i = ld<V>(sv, j), f = ld<V>(sv + U, j), gg = ld<V>(sv + 2 * U, j), o = ld<V>(sv + 3 * U, j);
+          const V tc = act_f(ac.act, ld<V>(c, j));
+          const V dct = ld<V>(dc, j) + d * o * act_d(ac.act, tc);
+          st(gx, j, dct * gg * act_d(ac.ract, i));
+          st(gx + U, j, dct * (cprev ? ld<V>(cprev, j) : V{}) * act_d(ac.ract, f));
+          st(gx + 2 * U, j, dct * i * act_d(ac.act, gg));
+          st(gx + 3 * U, j, d * tc * act_d(ac.ract, o));
+          st(dc, j, dct * f);
+          st(dh, j, V{});
+        } else {
+          const V z = ld<V>(sv, j), hh = ld<V>(sv + 2 * U, j);
+          const V dhh = d * (1.0f - z) * act_d(ac.act, hh);
+          st(gx, j, d * (ld<V>(hprev, j) - hh) * act_d(ac.ract, z));
+          st(gx + 2 * U, j, dhh);
+          st(dh, j, d * z);
+          if (after) {
+            const V r = ld<V>(sv + U, j);
+            st(gx + U, j, dhh * ld<V>(sv + 3 * U, j) * act_d(ac.ract, r));
+            st(gh, j, ld<V>(gx, j)), st(gh + U, j, ld<V>(gx + U, j)), st(gh + 2 * U, j, dhh * r);
+          }
+        }
+      });
+      if (before) {  // (the reset gate's dG comes after the barrier)
+        add_bias(b, u0, nu, gx, gh, 0, 1);
+        add_bias(b, u0, nu, gx, gh, 2, 3);
+      } else {
+        add_bias(b, u0, nu, gx, gh, 0, G);
+      }
     }
   }
+
+  // GRU reset_before, step s, once dG of every unit is complete: the reset gate's dG
+  void reset_gate(const Part& pt, const float* RT, int64_t s) const {
+    const int64_t T = p.T, U = p.U, b0 = pt.b0, b1 = pt.b1, nb = b1 - b0, u0 = pt.u0, nu = pt.u1 - pt.u0;
+    const int64_t tt = tin(s);
+    float* drh = scratch(kThreadSlot, size_t(std::max<int64_t>(1, nb * nu)));
+    if (nu > 0)  // d(r*h)[:, units] = dhh_pre @ R_h^T
+      mm(nb, nu, U, dGx + (b0 * T + tt) * GU + 2 * U, T * GU, 1, RT + 2 * U * nu, nu, 1, 0.0f, drh, nu);
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t bt = b * T + tt;
+      if (a.mask && !a.mask[bt]) continue;
+      const float* sv = a.acts + bt * S + u0;
+      const float* hprev = a.hp + bt * U + u0;
+      float* gx = dGx + bt * GU + u0;
+      float* dh = dH + b * U + u0;
+      const float* dr = drh + (b - b0) * nu;
+      for_lanes(nu, [&](auto tag, int64_t j) {
+        using V = decltype(tag);
+        const V r = ld<V>(sv + U, j), x = ld<V>(dr, j);
+        st(gx + U, j, x * ld<V>(hprev, j) * act_d(ac.ract, r));
+        st(dh, j, ld<V>(dh, j) + x * r);
+      });
+      add_bias(b, u0, nu, gx, gx, 1, 2);
+    }
+  }
+
+  // Step s, once dG of every unit is complete: dh_{t-1} of the part's units
+  void carry(const Part& pt, const float* RT, int64_t s) const {
+    const int64_t T = p.T, U = p.U, b0 = pt.b0, nb = pt.b1 - pt.b0, u0 = pt.u0, nu = pt.u1 - pt.u0;
+    const int64_t tt = tin(s), K = p.cell == kRnnGruBefore ? 2 * U : GU;
+    if (nu > 0)  // dh_{t-1}[:, units] += dGh_t @ R^T[:, units]
+      mm(nb, nu, K, dGh + (b0 * T + tt) * GU, T * GU, 1, RT, nu, 1, 1.0f, dH + b0 * U + u0, U);
+  }
+
+  int64_t halves() const { return p.cell == kRnnGruBefore ? 2 : 1; }
+  // A part alone, every step (the rows split, or one thread); `first`: the thread's first part of the call (it
+  // packs RT, the same for all its parts)
+  void part(const Part& pt, bool first) const {
+    float* RT = rt(pt, nullptr);
+    prologue(pt, RT, first);
+    for (int64_t s = p.T - 1; s >= 0; --s) {
+      gates(pt, s);
+      if (p.cell == kRnnGruBefore) reset_gate(pt, RT, s);
+      carry(pt, RT, s);
+    }
+  }
+  // Phase q of a units-split share (Team::run_phases): 0 the prologue and the last step's gate pass; then per
+  // step s (from the last): [GRU reset_before: the reset gate], then s's carry and step s-1's gate pass.
+  int64_t phases() const { return 1 + p.T * halves(); }
+  void phase(const Part& pt, float* RT, int64_t q) const {
+    if (q == 0) {
+      prologue(pt, RT, true);
+      return gates(pt, p.T - 1);
+    }
+    const int64_t s = p.T - 1 - (q - 1) / halves();
+    if (halves() == 2 && (q - 1) % 2 == 0) return reset_gate(pt, RT, s);
+    carry(pt, RT, s);
+    if (s > 0) gates(pt, s - 1);
+  }
 };
+// A call's parts on the team: row chunks each alone, or the units' shares phase by phase, each share's packs and
+// step buffers in one buffer of this (the calling) thread's scratch that the team shares.
+template <class W>
+void run_forward(const Team& team, const W& f) {
+  const RnnParams& p = f.p;
+  if (team.split_rows) return team.run_rows(p, [&](const Part& pt, bool) { f.part(pt); });
+  Part parts[kMaxShares];
+  typename W::Ops ops[kMaxShares];
+  const int64_t stride = f.own_size(p.B, team.widest_share(p));
+  float* buf = scratch(kShareSlot, size_t(std::max<int64_t>(1, team.nt * stride)));
+  for (int k = 0; k < team.nt; ++k) parts[k] = team.unit_share(p, k), ops[k] = f.ops(parts[k], buf + k * stride);
+  team.run_phases(f.phases(), [&](int64_t q, int64_t k) { f.phase(parts[k], ops[k], q); });
+}
+
+template <class W>
+void run_backward(const Team& team, const W& w) {
+  const RnnParams& p = w.p;
+  if (team.split_rows) return team.run_rows(p, [&](const Part& pt, bool first) { w.part(pt, first); });
+  Part parts[kMaxShares];
+  const int64_t stride = w.own_size(p.B, team.widest_share(p));
+  float* buf = scratch(kShareSlot, size_t(std::max<int64_t>(1, team.nt * stride)));
+  for (int k = 0; k < team.nt; ++k) parts[k] = team.unit_share(p, k);
+  team.run_phases(w.phases(), [&](int64_t q, int64_t k) { w.phase(parts[k], buf + k * stride, q); });
+}
 
 void rnn_forward(const RnnForwardArgs& a, const RnnParams& p) {
   const int64_t B = p.B, T = p.T, U = p.U, G = rnn_gates(p.cell), GU = G * U;
@@ -555,13 +695,8 @@ void rnn_forward(const RnnForwardArgs& a, const RnnParams& p) {
   }
   const Team team = Team::plan(p, 2.0 * double(B) * double(U) * double(GU));
   const int64_t S = rnn_saved_width(p.cell, U);
-  if (p.act == kRnnTanh && p.ract == kRnnSigmoid) {
-    const Fwd<DefaultActs> f{a, p, {}, G, GU, S};
-    team.run(p, [&](const Part& pt, bool) { f.part(pt, team); });
-  } else {
-    const Fwd<AnyActs> f{a, p, {p.act, p.ract}, G, GU, S};
-    team.run(p, [&](const Part& pt, bool) { f.part(pt, team); });
-  }
+  if (p.act == kRnnTanh && p.ract == kRnnSigmoid) run_forward(team, Fwd<DefaultActs>{a, p, {}, G, GU, S});
+  else run_forward(team, Fwd<AnyActs>{a, p, {p.act, p.ract}, G, GU, S});
 }
 
 void rnn_backward(const RnnBackwardArgs& a, const RnnParams& p) {
@@ -577,13 +712,10 @@ void rnn_backward(const RnnBackwardArgs& a, const RnnParams& p) {
   float* dbh = want_db && after ? dbx + B * GU : nullptr;
   const Team team = Team::plan(p, 2.0 * double(B) * double(U) * double(GU));
   if (B > 0 && U > 0) {
-    if (p.act == kRnnTanh && p.ract == kRnnSigmoid) {
-      const Bwd<DefaultActs> w{a, p, {}, G, GU, S, dGx, dGh, dH, dC, pend, dbx, dbh};
-      team.run(p, [&](const Part& pt, bool first) { w.part(pt, first, team); });
-    } else {
-      const Bwd<AnyActs> w{a, p, {p.act, p.ract}, G, GU, S, dGx, dGh, dH, dC, pend, dbx, dbh};
-      team.run(p, [&](const Part& pt, bool first) { w.part(pt, first, team); });
-    }
+    if (p.act == kRnnTanh && p.ract == kRnnSigmoid)
+      run_backward(team, Bwd<DefaultActs>{a, p, {}, G, GU, S, dGx, dGh, dH, dC, pend, dbx, dbh});
+    else
+      run_backward(team, Bwd<AnyActs>{a, p, {p.act, p.ract}, G, GU, S, dGx, dGh, dH, dC, pend, dbx, dbh});
   }
   if (a.dh0)
     for (int64_t i = 0; i < B * U; ++i) a.dh0[i] = T > 0 ? dH[i] : (a.dh_out ? a.dh_out[i] : 0.0f);
