@@ -18,7 +18,7 @@ import numpy as np
 #   numpy GEMM speed kept, alternating 99%     99%     99%      60%
 # Short waits cost each kernel after a Python gap a wake-up (the MLP), long ones starve numpy's BLAS run next;
 # 5,000 is the shortest that keeps the idle speed. The variable is set only while _C loads, so subprocesses
-# (benchmark peers) keep their defaults; fastnn's own pool (csrc/pool.cpp, most kernels' regions since session 6)
+# (benchmark peers) keep their defaults; fastnn's own pool (csrc/pool.cpp, every kernel region since session 6)
 # reads the same count when _C loads. FASTNN_SPIN_ROUNDS overrides the count (for measuring).
 _SPIN_ROUNDS = os.environ.get("FASTNN_SPIN_ROUNDS", "5000")
 _own_policy = not any(k in os.environ for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"))
