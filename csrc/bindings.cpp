@@ -4,8 +4,13 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
+#include <stdexcept>
+#include <string>
 
 #include "bind/common.h"
+#include "pool.h"
 
 #ifndef FASTNN_VERSION_INFO
 #define FASTNN_VERSION_INFO "dev"
@@ -81,6 +86,36 @@ PYBIND11_MODULE(_C, m) {
   }, py::arg("n"));
   m.attr("max_num_threads") = max_num_threads();
   m.def("get_num_threads", []() { return omp_get_max_threads(); });
+  // Test hook for the thread pool (tests/test_threads_neighbours.py): runs `chunks` chunks on a team of `team`,
+  // each counting its own runs; chunk `throw_at` (if >= 0) throws after counting. Returns (the counts, the message
+  // of the exception pool::run rethrew, or None).
+  m.def("_pool_check", [](int team, int64_t chunks, int64_t throw_at) {
+    FASTNN_CHECK(team >= 1 && chunks >= 0 && chunks < (int64_t(1) << 24), "_pool_check: bad arguments");
+    struct Ctx {
+      std::unique_ptr<std::atomic<int>[]> runs;
+      int64_t throw_at;
+    } ctx{std::unique_ptr<std::atomic<int>[]>(new std::atomic<int>[size_t(chunks)]), throw_at};
+    for (int64_t c = 0; c < chunks; ++c) ctx.runs[c] = 0;
+    py::object error = py::none();
+    std::string what;
+    bool failed = false;
+    {
+      py::gil_scoped_release nogil;
+      try {
+        pool::run(team, chunks, [](const void* raw, int64_t c) {
+          const Ctx& x = *static_cast<const Ctx*>(raw);
+          x.runs[c].fetch_add(1);
+          if (c == x.throw_at) throw std::runtime_error("chunk " + std::to_string(c) + " failed");
+        }, &ctx);
+      } catch (const std::exception& e) {
+        failed = true, what = e.what();
+      }
+    }
+    if (failed) error = py::str(what);
+    py::list counts;
+    for (int64_t c = 0; c < chunks; ++c) counts.append(ctx.runs[c].load());
+    return py::make_tuple(counts, error);
+  }, py::arg("team"), py::arg("chunks"), py::arg("throw_at") = -1);
   m.attr("compiler") = FASTNN_COMPILER;
   m.attr("openmp") = FASTNN_OPENMP;
 }

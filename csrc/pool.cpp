@@ -1,8 +1,9 @@
 // The thread pool of pool.h. One region at a time: the caller publishes the region (job, chunk count, team
 // size and one ticket per owner) and bumps `epoch`; pool threads spin on `epoch` for a while after their last
-// region, then sleep on it (futex). A ticket packs (epoch << 32 | owner's next chunk), so a thread that wakes up
-// after its region ended cannot claim a chunk of the next one: its compare-exchange sees another epoch. The
-// caller returns when `done` reaches the chunk count, without waiting for threads that never arrived.
+// region, then sleep on a futex word of their own, which the caller of a region clears for its team's threads.
+// A ticket packs (epoch << 32 | owner's next chunk), so a thread that wakes up after its region ended cannot
+// claim a chunk of the next one: its compare-exchange sees another epoch. The caller returns when `done` reaches
+// the chunk count, without waiting for threads that never arrived.
 //
 // Memory order of the region's fields (job, ctx, chunks, team; relaxed atomics): the caller writes them before
 // the release of `epoch`; a thread reads them after acquiring `epoch`, and uses them only after claiming one of
@@ -42,7 +43,7 @@ inline void cpu_relax() {
 #endif
 }
 
-// Sleeps while *word == expected (returns at once otherwise, or spuriously); wakes sleepers of word.
+// Sleeps while *word == expected (returns at once otherwise, or spuriously); wakes every sleeper on word.
 void wait_on(std::atomic<uint32_t>& word, uint32_t expected) {
 #if defined(__linux__)
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
@@ -74,13 +75,16 @@ int spin_rounds_from_env() {
   return 5000;
 }
 
+struct alignas(64) Nap {
+  std::atomic<uint32_t> asleep{0};  // pool thread w is (about to be) asleep on this word: 1
+};
+
 struct alignas(64) Ticket {
   std::atomic<uint64_t> v{0};  // (epoch << 32) | the owner's next unclaimed chunk
 };
 
 struct Pool {
-  alignas(64) std::atomic<uint32_t> epoch{0};  // futex word of the pool threads
-  std::atomic<int> sleepers{0};
+  alignas(64) std::atomic<uint32_t> epoch{0};  // bumped to publish a region
   // the current region
   std::atomic<Job> job{nullptr};
   std::atomic<const void*> ctx{nullptr};
@@ -91,6 +95,9 @@ struct Pool {
   std::atomic<bool> failed{false};
   std::exception_ptr error;  // the first chunk's exception (written by whoever set `failed`)
   Ticket tickets[kMaxTeam];
+  // One word per pool thread, so that a region wakes only its team's threads (a pool once grown to 8 threads,
+  // then used by teams of 2, would otherwise wake all 7 at every region)
+  Nap naps[kMaxTeam];
   std::atomic<bool> busy{false};  // a caller runs a region (another caller runs its own serially)
   std::mutex grow;
   int threads = 0;  // pool threads started: ids 1..threads
@@ -148,9 +155,13 @@ void* thread_main(void* raw) {
       e = P.epoch.load(std::memory_order_acquire);
     }
     if (e == seen) {
-      P.sleepers.fetch_add(1, std::memory_order_seq_cst);
-      while ((e = P.epoch.load(std::memory_order_seq_cst)) == seen) wait_on(P.epoch, seen);
-      P.sleepers.fetch_sub(1, std::memory_order_relaxed);
+      std::atomic<uint32_t>& nap = P.naps[a.id].asleep;
+      for (;;) {
+        nap.store(1, std::memory_order_seq_cst);
+        if ((e = P.epoch.load(std::memory_order_seq_cst)) != seen) break;
+        wait_on(nap, 1);  // until a region's caller sets it to 0 (or spuriously)
+      }
+      nap.store(0, std::memory_order_relaxed);
     }
     seen = e;
     const int team = P.team.load(std::memory_order_relaxed);
@@ -223,7 +234,9 @@ void run(int team, int64_t chunks, Job job, const void* ctx) {
   for (int t = 0; t < team; ++t)
     P.tickets[t].v.store((uint64_t(e) << 32) | uint64_t(chunks * t / team), std::memory_order_relaxed);
   P.epoch.store(e, std::memory_order_seq_cst);
-  if (P.sleepers.load(std::memory_order_seq_cst) > 0) wake_all(P.epoch);
+  for (int t = 1; t < team; ++t)  // (a thread that sees the new epoch first clears its own word)
+    if (P.naps[t].asleep.load(std::memory_order_seq_cst) && P.naps[t].asleep.exchange(0, std::memory_order_seq_cst))
+      wake_all(P.naps[t].asleep);
   {
     RegionGuard in_region;
     work(P, e, 0, job, ctx, chunks, team);

@@ -125,3 +125,41 @@ def test_kernels_called_from_several_python_threads_at_once():
         t.join(timeout=120)
     assert not any(t.is_alive() for t in threads), "a kernel call hung"
     assert bad == []
+
+
+@pytest.mark.parametrize("team,chunks", [(2, 1), (2, 2), (2, 7), (3, 64), (8, 5), (8, 1000), (64, 3)])
+def test_pool_runs_every_chunk_once(team, chunks):
+    """csrc/pool.cpp through its test hook: every chunk exactly once, for teams larger than the chunk count and
+    than the machine's cores."""
+    from fastnn import _C
+    for _ in range(20):
+        counts, error = _C._pool_check(team, chunks)
+        assert error is None and counts == [1] * chunks
+
+
+def test_pool_rethrows_a_chunks_exception_and_still_runs_the_others():
+    from fastnn import _C
+    counts, error = _C._pool_check(4, 50, 17)
+    assert error == "chunk 17 failed" and counts == [1] * 50
+    counts, error = _C._pool_check(4, 50)  # the pool still works after it
+    assert error is None and counts == [1] * 50
+
+
+def test_pool_from_several_python_threads_at_once():
+    import threading
+
+    from fastnn import _C
+    bad = []
+
+    def hammer():
+        for _ in range(200):
+            counts, error = _C._pool_check(2, 9)
+            if error is not None or counts != [1] * 9:
+                bad.append((counts, error))
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads) and bad == []
