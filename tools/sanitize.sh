@@ -27,7 +27,7 @@ if [ ${#TESTS[@]} -eq 0 ]; then
          tests/test_dropout.py tests/test_optimizer_kernels.py tests/test_optimizers_tail.py tests/test_cpp_tables.py
          tests/test_autograd_ops.py tests/test_tensor.py tests/test_hostile_inputs.py tests/test_properties.py
          tests/test_recurrent_kernels.py tests/test_embedding.py tests/test_conv1d.py tests/test_batchnorm.py
-         tests/test_vision_layers.py tests/test_augmentation.py)
+         tests/test_vision_layers.py tests/test_augmentation.py tests/test_threads_neighbours.py)
 fi
 GCC=${CC:-gcc}
 export LD_PRELOAD="$($GCC -print-file-name=libasan.so) $($GCC -print-file-name=libstdc++.so)"
