@@ -91,29 +91,25 @@ PYBIND11_MODULE(_C, m) {
   // of the exception pool::run rethrew, or None).
   m.def("_pool_check", [](int team, int64_t chunks, int64_t throw_at) {
     FASTNN_CHECK(team >= 1 && chunks >= 0 && chunks < (int64_t(1) << 24), "_pool_check: bad arguments");
-    struct Ctx {
-      std::unique_ptr<std::atomic<int>[]> runs;
-      int64_t throw_at;
-    } ctx{std::unique_ptr<std::atomic<int>[]>(new std::atomic<int>[size_t(chunks)]), throw_at};
-    for (int64_t c = 0; c < chunks; ++c) ctx.runs[c] = 0;
+    std::unique_ptr<std::atomic<int>[]> runs(new std::atomic<int>[size_t(chunks)]);
+    for (int64_t c = 0; c < chunks; ++c) runs[c] = 0;
     py::object error = py::none();
     std::string what;
     bool failed = false;
     {
       py::gil_scoped_release nogil;
       try {
-        pool::run(team, chunks, [](const void* raw, int64_t c) {
-          const Ctx& x = *static_cast<const Ctx*>(raw);
-          x.runs[c].fetch_add(1);
-          if (c == x.throw_at) throw std::runtime_error("chunk " + std::to_string(c) + " failed");
-        }, &ctx);
+        pool::run_chunks(team, chunks, [&](int64_t c) {
+          runs[c].fetch_add(1);
+          if (c == throw_at) throw std::runtime_error("chunk " + std::to_string(c) + " failed");
+        });
       } catch (const std::exception& e) {
         failed = true, what = e.what();
       }
     }
     if (failed) error = py::str(what);
     py::list counts;
-    for (int64_t c = 0; c < chunks; ++c) counts.append(ctx.runs[c].load());
+    for (int64_t c = 0; c < chunks; ++c) counts.append(runs[c].load());
     return py::make_tuple(counts, error);
   }, py::arg("team"), py::arg("chunks"), py::arg("throw_at") = -1);
   m.attr("compiler") = FASTNN_COMPILER;

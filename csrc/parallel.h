@@ -31,11 +31,8 @@ constexpr index_t kChunksPerThread = 4;
 // Threads a kernel may use (1 inside a region: never nested).
 inline int max_threads() { return pool::max_threads(); }
 
-// Calls f(c) for every chunk c in [0, chunks) on up to nt threads of the pool (see pool.h).
-template <class F>
-inline void run_chunks(int nt, index_t chunks, const F& f) {
-  pool::run(nt, chunks, [](const void* ctx, int64_t c) { (*static_cast<const F*>(ctx))(c); }, &f);
-}
+// run_chunks(nt, chunks, f): f(c) for every chunk c in [0, chunks) on up to nt threads of the pool (pool.h).
+using pool::run_chunks;
 
 // Calls f(b, e) on disjoint sub-ranges covering [begin, end), possibly several per thread. Runs serially
 // (one call) when the range is at most `grain` items, when already inside a parallel region (never

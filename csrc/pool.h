@@ -25,6 +25,13 @@ using Job = void (*)(const void* ctx, int64_t chunk);
 // the other chunks still run). chunks < 2**31.
 void run(int team, int64_t chunks, Job job, const void* ctx);
 
+// run() for a callable: f(c) for every chunk c. (Safe in csrc/cpu's per-ISA code: F is the caller's own type,
+// so each ISA's instantiation is a symbol of its own.)
+template <class F>
+void run_chunks(int team, int64_t chunks, const F& f) {
+  run(team, chunks, [](const void* ctx, int64_t c) { (*static_cast<const F*>(ctx))(c); }, &f);
+}
+
 // Threads a kernel may use here: 1 inside a pool or OpenMP region, else the OpenMP setting
 // (fastnn.set_num_threads, threadpoolctl, OMP_NUM_THREADS).
 int max_threads();

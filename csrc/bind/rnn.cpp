@@ -194,7 +194,7 @@ void run_pair(const F& f) {
     f(1);
     return;
   }
-  pool::run(2, 2, [](const void* ctx, int64_t i) { (*static_cast<const F*>(ctx))(int(i)); }, &f);
+  pool::run_chunks(2, 2, [&](int64_t i) { f(int(i)); });
 }
 
 py::tuple weights3(const py::object& w, const char* what) {

@@ -137,6 +137,11 @@ struct Part {
   int64_t b0, b1, u0, u1;
 };
 
+// Phases of a step when the units are split (GRU reset_before: two, its candidate waits for r*h of every unit),
+// and of a whole call (Team::run_phases): one before the steps, then every step's.
+inline int64_t step_phases(const RnnParams& p) { return p.cell == kRnnGruBefore ? 2 : 1; }
+inline int64_t call_phases(const RnnParams& p) { return 1 + p.T * step_phases(p); }
+
 // The team plan (see the top of the file): nt threads splitting the rows into `chunks` chunks, or the units into nt
 // shares. Both run on fastnn's pool (csrc/pool.h).
 constexpr int kMaxShares = 64;
@@ -174,7 +179,10 @@ struct Team {
   }
   int64_t widest_share(const RnnParams& p) const {
     int64_t most = 0;
-    for (int k = 0; k < nt; ++k) most = std::max(most, unit_share(p, k).u1 - unit_share(p, k).u0);
+    for (int k = 0; k < nt; ++k) {
+      const Part share = unit_share(p, k);
+      most = std::max(most, share.u1 - share.u0);
+    }
     return most;
   }
   // f(part, first) for every row chunk (one part of all rows and units on one thread); `first` is true for the
@@ -201,6 +209,7 @@ struct Team {
     const int64_t n = nt;
     int64_t next[kMaxShares];  // per share, its next unclaimed phase
     int64_t done = 0;          // shares finished, all phases together: phase q is open once done >= q*n
+    int failed = 0;            // a share threw (scratch's bad_alloc): the others stop instead of waiting for it
     for (int64_t k = 0; k < n; ++k) next[k] = 0;
     run_chunks(nt, n, [&](int64_t w) {
       for (int64_t q = 0; q < phases; ++q) {
@@ -209,15 +218,22 @@ struct Team {
         if (q >= phases) break;
         // wait for phase q: spin, then yield (sleeping on a futex instead, so that the scheduler could move a
         // thread waiting for a busy core here, measured no better: busy LSTM b8 step 10.0 vs 9.8 ms)
-        for (int i = 0; d < q * n; ++i, d = __atomic_load_n(&done, __ATOMIC_ACQUIRE)) {
+        for (int i = 0; d < q * n && !__atomic_load_n(&failed, __ATOMIC_ACQUIRE); ++i) {
           if (i < kSpinRounds) _mm_pause();
           else sched_yield();
+          d = __atomic_load_n(&done, __ATOMIC_ACQUIRE);
         }
+        if (__atomic_load_n(&failed, __ATOMIC_ACQUIRE)) return;
         for (int64_t v = 0; v < n; ++v) {
           const int64_t k = (w + v) % n;
           int64_t expect = q;
           if (__atomic_compare_exchange_n(&next[k], &expect, q + 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-            fn(q, k);
+            try {
+              fn(q, k);
+            } catch (...) {
+              __atomic_store_n(&failed, 1, __ATOMIC_RELEASE);
+              throw;  // (the pool rethrows it to the caller)
+            }
             __atomic_add_fetch(&done, 1, __ATOMIC_ACQ_REL);
           }
         }
@@ -436,22 +452,20 @@ struct Fwd {
       }
   }
 
-  int64_t halves() const { return p.cell == kRnnGruBefore ? 2 : 1; }
-  // A part alone: every step in order (the rows split, or one thread).
-  void part(const Part& pt) const {
+  // A part alone: every step in order (the rows split, or one thread; nothing is reused across parts).
+  void part(const Part& pt, bool) const {
     const Ops o = ops(pt, nullptr);
     prologue(pt, o);
     for (int64_t s = 0; s < p.T; ++s)
-      for (int h = 0; h < halves(); ++h) step(pt, o, s, h);
+      for (int h = 0; h < step_phases(p); ++h) step(pt, o, s, h);
     finish(pt);
   }
   // Phase q of a units-split share (Team::run_phases): 0 the prologue, then each step's halves; the last also
   // copies the final c.
-  int64_t phases() const { return 1 + p.T * halves(); }
   void phase(const Part& pt, const Ops& o, int64_t q) const {
     if (q == 0) return prologue(pt, o);
-    step(pt, o, (q - 1) / halves(), int((q - 1) % halves()));
-    if (q == phases() - 1) finish(pt);
+    step(pt, o, (q - 1) / step_phases(p), int((q - 1) % step_phases(p)));
+    if (q == call_phases(p) - 1) finish(pt);
   }
 };
 
@@ -486,9 +500,10 @@ struct Bwd {
 
   int64_t tin(int64_t s) const { return p.reverse ? p.T - 1 - s : s; }
 
-  // RT (GU, nu): rows u0..u1 of the recurrent kernel, transposed: dh[:, units] = dG @ RT; in `own` (a
-  // units-split share's, in a buffer the team shares) or this thread's scratch
-  float* rt(const Part& pt, float* own) const {
+  // A part's operand RT (GU, nu): rows u0..u1 of the recurrent kernel, transposed: dh[:, units] = dG @ RT; in
+  // `own` (a units-split share's, in a buffer the team shares) or this thread's scratch
+  using Ops = float*;
+  float* ops(const Part& pt, float* own) const {
     return own ? own : scratch(kPackSlot, size_t(std::max<int64_t>(1, GU * (pt.u1 - pt.u0))));
   }
   int64_t own_size(int64_t, int64_t nu) const { return GU * nu; }
@@ -631,11 +646,10 @@ struct Bwd {
       mm(nb, nu, K, dGh + (b0 * T + tt) * GU, T * GU, 1, RT, nu, 1, 1.0f, dH + b0 * U + u0, U);
   }
 
-  int64_t halves() const { return p.cell == kRnnGruBefore ? 2 : 1; }
   // A part alone, every step (the rows split, or one thread); `first`: the thread's first part of the call (it
   // packs RT, the same for all its parts)
   void part(const Part& pt, bool first) const {
-    float* RT = rt(pt, nullptr);
+    float* RT = ops(pt, nullptr);
     prologue(pt, RT, first);
     for (int64_t s = p.T - 1; s >= 0; --s) {
       gates(pt, s);
@@ -645,41 +659,29 @@ struct Bwd {
   }
   // Phase q of a units-split share (Team::run_phases): 0 the prologue and the last step's gate pass; then per
   // step s (from the last): [GRU reset_before: the reset gate], then s's carry and step s-1's gate pass.
-  int64_t phases() const { return 1 + p.T * halves(); }
   void phase(const Part& pt, float* RT, int64_t q) const {
     if (q == 0) {
       prologue(pt, RT, true);
       return gates(pt, p.T - 1);
     }
-    const int64_t s = p.T - 1 - (q - 1) / halves();
-    if (halves() == 2 && (q - 1) % 2 == 0) return reset_gate(pt, RT, s);
+    const int64_t s = p.T - 1 - (q - 1) / step_phases(p);
+    if (step_phases(p) == 2 && (q - 1) % 2 == 0) return reset_gate(pt, RT, s);
     carry(pt, RT, s);
     if (s > 0) gates(pt, s - 1);
   }
 };
-// A call's parts on the team: row chunks each alone, or the units' shares phase by phase, each share's packs and
-// step buffers in one buffer of this (the calling) thread's scratch that the team shares.
+// A call's parts on the team (W: Fwd or Bwd): row chunks each alone, or the units' shares phase by phase, each
+// share's packs and step buffers (W::Ops) in one buffer of this (the calling) thread's scratch that the team shares.
 template <class W>
-void run_forward(const Team& team, const W& f) {
-  const RnnParams& p = f.p;
-  if (team.split_rows) return team.run_rows(p, [&](const Part& pt, bool) { f.part(pt); });
-  Part parts[kMaxShares];
-  typename W::Ops ops[kMaxShares];
-  const int64_t stride = f.own_size(p.B, team.widest_share(p));
-  float* buf = scratch(kShareSlot, size_t(std::max<int64_t>(1, team.nt * stride)));
-  for (int k = 0; k < team.nt; ++k) parts[k] = team.unit_share(p, k), ops[k] = f.ops(parts[k], buf + k * stride);
-  team.run_phases(f.phases(), [&](int64_t q, int64_t k) { f.phase(parts[k], ops[k], q); });
-}
-
-template <class W>
-void run_backward(const Team& team, const W& w) {
+void run_call(const Team& team, const W& w) {
   const RnnParams& p = w.p;
   if (team.split_rows) return team.run_rows(p, [&](const Part& pt, bool first) { w.part(pt, first); });
   Part parts[kMaxShares];
+  typename W::Ops ops[kMaxShares];
   const int64_t stride = w.own_size(p.B, team.widest_share(p));
   float* buf = scratch(kShareSlot, size_t(std::max<int64_t>(1, team.nt * stride)));
-  for (int k = 0; k < team.nt; ++k) parts[k] = team.unit_share(p, k);
-  team.run_phases(w.phases(), [&](int64_t q, int64_t k) { w.phase(parts[k], buf + k * stride, q); });
+  for (int k = 0; k < team.nt; ++k) parts[k] = team.unit_share(p, k), ops[k] = w.ops(parts[k], buf + k * stride);
+  team.run_phases(call_phases(p), [&](int64_t q, int64_t k) { w.phase(parts[k], ops[k], q); });
 }
 
 void rnn_forward(const RnnForwardArgs& a, const RnnParams& p) {
@@ -695,8 +697,8 @@ void rnn_forward(const RnnForwardArgs& a, const RnnParams& p) {
   }
   const Team team = Team::plan(p, 2.0 * double(B) * double(U) * double(GU));
   const int64_t S = rnn_saved_width(p.cell, U);
-  if (p.act == kRnnTanh && p.ract == kRnnSigmoid) run_forward(team, Fwd<DefaultActs>{a, p, {}, G, GU, S});
-  else run_forward(team, Fwd<AnyActs>{a, p, {p.act, p.ract}, G, GU, S});
+  if (p.act == kRnnTanh && p.ract == kRnnSigmoid) run_call(team, Fwd<DefaultActs>{a, p, {}, G, GU, S});
+  else run_call(team, Fwd<AnyActs>{a, p, {p.act, p.ract}, G, GU, S});
 }
 
 void rnn_backward(const RnnBackwardArgs& a, const RnnParams& p) {
@@ -713,9 +715,9 @@ void rnn_backward(const RnnBackwardArgs& a, const RnnParams& p) {
   const Team team = Team::plan(p, 2.0 * double(B) * double(U) * double(GU));
   if (B > 0 && U > 0) {
     if (p.act == kRnnTanh && p.ract == kRnnSigmoid)
-      run_backward(team, Bwd<DefaultActs>{a, p, {}, G, GU, S, dGx, dGh, dH, dC, pend, dbx, dbh});
+      run_call(team, Bwd<DefaultActs>{a, p, {}, G, GU, S, dGx, dGh, dH, dC, pend, dbx, dbh});
     else
-      run_backward(team, Bwd<AnyActs>{a, p, {p.act, p.ract}, G, GU, S, dGx, dGh, dH, dC, pend, dbx, dbh});
+      run_call(team, Bwd<AnyActs>{a, p, {p.act, p.ract}, G, GU, S, dGx, dGh, dH, dC, pend, dbx, dbh});
   }
   if (a.dh0)
     for (int64_t i = 0; i < B * U; ++i) a.dh0[i] = T > 0 ? dH[i] : (a.dh_out ? a.dh_out[i] : 0.0f);
